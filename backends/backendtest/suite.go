@@ -1,0 +1,458 @@
+// Package backendtest is the conformance suite every backend runs. A
+// backend joins with a short harness (see Harness); no backend may opt out
+// of a guarantee, only tell the suite how to set itself up.
+package backendtest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"regexp"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/palantir-lab/palantir/backends"
+)
+
+// Harness tells the suite how to reach one backend.
+type Harness struct {
+	// Open connects to queue as a new, independent client, as another
+	// process would; the suite closes what it opens (Close twice is part of
+	// the contract). Open must use Lease as its visibility timeout.
+	Open func(t *testing.T, queue string) backends.Queue
+	// Lease is the visibility timeout; the suite waits a few of them for a
+	// dead consumer's message to come back. Keep it short (~300ms).
+	Lease time.Duration
+	// InjectRaw puts a message on queue the way a stranger would with the
+	// broker's own tools: a body that is not a mission, and none of
+	// palantir's metadata.
+	InjectRaw func(t *testing.T, queue string, body []byte)
+}
+
+// Run runs every conformance test against h.
+func Run(t *testing.T, h Harness) {
+	tests := []struct {
+		name string
+		fn   func(*testing.T, Harness)
+	}{
+		{"PublishReceiveAck", testPublishReceiveAck},
+		{"ConcurrentConsumersShareWithoutLoss", testConcurrentConsumers},
+		{"DeadConsumerMessagesAreRedelivered", testDeadConsumer},
+		{"ExtendKeepsTheLease", testExtend},
+		{"RetryWithDelay", testRetryWithDelay},
+		{"ReleaseReturnsSameAttempt", testRelease},
+		{"DeadLetterAndReplay", testDeadLetterAndReplay},
+		{"RawMessageIsDeliveredAndDeadLettered", testRawMessage},
+		{"SettleTwice", testSettleTwice},
+		{"CancelReceive", testCancelReceive},
+		{"CloseTwice", testCloseTwice},
+		{"Purge", testPurge},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { tt.fn(t, h) })
+	}
+}
+
+var unsafeChars = regexp.MustCompile(`[^a-zA-Z0-9]+`)
+
+// QueueName returns a queue name unique to this test run.
+func QueueName(t *testing.T) string {
+	return fmt.Sprintf("ptest-%s-%d-%x", unsafeChars.ReplaceAllString(t.Name(), "-"), os.Getpid(), rand.Uint32())
+}
+
+func open(t *testing.T, h Harness, queue string) backends.Queue {
+	t.Helper()
+	q := h.Open(t, queue)
+	t.Cleanup(func() { q.Close() })
+	return q
+}
+
+func subscribe(t *testing.T, q backends.Queue, name string) backends.Consumer {
+	t.Helper()
+	c, err := q.Subscribe(ctx(t), backends.ConsumerOptions{Name: name, Prefetch: 10})
+	if err != nil {
+		t.Fatalf("Subscribe(%s): %v", name, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func ctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+func msgs(prefix string, n int) []backends.Message {
+	out := make([]backends.Message, n)
+	for i := range out {
+		id := fmt.Sprintf("%s-%03d", prefix, i)
+		out[i] = backends.Message{ID: id, Body: []byte(`{"payload":"` + id + `"}`)}
+	}
+	return out
+}
+
+func receive(t *testing.T, c backends.Consumer, within time.Duration) backends.Delivery {
+	t.Helper()
+	rc, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	d, err := c.Receive(rc)
+	if err != nil {
+		t.Fatalf("Receive within %v: %v", within, err)
+	}
+	return d
+}
+
+// expectNothing asserts that no delivery arrives for d.
+func expectNothing(t *testing.T, c backends.Consumer, d time.Duration) {
+	t.Helper()
+	rc, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	got, err := c.Receive(rc)
+	if err == nil {
+		t.Fatalf("received %q, want nothing for %v", got.Received().ID, d)
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Receive: %v, want context.DeadlineExceeded", err)
+	}
+}
+
+func must(t *testing.T, what string, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// eventually polls cond for up to d.
+func eventually(t *testing.T, d time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		ok, got := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: still %s after %v", what, got, d)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func statsEventually(t *testing.T, q backends.Queue, what string, want func(backends.Stats) bool) {
+	t.Helper()
+	eventually(t, 5*time.Second, what, func() (bool, string) {
+		s, err := q.Stats(ctx(t))
+		if err != nil {
+			return false, err.Error()
+		}
+		return want(s), fmt.Sprintf("%+v", s)
+	})
+}
+
+func testPublishReceiveAck(t *testing.T, h Harness) {
+	q := open(t, h, QueueName(t))
+	sent := msgs("m", 3)
+	must(t, "Publish", q.Publish(ctx(t), sent...))
+	statsEventually(t, q, "3 ready", func(s backends.Stats) bool { return s.Ready == 3 })
+	c := subscribe(t, q, "c1")
+	for _, want := range sent {
+		d := receive(t, c, 5*time.Second)
+		got := d.Received()
+		if got.ID != want.ID || string(got.Body) != string(want.Body) {
+			t.Errorf("received %s %q, want %s %q (FIFO order)", got.ID, got.Body, want.ID, want.Body)
+		}
+		if got.Attempt != 1 {
+			t.Errorf("%s: attempt %d, want 1", got.ID, got.Attempt)
+		}
+		if got.Redelivered {
+			t.Errorf("%s: first delivery marked redelivered", got.ID)
+		}
+		if got.EnqueuedAt.IsZero() || time.Since(got.EnqueuedAt) > time.Minute {
+			t.Errorf("%s: EnqueuedAt %v is not the publish time", got.ID, got.EnqueuedAt)
+		}
+		must(t, "Ack", d.Ack(ctx(t)))
+	}
+	expectNothing(t, c, 2*h.Lease+200*time.Millisecond)
+	statsEventually(t, q, "empty after acks", func(s backends.Stats) bool { return s.Ready == 0 && s.InFlight == 0 })
+}
+
+func testConcurrentConsumers(t *testing.T, h Harness) {
+	name := QueueName(t)
+	pub := open(t, h, name)
+	const n, workers = 200, 4
+	must(t, "Publish", pub.Publish(ctx(t), msgs("c", n)...))
+
+	var mu sync.Mutex
+	seen := map[string]int{}
+	var wg sync.WaitGroup
+	for w := range workers {
+		c := subscribe(t, open(t, h, name), fmt.Sprintf("w%d", w))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				rc, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				d, err := c.Receive(rc)
+				cancel()
+				if err != nil {
+					return // queue drained
+				}
+				mu.Lock()
+				seen[d.Received().ID]++
+				mu.Unlock()
+				if err := d.Ack(context.Background()); err != nil {
+					t.Errorf("Ack %s: %v", d.Received().ID, err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if len(seen) != n {
+		t.Errorf("received %d distinct messages, want %d (lost %d)", len(seen), n, n-len(seen))
+	}
+	for id, k := range seen {
+		if k != 1 {
+			t.Errorf("%s received %d times by live consumers, want once", id, k)
+		}
+	}
+}
+
+func testDeadConsumer(t *testing.T, h Harness) {
+	name := QueueName(t)
+	doomed := open(t, h, name)
+	must(t, "Publish", doomed.Publish(ctx(t), msgs("d", 2)...))
+	c := subscribe(t, doomed, "doomed")
+	first := receive(t, c, 5*time.Second)
+	// The consumer "dies": its connection goes away without settling.
+	must(t, "Close", doomed.Close())
+
+	survivor := subscribe(t, open(t, h, name), "survivor")
+	got := map[string]backends.Received{}
+	for range 2 {
+		d := receive(t, survivor, 5*h.Lease+5*time.Second)
+		got[d.Received().ID] = d.Received()
+		must(t, "Ack", d.Ack(ctx(t)))
+	}
+	r, ok := got[first.Received().ID]
+	if !ok {
+		t.Fatalf("the dead consumer's message %s never came back; got %v", first.Received().ID, got)
+	}
+	if !r.Redelivered {
+		t.Errorf("%s came back without Redelivered", r.ID)
+	}
+	if r.Attempt != first.Received().Attempt {
+		t.Errorf("redelivery changed the attempt: %d, want %d", r.Attempt, first.Received().Attempt)
+	}
+}
+
+func testExtend(t *testing.T, h Harness) {
+	name := QueueName(t)
+	q := open(t, h, name)
+	must(t, "Publish", q.Publish(ctx(t), msgs("e", 1)...))
+	holder := subscribe(t, q, "holder")
+	d := receive(t, holder, 5*time.Second)
+	thief := subscribe(t, open(t, h, name), "thief")
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(h.Lease / 3)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				if err := d.Extend(context.Background()); err != nil {
+					t.Errorf("Extend: %v", err)
+					return
+				}
+			}
+		}
+	}()
+	expectNothing(t, thief, 4*h.Lease)
+	close(stop)
+	wg.Wait()
+	must(t, "Ack after extending", d.Ack(ctx(t)))
+}
+
+func testRetryWithDelay(t *testing.T, h Harness) {
+	q := open(t, h, QueueName(t))
+	must(t, "Publish", q.Publish(ctx(t), msgs("r", 1)...))
+	c := subscribe(t, q, "c")
+	d := receive(t, c, 5*time.Second)
+	const delay = 700 * time.Millisecond
+	start := time.Now()
+	must(t, "Retry", d.Retry(ctx(t), delay))
+	statsEventually(t, q, "nothing in flight after Retry", func(s backends.Stats) bool { return s.InFlight == 0 })
+	expectNothing(t, c, delay/2)
+	again := receive(t, c, delay+5*time.Second)
+	if waited := time.Since(start); waited < delay-50*time.Millisecond {
+		t.Errorf("retry visible after %v, want at least %v", waited, delay)
+	}
+	if got := again.Received(); got.ID != d.Received().ID || got.Attempt != 2 || string(got.Body) != string(d.Received().Body) {
+		t.Errorf("after Retry got %s attempt %d body %q, want %s attempt 2 same body", got.ID, got.Attempt, got.Body, d.Received().ID)
+	}
+	must(t, "Ack", again.Ack(ctx(t)))
+}
+
+func testRelease(t *testing.T, h Harness) {
+	q := open(t, h, QueueName(t))
+	must(t, "Publish", q.Publish(ctx(t), msgs("l", 1)...))
+	c := subscribe(t, q, "c")
+	d := receive(t, c, 5*time.Second)
+	must(t, "Release", d.Release(ctx(t)))
+	again := receive(t, c, h.Lease+5*time.Second)
+	if got := again.Received(); got.ID != d.Received().ID || got.Attempt != 1 {
+		t.Errorf("after Release got %s attempt %d, want %s attempt 1", got.ID, got.Attempt, d.Received().ID)
+	}
+	must(t, "Ack", again.Ack(ctx(t)))
+}
+
+func testDeadLetterAndReplay(t *testing.T, h Harness) {
+	q := open(t, h, QueueName(t))
+	must(t, "Publish", q.Publish(ctx(t), msgs("x", 2)...))
+	c := subscribe(t, q, "c")
+	for range 2 {
+		must(t, "Retry", receive(t, c, 5*time.Second).Retry(ctx(t), 0))
+	}
+	for range 2 {
+		d := receive(t, c, 5*time.Second)
+		if d.Received().Attempt != 2 {
+			t.Errorf("%s: attempt %d after Retry, want 2", d.Received().ID, d.Received().Attempt)
+		}
+		must(t, "DeadLetter", d.DeadLetter(ctx(t), "gave up after attempt 2"))
+	}
+	var dead []backends.DeadLetter
+	eventually(t, 5*time.Second, "two dead letters", func() (bool, string) {
+		var err error
+		dead, err = q.DeadLetters(ctx(t), 0)
+		return err == nil && len(dead) == 2, fmt.Sprintf("%d (%v)", len(dead), err)
+	})
+	for _, dl := range dead {
+		if dl.Reason != "gave up after attempt 2" || dl.Attempt != 2 || len(dl.Body) == 0 || dl.DeadAt.IsZero() {
+			t.Errorf("dead letter %+v lost its reason, attempt, body or time", dl)
+		}
+	}
+	statsEventually(t, q, "2 dead letters in stats", func(s backends.Stats) bool { return s.DeadLetters == 2 })
+
+	replayed, err := q.Replay(ctx(t), "x-001", "no-such-id")
+	must(t, "Replay", err)
+	if !slices.Equal(replayed, []string{"x-001"}) {
+		t.Errorf("Replay returned %v, want [x-001]", replayed)
+	}
+	d := receive(t, c, 5*time.Second)
+	if got := d.Received(); got.ID != "x-001" || got.Attempt != 1 {
+		t.Errorf("replayed %s attempt %d, want x-001 attempt 1", got.ID, got.Attempt)
+	}
+	must(t, "Ack", d.Ack(ctx(t)))
+	left, err := q.DeadLetters(ctx(t), 0)
+	must(t, "DeadLetters", err)
+	if len(left) != 1 || left[0].ID != "x-000" {
+		t.Errorf("dead letters after replay: %v, want just x-000", left)
+	}
+	replayed, err = q.Replay(ctx(t))
+	must(t, "Replay all", err)
+	if !slices.Equal(replayed, []string{"x-000"}) {
+		t.Errorf("Replay() returned %v, want [x-000]", replayed)
+	}
+	must(t, "Ack", receive(t, c, 5*time.Second).Ack(ctx(t)))
+}
+
+func testRawMessage(t *testing.T, h Harness) {
+	name := QueueName(t)
+	q := open(t, h, name)
+	h.InjectRaw(t, name, []byte("\x00not a mission{"))
+	must(t, "Publish", q.Publish(ctx(t), msgs("after", 1)...))
+	c := subscribe(t, q, "c")
+	raw := receive(t, c, 5*time.Second)
+	if string(raw.Received().Body) != "\x00not a mission{" {
+		t.Errorf("raw body %q, want it unchanged", raw.Received().Body)
+	}
+	must(t, "DeadLetter raw", raw.DeadLetter(ctx(t), "malformed: not JSON"))
+	next := receive(t, c, 5*time.Second)
+	if next.Received().ID != "after-000" {
+		t.Errorf("after the raw message got %q, want after-000", next.Received().ID)
+	}
+	must(t, "Ack", next.Ack(ctx(t)))
+	dead, err := q.DeadLetters(ctx(t), 0)
+	must(t, "DeadLetters", err)
+	if len(dead) != 1 || dead[0].Reason != "malformed: not JSON" {
+		t.Errorf("dead letters %+v, want the raw message with its reason", dead)
+	}
+}
+
+func testSettleTwice(t *testing.T, h Harness) {
+	q := open(t, h, QueueName(t))
+	must(t, "Publish", q.Publish(ctx(t), msgs("s", 1)...))
+	d := receive(t, subscribe(t, q, "c"), 5*time.Second)
+	must(t, "Ack", d.Ack(ctx(t)))
+	for name, err := range map[string]error{
+		"Ack":        d.Ack(ctx(t)),
+		"Retry":      d.Retry(ctx(t), 0),
+		"Release":    d.Release(ctx(t)),
+		"DeadLetter": d.DeadLetter(ctx(t), "x"),
+	} {
+		if !errors.Is(err, backends.ErrSettled) {
+			t.Errorf("%s after Ack: %v, want ErrSettled", name, err)
+		}
+	}
+	statsEventually(t, q, "empty", func(s backends.Stats) bool { return s.Ready == 0 && s.DeadLetters == 0 })
+}
+
+func testCancelReceive(t *testing.T, h Harness) {
+	c := subscribe(t, open(t, h, QueueName(t)), "c")
+	rc, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.Receive(rc)
+		errc <- err
+	}()
+	time.Sleep(100 * time.Millisecond)
+	cancel()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("Receive after cancel: %v, want context.Canceled", err)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("Receive did not return within 3s of cancel")
+	}
+}
+
+func testCloseTwice(t *testing.T, h Harness) {
+	q := h.Open(t, QueueName(t))
+	c, err := q.Subscribe(ctx(t), backends.ConsumerOptions{Name: "c"})
+	must(t, "Subscribe", err)
+	must(t, "consumer Close", c.Close())
+	must(t, "consumer Close again", c.Close())
+	if _, err := c.Receive(ctx(t)); !errors.Is(err, backends.ErrClosed) {
+		t.Errorf("Receive on closed consumer: %v, want ErrClosed", err)
+	}
+	must(t, "Close", q.Close())
+	must(t, "Close again", q.Close())
+	if err := q.Publish(ctx(t), msgs("z", 1)...); !errors.Is(err, backends.ErrClosed) {
+		t.Errorf("Publish on closed queue: %v, want ErrClosed", err)
+	}
+}
+
+func testPurge(t *testing.T, h Harness) {
+	q := open(t, h, QueueName(t))
+	must(t, "Publish", q.Publish(ctx(t), msgs("p", 5)...))
+	statsEventually(t, q, "5 ready", func(s backends.Stats) bool { return s.Ready == 5 })
+	n, err := q.Purge(ctx(t))
+	must(t, "Purge", err)
+	if n != 5 && n != -1 {
+		t.Errorf("Purge removed %d, want 5", n)
+	}
+	statsEventually(t, q, "empty after purge", func(s backends.Stats) bool { return s.Ready == 0 })
+	expectNothing(t, subscribe(t, q, "c"), 300*time.Millisecond)
+}

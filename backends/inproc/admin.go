@@ -1,0 +1,95 @@
+package inproc
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/palantir-lab/palantir/backends"
+)
+
+func (q *Queue) addDead(ctx context.Context, dl backends.DeadLetter) error {
+	if q.cfg.DeadLetters != nil {
+		return q.cfg.DeadLetters.AddDeadLetter(ctx, q.cfg.Queue, dl)
+	}
+	q.st.mu.Lock()
+	q.st.dead = append(q.st.dead, dl)
+	q.st.mu.Unlock()
+	return nil
+}
+
+// Stats counts what is in memory (and in the dead-letter book).
+func (q *Queue) Stats(ctx context.Context) (backends.Stats, error) {
+	dead, err := q.DeadLetters(ctx, 0)
+	if err != nil {
+		return backends.Stats{}, err
+	}
+	st := q.st
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.promote(timeNow())
+	return backends.Stats{
+		Ready:       int64(len(st.ready)),
+		InFlight:    int64(len(st.inflight)),
+		Delayed:     int64(len(st.delayed)),
+		DeadLetters: int64(len(dead)),
+	}, nil
+}
+
+// DeadLetters lists dead letters, oldest first.
+func (q *Queue) DeadLetters(ctx context.Context, limit int) ([]backends.DeadLetter, error) {
+	if q.cfg.DeadLetters != nil {
+		return q.cfg.DeadLetters.ListDeadLetters(ctx, q.cfg.Queue, limit)
+	}
+	q.st.mu.Lock()
+	defer q.st.mu.Unlock()
+	out := slices.Clone(q.st.dead)
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+// Replay moves dead letters back to the queue as attempt 1.
+func (q *Queue) Replay(ctx context.Context, ids ...string) ([]string, error) {
+	var taken []backends.DeadLetter
+	if q.cfg.DeadLetters != nil {
+		var err error
+		if taken, err = q.cfg.DeadLetters.TakeDeadLetters(ctx, q.cfg.Queue, ids...); err != nil {
+			return nil, err
+		}
+	} else {
+		q.st.mu.Lock()
+		q.st.dead = slices.DeleteFunc(q.st.dead, func(dl backends.DeadLetter) bool {
+			if len(ids) == 0 || slices.Contains(ids, dl.ID) {
+				taken = append(taken, dl)
+				return true
+			}
+			return false
+		})
+		q.st.mu.Unlock()
+	}
+	msgs := make([]backends.Message, len(taken))
+	replayed := make([]string, len(taken))
+	for i, dl := range taken {
+		msgs[i] = dl.Message
+		msgs[i].Attempt = 1
+		replayed[i] = dl.ID
+	}
+	if len(msgs) == 0 {
+		return nil, nil
+	}
+	return replayed, q.Publish(ctx, msgs...)
+}
+
+// Purge drops ready and delayed messages.
+func (q *Queue) Purge(ctx context.Context) (int64, error) {
+	st := q.st
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	n := int64(len(st.ready) + len(st.delayed))
+	st.ready, st.delayed = nil, nil
+	return n, nil
+}
+
+var timeNow = time.Now

@@ -1,0 +1,158 @@
+package backends
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Message is one unit of work on the wire. Body is opaque to the backend.
+type Message struct {
+	// ID identifies the message for dead-letter listing and replay; the
+	// publisher chooses it (palantir uses the mission id).
+	ID   string
+	Body []byte
+	// Attempt is the mission attempt this message carries, starting at 1.
+	// Publish sends 0 as 1. Retry increments it; a redelivery after a crash
+	// does not (the attempt was never finished).
+	Attempt int
+}
+
+// Received is a Message as a consumer sees it, with the broker's metadata.
+type Received struct {
+	Message
+	// EnqueuedAt is when the broker accepted this copy (for queue wait).
+	EnqueuedAt time.Time
+	// Redelivered is true when another consumer (or an earlier connection)
+	// already received this copy without settling it.
+	Redelivered bool
+}
+
+// DeadLetter is a message that was given up on, with the reason.
+type DeadLetter struct {
+	Message
+	Reason string
+	DeadAt time.Time
+}
+
+// Stats is a snapshot of the queue, for status and bench.
+type Stats struct {
+	Ready       int64 // waiting to be received
+	InFlight    int64 // received, not yet settled
+	Delayed     int64 // retries waiting for their delay
+	DeadLetters int64
+}
+
+// Publisher puts messages on the queue.
+type Publisher interface {
+	// Publish enqueues msgs and returns once the broker has taken
+	// responsibility for all of them (persisted or confirmed), or with an
+	// error; on error some may have been enqueued. Safe for concurrent use.
+	// Cancelling ctx abandons the wait and returns ctx's error.
+	Publish(ctx context.Context, msgs ...Message) error
+}
+
+// Subscriber opens consumers.
+type Subscriber interface {
+	// Subscribe opens a consumer. Each consumer is one broker session: a
+	// channel on RabbitMQ, a consumer-group member on Redis. Safe for
+	// concurrent use.
+	Subscribe(ctx context.Context, opts ConsumerOptions) (Consumer, error)
+}
+
+// ConsumerOptions set up a consumer.
+type ConsumerOptions struct {
+	// Name identifies the consumer to the broker (the worker name).
+	Name string
+	// Prefetch bounds the deliveries the broker hands this consumer before
+	// they are settled; 0 means 1.
+	Prefetch int
+}
+
+// Consumer receives deliveries.
+type Consumer interface {
+	// Receive blocks until a delivery is available, ctx ends (returns ctx's
+	// error) or the consumer is closed (returns ErrClosed). It is safe to
+	// call from several goroutines; each delivery goes to one caller.
+	Receive(ctx context.Context) (Delivery, error)
+	// Close stops receiving. Unsettled deliveries are NOT settled: they come
+	// back to the queue as if the consumer had died (at once on RabbitMQ,
+	// after the lease elsewhere). Close is idempotent.
+	Close() error
+}
+
+// Delivery is one received message awaiting settlement. Exactly one of
+// Ack, Retry, Release and DeadLetter may succeed; later calls return
+// ErrSettled. Settlement methods are safe for concurrent use with Extend.
+type Delivery interface {
+	Received() Received
+	// Ack settles the delivery as done. Call it only after the outcome is
+	// persisted: an unacked delivery is delivered again.
+	Ack(ctx context.Context) error
+	// Retry re-enqueues the message as attempt+1, visible after delay.
+	Retry(ctx context.Context, delay time.Duration) error
+	// Release gives the message back unprocessed, as the same attempt, to be
+	// received again as soon as possible (graceful shutdown).
+	Release(ctx context.Context) error
+	// DeadLetter moves the message to the dead letters with a reason.
+	DeadLetter(ctx context.Context, reason string) error
+	// Extend renews the lease so a live consumer keeps a long delivery.
+	// Backends whose lease is the connection itself (RabbitMQ) return nil.
+	Extend(ctx context.Context) error
+}
+
+// Admin inspects and manages the queue.
+type Admin interface {
+	// Stats returns counts; backends that cannot know a count report -1.
+	Stats(ctx context.Context) (Stats, error)
+	// DeadLetters lists up to limit dead letters, oldest first (limit <= 0:
+	// all).
+	DeadLetters(ctx context.Context, limit int) ([]DeadLetter, error)
+	// Replay sends the dead letters with the given message ids (all of them
+	// when ids is empty) back to the queue as attempt 1, and returns the ids
+	// it replayed. Unknown ids are not an error; they are just not returned.
+	Replay(ctx context.Context, ids ...string) ([]string, error)
+	// Purge removes every ready and delayed message (not dead letters, not
+	// in-flight ones) and returns how many it removed (-1 if unknown).
+	Purge(ctx context.Context) (int64, error)
+}
+
+// Queue is one named work queue on one broker.
+type Queue interface {
+	Publisher
+	Subscriber
+	Admin
+	// Backend is the registered name (inproc, redis, rabbitmq).
+	Backend() string
+	// Close releases the connection. Idempotent.
+	Close() error
+}
+
+// Errors every backend reports in the same way (wrapped with context).
+var (
+	// ErrClosed: the queue or consumer was closed.
+	ErrClosed = errors.New("closed")
+	// ErrSettled: the delivery was already acked, retried, released or
+	// dead-lettered.
+	ErrSettled = errors.New("delivery already settled")
+	// ErrLeaseLost: the lease expired and the message went to another
+	// consumer; settling it here has no effect.
+	ErrLeaseLost = errors.New("lease lost: message was delivered again")
+	// ErrUnreachable: the broker could not be reached. Transient.
+	ErrUnreachable = errors.New("broker unreachable")
+	// ErrUnknownBackend: the registry knows no such name or scheme.
+	ErrUnknownBackend = errors.New("unknown backend")
+	// ErrBadURL: a backend URL or one of its parameters is invalid.
+	ErrBadURL = errors.New("bad backend URL")
+)
+
+// DeadLetterBook keeps dead letters for a backend that has no durable
+// storage of its own (inproc), so that `dlq list` in a later process still
+// sees them. The store implements it.
+type DeadLetterBook interface {
+	AddDeadLetter(ctx context.Context, queue string, dl DeadLetter) error
+	ListDeadLetters(ctx context.Context, queue string, limit int) ([]DeadLetter, error)
+	// TakeDeadLetters removes and returns the dead letters with these ids
+	// (all when ids is empty).
+	TakeDeadLetters(ctx context.Context, queue string, ids ...string) ([]DeadLetter, error)
+}

@@ -1,0 +1,111 @@
+package backends
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Config is what every backend is opened with. Only the fields a backend
+// needs are read by it.
+type Config struct {
+	// URL locates the broker (redis://…, amqp://…); empty for inproc.
+	URL string
+	// Queue is the work queue name; broker names derive from it.
+	Queue string
+	// Lease is how long a delivery may stay unsettled and un-extended before
+	// it is given to another consumer (the visibility timeout). Backends
+	// whose lease is the connection (RabbitMQ) ignore it.
+	Lease time.Duration
+	// DeadLetters is where a backend without durable storage of its own
+	// keeps its dead letters.
+	DeadLetters DeadLetterBook
+	Logger      *slog.Logger
+}
+
+// DefaultLease is the visibility timeout when Config.Lease is zero.
+const DefaultLease = 30 * time.Second
+
+// Opener connects to a broker. It must fail within a few seconds, wrapping
+// ErrUnreachable, when the broker does not answer.
+type Opener func(ctx context.Context, cfg Config) (Queue, error)
+
+// Backend describes one registered backend.
+type Backend struct {
+	Name    string
+	Schemes []string // URL schemes that select it
+	// Networked is true when other processes (other machines) can share
+	// the queue; false for inproc.
+	Networked bool
+	Open      Opener
+}
+
+// Registry maps names and URL schemes to backends. It is filled explicitly
+// (see package backends/all), never by init side effects.
+type Registry struct {
+	byName   map[string]Backend
+	byScheme map[string]string
+	order    []string
+}
+
+// NewRegistry registers bs in order.
+func NewRegistry(bs ...Backend) *Registry {
+	r := &Registry{byName: map[string]Backend{}, byScheme: map[string]string{}}
+	for _, b := range bs {
+		r.byName[b.Name] = b
+		r.order = append(r.order, b.Name)
+		for _, s := range b.Schemes {
+			r.byScheme[s] = b.Name
+		}
+	}
+	return r
+}
+
+// Names lists the registered backends in registration order.
+func (r *Registry) Names() []string { return slices.Clone(r.order) }
+
+// Resolve finds a backend by name ("redis") or by a URL's scheme
+// ("rediss://host"). The error lists what is known.
+func (r *Registry) Resolve(nameOrURL string) (Backend, error) {
+	key := strings.ToLower(strings.TrimSpace(nameOrURL))
+	if b, ok := r.byName[key]; ok {
+		return b, nil
+	}
+	if i := strings.Index(key, "://"); i > 0 {
+		if name, ok := r.byScheme[key[:i]]; ok {
+			return r.byName[name], nil
+		}
+		return Backend{}, fmt.Errorf("%w: URL scheme %q (known schemes: %s)", ErrUnknownBackend, key[:i], strings.Join(r.schemes(), ", "))
+	}
+	return Backend{}, fmt.Errorf("%w %q (known: %s)", ErrUnknownBackend, nameOrURL, strings.Join(r.order, ", "))
+}
+
+func (r *Registry) schemes() []string {
+	var s []string
+	for k := range r.byScheme {
+		s = append(s, k)
+	}
+	slices.Sort(s)
+	return s
+}
+
+// Redact returns rawURL with any password replaced, for logs and errors.
+// A string that does not parse is reduced to its scheme, since it may hold
+// a secret in a shape we cannot recognise.
+func Redact(rawURL string) string {
+	if rawURL == "" {
+		return ""
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		if i := strings.Index(rawURL, "://"); i > 0 {
+			return rawURL[:i] + "://(unparseable URL)"
+		}
+		return "(unparseable URL)"
+	}
+	return u.Redacted()
+}

@@ -1,0 +1,143 @@
+package mission
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Type names a kind of mission.
+type Type string
+
+// The mission types. Fellowship is not executed itself: Expand turns it into
+// a batch of the others.
+const (
+	Recon      Type = "recon"
+	Consult    Type = "consult"
+	Raven      Type = "raven"
+	Fellowship Type = "fellowship"
+)
+
+// Stage is one named step of a mission, with its nominal duration at speed 1.
+type Stage struct {
+	Name     string
+	Duration time.Duration
+}
+
+// Kind describes an executable mission type.
+type Kind struct {
+	Type        Type
+	Title       string
+	Stages      []Stage
+	BasePoints  int
+	Description string
+}
+
+// Duration is the nominal length of the whole mission at speed 1.
+func (k Kind) Duration() time.Duration {
+	var d time.Duration
+	for _, s := range k.Stages {
+		d += s.Duration
+	}
+	return d
+}
+
+var kinds = map[Type]Kind{
+	Recon: {
+		Type: Recon, Title: "Reconnaissance in Mordor", BasePoints: 50,
+		Stages: []Stage{
+			{"cross the Dead Marshes", 1200 * time.Millisecond},
+			{"scout the Black Gate", 1300 * time.Millisecond},
+			{"count the orc legions", 1500 * time.Millisecond},
+			{"slip back to Ithilien", 1000 * time.Millisecond},
+		},
+	},
+	Consult: {
+		Type: Consult, Title: "Consult the Elves", BasePoints: 30,
+		Stages: []Stage{
+			{"ride to Rivendell", 1000 * time.Millisecond},
+			{"council with Elrond", 1200 * time.Millisecond},
+			{"read the old maps", 800 * time.Millisecond},
+		},
+	},
+	Raven: {
+		Type: Raven, Title: "Send a messenger raven", BasePoints: 10,
+		Stages: []Stage{
+			{"write the message", 400 * time.Millisecond},
+			{"raven flies", 600 * time.Millisecond},
+		},
+	},
+}
+
+// fellowshipBatch is what one "fellowship" launches: mixed types, at least
+// five missions, as the SPEC requires.
+var fellowshipBatch = []Type{Recon, Consult, Raven, Consult, Recon}
+
+// ErrUnknownType is returned for a mission type that does not exist.
+var ErrUnknownType = errors.New("unknown mission type")
+
+// Types lists the launchable types, fellowship included.
+func Types() []Type { return []Type{Recon, Consult, Raven, Fellowship} }
+
+// Lookup returns the Kind of an executable type.
+func Lookup(t Type) (Kind, error) {
+	k, ok := kinds[t]
+	if !ok {
+		return Kind{}, fmt.Errorf("%w %q (known: %s)", ErrUnknownType, t, knownTypes())
+	}
+	return k, nil
+}
+
+func knownTypes() string {
+	names := make([]string, 0, 4)
+	for _, t := range Types() {
+		names = append(names, string(t))
+	}
+	return strings.Join(names, ", ")
+}
+
+// Expand turns launch arguments into executable types: each name is
+// repeated count times, and fellowship becomes its batch.
+func Expand(names []string, count int) ([]Type, error) {
+	if count < 1 {
+		return nil, fmt.Errorf("count must be at least 1, got %d", count)
+	}
+	var out []Type
+	for _, n := range names {
+		t := Type(strings.ToLower(strings.TrimSpace(n)))
+		for range count {
+			if t == Fellowship {
+				out = append(out, fellowshipBatch...)
+				continue
+			}
+			if _, err := Lookup(t); err != nil {
+				return nil, err
+			}
+			out = append(out, t)
+		}
+	}
+	return out, nil
+}
+
+// Heroes are the ten heroes of the SPEC, in rotation order.
+var Heroes = []string{
+	"aragorn", "legolas", "gimli", "gandalf", "frodo",
+	"samwise", "boromir", "eowyn", "faramir", "galadriel",
+}
+
+// ErrUnknownHero is returned for a hero who is not in Heroes.
+var ErrUnknownHero = errors.New("unknown hero")
+
+// CheckHero reports whether h is one of the Heroes.
+func CheckHero(h string) error {
+	if slices.Contains(Heroes, h) {
+		return nil
+	}
+	return fmt.Errorf("%w %q (known: %s)", ErrUnknownHero, h, strings.Join(Heroes, ", "))
+}
+
+// HeroFor is the deterministic rotation: the n-th mission ever launched
+// goes to Heroes[n mod 10].
+func HeroFor(n int) string { return Heroes[((n%len(Heroes))+len(Heroes))%len(Heroes)] }
