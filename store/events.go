@@ -1,0 +1,78 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/palantir-lab/palantir/telemetry"
+)
+
+type eventRow struct {
+	ID        int64  `db:"id"`
+	AtUS      int64  `db:"at_us"`
+	Name      string `db:"name"`
+	MissionID string `db:"mission_id"`
+	Attempt   int    `db:"attempt"`
+	Service   string `db:"service"`
+	SinceUS   int64  `db:"since_us"`
+	Detail    string `db:"detail"`
+}
+
+var _ telemetry.Writer = (*Store)(nil)
+
+// InsertEvents writes a batch of events in one transaction.
+func (s *Store) InsertEvents(ctx context.Context, events []telemetry.Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	return s.tx(ctx, func(tx *sqlx.Tx) error {
+		stmt, err := tx.PreparexContext(ctx, s.rebind(`INSERT INTO events (at_us, name, mission_id, attempt, service, since_us, detail)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`))
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for _, e := range events {
+			if _, err := stmt.ExecContext(ctx, micros(e.At), string(e.Name), e.MissionID, e.Attempt, e.Service,
+				e.SincePrev.Microseconds(), e.Detail); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// EventFilter selects events.
+type EventFilter struct {
+	MissionID string
+	AfterID   int64 // only events with a larger id (for --follow)
+	Limit     int   // the newest Limit events (0: all)
+}
+
+// Events returns events in the order they were stored.
+func (s *Store) Events(ctx context.Context, f EventFilter) ([]telemetry.Event, error) {
+	q := `SELECT id, at_us, name, mission_id, attempt, service, since_us, detail FROM events WHERE id > ?`
+	args := []any{f.AfterID}
+	if f.MissionID != "" {
+		q += ` AND mission_id = ?`
+		args = append(args, f.MissionID)
+	}
+	if f.Limit > 0 {
+		q = `SELECT * FROM (` + q + ` ORDER BY id DESC LIMIT ?) AS newest`
+		args = append(args, f.Limit)
+	}
+	q += ` ORDER BY id`
+	var rows []eventRow
+	if err := s.db.SelectContext(ctx, &rows, s.rebind(q), args...); err != nil {
+		return nil, err
+	}
+	out := make([]telemetry.Event, len(rows))
+	for i, r := range rows {
+		out[i] = telemetry.Event{ID: r.ID, At: time.UnixMicro(r.AtUS).UTC(), Name: telemetry.Name(r.Name),
+			MissionID: r.MissionID, Attempt: r.Attempt, Service: r.Service,
+			SincePrev: time.Duration(r.SinceUS) * time.Microsecond, Detail: r.Detail}
+	}
+	return out, nil
+}

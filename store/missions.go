@@ -1,0 +1,383 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/palantir-lab/palantir/mission"
+)
+
+// Mission is a mission as the store keeps it.
+type Mission struct {
+	ID          string
+	Type        mission.Type
+	Hero        string
+	Status      mission.State
+	Progress    int
+	Stage       string
+	Attempt     int
+	MaxAttempts int
+	FailRate    float64
+	Speed       float64
+	Seed        uint64
+	Worker      string
+	Backend     string
+	Queue       string
+	Score       int
+	Error       string
+	CreatedAt   time.Time
+	QueuedAt    time.Time
+	StartedAt   time.Time
+	FinishedAt  time.Time
+	UpdatedAt   time.Time
+}
+
+// Order is the mission's wire form.
+func (m Mission) Order() mission.Order {
+	return mission.Order{ID: m.ID, Type: m.Type, Hero: m.Hero, FailRate: m.FailRate,
+		MaxAttempts: m.MaxAttempts, Speed: m.Speed, Seed: m.Seed, CreatedAt: m.CreatedAt}
+}
+
+// MissionFromOrder is a new PENDING mission for o.
+func MissionFromOrder(o mission.Order, backend, queue string) Mission {
+	return Mission{ID: o.ID, Type: o.Type, Hero: o.Hero, Status: mission.Pending, MaxAttempts: o.MaxAttempts,
+		FailRate: o.FailRate, Speed: o.Speed, Seed: o.Seed, Backend: backend, Queue: queue,
+		CreatedAt: o.CreatedAt, UpdatedAt: o.CreatedAt}
+}
+
+// missionRow is the database shape of Mission.
+type missionRow struct {
+	ID          string        `db:"id"`
+	Type        string        `db:"type"`
+	Hero        string        `db:"hero"`
+	Status      string        `db:"status"`
+	Progress    int           `db:"progress"`
+	Stage       string        `db:"stage"`
+	Attempt     int           `db:"attempt"`
+	MaxAttempts int           `db:"max_attempts"`
+	FailRate    float64       `db:"fail_rate"`
+	Speed       float64       `db:"speed"`
+	Seed        int64         `db:"seed"`
+	Worker      string        `db:"worker"`
+	Backend     string        `db:"backend"`
+	Queue       string        `db:"queue"`
+	Score       int           `db:"score"`
+	Error       string        `db:"error"`
+	CreatedUS   int64         `db:"created_us"`
+	QueuedUS    sql.NullInt64 `db:"queued_us"`
+	StartedUS   sql.NullInt64 `db:"started_us"`
+	FinishedUS  sql.NullInt64 `db:"finished_us"`
+	UpdatedUS   int64         `db:"updated_us"`
+}
+
+const missionColumns = `id, type, hero, status, progress, stage, attempt, max_attempts, fail_rate, speed, seed,
+	worker, backend, queue, score, error, created_us, queued_us, started_us, finished_us, updated_us`
+
+func (r missionRow) mission() Mission {
+	return Mission{ID: r.ID, Type: mission.Type(r.Type), Hero: r.Hero, Status: mission.State(r.Status),
+		Progress: r.Progress, Stage: r.Stage, Attempt: r.Attempt, MaxAttempts: r.MaxAttempts,
+		FailRate: r.FailRate, Speed: r.Speed, Seed: uint64(r.Seed), Worker: r.Worker, Backend: r.Backend,
+		Queue: r.Queue, Score: r.Score, Error: r.Error, CreatedAt: time.UnixMicro(r.CreatedUS).UTC(),
+		QueuedAt: fromMicros(r.QueuedUS), StartedAt: fromMicros(r.StartedUS),
+		FinishedAt: fromMicros(r.FinishedUS), UpdatedAt: time.UnixMicro(r.UpdatedUS).UTC()}
+}
+
+func rowOf(m Mission) missionRow {
+	return missionRow{ID: m.ID, Type: string(m.Type), Hero: m.Hero, Status: string(m.Status),
+		Progress: m.Progress, Stage: m.Stage, Attempt: m.Attempt, MaxAttempts: m.MaxAttempts,
+		FailRate: m.FailRate, Speed: m.Speed, Seed: int64(m.Seed), Worker: m.Worker, Backend: m.Backend,
+		Queue: m.Queue, Score: m.Score, Error: m.Error, CreatedUS: micros(m.CreatedAt),
+		QueuedUS: nullMicros(m.QueuedAt), StartedUS: nullMicros(m.StartedAt),
+		FinishedUS: nullMicros(m.FinishedAt), UpdatedUS: micros(m.UpdatedAt)}
+}
+
+const insertMission = `INSERT INTO missions (` + missionColumns + `) VALUES (:id, :type, :hero, :status, :progress,
+	:stage, :attempt, :max_attempts, :fail_rate, :speed, :seed, :worker, :backend, :queue, :score, :error,
+	:created_us, :queued_us, :started_us, :finished_us, :updated_us)`
+
+// CreateMissions inserts new missions in one transaction: all or none.
+func (s *Store) CreateMissions(ctx context.Context, ms []Mission) error {
+	return s.tx(ctx, func(tx *sqlx.Tx) error {
+		for _, m := range ms {
+			if _, err := tx.NamedExecContext(ctx, insertMission, rowOf(m)); err != nil {
+				return fmt.Errorf("create mission %s: %w", m.ID, err)
+			}
+		}
+		return nil
+	})
+}
+
+// CountMissions is how many missions were ever created (hero rotation).
+func (s *Store) CountMissions(ctx context.Context) (int, error) {
+	var n int
+	err := s.db.GetContext(ctx, &n, `SELECT COUNT(*) FROM missions`)
+	return n, err
+}
+
+// DeleteMissions removes missions that were never published.
+func (s *Store) DeleteMissions(ctx context.Context, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	q, args, err := sqlx.In(`DELETE FROM missions WHERE status = 'PENDING' AND id IN (?)`, ids)
+	if err != nil {
+		return err
+	}
+	_, err = s.db.ExecContext(ctx, s.rebind(q), args...)
+	return err
+}
+
+// MarkQueued moves PENDING missions to QUEUED once the broker took them. A
+// worker may already have started one: only PENDING rows change.
+func (s *Store) MarkQueued(ctx context.Context, ids []string, at time.Time) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	q, args, err := sqlx.In(`UPDATE missions SET status = 'QUEUED', queued_us = ?, updated_us = ?
+		WHERE status = 'PENDING' AND id IN (?)`, micros(at), micros(at), ids)
+	if err != nil {
+		return err
+	}
+	_, err = s.db.ExecContext(ctx, s.rebind(q), args...)
+	return err
+}
+
+// Begin is the outcome of BeginAttempt.
+type Begin int
+
+const (
+	// Proceed: execute the attempt.
+	Proceed Begin = iota
+	// AlreadyFinal: the mission already ended; the delivery is a duplicate.
+	AlreadyFinal
+	// Stale: a later attempt exists; this delivery is an old copy.
+	Stale
+)
+
+// BeginAttempt records that worker starts attempt of order. A mission
+// unknown to the store (published by hand) is created. It returns whether
+// the attempt should run at all.
+func (s *Store) BeginAttempt(ctx context.Context, o mission.Order, backend, queue string, attempt int, worker string, at time.Time) (Begin, error) {
+	verdict := Proceed
+	err := s.tx(ctx, func(tx *sqlx.Tx) error {
+		verdict = Proceed
+		var row missionRow
+		err := tx.GetContext(ctx, &row, s.rebind(`SELECT `+missionColumns+` FROM missions WHERE id = ?`), o.ID)
+		if errors.Is(err, sql.ErrNoRows) {
+			m := MissionFromOrder(o, backend, queue)
+			if m.CreatedAt.IsZero() {
+				m.CreatedAt, m.UpdatedAt = at, at
+			}
+			_, err = tx.NamedExecContext(ctx, insertMission, rowOf(m))
+			row = rowOf(m)
+		}
+		if err != nil {
+			return err
+		}
+		switch {
+		case mission.State(row.Status).Final():
+			verdict = AlreadyFinal
+			return nil
+		case attempt < row.Attempt:
+			verdict = Stale
+			return nil
+		}
+		_, err = tx.ExecContext(ctx, s.rebind(`UPDATE missions SET status = 'STARTED', attempt = ?, worker = ?,
+			progress = 0, stage = '', started_us = COALESCE(started_us, ?), updated_us = ? WHERE id = ?`),
+			attempt, worker, micros(at), micros(at), o.ID)
+		return err
+	})
+	return verdict, err
+}
+
+// SetProgress records progress of a running attempt.
+func (s *Store) SetProgress(ctx context.Context, id string, attempt, progress int, stage string, at time.Time) error {
+	_, err := s.db.ExecContext(ctx, s.rebind(`UPDATE missions SET status = 'PROCESSING', progress = ?, stage = ?, updated_us = ?
+		WHERE id = ? AND attempt = ? AND status IN ('STARTED', 'PROCESSING')`), progress, stage, micros(at), id, attempt)
+	return err
+}
+
+// MarkRetry records a failed attempt that will be retried.
+func (s *Store) MarkRetry(ctx context.Context, id string, attempt int, reason string, at time.Time) error {
+	_, err := s.db.ExecContext(ctx, s.rebind(`UPDATE missions SET status = 'RETRY', error = ?, updated_us = ?
+		WHERE id = ? AND attempt = ? AND status IN ('STARTED', 'PROCESSING')`), reason, micros(at), id, attempt)
+	return err
+}
+
+// MarkRequeued records that attempt is queued again (after a retry was
+// scheduled, or when a worker gave the mission back on shutdown).
+func (s *Store) MarkRequeued(ctx context.Context, id string, attempt int, at time.Time) error {
+	_, err := s.db.ExecContext(ctx, s.rebind(`UPDATE missions SET status = 'QUEUED', attempt = ?, progress = 0, stage = '',
+		worker = '', updated_us = ? WHERE id = ? AND attempt <= ? AND status IN ('STARTED', 'PROCESSING', 'RETRY')`),
+		attempt, micros(at), id, attempt)
+	return err
+}
+
+// Complete records a success and scores the hero, once. recorded is false
+// when the mission had already ended (a duplicate delivery): nothing
+// changes then.
+func (s *Store) Complete(ctx context.Context, m Mission, points int, at time.Time) (recorded bool, err error) {
+	err = s.tx(ctx, func(tx *sqlx.Tx) error {
+		res, err := tx.ExecContext(ctx, s.rebind(`UPDATE missions SET status = 'SUCCESS', progress = 100, score = ?,
+			attempt = ?, worker = ?, error = '', finished_us = ?, updated_us = ?
+			WHERE id = ? AND status NOT IN ('SUCCESS', 'FAILURE')`),
+			points, m.Attempt, m.Worker, micros(at), micros(at), m.ID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			recorded = false
+			return nil
+		}
+		recorded = true
+		firstTry := 0
+		if m.Attempt == 1 {
+			firstTry = 1
+		}
+		_, err = tx.ExecContext(ctx, s.rebind(`INSERT INTO scores (mission_id, hero, points, first_try, scored_us)
+			VALUES (?, ?, ?, ?, ?)`), m.ID, m.Hero, points, firstTry, micros(at))
+		return err
+	})
+	return recorded, err
+}
+
+// Fail records the final failure of a mission, once.
+func (s *Store) Fail(ctx context.Context, id string, attempt int, worker, reason string, at time.Time) (recorded bool, err error) {
+	res, err := s.db.ExecContext(ctx, s.rebind(`UPDATE missions SET status = 'FAILURE', attempt = ?, worker = ?, error = ?,
+		finished_us = ?, updated_us = ? WHERE id = ? AND status NOT IN ('SUCCESS', 'FAILURE')`),
+		attempt, worker, reason, micros(at), micros(at), id)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+// Missions returns the missions with these exact ids, in the given order.
+func (s *Store) Missions(ctx context.Context, ids []string) ([]Mission, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	q, args, err := sqlx.In(`SELECT `+missionColumns+` FROM missions WHERE id IN (?)`, ids)
+	if err != nil {
+		return nil, err
+	}
+	var rows []missionRow
+	if err := s.db.SelectContext(ctx, &rows, s.rebind(q), args...); err != nil {
+		return nil, err
+	}
+	byID := make(map[string]Mission, len(rows))
+	for _, r := range rows {
+		byID[r.ID] = r.mission()
+	}
+	out := make([]Mission, 0, len(ids))
+	for _, id := range ids {
+		if m, ok := byID[id]; ok {
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+
+// Resolve turns an id or a unique id prefix (at least 4 characters) into
+// a full mission id.
+func (s *Store) Resolve(ctx context.Context, prefix string) (string, error) {
+	prefix = strings.ToLower(strings.TrimSpace(prefix))
+	var ids []string
+	if err := s.db.SelectContext(ctx, &ids, s.rebind(`SELECT id FROM missions WHERE id = ?`), prefix); err != nil {
+		return "", err
+	}
+	if len(ids) == 1 {
+		return ids[0], nil
+	}
+	if len(prefix) >= 4 {
+		escaped := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(prefix)
+		if err := s.db.SelectContext(ctx, &ids, s.rebind(`SELECT id FROM missions WHERE id LIKE ? ESCAPE '\' LIMIT 2`), escaped+"%"); err != nil {
+			return "", err
+		}
+	}
+	switch len(ids) {
+	case 0:
+		return "", fmt.Errorf("%w %q", ErrNotFound, prefix)
+	case 1:
+		return ids[0], nil
+	default:
+		return "", fmt.Errorf("%w %q: type more of it", ErrAmbiguous, prefix)
+	}
+}
+
+// Filter selects missions for History.
+type Filter struct {
+	Type, Status, Hero, Worker, Backend string
+	Since                               time.Time
+	Limit                               int
+}
+
+// History returns missions newest first.
+func (s *Store) History(ctx context.Context, f Filter) ([]Mission, error) {
+	var where []string
+	var args []any
+	add := func(cond string, v any) {
+		where = append(where, cond)
+		args = append(args, v)
+	}
+	if f.Type != "" {
+		add("type = ?", f.Type)
+	}
+	if f.Status != "" {
+		add("status = ?", strings.ToUpper(f.Status))
+	}
+	if f.Hero != "" {
+		add("hero = ?", f.Hero)
+	}
+	if f.Worker != "" {
+		add("worker = ?", f.Worker)
+	}
+	if f.Backend != "" {
+		add("backend = ?", f.Backend)
+	}
+	if !f.Since.IsZero() {
+		add("created_us >= ?", micros(f.Since))
+	}
+	q := `SELECT ` + missionColumns + ` FROM missions`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY created_us DESC, id DESC"
+	if f.Limit > 0 {
+		q += fmt.Sprintf(" LIMIT %d", f.Limit)
+	}
+	var rows []missionRow
+	if err := s.db.SelectContext(ctx, &rows, s.rebind(q), args...); err != nil {
+		return nil, err
+	}
+	out := make([]Mission, len(rows))
+	for i, r := range rows {
+		out[i] = r.mission()
+	}
+	return out, nil
+}
+
+// Count is one cell of a summary.
+type Count struct {
+	Key    string `db:"k"`
+	Status string `db:"status"`
+	N      int    `db:"n"`
+}
+
+// CountsBy counts missions by status, grouped by "type" or "worker".
+func (s *Store) CountsBy(ctx context.Context, column string) ([]Count, error) {
+	if column != "type" && column != "worker" {
+		return nil, fmt.Errorf("count by %q: not a summary column", column)
+	}
+	var out []Count
+	err := s.db.SelectContext(ctx, &out, `SELECT `+column+` AS k, status, COUNT(*) AS n FROM missions
+		GROUP BY `+column+`, status ORDER BY `+column+`, status`)
+	return out, err
+}

@@ -1,0 +1,261 @@
+// Package store persists missions, scores, telemetry events, worker
+// heartbeats and (for inproc) dead letters, with sqlx over SQLite (the
+// embedded default, pure Go, no cgo) or PostgreSQL (pgx).
+//
+// # URLs
+//
+//	""  or  palantir.db  or  sqlite:path/to/file.db   SQLite file
+//	postgres://user@host:5432/db  (or postgresql://)  PostgreSQL
+//
+// # Concurrency
+//
+// SQLite runs in WAL mode with a busy timeout and immediate write
+// transactions, so a launching process and several worker processes can
+// share one file on one machine. Workers on other machines need PostgreSQL.
+//
+// # Effects happen once
+//
+// Completing a mission is a conditional update (only a mission that is not
+// final yet) plus an insert keyed by mission id into scores, in one
+// transaction: a mission delivered twice is recorded once and scores its
+// hero once.
+//
+// SQL is written once for both databases: `?` placeholders go through
+// Rebind, times are BIGINT microseconds, and the few type names that differ
+// are filled into the embedded migrations.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"path"
+	"slices"
+	"strings"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"
+	"github.com/jmoiron/sqlx"
+	_ "modernc.org/sqlite" // registers "sqlite"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// ErrUnreachable: the database could not be opened or reached.
+var ErrUnreachable = errors.New("store unreachable")
+
+// ErrBadURL: the store URL is not understood.
+var ErrBadURL = errors.New("bad store URL")
+
+// ErrNotFound: no mission matches an id or prefix.
+var ErrNotFound = errors.New("no such mission")
+
+// ErrAmbiguous: an id prefix matches several missions.
+var ErrAmbiguous = errors.New("ambiguous mission id prefix")
+
+// Store is a handle on the database. Safe for concurrent use.
+type Store struct {
+	db     *sqlx.DB
+	driver string // "sqlite" or "postgres"
+	where  string // redacted location, for messages
+}
+
+// Driver is "sqlite" or "postgres".
+func (s *Store) Driver() string { return s.driver }
+
+// Location is the redacted file path or URL.
+func (s *Store) Location() string { return s.where }
+
+// Local reports whether the store is a file on this machine.
+func (s *Store) Local() bool { return s.driver == "sqlite" }
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// DefaultPath is the SQLite file used when no store is configured.
+const DefaultPath = "palantir.db"
+
+// Open connects to the store at rawURL and applies pending migrations.
+func Open(ctx context.Context, rawURL string) (*Store, error) {
+	driver, dsn, where, err := parseURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	sqlDriver := map[string]string{"sqlite": "sqlite", "postgres": "pgx"}[driver]
+	db, err := sqlx.Open(sqlDriver, dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open %s store %s: %w: %v", driver, where, ErrUnreachable, err)
+	}
+	if driver == "sqlite" {
+		// One writer at a time is SQLite's rule; a small pool keeps readers
+		// concurrent without piling up writers waiting on the lock.
+		db.SetMaxOpenConns(4)
+	} else {
+		db.SetMaxOpenConns(16)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := db.PingContext(pctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s store %s: %w: %v", driver, where, ErrUnreachable, firstLine(err))
+	}
+	s := &Store{db: db, driver: driver, where: where}
+	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("migrate %s store %s: %w", driver, where, err)
+	}
+	return s, nil
+}
+
+func firstLine(err error) string {
+	msg := err.Error()
+	if i := strings.IndexByte(msg, '\n'); i >= 0 {
+		msg = msg[:i]
+	}
+	return msg
+}
+
+func parseURL(raw string) (driver, dsn, where string, err error) {
+	raw = strings.TrimSpace(raw)
+	switch {
+	case raw == "":
+		raw = DefaultPath
+	case strings.HasPrefix(raw, "postgres://"), strings.HasPrefix(raw, "postgresql://"):
+		u, perr := url.Parse(raw)
+		if perr != nil {
+			return "", "", "", fmt.Errorf("%w: postgres URL does not parse", ErrBadURL)
+		}
+		return "postgres", raw, u.Redacted(), nil
+	case strings.HasPrefix(raw, "sqlite://"):
+		raw = strings.TrimPrefix(raw, "sqlite://")
+	case strings.HasPrefix(raw, "sqlite:"):
+		raw = strings.TrimPrefix(raw, "sqlite:")
+	case strings.Contains(raw, "://"):
+		return "", "", "", fmt.Errorf("%w: scheme of %q (known: a SQLite file path, sqlite:PATH, postgres://)", ErrBadURL, raw[:strings.Index(raw, "://")+3])
+	}
+	if raw == "" {
+		return "", "", "", fmt.Errorf("%w: empty SQLite path", ErrBadURL)
+	}
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(15000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	// Immediate transactions take the write lock up front, so two processes
+	// never deadlock upgrading read locks; the busy timeout makes them wait.
+	q.Add("_txlock", "immediate")
+	return "sqlite", "file:" + raw + "?" + q.Encode(), raw, nil
+}
+
+// rebind turns ? placeholders into the driver's.
+func (s *Store) rebind(q string) string { return s.db.Rebind(q) }
+
+func (s *Store) migrate(ctx context.Context) error {
+	create := `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_us BIGINT NOT NULL)`
+	if _, err := s.db.ExecContext(ctx, create); err != nil {
+		return err
+	}
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return err
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		var version int
+		if _, err := fmt.Sscanf(path.Base(name), "%d_", &version); err != nil {
+			return fmt.Errorf("migration %s: name must start with a number", name)
+		}
+		if err := s.applyMigration(ctx, name, version); err != nil {
+			return fmt.Errorf("migration %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// applyMigration runs one migration in a transaction, unless another
+// process already did (the insert into schema_migrations is the lock).
+func (s *Store) applyMigration(ctx context.Context, name string, version int) error {
+	body, err := migrations.ReadFile(name)
+	if err != nil {
+		return err
+	}
+	return s.tx(ctx, func(tx *sqlx.Tx) error {
+		var n int
+		if err := tx.GetContext(ctx, &n, s.rebind(`SELECT COUNT(*) FROM schema_migrations WHERE version = ?`), version); err != nil {
+			return err
+		}
+		if n > 0 {
+			return nil
+		}
+		for _, stmt := range strings.Split(s.dialect(string(body)), ";") {
+			if strings.TrimSpace(stripComments(stmt)) == "" {
+				continue
+			}
+			if _, err := tx.ExecContext(ctx, stmt); err != nil {
+				return err
+			}
+		}
+		_, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO schema_migrations (version, applied_us) VALUES (?, ?)`), version, micros(time.Now()))
+		return err
+	})
+}
+
+func stripComments(stmt string) string {
+	var b strings.Builder
+	for _, line := range strings.Split(stmt, "\n") {
+		if !strings.HasPrefix(strings.TrimSpace(line), "--") {
+			b.WriteString(line)
+		}
+	}
+	return b.String()
+}
+
+// dialect fills the type names that differ between the two databases.
+func (s *Store) dialect(sqlText string) string {
+	r := strings.NewReplacer("{{serial}}", "INTEGER PRIMARY KEY AUTOINCREMENT", "{{blob}}", "BLOB")
+	if s.driver == "postgres" {
+		r = strings.NewReplacer("{{serial}}", "BIGSERIAL PRIMARY KEY", "{{blob}}", "BYTEA")
+	}
+	return r.Replace(sqlText)
+}
+
+// tx runs fn in a transaction, committing if it returns nil.
+func (s *Store) tx(ctx context.Context, fn func(*sqlx.Tx) error) error {
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.db.PingContext(ctx); err != nil {
+		return fmt.Errorf("%w: %v", ErrUnreachable, firstLine(err))
+	}
+	return nil
+}
+
+func micros(t time.Time) int64 { return t.UnixMicro() }
+
+func nullMicros(t time.Time) sql.NullInt64 {
+	if t.IsZero() {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: t.UnixMicro(), Valid: true}
+}
+
+func fromMicros(v sql.NullInt64) time.Time {
+	if !v.Valid {
+		return time.Time{}
+	}
+	return time.UnixMicro(v.Int64).UTC()
+}

@@ -1,0 +1,403 @@
+// Package storetest is the suite every store database runs: SQLite always,
+// PostgreSQL when it is reachable (and in CI).
+package storetest
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/palantir-lab/palantir/backends"
+	"github.com/palantir-lab/palantir/mission"
+	"github.com/palantir-lab/palantir/store"
+	"github.com/palantir-lab/palantir/telemetry"
+)
+
+// Run runs the suite; open returns a store on an empty database, and may
+// be called more than once for the same t to get a second handle on it.
+func Run(t *testing.T, open func(t *testing.T) *store.Store) {
+	tests := []struct {
+		name string
+		fn   func(*testing.T, *store.Store)
+	}{
+		{"Lifecycle", testLifecycle},
+		{"CompleteOnceScoresOnce", testCompleteOnce},
+		{"ConcurrentCompletionsScoreOnce", testConcurrentComplete},
+		{"BeginAttemptSkipsDuplicatesAndStaleCopies", testBeginAttempt},
+		{"UnknownMissionIsCreatedByWorker", testUnknownMission},
+		{"RetryThenFailure", testRetryThenFailure},
+		{"HistoryFilters", testHistory},
+		{"ResolvePrefixes", testResolve},
+		{"EventsBatchAndFollow", testEvents},
+		{"DeadLetterBook", testDeadLetters},
+		{"WorkersHeartbeat", testWorkers},
+		{"PublishFailureLeavesNothing", testDeleteUnpublished},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open(t)) })
+	}
+	t.Run("MigrationsAreIdempotent", func(t *testing.T) {
+		s1 := open(t)
+		if err := s1.CreateMissions(context.Background(), []store.Mission{newMission("again", mission.Raven, "frodo")}); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := s1.CountMissions(context.Background()); err != nil || n != 1 {
+			t.Fatalf("count = %d, %v", n, err)
+		}
+	})
+}
+
+var t0 = time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+
+func newMission(id string, typ mission.Type, hero string) store.Mission {
+	o := mission.Order{ID: id, Type: typ, Hero: hero, FailRate: 0.2, MaxAttempts: 3, Speed: 1, Seed: 1<<63 + 5, CreatedAt: t0}
+	return store.MissionFromOrder(o, "inproc", "missions")
+}
+
+func must(t *testing.T, what string, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+func get(t *testing.T, s *store.Store, id string) store.Mission {
+	t.Helper()
+	ms, err := s.Missions(context.Background(), []string{id})
+	must(t, "Missions", err)
+	if len(ms) != 1 {
+		t.Fatalf("mission %s: got %d rows", id, len(ms))
+	}
+	return ms[0]
+}
+
+func testLifecycle(t *testing.T, s *store.Store) {
+	ctx := context.Background()
+	m := newMission("m1", mission.Recon, "aragorn")
+	must(t, "Create", s.CreateMissions(ctx, []store.Mission{m}))
+	if got := get(t, s, "m1"); got.Status != mission.Pending || got.Seed != m.Seed || !got.CreatedAt.Equal(t0) {
+		t.Fatalf("after create: %+v", got)
+	}
+	must(t, "MarkQueued", s.MarkQueued(ctx, []string{"m1"}, t0.Add(time.Second)))
+	v, err := s.BeginAttempt(ctx, m.Order(), "inproc", "missions", 1, "eagle1", t0.Add(2*time.Second))
+	must(t, "BeginAttempt", err)
+	if v != store.Proceed {
+		t.Fatalf("BeginAttempt = %v, want Proceed", v)
+	}
+	// A late MarkQueued (the launcher lagging behind the worker) changes nothing.
+	must(t, "late MarkQueued", s.MarkQueued(ctx, []string{"m1"}, t0.Add(3*time.Second)))
+	must(t, "SetProgress", s.SetProgress(ctx, "m1", 1, 50, "scout the Black Gate", t0.Add(4*time.Second)))
+	got := get(t, s, "m1")
+	if got.Status != mission.Processing || got.Progress != 50 || got.Worker != "eagle1" || got.Stage != "scout the Black Gate" {
+		t.Fatalf("after progress: %+v", got)
+	}
+	m.Attempt, m.Worker = 1, "eagle1"
+	rec, err := s.Complete(ctx, m, 75, t0.Add(5*time.Second))
+	must(t, "Complete", err)
+	if !rec {
+		t.Fatal("first Complete not recorded")
+	}
+	got = get(t, s, "m1")
+	want := store.Mission{Status: mission.Success, Progress: 100, Attempt: 1, Score: 75, Worker: "eagle1",
+		QueuedAt: t0.Add(time.Second), StartedAt: t0.Add(2 * time.Second), FinishedAt: t0.Add(5 * time.Second)}
+	if diff := cmp.Diff(want, store.Mission{Status: got.Status, Progress: got.Progress, Attempt: got.Attempt, Score: got.Score,
+		Worker: got.Worker, QueuedAt: got.QueuedAt, StartedAt: got.StartedAt, FinishedAt: got.FinishedAt}); diff != "" {
+		t.Errorf("final mission (-want +got):\n%s", diff)
+	}
+}
+
+func testCompleteOnce(t *testing.T, s *store.Store) {
+	ctx := context.Background()
+	m := newMission("once", mission.Raven, "gimli")
+	must(t, "Create", s.CreateMissions(ctx, []store.Mission{m}))
+	m.Attempt, m.Worker = 1, "eagle1"
+	first, err := s.Complete(ctx, m, 15, t0)
+	must(t, "Complete", err)
+	m.Worker = "eagle2"
+	second, err := s.Complete(ctx, m, 15, t0.Add(time.Second))
+	must(t, "Complete again", err)
+	if !first || second {
+		t.Fatalf("recorded = %v then %v, want true then false", first, second)
+	}
+	if w := get(t, s, "once").Worker; w != "eagle1" {
+		t.Errorf("duplicate completion overwrote the worker: %s", w)
+	}
+	if failed, _ := s.Fail(ctx, "once", 1, "eagle2", "late failure", t0); failed {
+		t.Error("Fail after success was recorded")
+	}
+	board, err := s.Leaderboard(ctx)
+	must(t, "Leaderboard", err)
+	if diff := cmp.Diff([]store.HeroScore{{Hero: "gimli", Points: 15, Missions: 1, FirstTry: 1}}, board); diff != "" {
+		t.Errorf("leaderboard (-want +got):\n%s", diff)
+	}
+}
+
+func testConcurrentComplete(t *testing.T, s *store.Store) {
+	ctx := context.Background()
+	var ms []store.Mission
+	for i := range 20 {
+		ms = append(ms, newMission(fmt.Sprintf("c%02d", i), mission.Consult, "eowyn"))
+	}
+	must(t, "Create", s.CreateMissions(ctx, ms))
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	recorded := 0
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, m := range ms {
+				m.Attempt, m.Worker = 1, fmt.Sprintf("w%d", w)
+				ok, err := s.Complete(ctx, m, 45, time.Now())
+				if err != nil {
+					t.Errorf("Complete %s: %v", m.ID, err)
+					return
+				}
+				if ok {
+					mu.Lock()
+					recorded++
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if recorded != 20 {
+		t.Errorf("recorded %d completions of 20 missions by 4 racing workers, want exactly 20", recorded)
+	}
+	board, err := s.Leaderboard(ctx)
+	must(t, "Leaderboard", err)
+	if len(board) != 1 || board[0].Points != 20*45 || board[0].Missions != 20 {
+		t.Errorf("leaderboard %+v, want eowyn with 900 points from 20 missions", board)
+	}
+}
+
+func testBeginAttempt(t *testing.T, s *store.Store) {
+	ctx := context.Background()
+	m := newMission("b1", mission.Raven, "frodo")
+	must(t, "Create", s.CreateMissions(ctx, []store.Mission{m}))
+	begin := func(attempt int) store.Begin {
+		v, err := s.BeginAttempt(ctx, m.Order(), "inproc", "missions", attempt, "w", t0)
+		must(t, "BeginAttempt", err)
+		return v
+	}
+	if v := begin(1); v != store.Proceed {
+		t.Fatalf("attempt 1: %v", v)
+	}
+	must(t, "MarkRetry", s.MarkRetry(ctx, "b1", 1, "orc ambush", t0))
+	must(t, "MarkRequeued", s.MarkRequeued(ctx, "b1", 2, t0))
+	if got := get(t, s, "b1"); got.Status != mission.Queued || got.Attempt != 2 || got.Error != "orc ambush" {
+		t.Fatalf("after requeue: %+v", got)
+	}
+	if v := begin(1); v != store.Stale {
+		t.Errorf("old copy of attempt 1 after attempt 2 was queued: %v, want Stale", v)
+	}
+	if v := begin(2); v != store.Proceed {
+		t.Errorf("attempt 2: %v, want Proceed", v)
+	}
+	m.Attempt = 2
+	_, err := s.Complete(ctx, m, 10, t0)
+	must(t, "Complete", err)
+	if v := begin(2); v != store.AlreadyFinal {
+		t.Errorf("redelivery after success: %v, want AlreadyFinal", v)
+	}
+}
+
+func testUnknownMission(t *testing.T, s *store.Store) {
+	o := newMission("stranger", mission.Raven, "boromir").Order()
+	v, err := s.BeginAttempt(context.Background(), o, "redis", "q", 1, "eagle9", t0)
+	must(t, "BeginAttempt", err)
+	if got := get(t, s, "stranger"); v != store.Proceed || got.Status != mission.Started || got.Backend != "redis" || got.Worker != "eagle9" {
+		t.Errorf("unknown mission: verdict %v, row %+v", v, got)
+	}
+}
+
+func testRetryThenFailure(t *testing.T, s *store.Store) {
+	ctx := context.Background()
+	m := newMission("f1", mission.Raven, "faramir")
+	must(t, "Create", s.CreateMissions(ctx, []store.Mission{m}))
+	for attempt := 1; attempt <= 2; attempt++ {
+		_, err := s.BeginAttempt(ctx, m.Order(), "inproc", "missions", attempt, "w", t0)
+		must(t, "BeginAttempt", err)
+		if attempt < 2 {
+			must(t, "MarkRetry", s.MarkRetry(ctx, "f1", attempt, "ambush", t0))
+			must(t, "MarkRequeued", s.MarkRequeued(ctx, "f1", attempt+1, t0))
+		}
+	}
+	ok, err := s.Fail(ctx, "f1", 2, "w", "orc ambush at \"raven flies\"", t0)
+	must(t, "Fail", err)
+	got := get(t, s, "f1")
+	if !ok || got.Status != mission.Failure || got.Attempt != 2 || got.FinishedAt.IsZero() || got.Score != 0 {
+		t.Errorf("after Fail (recorded %v): %+v", ok, got)
+	}
+	board, _ := s.Leaderboard(ctx)
+	if len(board) != 0 {
+		t.Errorf("a failed mission scored: %+v", board)
+	}
+}
+
+func testHistory(t *testing.T, s *store.Store) {
+	ctx := context.Background()
+	var ms []store.Mission
+	for i, typ := range []mission.Type{mission.Recon, mission.Raven, mission.Raven, mission.Consult} {
+		m := newMission(fmt.Sprintf("h%d", i), typ, mission.HeroFor(i))
+		m.CreatedAt = t0.Add(time.Duration(i) * time.Minute)
+		ms = append(ms, m)
+	}
+	ms[3].Backend = "redis"
+	must(t, "Create", s.CreateMissions(ctx, ms))
+	ids := func(f store.Filter) []string {
+		got, err := s.History(ctx, f)
+		must(t, "History", err)
+		var out []string
+		for _, m := range got {
+			out = append(out, m.ID)
+		}
+		return out
+	}
+	tests := []struct {
+		name string
+		f    store.Filter
+		want []string
+	}{
+		{"newest first", store.Filter{}, []string{"h3", "h2", "h1", "h0"}},
+		{"by type", store.Filter{Type: "raven"}, []string{"h2", "h1"}},
+		{"by hero", store.Filter{Hero: "legolas"}, []string{"h1"}},
+		{"by backend", store.Filter{Backend: "redis"}, []string{"h3"}},
+		{"by status", store.Filter{Status: "pending", Limit: 2}, []string{"h3", "h2"}},
+		{"since", store.Filter{Since: t0.Add(2 * time.Minute)}, []string{"h3", "h2"}},
+		{"nothing", store.Filter{Worker: "nobody"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, ids(tt.f)); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+	counts, err := s.CountsBy(ctx, "type")
+	must(t, "CountsBy", err)
+	if !slices.Contains(counts, store.Count{Key: "raven", Status: "PENDING", N: 2}) {
+		t.Errorf("counts by type %+v lack raven PENDING 2", counts)
+	}
+}
+
+func testResolve(t *testing.T, s *store.Store) {
+	ctx := context.Background()
+	must(t, "Create", s.CreateMissions(ctx, []store.Mission{
+		newMission("01abcdef", mission.Raven, "frodo"), newMission("01abcxyz", mission.Raven, "frodo"),
+	}))
+	tests := []struct{ in, want, err string }{
+		{"01abcdef", "01abcdef", ""},
+		{"01abcd", "01abcdef", ""},
+		{"01ABCX", "01abcxyz", ""},
+		{"01abc", "", "ambiguous"},
+		{"zzzz", "", "no such mission"},
+		{"01a", "", "no such mission"}, // too short to be a prefix
+		{"01a_%", "", "no such mission"},
+	}
+	for _, tt := range tests {
+		got, err := s.Resolve(ctx, tt.in)
+		if tt.err != "" {
+			if err == nil || !contains(err.Error(), tt.err) {
+				t.Errorf("Resolve(%q) = %q, %v; want error %q", tt.in, got, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("Resolve(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+		}
+	}
+}
+
+func contains(s, sub string) bool { return len(sub) == 0 || (len(s) >= len(sub) && (s[:len(sub)] == sub || contains(s[1:], sub))) }
+
+func testEvents(t *testing.T, s *store.Store) {
+	ctx := context.Background()
+	var batch []telemetry.Event
+	for i := range 300 {
+		batch = append(batch, telemetry.Event{At: t0.Add(time.Duration(i) * time.Millisecond), Name: telemetry.MissionProgress,
+			MissionID: fmt.Sprintf("e%d", i%3), Attempt: 1, Service: "worker:eagle1", SincePrev: 1500 * time.Microsecond, Detail: "x"})
+	}
+	must(t, "InsertEvents", s.InsertEvents(ctx, batch))
+	all, err := s.Events(ctx, store.EventFilter{})
+	must(t, "Events", err)
+	if len(all) != 300 || all[0].SincePrev != 1500*time.Microsecond || !all[0].At.Equal(t0) {
+		t.Fatalf("got %d events, first %+v", len(all), all[0])
+	}
+	one, _ := s.Events(ctx, store.EventFilter{MissionID: "e1"})
+	if len(one) != 100 {
+		t.Errorf("events of e1: %d, want 100", len(one))
+	}
+	after, _ := s.Events(ctx, store.EventFilter{AfterID: all[289].ID})
+	if len(after) != 10 || after[0].ID != all[290].ID {
+		t.Errorf("follow after id %d: %d events", all[289].ID, len(after))
+	}
+	last, _ := s.Events(ctx, store.EventFilter{Limit: 5})
+	if len(last) != 5 || last[4].ID != all[299].ID || last[0].ID != all[295].ID {
+		t.Errorf("limit 5 gave %d events, not the newest in order", len(last))
+	}
+}
+
+func testDeadLetters(t *testing.T, s *store.Store) {
+	ctx := context.Background()
+	for i := range 3 {
+		must(t, "Add", s.AddDeadLetter(ctx, "q1", backends.DeadLetter{
+			Message: backends.Message{ID: fmt.Sprintf("d%d", i), Body: []byte{0, 1, byte(i)}, Attempt: 3},
+			Reason:  "failed after 3 attempts", DeadAt: t0}))
+	}
+	must(t, "Add other queue", s.AddDeadLetter(ctx, "q2", backends.DeadLetter{Message: backends.Message{ID: "other"}, DeadAt: t0}))
+	list, err := s.ListDeadLetters(ctx, "q1", 0)
+	must(t, "List", err)
+	if len(list) != 3 || list[2].ID != "d2" || string(list[2].Body) != "\x00\x01\x02" || !list[0].DeadAt.Equal(t0) {
+		t.Fatalf("list: %+v", list)
+	}
+	taken, err := s.TakeDeadLetters(ctx, "q1", "d1", "missing")
+	must(t, "Take", err)
+	if len(taken) != 1 || taken[0].ID != "d1" {
+		t.Errorf("took %+v, want d1", taken)
+	}
+	rest, _ := s.TakeDeadLetters(ctx, "q1")
+	if len(rest) != 2 {
+		t.Errorf("took all: %d, want 2", len(rest))
+	}
+	if l, _ := s.ListDeadLetters(ctx, "q2", 0); len(l) != 1 {
+		t.Errorf("other queue's dead letters touched: %d", len(l))
+	}
+}
+
+func testWorkers(t *testing.T, s *store.Store) {
+	ctx := context.Background()
+	w := store.Worker{Name: "eagle1", Backend: "redis", Queue: "missions", Host: "h", PID: 42, Concurrency: 2,
+		StartedAt: t0, HeartbeatAt: t0}
+	must(t, "Heartbeat", s.Heartbeat(ctx, w))
+	w.Current, w.Processed, w.HeartbeatAt = "m1,m2", 7, t0.Add(time.Minute)
+	must(t, "Heartbeat again", s.Heartbeat(ctx, w))
+	must(t, "other", s.Heartbeat(ctx, store.Worker{Name: "old", StartedAt: t0, HeartbeatAt: t0.Add(-time.Hour)}))
+	got, err := s.Workers(ctx, t0)
+	must(t, "Workers", err)
+	if len(got) != 1 || got[0].Current != "m1,m2" || got[0].Processed != 7 || !got[0].HeartbeatAt.Equal(t0.Add(time.Minute)) {
+		t.Errorf("workers: %+v", got)
+	}
+}
+
+func testDeleteUnpublished(t *testing.T, s *store.Store) {
+	ctx := context.Background()
+	must(t, "Create", s.CreateMissions(ctx, []store.Mission{newMission("u1", mission.Raven, "frodo"), newMission("u2", mission.Raven, "frodo")}))
+	err := s.CreateMissions(ctx, []store.Mission{newMission("u3", mission.Raven, "frodo"), newMission("u1", mission.Raven, "frodo")})
+	if err == nil {
+		t.Fatal("duplicate id accepted")
+	}
+	if ms, _ := s.Missions(ctx, []string{"u3"}); len(ms) != 0 {
+		t.Error("a failed batch was half-written")
+	}
+	must(t, "Delete", s.DeleteMissions(ctx, []string{"u1", "u2"}))
+	if n, _ := s.CountMissions(ctx); n != 0 {
+		t.Errorf("%d missions left after delete", n)
+	}
+}

@@ -1,0 +1,148 @@
+package telemetry
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// Writer persists a batch of events. The store implements it.
+type Writer interface {
+	InsertEvents(ctx context.Context, events []Event) error
+}
+
+// Recorder batches events to a Writer in the background. Emit never blocks
+// on I/O: events wait in a bounded buffer, and are flushed every
+// FlushEvery or when MaxBatch are waiting. Close flushes what is left.
+//
+// The recorder also computes SincePrev per mission, which is why the last
+// event time of each mission it has seen is kept until the mission ends.
+type Recorder struct {
+	w      Writer
+	log    *slog.Logger
+	in     chan Event
+	done   chan struct{}
+	closed sync.Once
+	flush  chan chan struct{}
+
+	mu   sync.Mutex
+	last map[string]time.Time
+
+	// MaxBatch and FlushEvery bound how long an event waits. Set before
+	// the first Emit.
+	MaxBatch   int
+	FlushEvery time.Duration
+}
+
+// NewRecorder starts a recorder writing to w (nil: events are only logged
+// at debug level). log may be nil.
+func NewRecorder(w Writer, log *slog.Logger) *Recorder {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	r := &Recorder{
+		w: w, log: log, in: make(chan Event, 4096), done: make(chan struct{}),
+		flush: make(chan chan struct{}), last: map[string]time.Time{},
+		MaxBatch: 256, FlushEvery: 50 * time.Millisecond,
+	}
+	go r.loop()
+	return r
+}
+
+// Emit records an event. At defaults to now. If the previous stage of the
+// mission is unknown to this process, since (when non-zero) is used as the
+// time the previous stage happened. Safe for concurrent use.
+func (r *Recorder) Emit(e Event, since time.Time) {
+	if e.At.IsZero() {
+		e.At = time.Now()
+	}
+	r.mu.Lock()
+	prev, ok := r.last[e.MissionID]
+	if !ok {
+		prev = since
+	}
+	if !prev.IsZero() && e.SincePrev == 0 {
+		e.SincePrev = max(e.At.Sub(prev), 0)
+	}
+	if e.Name == MissionPersisted || e.Name == HeroScored || e.Name == MissionDeadLettered {
+		delete(r.last, e.MissionID) // the mission's story in this process ends here
+	} else {
+		r.last[e.MissionID] = e.At
+	}
+	r.mu.Unlock()
+	r.log.Debug(string(e.Name), "mission", e.MissionID, "attempt", e.Attempt, "service", e.Service, "since_prev", e.SincePrev, "detail", e.Detail)
+	select {
+	case r.in <- e:
+	case <-r.done:
+	}
+}
+
+// Flush waits until everything emitted so far is written.
+func (r *Recorder) Flush() {
+	ack := make(chan struct{})
+	select {
+	case r.flush <- ack:
+		<-ack
+	case <-r.done:
+	}
+}
+
+// Close flushes and stops the recorder. Idempotent.
+func (r *Recorder) Close() {
+	r.closed.Do(func() {
+		r.Flush()
+		close(r.done)
+	})
+}
+
+func (r *Recorder) loop() {
+	batch := make([]Event, 0, r.MaxBatch)
+	tick := time.NewTicker(r.FlushEvery)
+	defer tick.Stop()
+	write := func() {
+		if len(batch) == 0 {
+			return
+		}
+		if r.w != nil {
+			// A detached context: events must land even while the process
+			// is shutting down.
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			if err := r.w.InsertEvents(ctx, batch); err != nil {
+				r.log.Warn("telemetry events not persisted", "count", len(batch), "err", err)
+			}
+			cancel()
+		}
+		batch = batch[:0]
+	}
+	drain := func() {
+		for {
+			select {
+			case e := <-r.in:
+				batch = append(batch, e)
+				if len(batch) >= r.MaxBatch {
+					write()
+				}
+			default:
+				return
+			}
+		}
+	}
+	for {
+		select {
+		case e := <-r.in:
+			batch = append(batch, e)
+			if len(batch) >= r.MaxBatch {
+				write()
+			}
+		case <-tick.C:
+			write()
+		case ack := <-r.flush:
+			drain()
+			write()
+			close(ack)
+		case <-r.done:
+			return
+		}
+	}
+}
