@@ -154,8 +154,13 @@ type Begin int
 const (
 	// Proceed: execute the attempt.
 	Proceed Begin = iota
-	// AlreadyFinal: the mission already ended; the delivery is a duplicate.
-	AlreadyFinal
+	// AlreadySucceeded: the mission already succeeded; the delivery is a
+	// duplicate and only needs acknowledging.
+	AlreadySucceeded
+	// AlreadyFailed: the mission already failed for good; the delivery is
+	// a copy whose dead-lettering was interrupted, so it belongs in the
+	// dead letters.
+	AlreadyFailed
 	// Stale: a later attempt exists; this delivery is an old copy.
 	Stale
 )
@@ -181,8 +186,11 @@ func (s *Store) BeginAttempt(ctx context.Context, o mission.Order, backend, queu
 			return err
 		}
 		switch {
-		case mission.State(row.Status).Final():
-			verdict = AlreadyFinal
+		case row.Status == string(mission.Success):
+			verdict = AlreadySucceeded
+			return nil
+		case row.Status == string(mission.Failure):
+			verdict = AlreadyFailed
 			return nil
 		case attempt < row.Attempt:
 			verdict = Stale
@@ -257,6 +265,23 @@ func (s *Store) Fail(ctx context.Context, id string, attempt int, worker, reason
 	}
 	n, err := res.RowsAffected()
 	return n == 1, err
+}
+
+// ResetFailed makes FAILURE missions QUEUED again as attempt 1, for a
+// dead-letter replay, and returns the ids it reset. Call it before the
+// replay is published, so a worker that takes the replayed message at once
+// finds the mission ready to run.
+func (s *Store) ResetFailed(ctx context.Context, ids []string, at time.Time) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	q, args, err := sqlx.In(`UPDATE missions SET status = 'QUEUED', attempt = 1, progress = 0, stage = '', worker = '',
+		error = '', finished_us = NULL, queued_us = ?, updated_us = ? WHERE status = 'FAILURE' AND id IN (?)`, micros(at), micros(at), ids)
+	if err != nil {
+		return err
+	}
+	_, err = s.db.ExecContext(ctx, s.rebind(q), args...)
+	return err
 }
 
 // Missions returns the missions with these exact ids, in the given order.

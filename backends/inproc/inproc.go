@@ -194,6 +194,9 @@ func (c *consumer) Receive(ctx context.Context) (backends.Delivery, error) {
 			return nil, fmt.Errorf("inproc receive: %w", backends.ErrClosed)
 		default:
 		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		now := time.Now()
 		st.mu.Lock()
 		st.promote(now)
@@ -266,6 +269,11 @@ func (d *delivery) take() error {
 }
 
 func (d *delivery) settle(op string, then func(st *state)) error {
+	if d.q.closed() {
+		// The connection is gone: like a broker, forget this client's
+		// deliveries; they come back after the lease.
+		return fmt.Errorf("inproc %s %s: %w", op, d.rec.ID, backends.ErrClosed)
+	}
 	st := d.q.st
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -314,6 +322,9 @@ func (d *delivery) DeadLetter(ctx context.Context, reason string) error {
 }
 
 func (d *delivery) Extend(ctx context.Context) error {
+	if d.q.closed() {
+		return fmt.Errorf("inproc extend %s: %w", d.rec.ID, backends.ErrClosed)
+	}
 	st := d.q.st
 	st.mu.Lock()
 	defer st.mu.Unlock()

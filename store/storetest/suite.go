@@ -203,8 +203,8 @@ func testBeginAttempt(t *testing.T, s *store.Store) {
 	m.Attempt = 2
 	_, err := s.Complete(ctx, m, 10, t0)
 	must(t, "Complete", err)
-	if v := begin(2); v != store.AlreadyFinal {
-		t.Errorf("redelivery after success: %v, want AlreadyFinal", v)
+	if v := begin(2); v != store.AlreadySucceeded {
+		t.Errorf("redelivery after success: %v, want AlreadySucceeded", v)
 	}
 }
 
@@ -238,6 +238,16 @@ func testRetryThenFailure(t *testing.T, s *store.Store) {
 	board, _ := s.Leaderboard(ctx)
 	if len(board) != 0 {
 		t.Errorf("a failed mission scored: %+v", board)
+	}
+	if v, _ := s.BeginAttempt(ctx, m.Order(), "inproc", "missions", 2, "w", t0); v != store.AlreadyFailed {
+		t.Errorf("copy of a failed mission: %v, want AlreadyFailed", v)
+	}
+	must(t, "ResetFailed", s.ResetFailed(ctx, []string{"f1"}, t0))
+	if got := get(t, s, "f1"); got.Status != mission.Queued || got.Attempt != 1 || !got.FinishedAt.IsZero() {
+		t.Errorf("after ResetFailed: %+v", got)
+	}
+	if v, _ := s.BeginAttempt(ctx, m.Order(), "inproc", "missions", 1, "w", t0); v != store.Proceed {
+		t.Errorf("replayed attempt 1: %v, want Proceed", v)
 	}
 }
 
@@ -315,7 +325,9 @@ func testResolve(t *testing.T, s *store.Store) {
 	}
 }
 
-func contains(s, sub string) bool { return len(sub) == 0 || (len(s) >= len(sub) && (s[:len(sub)] == sub || contains(s[1:], sub))) }
+func contains(s, sub string) bool {
+	return len(sub) == 0 || (len(s) >= len(sub) && (s[:len(sub)] == sub || contains(s[1:], sub)))
+}
 
 func testEvents(t *testing.T, s *store.Store) {
 	ctx := context.Background()

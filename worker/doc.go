@@ -1,0 +1,19 @@
+// Package worker executes missions taken from a queue. It holds the policy
+// that backends do not: decoding, attempt counting, backoff, the decision
+// to retry or dead-letter, persistence order and telemetry. It is the same
+// code whether the queue is in this process, in Redis or in RabbitMQ.
+//
+// # Order of effects
+//
+// A delivery is settled with the broker only after its outcome is in the
+// store: persist, then ack (or retry, or dead-letter). A worker that dies
+// in between leaves the message unsettled, so it is delivered again; the
+// store then recognises the duplicate (BeginAttempt), so the mission is
+// recorded and scored once.
+//
+// # Shutdown
+//
+// When Run's context ends the worker stops receiving and gives in-flight
+// missions ShutdownTimeout to finish; missions still running then are
+// released back to the queue unfinished, as the same attempt.
+package worker

@@ -1,0 +1,198 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"time"
+
+	"github.com/palantir-lab/palantir/backends"
+	"github.com/palantir-lab/palantir/mission"
+	"github.com/palantir-lab/palantir/store"
+	"github.com/palantir-lab/palantir/telemetry"
+)
+
+// handle takes one delivery to its outcome. It never returns an error:
+// whatever happens, the delivery is settled or left for redelivery, and the
+// worker carries on.
+func (w *Worker) handle(ctx context.Context, d backends.Delivery) {
+	rec := d.Received()
+	o, err := mission.Decode(rec.Body)
+	if err != nil {
+		w.deadLetterMalformed(ctx, d, err)
+		return
+	}
+	verdict, err := w.st.BeginAttempt(ctx, o, w.cfg.Backend, w.cfg.Queue, rec.Attempt, w.cfg.Name, time.Now())
+	if err != nil {
+		w.log.Error("store: cannot start mission; giving it back", "mission", o.ID, "err", err)
+		w.settle("release", o.ID, d.Release(ctx))
+		return
+	}
+	switch verdict {
+	case store.AlreadySucceeded, store.Stale:
+		w.log.Info("duplicate delivery acknowledged without running it", "mission", o.ID, "attempt", rec.Attempt)
+		w.settle("ack", o.ID, d.Ack(ctx))
+		return
+	case store.AlreadyFailed:
+		w.log.Info("copy of a failed mission moved to the dead letters", "mission", o.ID)
+		w.settle("dead-letter", o.ID, d.DeadLetter(ctx, "failed after its last attempt"))
+		return
+	}
+	w.track(o.ID, true)
+	defer w.track(o.ID, false)
+	detail := ""
+	if rec.Redelivered {
+		detail = "redelivered"
+	}
+	w.emit(telemetry.MissionStarted, o.ID, rec.Attempt, w.self, detail, rec.EnqueuedAt)
+
+	stopLease := w.keepLease(ctx, d, o.ID)
+	err = w.execute(ctx, o, rec.Attempt)
+	stopLease()
+	switch {
+	case err == nil:
+		w.succeed(ctx, d, o, rec.Attempt)
+	case ctx.Err() != nil:
+		w.giveBack(d, o, rec.Attempt)
+	default:
+		w.fail(ctx, d, o, rec.Attempt, err)
+	}
+}
+
+// execute runs the attempt's plan; a panic becomes a failed attempt.
+func (w *Worker) execute(ctx context.Context, o mission.Order, attempt int) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			w.log.Error("mission panicked", "mission", o.ID, "panic", r, "stack", string(debug.Stack()))
+			err = fmt.Errorf("panic: %v", r)
+		}
+	}()
+	plan := mission.PlanAttempt(o, attempt)
+	return mission.Execute(ctx, plan, w.cfg.Sleep, func(s mission.Step, _ int, done bool) {
+		if !done {
+			return
+		}
+		if err := w.st.SetProgress(ctx, o.ID, attempt, s.Progress, s.Name, time.Now()); err != nil {
+			w.log.Warn("progress not recorded", "mission", o.ID, "err", err)
+		}
+		w.emit(telemetry.MissionProgress, o.ID, attempt, w.self, fmt.Sprintf("%d%% %s", s.Progress, s.Name), time.Time{})
+	})
+}
+
+// keepLease extends the delivery's lease until the returned stop is called.
+func (w *Worker) keepLease(ctx context.Context, d backends.Delivery, id string) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(w.cfg.Lease / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if err := d.Extend(ctx); err != nil {
+					w.log.Warn("lease not extended", "mission", id, "err", err)
+				}
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
+}
+
+func (w *Worker) succeed(ctx context.Context, d backends.Delivery, o mission.Order, attempt int) {
+	w.emit(telemetry.MissionCompleted, o.ID, attempt, w.self, "", time.Time{})
+	points := mission.Score(o.Type, attempt)
+	m := store.Mission{ID: o.ID, Hero: o.Hero, Attempt: attempt, Worker: w.cfg.Name}
+	recorded, err := w.st.Complete(ctx, m, points, time.Now())
+	if err != nil {
+		// Not persisted, so not acked: the mission will come back.
+		w.log.Error("store: success not recorded; giving the mission back", "mission", o.ID, "err", err)
+		w.settle("release", o.ID, d.Release(ctx))
+		return
+	}
+	storeSvc := telemetry.Store(w.st.Driver())
+	if recorded {
+		w.emit(telemetry.MissionPersisted, o.ID, attempt, storeSvc, "SUCCESS", time.Time{})
+		w.emit(telemetry.HeroScored, o.ID, attempt, storeSvc, fmt.Sprintf("%s +%d", o.Hero, points), time.Time{})
+	} else {
+		w.log.Info("mission already recorded by another delivery; not scored again", "mission", o.ID)
+	}
+	w.settle("ack", o.ID, d.Ack(ctx))
+}
+
+func (w *Worker) fail(ctx context.Context, d backends.Delivery, o mission.Order, attempt int, cause error) {
+	reason := cause.Error()
+	now := time.Now()
+	if attempt < o.MaxAttempts {
+		delay := mission.Backoff(o, attempt)
+		if err := w.st.MarkRetry(ctx, o.ID, attempt, reason, now); err != nil {
+			w.log.Warn("retry not recorded", "mission", o.ID, "err", err)
+		}
+		w.emit(telemetry.MissionRetry, o.ID, attempt, w.self, fmt.Sprintf("%s; attempt %d in %v", reason, attempt+1, delay.Round(time.Millisecond)), time.Time{})
+		if err := d.Retry(ctx, delay); err != nil {
+			w.log.Error("broker: retry not scheduled; the attempt will be delivered again", "mission", o.ID, "err", err)
+			return
+		}
+		if err := w.st.MarkRequeued(ctx, o.ID, attempt+1, time.Now()); err != nil {
+			w.log.Warn("requeue not recorded", "mission", o.ID, "err", err)
+		}
+		w.emit(telemetry.MissionQueued, o.ID, attempt+1, telemetry.Broker(w.cfg.Backend), fmt.Sprintf("retry after %v", delay.Round(time.Millisecond)), time.Time{})
+		return
+	}
+	final := fmt.Sprintf("failed after %d attempts: %s", attempt, reason)
+	w.emit(telemetry.MissionFailed, o.ID, attempt, w.self, reason, time.Time{})
+	if _, err := w.st.Fail(ctx, o.ID, attempt, w.cfg.Name, reason, now); err != nil {
+		w.log.Error("store: failure not recorded; giving the mission back", "mission", o.ID, "err", err)
+		w.settle("release", o.ID, d.Release(ctx))
+		return
+	}
+	w.emit(telemetry.MissionPersisted, o.ID, attempt, telemetry.Store(w.st.Driver()), "FAILURE", time.Time{})
+	if w.settle("dead-letter", o.ID, d.DeadLetter(ctx, final)) {
+		w.emit(telemetry.MissionDeadLettered, o.ID, attempt, telemetry.Broker(w.cfg.Backend), final, time.Time{})
+	}
+}
+
+// giveBack returns an unfinished mission at shutdown.
+func (w *Worker) giveBack(d backends.Delivery, o mission.Order, attempt int) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if w.settle("release", o.ID, d.Release(ctx)) {
+		w.log.Info("shutdown: unfinished mission returned to the queue", "mission", o.ID, "attempt", attempt)
+		if err := w.st.MarkRequeued(ctx, o.ID, attempt, time.Now()); err != nil {
+			w.log.Warn("requeue not recorded", "mission", o.ID, "err", err)
+		}
+	}
+}
+
+func (w *Worker) deadLetterMalformed(ctx context.Context, d backends.Delivery, cause error) {
+	id := d.Received().ID
+	w.log.Warn("malformed message moved to the dead letters", "message", id, "reason", cause)
+	if w.settle("dead-letter", id, d.DeadLetter(ctx, cause.Error())) {
+		w.emit(telemetry.MissionDeadLettered, id, d.Received().Attempt, telemetry.Broker(w.cfg.Backend), cause.Error(), time.Time{})
+	}
+}
+
+// settle logs a failed settlement; it reports whether it succeeded.
+func (w *Worker) settle(op, id string, err error) bool {
+	if err == nil {
+		return true
+	}
+	if errors.Is(err, backends.ErrLeaseLost) {
+		w.log.Warn("lease lost before "+op+": the message was delivered again elsewhere", "mission", id)
+		return false
+	}
+	w.log.Error(op+" failed; the message will be delivered again", "mission", id, "err", err)
+	return false
+}
+
+func (w *Worker) emit(name telemetry.Name, id string, attempt int, service, detail string, since time.Time) {
+	if w.tel == nil {
+		return
+	}
+	w.tel.Emit(telemetry.Event{Name: name, MissionID: id, Attempt: attempt, Service: service, Detail: detail}, since)
+}

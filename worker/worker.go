@@ -1,0 +1,232 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/palantir-lab/palantir/backends"
+	"github.com/palantir-lab/palantir/mission"
+	"github.com/palantir-lab/palantir/store"
+	"github.com/palantir-lab/palantir/telemetry"
+)
+
+// Store is what a worker needs of the store.
+type Store interface {
+	BeginAttempt(ctx context.Context, o mission.Order, backend, queue string, attempt int, worker string, at time.Time) (store.Begin, error)
+	SetProgress(ctx context.Context, id string, attempt, progress int, stage string, at time.Time) error
+	MarkRetry(ctx context.Context, id string, attempt int, reason string, at time.Time) error
+	MarkRequeued(ctx context.Context, id string, attempt int, at time.Time) error
+	Complete(ctx context.Context, m store.Mission, points int, at time.Time) (bool, error)
+	Fail(ctx context.Context, id string, attempt int, worker, reason string, at time.Time) (bool, error)
+	Heartbeat(ctx context.Context, w store.Worker) error
+	Driver() string
+}
+
+// Config sets a worker up. Zero values take the defaults in brackets.
+type Config struct {
+	Name        string // [worker-PID]
+	Concurrency int    // missions at once [1]
+	// MaxMissions stops the worker after it has settled this many
+	// deliveries (0: never).
+	MaxMissions int
+	// Lease is the backend's visibility timeout; the worker extends the
+	// lease of each running mission every Lease/3 [backends.DefaultLease].
+	Lease time.Duration
+	// ShutdownTimeout is how long in-flight missions may run on after Run's
+	// context ends [30s].
+	ShutdownTimeout time.Duration
+	// HeartbeatEvery is how often the worker tells the store it lives [2s].
+	HeartbeatEvery time.Duration
+	Backend, Queue string
+	Logger         *slog.Logger
+	// Sleep is how stages take time; tests pass a faster one [mission.Sleep].
+	Sleep mission.Sleeper
+}
+
+func (c *Config) defaults() {
+	if c.Name == "" {
+		c.Name = fmt.Sprintf("worker-%d", os.Getpid())
+	}
+	if c.Concurrency < 1 {
+		c.Concurrency = 1
+	}
+	if c.Lease <= 0 {
+		c.Lease = backends.DefaultLease
+	}
+	if c.ShutdownTimeout <= 0 {
+		c.ShutdownTimeout = 30 * time.Second
+	}
+	if c.HeartbeatEvery <= 0 {
+		c.HeartbeatEvery = 2 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Sleep == nil {
+		c.Sleep = mission.Sleep
+	}
+}
+
+// Worker consumes one queue. Create it with New; Run it once.
+type Worker struct {
+	cfg  Config
+	sub  backends.Subscriber
+	st   Store
+	tel  *telemetry.Recorder
+	log  *slog.Logger
+	self string // telemetry service name
+
+	taken     atomic.Int64 // deliveries reserved against MaxMissions
+	processed atomic.Int64
+	started   time.Time
+
+	mu      sync.Mutex
+	current map[string]bool // mission ids in progress
+}
+
+// New returns a worker that takes deliveries from sub.
+func New(cfg Config, sub backends.Subscriber, st Store, tel *telemetry.Recorder) *Worker {
+	cfg.defaults()
+	return &Worker{cfg: cfg, sub: sub, st: st, tel: tel, log: cfg.Logger.With("worker", cfg.Name),
+		self: telemetry.Worker(cfg.Name), current: map[string]bool{}}
+}
+
+// Processed is how many deliveries the worker has settled.
+func (w *Worker) Processed() int64 { return w.processed.Load() }
+
+// Run consumes until ctx ends or MaxMissions deliveries are settled, then
+// shuts down as the package comment says. It returns an error only when
+// the worker could not start or the broker failed for good.
+func (w *Worker) Run(ctx context.Context) error {
+	w.started = time.Now()
+	cons, err := w.sub.Subscribe(ctx, backends.ConsumerOptions{Name: w.cfg.Name, Prefetch: w.cfg.Concurrency})
+	if err != nil {
+		return fmt.Errorf("worker %s: subscribe: %w", w.cfg.Name, err)
+	}
+	defer cons.Close()
+
+	// work outlives ctx by ShutdownTimeout, so in-flight missions can finish.
+	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	stopTimer := context.AfterFunc(ctx, func() {
+		w.log.Info("shutting down: no new missions; waiting for in-flight ones", "timeout", w.cfg.ShutdownTimeout)
+		time.AfterFunc(w.cfg.ShutdownTimeout, cancelWork)
+	})
+	defer stopTimer()
+
+	hbDone := w.startHeartbeat(work)
+	errs := make(chan error, w.cfg.Concurrency)
+	var wg sync.WaitGroup
+	for range w.cfg.Concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- w.loop(ctx, work, cons)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	hbDone()
+	for err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// loop receives and handles deliveries one at a time.
+func (w *Worker) loop(ctx, work context.Context, cons backends.Consumer) error {
+	for ctx.Err() == nil {
+		if max := int64(w.cfg.MaxMissions); max > 0 && w.taken.Add(1) > max {
+			return nil
+		}
+		d, err := cons.Receive(ctx)
+		if err != nil {
+			if w.cfg.MaxMissions > 0 {
+				w.taken.Add(-1)
+			}
+			if ctx.Err() != nil || errors.Is(err, backends.ErrClosed) {
+				return nil
+			}
+			if errors.Is(err, backends.ErrUnreachable) {
+				return fmt.Errorf("worker %s: receive: %w", w.cfg.Name, err)
+			}
+			w.log.Warn("receive failed; retrying", "err", err)
+			if mission.Sleep(ctx, time.Second) != nil {
+				return nil
+			}
+			continue
+		}
+		w.handle(work, d)
+		w.processed.Add(1)
+	}
+	return nil
+}
+
+func (w *Worker) track(id string, on bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if on {
+		w.current[id] = true
+	} else {
+		delete(w.current, id)
+	}
+}
+
+func (w *Worker) currentIDs() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	ids := make([]string, 0, len(w.current))
+	for id := range w.current {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return strings.Join(ids, ",")
+}
+
+// startHeartbeat beats until the returned stop is called, which writes a
+// last beat marking the worker stopped.
+func (w *Worker) startHeartbeat(ctx context.Context) (stop func()) {
+	host, _ := os.Hostname()
+	beat := func(stopped bool) {
+		now := time.Now()
+		hb := store.Worker{Name: w.cfg.Name, Backend: w.cfg.Backend, Queue: w.cfg.Queue, Host: host, PID: os.Getpid(),
+			Concurrency: w.cfg.Concurrency, Current: w.currentIDs(), Processed: w.processed.Load(),
+			StartedAt: w.started, HeartbeatAt: now}
+		if stopped {
+			hb.StoppedAt = now
+		}
+		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := w.st.Heartbeat(bctx, hb); err != nil {
+			w.log.Warn("heartbeat not recorded", "err", err)
+		}
+	}
+	beat(false)
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(w.cfg.HeartbeatEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				beat(true)
+				return
+			case <-t.C:
+				beat(false)
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
+}
