@@ -24,6 +24,7 @@
 // # Names
 //
 // The work queue of queue name Q is the RabbitMQ queue Q or the Redis stream
-// palantir:Q; dead letters and delayed retries live beside it under names
+// palantir:{Q} (braces keep its keys in one Redis Cluster slot); dead
+// letters and delayed retries live beside it under names
 // derived from Q, so students can inspect them with the broker's own tools.
 package backends

@@ -1,0 +1,492 @@
+package redis
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/palantir-lab/palantir/backends"
+)
+
+// minBlock and maxBlock bound one blocking XREADGROUP. Short blocks keep
+// Receive responsive to ctx and Close (go-redis cannot interrupt a
+// blocked read) and let due retries and expired leases be noticed.
+const (
+	minBlock = 10 * time.Millisecond
+	maxBlock = time.Second
+)
+
+// reapEvery is how often a consumer deletes group members that hold
+// nothing and have been idle for reapIdle (dead workers' names).
+const reapEvery = time.Minute
+
+// Subscribe joins the consumer group (creating it and the stream if
+// needed) as a new consumer named opts.Name plus a suffix unique to this
+// process and call, so that two workers with one name never share a
+// pending list. Safe for concurrent use.
+func (q *Queue) Subscribe(ctx context.Context, opts backends.ConsumerOptions) (backends.Consumer, error) {
+	if q.closed() {
+		return nil, fmt.Errorf("redis subscribe %s: %w", q.keys.Stream, backends.ErrClosed)
+	}
+	if err := q.ensureGroup(ctx); err != nil {
+		return nil, err
+	}
+	name := opts.Name
+	if name == "" {
+		name = "consumer"
+	}
+	c := &consumer{
+		q:        q,
+		name:     fmt.Sprintf("%s-%d-%08x", name, os.Getpid(), rand.Uint32()),
+		prefetch: max(opts.Prefetch, 1),
+		block:    min(max(q.lease/2, minBlock), maxBlock),
+		cursor:   "0-0",
+		lastReap: time.Now(),
+		fetching: make(chan struct{}, 1),
+		done:     make(chan struct{}),
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closing {
+		return nil, fmt.Errorf("redis subscribe %s: %w", q.keys.Stream, backends.ErrClosed)
+	}
+	q.consumers[c] = struct{}{}
+	return c, nil
+}
+
+// consumer is one member of the group.
+//
+// Receive callers take deliveries from buf; when it is empty, one of them
+// (the holder of fetching) reads more from Redis while the others wait.
+type consumer struct {
+	q        *Queue
+	name     string
+	prefetch int
+	block    time.Duration
+
+	// outstanding counts deliveries handed out and not yet settled; reads
+	// ask for no more than prefetch minus that (at least one).
+	outstanding atomic.Int64
+
+	fetching chan struct{} // a one-slot semaphore
+	// Owned by the holder of fetching:
+	cursor   string // XAUTOCLAIM position in the pending list
+	lastReap time.Time
+
+	mu  sync.Mutex // guards buf
+	buf []*delivery
+
+	once sync.Once
+	done chan struct{}
+}
+
+// Receive returns the next delivery: first entries whose lease expired
+// (Redelivered), then new ones. Due retries are moved to the stream on
+// the way. It blocks until one is available, ctx ends (ctx's error,
+// within about a second) or the consumer or queue is closed (ErrClosed).
+// Safe for concurrent use.
+func (c *consumer) Receive(ctx context.Context) (backends.Delivery, error) {
+	for {
+		if c.closed() {
+			return nil, fmt.Errorf("redis receive %s: %w", c.q.keys.Stream, backends.ErrClosed)
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if d := c.pop(); d != nil {
+			return d, nil
+		}
+		select {
+		case c.fetching <- struct{}{}:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-c.done:
+			continue
+		case <-c.q.done:
+			continue
+		}
+		if d := c.pop(); d != nil { // filled while we waited
+			<-c.fetching
+			return d, nil
+		}
+		err := c.fetch(ctx)
+		<-c.fetching
+		if err != nil {
+			if c.closed() {
+				continue
+			}
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, err
+		}
+	}
+}
+
+func (c *consumer) closed() bool {
+	select {
+	case <-c.done:
+		return true
+	case <-c.q.done:
+		return true
+	default:
+		return false
+	}
+}
+
+func (c *consumer) pop() *delivery {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.buf) == 0 {
+		return nil
+	}
+	d := c.buf[0]
+	c.buf[0] = nil
+	c.buf = c.buf[1:]
+	c.outstanding.Add(1)
+	return d
+}
+
+// fetch reads entries into buf, blocking at most c.block. It is called by
+// the holder of c.fetching. Redis calls do not use ctx's cancellation: a
+// read whose reply was abandoned would leave its entries pending on this
+// consumer until the lease expires; instead they are kept in buf for the
+// next Receive.
+func (c *consumer) fetch(ctx context.Context) error {
+	rctx := context.WithoutCancel(ctx)
+	want := max(int64(c.prefetch)-c.outstanding.Load(), 1)
+	if time.Since(c.lastReap) > reapEvery {
+		c.lastReap = time.Now()
+		idle := max(10*c.q.lease, reapEvery).Milliseconds()
+		// Best effort: a failure here changes nothing.
+		_ = reapScript.Run(rctx, c.q.client, []string{c.q.keys.Stream}, Group, idle, "").Err()
+	}
+
+	res, err := pollScript.Run(rctx, c.q.client, []string{c.q.keys.Stream, c.q.keys.Delayed},
+		Group, c.name, c.q.lease.Milliseconds(), want, c.cursor).Slice()
+	if isNoGroup(err) {
+		return c.q.ensureGroup(rctx)
+	}
+	if err != nil {
+		return c.q.fail(ctx, "receive", c.q.keys.Stream, err)
+	}
+	p, err := parsePoll(res)
+	if err != nil {
+		return fmt.Errorf("redis receive %s: %w", c.q.keys.Stream, err)
+	}
+	c.cursor = p.cursor
+	ds := make([]*delivery, 0, len(p.claimed)+len(p.fresh))
+	for _, e := range p.claimed {
+		ds = append(ds, c.newDelivery(e, true))
+	}
+	for _, e := range p.fresh {
+		ds = append(ds, c.newDelivery(e, false))
+	}
+	if len(ds) > 0 || ctx.Err() != nil {
+		c.deposit(ds)
+		return nil
+	}
+
+	block := c.block
+	if p.nextDue >= 0 {
+		block = min(block, max(time.Duration(p.nextDue-p.now)*time.Millisecond, minBlock))
+	}
+	streams, err := c.q.client.XReadGroup(rctx, &goredis.XReadGroupArgs{
+		Group:    Group,
+		Consumer: c.name,
+		Streams:  []string{c.q.keys.Stream, ">"},
+		Count:    want,
+		Block:    block,
+	}).Result()
+	switch {
+	case errors.Is(err, goredis.Nil):
+		return nil
+	case isNoGroup(err):
+		return c.q.ensureGroup(rctx)
+	case err != nil:
+		return c.q.fail(ctx, "receive", c.q.keys.Stream, err)
+	}
+	for _, s := range streams {
+		for _, m := range s.Messages {
+			f := make(map[string]string, len(m.Values))
+			for k, v := range m.Values {
+				f[k] = fmt.Sprint(v)
+			}
+			ds = append(ds, c.newDelivery(entry{sid: m.ID, fields: f, count: 1}, false))
+		}
+	}
+	c.deposit(ds)
+	return nil
+}
+
+// deposit adds ds to buf, or gives them back if the consumer was closed
+// meanwhile (shutdown has already emptied buf).
+func (c *consumer) deposit(ds []*delivery) {
+	if len(ds) == 0 {
+		return
+	}
+	c.mu.Lock()
+	if !c.closed() {
+		c.buf = append(c.buf, ds...)
+		c.mu.Unlock()
+		return
+	}
+	c.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	c.unread(ctx, ds)
+}
+
+// unread gives back entries read but never handed out: copies go to the
+// end of the stream at once, rather than after the lease. Best effort: an
+// entry not given back is redelivered after the lease.
+func (c *consumer) unread(ctx context.Context, ds []*delivery) {
+	for _, d := range ds {
+		if c.q.closed() {
+			return
+		}
+		_ = unreadScript.Run(ctx, c.q.client, []string{c.q.keys.Stream}, d.settleArgs()...).Err()
+	}
+}
+
+// Close stops the consumer: Receive returns ErrClosed. Entries read into
+// its buffer but not handed out go back to the stream at once; deliveries
+// handed out are not settled and come back after the lease. Idempotent;
+// may block for up to two seconds.
+func (c *consumer) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	c.shutdown(ctx)
+	return nil
+}
+
+func (c *consumer) shutdown(ctx context.Context) {
+	c.once.Do(func() {
+		c.mu.Lock()
+		close(c.done)
+		rest := c.buf
+		c.buf = nil
+		c.mu.Unlock()
+		c.unread(ctx, rest)
+		if !c.q.closed() {
+			// Leave no name behind in XINFO CONSUMERS if nothing is pending.
+			_ = reapScript.Run(ctx, c.q.client, []string{c.q.keys.Stream}, Group, 0, c.name).Err()
+		}
+		c.q.mu.Lock()
+		delete(c.q.consumers, c)
+		c.q.mu.Unlock()
+	})
+}
+
+// entry is one stream entry as read from Redis.
+type entry struct {
+	sid    string // stream entry id
+	fields map[string]string
+	count  int64 // delivery count after this read
+}
+
+// newDelivery decodes e. palantir writes the fields id, body and attempt;
+// an entry added by hand may have none of them, and is still delivered:
+// its id is the stream entry id, its attempt 1, and its body the value of
+// its only field, or all its fields as a JSON object.
+func (c *consumer) newDelivery(e entry, claimed bool) *delivery {
+	id, body, attempt := decodeFields(e.sid, e.fields)
+	return &delivery{
+		c:     c,
+		sid:   e.sid,
+		count: e.count,
+		rec: backends.Received{
+			Message:     backends.Message{ID: id, Body: body, Attempt: attempt},
+			EnqueuedAt:  streamTime(e.sid),
+			Redelivered: claimed || e.count > 1 || e.fields["redelivered"] == "1",
+		},
+	}
+}
+
+func decodeFields(sid string, f map[string]string) (id string, body []byte, attempt int) {
+	id = f["id"]
+	if id == "" {
+		id = sid
+	}
+	attempt, err := strconv.Atoi(f["attempt"])
+	if err != nil || attempt < 1 {
+		attempt = 1
+	}
+	if b, ok := f["body"]; ok {
+		return id, []byte(b), attempt
+	}
+	if len(f) == 1 {
+		for _, v := range f {
+			return id, []byte(v), attempt
+		}
+	}
+	body, _ = json.Marshal(f) // map keys come out sorted
+	return id, body, attempt
+}
+
+// delivery is one entry pending on its consumer. Its methods are safe
+// for concurrent use (mu serialises settlement and Extend); each is one
+// round trip, a Lua script that checks the lease is still ours. Cancelling
+// ctx abandons the wait; the change may or may not have been made, and the
+// method may be called again. A failed round trip leaves the delivery
+// unsettled.
+type delivery struct {
+	c     *consumer
+	sid   string
+	count int64 // the delivery count that proves the lease is still ours
+	rec   backends.Received
+
+	mu      sync.Mutex
+	settled bool
+}
+
+// Received returns the message and its metadata.
+func (d *delivery) Received() backends.Received { return d.rec }
+
+func (d *delivery) settleArgs(extra ...any) []any {
+	return append([]any{Group, d.c.name, d.sid, d.count}, extra...)
+}
+
+// settle runs script, which settles the entry if it is still ours. A
+// network error leaves the delivery unsettled so the call may be repeated.
+func (d *delivery) settle(ctx context.Context, op string, script *goredis.Script, keys []string, extra ...any) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.settled {
+		return fmt.Errorf("redis %s %s: %w", op, d.rec.ID, backends.ErrSettled)
+	}
+	q := d.c.q
+	if q.closed() {
+		return fmt.Errorf("redis %s %s: %w", op, d.rec.ID, backends.ErrClosed)
+	}
+	n, err := script.Run(ctx, q.client, keys, d.settleArgs(extra...)...).Int64()
+	if err != nil {
+		return q.fail(ctx, op, d.rec.ID, err)
+	}
+	d.settled = true
+	d.c.outstanding.Add(-1)
+	if n == 0 {
+		return fmt.Errorf("redis %s %s: %w", op, d.rec.ID, backends.ErrLeaseLost)
+	}
+	return nil
+}
+
+// Ack deletes the entry (XACK + XDEL). It returns ErrLeaseLost if the
+// lease expired and another delivery of the entry was made meanwhile.
+func (d *delivery) Ack(ctx context.Context) error {
+	return d.settle(ctx, "ack", ackScript, []string{d.c.q.keys.Stream})
+}
+
+// Retry re-enqueues the message as attempt+1 and deletes this entry,
+// atomically. With a delay it waits in the delayed set, scored by its due
+// time on the server's clock, until a Receive moves it to the stream.
+func (d *delivery) Retry(ctx context.Context, delay time.Duration) error {
+	k := d.c.q.keys
+	return d.settle(ctx, "retry", retryScript, []string{k.Stream, k.Delayed},
+		d.rec.ID, d.rec.Body, d.rec.Attempt+1, max(delay, 0).Milliseconds())
+}
+
+// Release appends a copy of the message with the same attempt to the
+// stream, marked redelivered, and deletes this entry, atomically. Streams
+// cannot push to the front: the copy is received after what is already
+// waiting, but without waiting for the lease.
+func (d *delivery) Release(ctx context.Context) error {
+	return d.settle(ctx, "release", releaseScript, []string{d.c.q.keys.Stream},
+		d.rec.ID, d.rec.Body, d.rec.Attempt)
+}
+
+// DeadLetter appends the message with reason and time to the dead-letter
+// stream and deletes this entry, atomically.
+func (d *delivery) DeadLetter(ctx context.Context, reason string) error {
+	k := d.c.q.keys
+	return d.settle(ctx, "dead-letter", deadScript, []string{k.Stream, k.Dead},
+		d.rec.ID, d.rec.Body, d.rec.Attempt, reason, time.Now().UTC().Format(time.RFC3339Nano))
+}
+
+// Extend resets the entry's idle time (XCLAIM JUSTID to this consumer), so
+// that it is not reclaimed for another lease. It returns ErrLeaseLost if
+// the entry was already reclaimed, ErrSettled after settlement.
+func (d *delivery) Extend(ctx context.Context) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.settled {
+		return fmt.Errorf("redis extend %s: %w", d.rec.ID, backends.ErrSettled)
+	}
+	q := d.c.q
+	if q.closed() {
+		return fmt.Errorf("redis extend %s: %w", d.rec.ID, backends.ErrClosed)
+	}
+	n, err := extendScript.Run(ctx, q.client, []string{q.keys.Stream}, d.settleArgs()...).Int64()
+	if err != nil {
+		return q.fail(ctx, "extend", d.rec.ID, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("redis extend %s: %w", d.rec.ID, backends.ErrLeaseLost)
+	}
+	return nil
+}
+
+// poll is pollScript's reply.
+type poll struct {
+	cursor         string
+	nextDue, now   int64 // server milliseconds; nextDue -1 when none
+	claimed, fresh []entry
+}
+
+func parsePoll(res []any) (poll, error) {
+	var p poll
+	if len(res) != 5 {
+		return p, fmt.Errorf("unexpected poll reply of %d elements", len(res))
+	}
+	var ok1, ok2, ok3 bool
+	p.cursor, ok1 = res[0].(string)
+	p.nextDue, ok2 = res[1].(int64)
+	p.now, ok3 = res[2].(int64)
+	if !ok1 || !ok2 || !ok3 {
+		return p, fmt.Errorf("unexpected poll reply %v", res[:3])
+	}
+	var err error
+	if p.claimed, err = parseEntries(res[3], true); err != nil {
+		return p, err
+	}
+	if p.fresh, err = parseEntries(res[4], false); err != nil {
+		return p, err
+	}
+	return p, nil
+}
+
+// parseEntries reads {{id, {field, value, ...}[, count]}...}.
+func parseEntries(v any, withCount bool) ([]entry, error) {
+	list, ok := v.([]any)
+	if !ok && v != nil {
+		return nil, fmt.Errorf("unexpected entry list %T", v)
+	}
+	out := make([]entry, 0, len(list))
+	for _, item := range list {
+		e, ok := item.([]any)
+		if !ok || len(e) < 2 {
+			return nil, fmt.Errorf("unexpected entry %v", item)
+		}
+		sid, _ := e[0].(string)
+		kv, _ := e[1].([]any)
+		f := make(map[string]string, len(kv)/2)
+		for i := 0; i+1 < len(kv); i += 2 {
+			f[fmt.Sprint(kv[i])] = fmt.Sprint(kv[i+1])
+		}
+		en := entry{sid: sid, fields: f, count: 1}
+		if withCount && len(e) > 2 {
+			en.count, _ = e[2].(int64)
+		}
+		out = append(out, en)
+	}
+	return out, nil
+}

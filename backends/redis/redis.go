@@ -1,0 +1,290 @@
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/palantir-lab/palantir/backends"
+)
+
+// Name is the registered backend name.
+const Name = "redis"
+
+// Group is the consumer group every palantir worker joins.
+const Group = "palantir"
+
+// pingTimeout bounds Open's first round trip.
+const pingTimeout = 3 * time.Second
+
+// Backend registers redis for the names and schemes redis and rediss.
+func Backend() backends.Backend {
+	return backends.Backend{
+		Name:      Name,
+		Schemes:   []string{"redis", "rediss"},
+		Networked: true,
+		Open: func(ctx context.Context, cfg backends.Config) (backends.Queue, error) {
+			q, err := Open(ctx, cfg)
+			if err != nil {
+				return nil, err // not a typed nil inside the interface
+			}
+			return q, nil
+		},
+	}
+}
+
+// KeyNames are the Redis keys of one queue. They share the hash tag {Q},
+// so that the scripts that touch several of them run on Cluster too.
+type KeyNames struct {
+	Stream  string // palantir:{Q}: the work stream
+	Delayed string // palantir:{Q}:delayed: retries waiting for their delay (ZSET)
+	Dead    string // palantir:{Q}:dead: dead letters (stream)
+}
+
+// Keys returns the key names of queue.
+func Keys(queue string) KeyNames {
+	s := "palantir:{" + queue + "}"
+	return KeyNames{Stream: s, Delayed: s + ":delayed", Dead: s + ":dead"}
+}
+
+// Queue is a connection to one queue on a Redis server, Sentinel-managed
+// master or Cluster. It is safe for concurrent use.
+type Queue struct {
+	client goredis.UniversalClient
+	keys   KeyNames
+	lease  time.Duration
+	where  string // the URL, redacted, for errors
+
+	once sync.Once
+	done chan struct{}
+
+	mu        sync.Mutex // guards consumers and closing
+	consumers map[*consumer]struct{}
+	closing   bool // no new consumers
+}
+
+var _ backends.Queue = (*Queue)(nil)
+
+// Open connects to cfg.URL and checks the connection with a PING of at
+// most a few seconds. An unanswered PING is an error wrapping
+// backends.ErrUnreachable; a malformed URL one wrapping backends.ErrBadURL.
+// Errors show the URL with its password redacted.
+func Open(ctx context.Context, cfg backends.Config) (*Queue, error) {
+	where := redact(cfg.URL)
+	if cfg.Queue == "" {
+		return nil, fmt.Errorf("redis open %s: empty queue name", where)
+	}
+	spec, err := parseURL(cfg.URL)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Lease <= 0 {
+		cfg.Lease = backends.DefaultLease
+	}
+	routeLogs(cfg.Logger)
+	client := spec.newClient()
+
+	// The client's own timeouts and retries could add up to more than the
+	// Opener contract allows; the wait is bounded here instead.
+	pctx, cancel := context.WithTimeout(ctx, pingTimeout)
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() { errc <- client.Ping(pctx).Err() }()
+	select {
+	case err = <-errc:
+	case <-pctx.Done():
+		err = pctx.Err()
+	}
+	if err != nil {
+		client.Close()
+		switch {
+		case ctx.Err() != nil:
+			return nil, fmt.Errorf("redis open %s: %w", where, ctx.Err())
+		case errors.Is(err, context.DeadlineExceeded) || isConnError(err):
+			return nil, fmt.Errorf("redis open %s: %w: %w", where, backends.ErrUnreachable, err)
+		default:
+			return nil, fmt.Errorf("redis open %s: %w", where, err)
+		}
+	}
+	return &Queue{
+		client:    client,
+		keys:      Keys(cfg.Queue),
+		lease:     cfg.Lease,
+		where:     where,
+		done:      make(chan struct{}),
+		consumers: map[*consumer]struct{}{},
+	}, nil
+}
+
+// Backend returns "redis".
+func (q *Queue) Backend() string { return Name }
+
+// Keys returns the Redis key names of this queue.
+func (q *Queue) Keys() KeyNames { return q.keys }
+
+// Close closes the queue's consumers (see consumer Close: what they read
+// but never handed out goes back to the stream), then the connection.
+// Deliveries handed out and not settled come back after the lease, as if
+// this process had died. Close is idempotent and safe for concurrent use;
+// it may block for up to two seconds giving buffered entries back.
+func (q *Queue) Close() error {
+	q.once.Do(func() {
+		q.mu.Lock()
+		q.closing = true
+		cs := make([]*consumer, 0, len(q.consumers))
+		for c := range q.consumers {
+			cs = append(cs, c)
+		}
+		q.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		for _, c := range cs {
+			c.shutdown(ctx)
+		}
+		cancel()
+		close(q.done)
+		q.client.Close()
+	})
+	return nil
+}
+
+func (q *Queue) closed() bool {
+	select {
+	case <-q.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Publish appends msgs to the work stream in one pipelined round trip and
+// returns once Redis has accepted all of them (into memory: see the
+// package comment on durability). On error some may have been appended.
+// Safe for concurrent use; cancelling ctx abandons the wait.
+func (q *Queue) Publish(ctx context.Context, msgs ...backends.Message) error {
+	if q.closed() {
+		return fmt.Errorf("redis publish %s: %w", q.keys.Stream, backends.ErrClosed)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	_, err := q.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		for _, m := range msgs {
+			attempt := max(m.Attempt, 1)
+			p.XAdd(ctx, &goredis.XAddArgs{
+				Stream: q.keys.Stream,
+				Values: []any{"id", m.ID, "body", m.Body, "attempt", attempt},
+			})
+		}
+		return nil
+	})
+	if err != nil {
+		return q.fail(ctx, "publish", q.keys.Stream, err)
+	}
+	return nil
+}
+
+// ensureGroup creates the consumer group (and the stream) if they do not
+// exist. The group starts at the beginning of the stream, so messages
+// published before the first worker started are delivered.
+func (q *Queue) ensureGroup(ctx context.Context) error {
+	err := q.client.XGroupCreateMkStream(ctx, q.keys.Stream, Group, "0").Err()
+	if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
+		return q.fail(ctx, "create group", q.keys.Stream, err)
+	}
+	return nil
+}
+
+// fail wraps err from operation op on target, classifying it: closed,
+// cancelled, or unreachable (transient) where it is one of those.
+func (q *Queue) fail(ctx context.Context, op, target string, err error) error {
+	switch {
+	case q.closed() || errors.Is(err, goredis.ErrClosed):
+		return fmt.Errorf("redis %s %s: %w", op, target, backends.ErrClosed)
+	case ctx.Err() != nil:
+		return fmt.Errorf("redis %s %s: %w", op, target, ctx.Err())
+	case isConnError(err):
+		return fmt.Errorf("redis %s %s at %s: %w: %w", op, target, q.where, backends.ErrUnreachable, err)
+	default:
+		return fmt.Errorf("redis %s %s: %w", op, target, err)
+	}
+}
+
+// logTarget receives go-redis's own log lines; see routeLogs.
+var (
+	logTarget   atomic.Pointer[slog.Logger]
+	logInstalls sync.Once
+)
+
+// routeLogs sends go-redis's internal log lines (dial failures, pool
+// events), which it would otherwise print to stderr, to the logger of the
+// latest Open that had one (else slog's default) at debug level: the
+// errors that matter reach the caller as values. go-redis has a single
+// logger per process, so this is process-wide.
+func routeLogs(l *slog.Logger) {
+	if l != nil {
+		logTarget.Store(l)
+	}
+	logInstalls.Do(func() { goredis.SetLogger(logBridge{}) })
+}
+
+type logBridge struct{}
+
+func (logBridge) Printf(ctx context.Context, format string, v ...any) {
+	l := logTarget.Load()
+	if l == nil {
+		l = slog.Default()
+	}
+	l.DebugContext(ctx, strings.TrimPrefix(fmt.Sprintf(format, v...), "redis: "), "component", "go-redis")
+}
+
+// isConnError reports whether err means the server could not be reached
+// or is not serving right now (loading, failing over): a transient error.
+func isConnError(err error) bool {
+	var ne net.Error
+	if errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+		return true
+	}
+	msg := err.Error()
+	for _, s := range []string{"connection refused", "connection reset", "broken pipe", "i/o timeout", "no such host"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	for _, prefix := range []string{"LOADING", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "READONLY"} {
+		if strings.HasPrefix(msg, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// isNoGroup reports whether err says the stream or its group is gone
+// (someone deleted the key); the group is then created again.
+func isNoGroup(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "NOGROUP")
+}
+
+// streamTime is when Redis appended the entry with stream id sid.
+func streamTime(sid string) time.Time {
+	ms, _, _ := strings.Cut(sid, "-")
+	n, err := strconv.ParseInt(ms, 10, 64)
+	if err != nil {
+		return time.Time{}
+	}
+	return time.UnixMilli(n)
+}

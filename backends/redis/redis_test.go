@@ -1,0 +1,511 @@
+package redis_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/palantir-lab/palantir/backends"
+	"github.com/palantir-lab/palantir/backends/backendtest"
+	"github.com/palantir-lab/palantir/backends/redis"
+)
+
+const lease = 300 * time.Millisecond
+
+// server is a Redis reachable at PALANTIR_TEST_REDIS_URL, with a plain
+// client for setting up and cleaning up behind the backend's back.
+type server struct {
+	url    string
+	client goredis.UniversalClient
+
+	mu      sync.Mutex
+	cleaned map[string]bool
+}
+
+// needRedis skips t when Redis is unreachable, or fails it when
+// PALANTIR_REQUIRE_SERVICES=1.
+func needRedis(t testing.TB) *server {
+	t.Helper()
+	url := os.Getenv("PALANTIR_TEST_REDIS_URL")
+	if url == "" {
+		url = "redis://127.0.0.1:6379/0"
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	q, err := redis.Open(ctx, backends.Config{URL: url, Queue: "ptest-probe"})
+	if err != nil {
+		if os.Getenv("PALANTIR_REQUIRE_SERVICES") == "1" {
+			t.Fatalf("Redis at %s is required (PALANTIR_REQUIRE_SERVICES=1): %v", backends.Redact(url), err)
+		}
+		t.Skipf("no Redis at %s (set PALANTIR_TEST_REDIS_URL): %v", backends.Redact(url), err)
+	}
+	q.Close()
+	s := &server{url: url, client: plainClient(t, url), cleaned: map[string]bool{}}
+	t.Cleanup(func() { s.client.Close() })
+	return s
+}
+
+// open opens queue with lease l; when t ends it closes it and deletes
+// the queue's keys.
+func (s *server) open(t testing.TB, queue string, l time.Duration) *redis.Queue {
+	t.Helper()
+	s.mu.Lock()
+	if !s.cleaned[queue] {
+		s.cleaned[queue] = true
+		k := redis.Keys(queue)
+		// Registered before the queue's own Close, so it runs after it.
+		t.Cleanup(func() { s.client.Del(context.Background(), k.Stream, k.Delayed, k.Dead) })
+	}
+	s.mu.Unlock()
+	q, err := redis.Open(context.Background(), backends.Config{URL: s.url, Queue: queue, Lease: l})
+	if err != nil {
+		t.Fatalf("Open(%s): %v", queue, err)
+	}
+	t.Cleanup(func() { q.Close() })
+	return q
+}
+
+// plainClient connects to url as a student would, without the backend.
+func plainClient(t testing.TB, url string) goredis.UniversalClient {
+	t.Helper()
+	if strings.Contains(url, "master_name=") {
+		opts, err := goredis.ParseFailoverURL(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return goredis.NewFailoverClient(opts)
+	}
+	if strings.Contains(url, "addr=") || strings.Contains(url, "cluster=") {
+		opts, err := goredis.ParseClusterURL(strings.NewReplacer("cluster=true", "", "cluster=1", "").Replace(url))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return goredis.NewClusterClient(opts)
+	}
+	opts, err := goredis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return goredis.NewClient(opts)
+}
+
+func (s *server) harness() backendtest.Harness {
+	return backendtest.Harness{
+		Lease: lease,
+		Open: func(t *testing.T, queue string) backends.Queue {
+			return s.open(t, queue, lease)
+		},
+		InjectRaw: func(t *testing.T, queue string, body []byte) {
+			// What a student would do with redis-cli XADD: no id, no attempt.
+			err := s.client.XAdd(context.Background(), &goredis.XAddArgs{
+				Stream: redis.Keys(queue).Stream, Values: []any{"body", body},
+			}).Err()
+			if err != nil {
+				t.Fatal(err)
+			}
+		},
+	}
+}
+
+func TestConformance(t *testing.T) {
+	s := needRedis(t)
+	backendtest.Run(t, s.harness())
+}
+
+func TestOpenUnreachable(t *testing.T) {
+	const url = "redis://:secret@127.0.0.1:1/0"
+	start := time.Now()
+	q, err := redis.Open(context.Background(), backends.Config{URL: url, Queue: "q"})
+	if err == nil {
+		q.Close()
+		t.Fatal("Open of a closed port succeeded")
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("Open took %v, want at most 5s", took)
+	}
+	if !errors.Is(err, backends.ErrUnreachable) {
+		t.Errorf("err = %v, want ErrUnreachable", err)
+	}
+	if strings.Contains(err.Error(), "secret") {
+		t.Errorf("error %q shows the password", err)
+	}
+	if want := backends.Redact(url); !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q does not name %s", err, want)
+	}
+}
+
+func TestOpenBadURL(t *testing.T) {
+	tests := []struct{ name, url string }{
+		{name: "unknown parameter", url: "redis://:secret@127.0.0.1:6379/0?sentinel=yes"},
+		{name: "password in the query", url: "redis://127.0.0.1:6379/0?password=secret"},
+		{name: "not redis", url: "amqp://:secret@127.0.0.1/"},
+		{name: "bad duration", url: "redis://:secret@127.0.0.1/0?dial_timeout=soon"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := redis.Open(context.Background(), backends.Config{URL: tt.url, Queue: "q"})
+			if !errors.Is(err, backends.ErrBadURL) {
+				t.Fatalf("err = %v, want ErrBadURL", err)
+			}
+			if strings.Contains(err.Error(), "secret") {
+				t.Errorf("error %q shows the password", err)
+			}
+		})
+	}
+}
+
+func TestKeys(t *testing.T) {
+	got := redis.Keys("missions")
+	want := redis.KeyNames{Stream: "palantir:{missions}", Delayed: "palantir:{missions}:delayed", Dead: "palantir:{missions}:dead"}
+	if got != want {
+		t.Errorf("Keys(missions) = %+v, want %+v", got, want)
+	}
+}
+
+func receive(t *testing.T, c backends.Consumer, within time.Duration) backends.Delivery {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	d, err := c.Receive(ctx)
+	if err != nil {
+		t.Fatalf("Receive within %v: %v", within, err)
+	}
+	return d
+}
+
+func subscribe(t *testing.T, q backends.Queue, name string, prefetch int) backends.Consumer {
+	t.Helper()
+	c, err := q.Subscribe(context.Background(), backends.ConsumerOptions{Name: name, Prefetch: prefetch})
+	if err != nil {
+		t.Fatalf("Subscribe: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func TestRawEntries(t *testing.T) {
+	s := needRedis(t)
+	name := backendtest.QueueName(t)
+	q := s.open(t, name, lease)
+	defer q.Close()
+	ctx := context.Background()
+	stream := redis.Keys(name).Stream
+	add := func(values ...any) string {
+		id, err := s.client.XAdd(ctx, &goredis.XAddArgs{Stream: stream, Values: values}).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	tests := []struct {
+		name   string
+		values []any
+		body   string
+	}{
+		{name: "one field", values: []any{"foo", "bar"}, body: "bar"},
+		{name: "several fields", values: []any{"b", "2", "a", "1"}, body: `{"a":"1","b":"2"}`},
+		{name: "bad attempt", values: []any{"body", "x", "attempt", "many"}, body: "x"},
+	}
+	c := subscribe(t, q, "raw", 1)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sid := add(tt.values...)
+			d := receive(t, c, 5*time.Second)
+			got := d.Received()
+			if got.ID != sid || string(got.Body) != tt.body || got.Attempt != 1 || got.Redelivered {
+				t.Errorf("got id %s body %q attempt %d redelivered %v, want %s %q 1 false",
+					got.ID, got.Body, got.Attempt, got.Redelivered, sid, tt.body)
+			}
+			if err := d.DeadLetter(ctx, "raw"); err != nil {
+				t.Fatalf("DeadLetter: %v", err)
+			}
+		})
+	}
+	replayed, err := q.Replay(ctx)
+	if err != nil {
+		t.Fatalf("Replay: %v", err)
+	}
+	if len(replayed) != len(tests) {
+		t.Errorf("replayed %v, want %d ids", replayed, len(tests))
+	}
+}
+
+func TestLeaseLost(t *testing.T) {
+	s := needRedis(t)
+	name := backendtest.QueueName(t)
+	ctx := context.Background()
+	q := s.open(t, name, lease)
+	defer q.Close()
+	if err := q.Publish(ctx, backends.Message{ID: "slow", Body: []byte("{}")}); err != nil {
+		t.Fatal(err)
+	}
+	slow := subscribe(t, q, "slow", 1)
+	first := receive(t, slow, 5*time.Second)
+	time.Sleep(lease + 100*time.Millisecond)
+
+	t.Run("another consumer", func(t *testing.T) {
+		thief := subscribe(t, s.open(t, name, lease), "thief", 1)
+		again := receive(t, thief, 5*time.Second)
+		if got := again.Received(); got.ID != "slow" || !got.Redelivered || got.Attempt != 1 {
+			t.Fatalf("reclaimed %s redelivered %v attempt %d, want slow true 1", got.ID, got.Redelivered, got.Attempt)
+		}
+		if err := first.Extend(ctx); !errors.Is(err, backends.ErrLeaseLost) {
+			t.Errorf("Extend of the lost delivery: %v, want ErrLeaseLost", err)
+		}
+		if err := first.Ack(ctx); !errors.Is(err, backends.ErrLeaseLost) {
+			t.Errorf("Ack of the lost delivery: %v, want ErrLeaseLost", err)
+		}
+		// The thief's Release must work although the first Ack was tried.
+		if err := again.Release(ctx); err != nil {
+			t.Fatalf("Release by the new holder: %v", err)
+		}
+	})
+	t.Run("the same consumer", func(t *testing.T) {
+		d1 := receive(t, slow, 5*time.Second)
+		time.Sleep(lease + 100*time.Millisecond)
+		d2 := receive(t, slow, 5*time.Second)
+		if d2.Received().ID != "slow" || !d2.Received().Redelivered {
+			t.Fatalf("got %+v, want slow redelivered", d2.Received())
+		}
+		if err := d1.Ack(ctx); !errors.Is(err, backends.ErrLeaseLost) {
+			t.Errorf("Ack of the earlier delivery: %v, want ErrLeaseLost", err)
+		}
+		if err := d2.Ack(ctx); err != nil {
+			t.Errorf("Ack of the current delivery: %v", err)
+		}
+	})
+	st, err := q.Stats(ctx)
+	if err != nil || st != (backends.Stats{}) {
+		t.Errorf("Stats = %+v, %v; want all zero", st, err)
+	}
+}
+
+// TestCloseGivesBackBuffer checks that entries read ahead into a
+// consumer's buffer come back at once when it closes, not after the lease.
+func TestCloseGivesBackBuffer(t *testing.T) {
+	s := needRedis(t)
+	name := backendtest.QueueName(t)
+	ctx := context.Background()
+	q := s.open(t, name, time.Minute)
+	defer q.Close()
+	var msgs []backends.Message
+	for i := range 3 {
+		msgs = append(msgs, backends.Message{ID: fmt.Sprint(i), Body: []byte("{}")})
+	}
+	if err := q.Publish(ctx, msgs...); err != nil {
+		t.Fatal(err)
+	}
+	greedy, err := q.Subscribe(ctx, backends.ConsumerOptions{Name: "greedy", Prefetch: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := receive(t, greedy, 5*time.Second)
+	if err := greedy.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := greedy.Receive(ctx); !errors.Is(err, backends.ErrClosed) {
+		t.Errorf("Receive after Close: %v, want ErrClosed", err)
+	}
+	other := subscribe(t, q, "other", 10)
+	for range 2 {
+		d := receive(t, other, 2*time.Second)
+		if d.Received().ID == held.Received().ID || d.Received().Redelivered {
+			t.Errorf("got %+v, want one of the buffered messages, not redelivered", d.Received())
+		}
+		if err := d.Ack(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := held.Ack(ctx); err != nil {
+		t.Errorf("Ack of a delivery handed out before Close: %v", err)
+	}
+}
+
+func TestCloseWakesReceive(t *testing.T) {
+	s := needRedis(t)
+	q := s.open(t, backendtest.QueueName(t), time.Minute) // blocks of a second
+	c := subscribe(t, q, "c", 1)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.Receive(context.Background())
+		errc <- err
+	}()
+	time.Sleep(100 * time.Millisecond)
+	q.Close()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, backends.ErrClosed) {
+			t.Errorf("Receive after the queue closed: %v, want ErrClosed", err)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("Receive still blocked 3s after the queue closed")
+	}
+}
+
+func TestDelayedStatsAndPurge(t *testing.T) {
+	s := needRedis(t)
+	name := backendtest.QueueName(t)
+	ctx := context.Background()
+	q := s.open(t, name, lease)
+	defer q.Close()
+	if err := q.Publish(ctx, backends.Message{ID: "a"}, backends.Message{ID: "b"}, backends.Message{ID: "c"}); err != nil {
+		t.Fatal(err)
+	}
+	c := subscribe(t, q, "c", 1)
+	a := receive(t, c, 5*time.Second)
+	b := receive(t, c, 5*time.Second)
+	if err := a.Retry(ctx, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	want := backends.Stats{Ready: 1, InFlight: 1, Delayed: 1}
+	if got, err := q.Stats(ctx); err != nil || got != want {
+		t.Errorf("Stats = %+v, %v; want %+v", got, err, want)
+	}
+	n, err := q.Purge(ctx)
+	if err != nil || n != 2 {
+		t.Errorf("Purge = %d, %v; want 2 (one ready, one delayed)", n, err)
+	}
+	want = backends.Stats{InFlight: 1}
+	if got, err := q.Stats(ctx); err != nil || got != want {
+		t.Errorf("Stats after Purge = %+v, %v; want %+v", got, err, want)
+	}
+	if err := b.Ack(ctx); err != nil {
+		t.Errorf("Ack of the in-flight delivery after Purge: %v", err)
+	}
+}
+
+func TestConsumerLeavesNoName(t *testing.T) {
+	s := needRedis(t)
+	name := backendtest.QueueName(t)
+	q := s.open(t, name, lease)
+	defer q.Close()
+	c, err := q.Subscribe(context.Background(), backends.ConsumerOptions{Name: "w"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	c.Receive(ctx) // registers the consumer with the group
+	cancel()
+	c.Close()
+	cs, err := s.client.XInfoConsumers(context.Background(), redis.Keys(name).Stream, redis.Group).Result()
+	if err != nil || len(cs) != 0 {
+		t.Errorf("consumers after Close: %+v, %v; want none", cs, err)
+	}
+}
+
+func BenchmarkPublishReceiveAck(b *testing.B) {
+	s := needRedis(b)
+	q := s.open(b, fmt.Sprintf("pbench-%d", os.Getpid()), time.Minute)
+	defer q.Close()
+	ctx := context.Background()
+	c, err := q.Subscribe(ctx, backends.ConsumerOptions{Name: "bench", Prefetch: 64})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	body := []byte(`{"type":"raven","hero":"gandalf"}`)
+	const batch = 64
+	msgs := make([]backends.Message, batch)
+	for i := range msgs {
+		msgs[i] = backends.Message{ID: fmt.Sprint(i), Body: body}
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i += batch {
+		n := min(batch, b.N-i)
+		if err := q.Publish(ctx, msgs[:n]...); err != nil {
+			b.Fatal(err)
+		}
+		for range n {
+			d, err := c.Receive(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := d.Ack(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
+
+// TestBrokerRestartWithAOF kills a private redis-server (SIGKILL) with a
+// message pending on a consumer and one waiting, restarts it on the same
+// append-only file, and checks that both come back: the documented
+// durability with appendfsync always.
+func TestBrokerRestartWithAOF(t *testing.T) {
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Skip("redis-server is not in PATH")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	_, port, _ := net.SplitHostPort(addr)
+	dir := t.TempDir()
+	start := func() *exec.Cmd {
+		cmd := exec.Command(bin, "--bind", "127.0.0.1", "--port", port, "--dir", dir,
+			"--save", "", "--appendonly", "yes", "--appendfsync", "always")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			if c, err := net.Dial("tcp", addr); err == nil {
+				c.Close()
+				return cmd
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("redis-server on %s did not start", addr)
+			}
+		}
+	}
+	url := "redis://" + addr + "/0"
+	ctx := context.Background()
+	cfg := backends.Config{URL: url, Queue: "restart", Lease: lease}
+
+	srv := start()
+	q, err := redis.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Publish(ctx, backends.Message{ID: "pending"}, backends.Message{ID: "waiting"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := receive(t, subscribe(t, q, "doomed", 1), 5*time.Second).Received().ID; got != "pending" {
+		t.Fatalf("received %s, want pending", got)
+	}
+	q.Close()
+	srv.Process.Kill()
+	srv.Wait()
+
+	start()
+	q, err = redis.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	c := subscribe(t, q, "survivor", 1)
+	got := map[string]bool{}
+	for range 2 {
+		d := receive(t, c, 5*lease+5*time.Second)
+		got[d.Received().ID] = d.Received().Redelivered
+		if err := d.Ack(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if want := map[string]bool{"pending": true, "waiting": false}; !maps.Equal(got, want) {
+		t.Errorf("after the restart got %v (id: redelivered), want %v", got, want)
+	}
+}
