@@ -284,6 +284,18 @@ func (s *Store) ResetFailed(ctx context.Context, ids []string, at time.Time) err
 	return err
 }
 
+// MarkPurged ends the waiting missions of a purged queue as FAILURE, and
+// returns how many it marked.
+func (s *Store) MarkPurged(ctx context.Context, backend, queue string, at time.Time) (int64, error) {
+	res, err := s.db.ExecContext(ctx, s.rebind(`UPDATE missions SET status = 'FAILURE', error = 'purged from the queue',
+		finished_us = ?, updated_us = ? WHERE backend = ? AND queue = ? AND status IN ('PENDING', 'QUEUED', 'RETRY')`),
+		micros(at), micros(at), backend, queue)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
 // Missions returns the missions with these exact ids, in the given order.
 func (s *Store) Missions(ctx context.Context, ids []string) ([]Mission, error) {
 	if len(ids) == 0 {

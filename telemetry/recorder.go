@@ -29,6 +29,10 @@ type Recorder struct {
 	mu   sync.Mutex
 	last map[string]time.Time
 
+	// Echo, when set, is called with every event as it is emitted (the
+	// worker command prints them). Set before the first Emit.
+	Echo func(Event)
+
 	// MaxBatch and FlushEvery bound how long an event waits. Set before
 	// the first Emit.
 	MaxBatch   int
@@ -65,12 +69,15 @@ func (r *Recorder) Emit(e Event, since time.Time) {
 	if !prev.IsZero() && e.SincePrev == 0 {
 		e.SincePrev = max(e.At.Sub(prev), 0)
 	}
-	if e.Name == MissionPersisted || e.Name == HeroScored || e.Name == MissionDeadLettered {
+	if e.Name == HeroScored || e.Name == MissionDeadLettered {
 		delete(r.last, e.MissionID) // the mission's story in this process ends here
 	} else {
 		r.last[e.MissionID] = e.At
 	}
 	r.mu.Unlock()
+	if r.Echo != nil {
+		r.Echo(e)
+	}
 	r.log.Debug(string(e.Name), "mission", e.MissionID, "attempt", e.Attempt, "service", e.Service, "since_prev", e.SincePrev, "detail", e.Detail)
 	select {
 	case r.in <- e:

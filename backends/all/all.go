@@ -1,0 +1,17 @@
+// Package all registers every backend palantir ships, explicitly and in
+// one place.
+package all
+
+import (
+	"github.com/palantir-lab/palantir/backends"
+	"github.com/palantir-lab/palantir/backends/inproc"
+	"github.com/palantir-lab/palantir/backends/redis"
+)
+
+// Registry returns a registry of all backends.
+func Registry() *backends.Registry {
+	return backends.NewRegistry(
+		inproc.Backend(),
+		redis.Backend(),
+	)
+}

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/mattn/go-isatty"
+
+	"github.com/palantir-lab/palantir/backends"
+	"github.com/palantir-lab/palantir/backends/all"
+	"github.com/palantir-lab/palantir/internal/config"
+	"github.com/palantir-lab/palantir/store"
+)
+
+// streams are a command's standard streams.
+type streams struct {
+	In       io.Reader
+	Out, Err io.Writer
+}
+
+// isTTY reports whether w is a terminal.
+func isTTY(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
+}
+
+// app holds what every command shares: configuration, streams, and the
+// store and queue, opened lazily on first use and closed once.
+type app struct {
+	streams
+	cfg      config.Config
+	log      *slog.Logger
+	registry *backends.Registry
+
+	st *store.Store
+	q  backends.Queue
+	be backends.Backend
+}
+
+func newApp(io streams) *app {
+	return &app{streams: io, registry: all.Registry(), log: slog.New(slog.DiscardHandler)}
+}
+
+func (a *app) configure(cfg config.Config) error {
+	be, err := a.registry.Resolve(cfg.Backend)
+	if err != nil {
+		return fmt.Errorf("%w (flag --backend, env PALANTIR_BACKEND)", err)
+	}
+	a.cfg, a.be = cfg, be
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	a.log = slog.New(slog.NewTextHandler(a.Err, &slog.HandlerOptions{Level: level}))
+	return nil
+}
+
+func (a *app) json() bool { return a.cfg.Output == "json" }
+
+// brokerURL is the URL the backend connects to: --backend itself when it
+// is a URL, otherwise the backend's URL setting.
+func (a *app) brokerURL() string {
+	if strings.Contains(a.cfg.Backend, "://") {
+		return a.cfg.Backend
+	}
+	switch a.be.Name {
+	case "redis":
+		return a.cfg.RedisURL
+	case "rabbitmq":
+		return a.cfg.AMQPURL
+	}
+	return ""
+}
+
+// Store opens the store once.
+func (a *app) Store(ctx context.Context) (*store.Store, error) {
+	if a.st != nil {
+		return a.st, nil
+	}
+	st, err := store.Open(ctx, a.cfg.Store)
+	if err != nil {
+		return nil, err
+	}
+	a.st = st
+	return st, nil
+}
+
+// Queue opens the queue once. It opens the store too: inproc keeps its
+// dead letters there.
+func (a *app) Queue(ctx context.Context) (backends.Queue, error) {
+	if a.q != nil {
+		return a.q, nil
+	}
+	st, err := a.Store(ctx)
+	if err != nil {
+		return nil, err
+	}
+	q, err := a.be.Open(ctx, backends.Config{URL: a.brokerURL(), Queue: a.cfg.Queue, Lease: a.cfg.Lease,
+		DeadLetters: st, Logger: a.log})
+	if err != nil {
+		return nil, err
+	}
+	a.q = q
+	return q, nil
+}
+
+func (a *app) Close() {
+	if a.q != nil {
+		a.q.Close()
+	}
+	if a.st != nil {
+		a.st.Close()
+	}
+}

@@ -1,0 +1,121 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/palantir-lab/palantir/backends"
+)
+
+func newDoctorCmd(a *app, runF func(context.Context, *app) error) *cobra.Command {
+	return &cobra.Command{
+		Use:   "doctor",
+		Short: "Check config, broker and store, one line each",
+		Long: `Check that the configuration is valid, the broker answers and the store
+opens, one line each, with the cause and a fix where something fails. Also
+warns when the broker is networked but the store is a local SQLite file
+(workers on other machines would not share it).
+
+EXIT STATUS
+  0  everything works (warnings allowed)
+  3  the broker or the store is unreachable`,
+		Example: `  palantir doctor
+  palantir doctor --backend rabbitmq --store postgres://postgres@127.0.0.1/palantir`,
+		Args: argsUsage(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if runF != nil {
+				return runF(cmd.Context(), a)
+			}
+			return runDoctor(cmd.Context(), a)
+		},
+	}
+}
+
+type check struct {
+	Check  string `json:"check"`
+	Status string `json:"status"` // ok, warn, fail
+	Detail string `json:"detail"`
+	Fix    string `json:"fix,omitempty"`
+}
+
+func runDoctor(ctx context.Context, a *app) error {
+	file := a.cfg.File
+	if file == "" {
+		file = "none (flags, PALANTIR_* and defaults)"
+	}
+	checks := []check{{Check: "config", Status: "ok", Detail: fmt.Sprintf("file %s; backend %s; queue %q; output %s", file, a.be.Name, a.cfg.Queue, a.cfg.Output)}}
+	var failed error
+
+	start := time.Now()
+	st, err := a.Store(ctx)
+	if err != nil {
+		failed = err
+		checks = append(checks, check{Check: "store", Status: "fail", Detail: err.Error(), Fix: storeFix(a)})
+	} else {
+		n, cerr := st.CountMissions(ctx)
+		detail := fmt.Sprintf("%s %s answers in %v; %d mission(s)", st.Driver(), st.Location(), time.Since(start).Round(time.Millisecond), n)
+		if cerr != nil {
+			detail = cerr.Error()
+		}
+		checks = append(checks, check{Check: "store", Status: "ok", Detail: detail})
+	}
+
+	if st != nil {
+		start = time.Now()
+		qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		q, err := a.Queue(qctx)
+		var s backends.Stats
+		if err == nil {
+			s, err = q.Stats(qctx)
+		}
+		cancel()
+		if err != nil {
+			failed = errors.Join(failed, err)
+			checks = append(checks, check{Check: "broker", Status: "fail", Detail: err.Error(), Fix: brokerFix(a)})
+		} else {
+			where := backends.Redact(a.brokerURL())
+			if where == "" {
+				where = "this process's memory"
+			}
+			checks = append(checks, check{Check: "broker", Status: "ok", Detail: fmt.Sprintf("%s at %s answers in %v; queue %q: %s ready, %s in flight, %s delayed, %s dead letters",
+				a.be.Name, where, time.Since(start).Round(time.Millisecond), a.cfg.Queue, count(&s.Ready), count(&s.InFlight), count(&s.Delayed), count(&s.DeadLetters))})
+		}
+		if a.be.Networked && st.Local() {
+			checks = append(checks, check{Check: "sharing", Status: "warn",
+				Detail: fmt.Sprintf("broker %s is networked but the store is the local SQLite file %s: workers on other machines would not share it", a.be.Name, st.Location()),
+				Fix:    "on one machine this is fine; across machines use --store postgres://user@host/db"})
+		}
+	}
+	if a.json() {
+		if err := writeJSON(a.Out, checks); err != nil {
+			return err
+		}
+	} else {
+		marks := map[string]string{"ok": "ok  ", "warn": "WARN", "fail": "FAIL"}
+		for _, c := range checks {
+			fmt.Fprintf(a.Out, "%s %-8s %s\n", marks[c.Status], c.Check, c.Detail)
+			if c.Fix != "" {
+				fmt.Fprintf(a.Out, "              fix: %s\n", c.Fix)
+			}
+		}
+	}
+	return failed
+}
+
+func brokerFix(a *app) string {
+	switch a.be.Name {
+	case "redis":
+		return "start Redis (redis-server --daemonize yes) or point --redis-url / PALANTIR_REDIS_URL at it"
+	case "rabbitmq":
+		return "start RabbitMQ (rabbitmq-server -detached) or point --amqp-url / PALANTIR_AMQP_URL at it; check the user and password"
+	}
+	return "check --backend"
+}
+
+func storeFix(a *app) string {
+	return "for SQLite, make sure the directory of --store exists and is writable; for PostgreSQL, that the server runs and the URL's database and user exist"
+}

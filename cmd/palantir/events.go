@@ -1,0 +1,174 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/palantir-lab/palantir/store"
+	"github.com/palantir-lab/palantir/telemetry"
+)
+
+type eventsOptions struct {
+	Mission string
+	Follow  bool
+	Limit   int
+}
+
+func newEventsCmd(a *app, runF func(context.Context, *app, eventsOptions) error) *cobra.Command {
+	var o eventsOptions
+	cmd := &cobra.Command{
+		Use:   "events",
+		Short: "The telemetry feed",
+		Long: `Show the telemetry events that every stage emits, oldest first: which
+process (cli, broker:<backend>, worker:<name>, store:<driver>) did what to
+which mission, and how long after the previous stage.
+
+--follow keeps printing new events as they arrive, until interrupted. With
+-o json, the events are one JSON array; with --follow -o json, one JSON
+object per line (JSON Lines), since the stream never ends.
+
+EXIT STATUS
+  0  shown
+  2  unknown mission id or bad flag
+  3  store unreachable`,
+		Example: `  palantir events --limit 20
+  palantir events --mission 01jq7x
+  palantir events --follow`,
+		Args: argsUsage(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if o.Limit < 0 {
+				return usageErr("--limit must not be negative, got %d", o.Limit)
+			}
+			if runF != nil {
+				return runF(cmd.Context(), a, o)
+			}
+			return runEvents(cmd.Context(), a, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&o.Mission, "mission", "m", "", "only this mission (id or unique prefix)")
+	f.BoolVarP(&o.Follow, "follow", "f", false, "stream new events until interrupted")
+	f.IntVar(&o.Limit, "limit", 100, "show the newest this many (0: all)")
+	return cmd
+}
+
+// eventJSON is an event as scripts see it.
+type eventJSON struct {
+	ID          int64     `json:"id"`
+	At          time.Time `json:"at"`
+	Event       string    `json:"event"`
+	MissionID   string    `json:"mission_id"`
+	Attempt     int       `json:"attempt"`
+	Service     string    `json:"service"`
+	SincePrevMS float64   `json:"since_prev_ms"`
+	Detail      string    `json:"detail"`
+}
+
+func toEventJSON(e telemetry.Event) eventJSON {
+	return eventJSON{ID: e.ID, At: e.At.UTC(), Event: string(e.Name), MissionID: e.MissionID, Attempt: e.Attempt,
+		Service: e.Service, SincePrevMS: float64(e.SincePrev.Microseconds()) / 1000, Detail: e.Detail}
+}
+
+func runEvents(ctx context.Context, a *app, o eventsOptions) error {
+	st, err := a.Store(ctx)
+	if err != nil {
+		return err
+	}
+	f := store.EventFilter{Limit: o.Limit}
+	if o.Mission != "" {
+		if f.MissionID, err = st.Resolve(ctx, o.Mission); err != nil {
+			return err
+		}
+	}
+	evs, err := st.Events(ctx, f)
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	if !o.Follow {
+		if a.json() {
+			out := make([]eventJSON, len(evs))
+			for i, e := range evs {
+				out[i] = toEventJSON(e)
+			}
+			return writeJSON(a.Out, out)
+		}
+		t := newTable(a.Out, eventHeader...)
+		for _, e := range evs {
+			t.row(eventCells(e)...)
+		}
+		return t.flush()
+	}
+	return followEvents(ctx, a, st, f, evs)
+}
+
+var eventHeader = []string{"TIME", "EVENT", "MISSION", "ATTEMPT", "SERVICE", "+SINCE PREV", "DETAIL"}
+
+func eventCells(e telemetry.Event) []any {
+	return []any{fmtTime(e.At), e.Name, e.MissionID, e.Attempt, e.Service, fmtSince(e.SincePrev), dash(e.Detail)}
+}
+
+func fmtSince(d time.Duration) string {
+	if d == 0 {
+		return "-"
+	}
+	switch {
+	case d < time.Millisecond:
+		return fmt.Sprintf("+%dµs", d.Microseconds())
+	case d < time.Second:
+		return fmt.Sprintf("+%.1fms", float64(d.Microseconds())/1000)
+	default:
+		return "+" + d.Round(time.Millisecond).String()
+	}
+}
+
+// followEvents prints evs and then every new event until ctx ends.
+func followEvents(ctx context.Context, a *app, st *store.Store, f store.EventFilter, evs []telemetry.Event) error {
+	enc := json.NewEncoder(a.Out)
+	print := func(e telemetry.Event) {
+		if a.json() {
+			_ = enc.Encode(toEventJSON(e))
+			return
+		}
+		t := newTable(a.Out)
+		t.row(eventCells(e)...)
+		t.flush()
+	}
+	if !a.json() {
+		t := newTable(a.Out, eventHeader...)
+		t.flush()
+	}
+	for _, e := range evs {
+		print(e)
+		f.AfterID = e.ID
+	}
+	if f.AfterID == 0 && len(evs) == 0 && f.Limit > 0 {
+		// Nothing yet: start from the newest id so old events are not replayed.
+		all, err := st.Events(ctx, store.EventFilter{MissionID: f.MissionID, Limit: 1})
+		if err == nil && len(all) > 0 {
+			f.AfterID = all[0].ID
+		}
+	}
+	f.Limit = 0
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(250 * time.Millisecond):
+		}
+		more, err := st.Events(ctx, f)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("store: %w", err)
+		}
+		for _, e := range more {
+			print(e)
+			f.AfterID = e.ID
+		}
+	}
+}

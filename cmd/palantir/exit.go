@@ -1,0 +1,70 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/palantir-lab/palantir/backends"
+	"github.com/palantir-lab/palantir/internal/config"
+	"github.com/palantir-lab/palantir/mission"
+	"github.com/palantir-lab/palantir/store"
+)
+
+// The exit statuses of the SPEC (and 130 for an interrupted command, as
+// shells do).
+const (
+	exitOK          = 0
+	exitFailure     = 1
+	exitUsage       = 2
+	exitUnreachable = 3
+	exitInterrupted = 130
+)
+
+// errUsage marks bad input: flags, arguments, configuration.
+var errUsage = errors.New("usage")
+
+// usageErr wraps a message as a usage error.
+func usageErr(format string, a ...any) error {
+	return fmt.Errorf("%w: %s", errUsage, fmt.Sprintf(format, a...))
+}
+
+// errMissionsFailed: a waited mission ended in FAILURE (already reported
+// in the output, so nothing more is printed).
+var errMissionsFailed = errors.New("missions failed")
+
+// exitCode maps an error to the SPEC's exit status, in this one place.
+func exitCode(err error) int {
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, errMissionsFailed):
+		return exitFailure
+	case errors.Is(err, errUsage), errors.Is(err, config.ErrInvalid), errors.Is(err, backends.ErrUnknownBackend),
+		errors.Is(err, backends.ErrBadURL), errors.Is(err, store.ErrBadURL), errors.Is(err, mission.ErrUnknownType),
+		errors.Is(err, mission.ErrUnknownHero), errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrAmbiguous):
+		return exitUsage
+	case errors.Is(err, backends.ErrUnreachable), errors.Is(err, store.ErrUnreachable):
+		return exitUnreachable
+	case errors.Is(err, context.Canceled):
+		return exitInterrupted
+	default:
+		return exitFailure
+	}
+}
+
+// reportError prints err as one line on stderr.
+func reportError(w io.Writer, err error) {
+	if errors.Is(err, errMissionsFailed) {
+		return
+	}
+	if errors.Is(err, context.Canceled) {
+		fmt.Fprintln(w, "palantir: interrupted")
+		return
+	}
+	msg := strings.ReplaceAll(err.Error(), "\n", " ")
+	msg = strings.Replace(msg, errUsage.Error()+": ", "", 1)
+	fmt.Fprintln(w, "palantir: "+msg)
+}

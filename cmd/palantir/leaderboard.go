@@ -1,0 +1,74 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/palantir-lab/palantir/mission"
+	"github.com/palantir-lab/palantir/store"
+)
+
+func newLeaderboardCmd(a *app, runF func(context.Context, *app) error) *cobra.Command {
+	return &cobra.Command{
+		Use:   "leaderboard",
+		Short: "Heroes ranked by score",
+		Long: `Rank the heroes by the points their successful missions earned: more for
+longer missions (recon 50, consult 30, raven 10), half as much again for
+success on the first attempt. Each mission scores once, however often it
+was delivered.
+
+EXIT STATUS
+  0  shown
+  3  store unreachable`,
+		Args: argsUsage(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if runF != nil {
+				return runF(cmd.Context(), a)
+			}
+			return runLeaderboard(cmd.Context(), a)
+		},
+	}
+}
+
+type heroJSON struct {
+	Rank     int    `json:"rank"`
+	Hero     string `json:"hero"`
+	Points   int    `json:"points"`
+	Missions int    `json:"missions"`
+	FirstTry int    `json:"first_try"`
+}
+
+func runLeaderboard(ctx context.Context, a *app) error {
+	st, err := a.Store(ctx)
+	if err != nil {
+		return err
+	}
+	board, err := st.Leaderboard(ctx)
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	// Every hero appears, the unscored ones last.
+	seen := map[string]bool{}
+	for _, h := range board {
+		seen[h.Hero] = true
+	}
+	for _, h := range mission.Heroes {
+		if !seen[h] {
+			board = append(board, store.HeroScore{Hero: h})
+		}
+	}
+	rows := make([]heroJSON, len(board))
+	for i, h := range board {
+		rows[i] = heroJSON{Rank: i + 1, Hero: h.Hero, Points: h.Points, Missions: h.Missions, FirstTry: h.FirstTry}
+	}
+	if a.json() {
+		return writeJSON(a.Out, rows)
+	}
+	t := newTable(a.Out, "RANK", "HERO", "POINTS", "MISSIONS", "FIRST TRY")
+	for _, r := range rows {
+		t.row(r.Rank, r.Hero, r.Points, r.Missions, r.FirstTry)
+	}
+	return t.flush()
+}

@@ -1,0 +1,30 @@
+// Command palantir runs background missions through a real message broker
+// and real workers, so that people can learn how task queues behave and
+// compare brokers with identical mission code. See README.md.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], streams{In: os.Stdin, Out: os.Stdout, Err: os.Stderr})
+	stop()
+	os.Exit(code)
+}
+
+// run executes one command line and returns the exit status. Tests call it
+// in-process.
+func run(ctx context.Context, args []string, io streams) int {
+	root := newRootCmd(io)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err != nil {
+		reportError(io.Err, err)
+	}
+	return exitCode(err)
+}

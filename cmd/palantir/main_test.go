@@ -1,0 +1,245 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// cli runs palantir in-process in dir and returns exit status and streams.
+type result struct {
+	code     int
+	out, err string
+}
+
+func cli(t *testing.T, dir string, args ...string) result {
+	t.Helper()
+	var out, errb bytes.Buffer
+	args = append([]string{"--store", filepath.Join(dir, "palantir.db")}, args...)
+	code := run(context.Background(), args, streams{In: strings.NewReader(""), Out: &out, Err: &errb})
+	return result{code: code, out: out.String(), err: errb.String()}
+}
+
+func decode[T any](t *testing.T, r result) T {
+	t.Helper()
+	var v T
+	dec := json.NewDecoder(strings.NewReader(r.out))
+	if err := dec.Decode(&v); err != nil {
+		t.Fatalf("stdout is not one JSON document: %v\nstdout: %s\nstderr: %s", err, r.out, r.err)
+	}
+	if dec.More() {
+		t.Fatalf("stdout holds more than one JSON document: %s", r.out)
+	}
+	return v
+}
+
+func TestLaunchFellowshipRunsOnEmbeddedWorkers(t *testing.T) {
+	dir := t.TempDir()
+	r := cli(t, dir, "launch", "fellowship", "--speed", "40", "--fail-rate", "0", "--seed", "7", "-o", "json")
+	if r.code != 0 {
+		t.Fatalf("exit %d, stderr: %s", r.code, r.err)
+	}
+	ms := decode[[]missionJSON](t, r)
+	if len(ms) < 5 {
+		t.Fatalf("fellowship launched %d missions, want at least 5", len(ms))
+	}
+	types, workers := map[string]bool{}, map[string]bool{}
+	for _, m := range ms {
+		types[m.Type] = true
+		workers[m.Worker] = true
+		if m.Status != "SUCCESS" || m.Attempt != 1 || m.Score == 0 || m.FinishedAt == nil || m.StartedAt == nil {
+			t.Errorf("mission %+v did not end in a scored SUCCESS", m)
+		}
+	}
+	if len(types) < 3 {
+		t.Errorf("fellowship types %v, want mixed", types)
+	}
+	if !workers["eagle1"] || !workers["eagle2"] || len(workers) != 2 {
+		t.Errorf("workers %v, want eagle1 and eagle2", workers)
+	}
+
+	hist := decode[[]missionJSON](t, cli(t, dir, "history", "-o", "json"))
+	if len(hist) != len(ms) || hist[0].ID != ms[len(ms)-1].ID {
+		t.Errorf("history has %d missions, newest %v; want %d newest first", len(hist), hist[0].ID, len(ms))
+	}
+	board := decode[[]heroJSON](t, cli(t, dir, "leaderboard", "-o", "json"))
+	total := 0
+	for _, h := range board {
+		total += h.Points
+	}
+	want := 0
+	for _, m := range ms {
+		want += m.Score
+	}
+	if total != want || len(board) != 10 {
+		t.Errorf("leaderboard totals %d points over %d heroes, want %d over 10", total, len(board), want)
+	}
+	tr := decode[traceJSON](t, cli(t, dir, "trace", ms[0].ID[:6], "-o", "json"))
+	var names []string
+	services := map[string]bool{}
+	for _, s := range tr.Steps {
+		names = append(names, s.Event)
+		services[strings.SplitN(s.Service, ":", 2)[0]] = true
+	}
+	joined := strings.Join(names, " ")
+	for _, want := range []string{"mission_invoked", "mission_queued", "mission_started", "mission_progress", "mission_completed", "mission_persisted", "hero_scored"} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("trace lacks %s: %s", want, joined)
+		}
+	}
+	for _, svc := range []string{"cli", "broker", "worker", "store"} {
+		if !services[svc] {
+			t.Errorf("trace has no event from a %s service: %v", svc, services)
+		}
+	}
+	table := cli(t, dir, "trace", ms[0].ID)
+	if table.code != 0 || !strings.Contains(table.out, "worker:eagle") || !strings.Contains(table.out, "store:sqlite") {
+		t.Errorf("trace table:\n%s", table.out)
+	}
+}
+
+func TestFailedMissionsExitOneAndAreDeadLettered(t *testing.T) {
+	dir := t.TempDir()
+	r := cli(t, dir, "launch", "raven", "--count", "3", "--fail-rate", "1", "--max-attempts", "2", "--speed", "50", "--wait", "-o", "json")
+	if r.code != 1 {
+		t.Fatalf("exit %d, want 1; stderr: %s", r.code, r.err)
+	}
+	ms := decode[[]missionJSON](t, r)
+	for _, m := range ms {
+		if m.Status != "FAILURE" || m.Attempt != 2 || m.Error == "" {
+			t.Errorf("mission %s: %s attempt %d error %q, want FAILURE attempt 2", m.ID, m.Status, m.Attempt, m.Error)
+		}
+	}
+	dead := decode[[]deadJSON](t, cli(t, dir, "dlq", "list", "-o", "json"))
+	if len(dead) != 3 {
+		t.Fatalf("dlq list: %d dead letters, want 3", len(dead))
+	}
+	// The dead letters outlived the launching process's memory; replay
+	// sends one back, runs it (it fails again at fail rate 1) and exits 1.
+	rp := cli(t, dir, "dlq", "replay", dead[0].ID, "-o", "json")
+	if rp.code != 1 {
+		t.Fatalf("replay exit %d, want 1 (fails again); stderr: %s", rp.code, rp.err)
+	}
+	again := decode[[]missionJSON](t, rp)
+	if len(again) != 1 || again[0].ID != dead[0].ID || again[0].Status != "FAILURE" || again[0].Attempt != 2 {
+		t.Errorf("replayed: %+v", again)
+	}
+	events := decode[[]eventJSON](t, cli(t, dir, "events", "--mission", dead[0].ID, "--limit", "0", "-o", "json"))
+	replays, deadLettered := 0, 0
+	for _, e := range events {
+		if e.Detail == "replayed from the dead letters" {
+			replays++
+		}
+		if e.Event == "mission_dead_lettered" {
+			deadLettered++
+		}
+	}
+	if replays != 1 || deadLettered != 2 {
+		t.Errorf("events: %d replays and %d dead-letterings, want 1 and 2", replays, deadLettered)
+	}
+	if n := len(decode[[]deadJSON](t, cli(t, dir, "dlq", "list", "-o", "json"))); n != 3 {
+		t.Errorf("dead letters after a failed replay: %d, want 3", n)
+	}
+}
+
+func TestUsageErrorsExitTwoWithOneLine(t *testing.T) {
+	dir := t.TempDir()
+	badConfig := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(badConfig, []byte("backend: [unclosed\n"), 0o644)
+	typo := filepath.Join(dir, "typo.yaml")
+	os.WriteFile(typo, []byte("backnd: redis\n"), 0o644)
+	tests := []struct {
+		name string
+		args []string
+		want string // in the error line
+	}{
+		{"unknown type", []string{"launch", "dragon"}, `unknown mission type "dragon"`},
+		{"no type", []string{"launch"}, "requires at least 1 arg"},
+		{"bad fail rate", []string{"launch", "raven", "--fail-rate", "2"}, "--fail-rate"},
+		{"bad speed", []string{"launch", "raven", "--speed", "0"}, "--speed"},
+		{"unknown hero", []string{"launch", "raven", "--hero", "sauron"}, "unknown hero"},
+		{"unknown backend", []string{"launch", "raven", "--backend", "kafka"}, `unknown backend "kafka"`},
+		{"unknown scheme", []string{"status", "--backend", "nats://x"}, "nats"},
+		{"unknown flag", []string{"launch", "raven", "--frobnicate"}, "unknown flag"},
+		{"not a number", []string{"launch", "raven", "--count", "many"}, "--count"},
+		{"bad output", []string{"history", "-o", "xml"}, "output"},
+		{"unparseable config", []string{"history", "--config", badConfig}, "bad.yaml"},
+		{"missing config", []string{"history", "--config", filepath.Join(dir, "nope.yaml")}, "nope.yaml"},
+		{"config typo", []string{"history", "--config", typo}, `unknown key "backnd"`},
+		{"worker on inproc", []string{"worker"}, "inproc"},
+		{"unknown mission", []string{"trace", "zzzzzz"}, "no such mission"},
+		{"bad since", []string{"history", "--since", "yesterday"}, "--since"},
+		{"bad status filter", []string{"history", "--status", "DONE"}, "--status"},
+		{"purge without yes off a terminal", []string{"purge"}, "--yes"},
+		{"bad queue name", []string{"status", "--queue", "a b"}, "queue"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := cli(t, dir, tt.args...)
+			if r.code != 2 {
+				t.Fatalf("exit %d, want 2; stderr: %s", r.code, r.err)
+			}
+			if lines := strings.Count(strings.TrimSpace(r.err), "\n") + 1; lines != 1 || !strings.Contains(r.err, tt.want) {
+				t.Errorf("stderr %q: want one line containing %q", r.err, tt.want)
+			}
+			if r.out != "" {
+				t.Errorf("stdout not empty on error: %q", r.out)
+			}
+		})
+	}
+}
+
+func TestNothingHalfWrittenWhenBrokerIsDown(t *testing.T) {
+	dir := t.TempDir()
+	r := cli(t, dir, "launch", "raven", "--backend", "redis://:hunter2@127.0.0.1:1/0")
+	if r.code != 3 {
+		t.Fatalf("exit %d, want 3; stderr %s", r.code, r.err)
+	}
+	if strings.Contains(r.err, "hunter2") || strings.Count(strings.TrimSpace(r.err), "\n") != 0 {
+		t.Errorf("stderr must be one line without the password: %q", r.err)
+	}
+	if hist := decode[[]missionJSON](t, cli(t, dir, "history", "-o", "json")); len(hist) != 0 {
+		t.Errorf("a launch that could not publish left %d missions behind", len(hist))
+	}
+}
+
+func TestJSONOutputsAreOneDocumentOnAnEmptyStore(t *testing.T) {
+	dir := t.TempDir()
+	for _, args := range [][]string{
+		{"status"}, {"history"}, {"events"}, {"leaderboard"}, {"dlq", "list"}, {"doctor"}, {"version"},
+	} {
+		r := cli(t, dir, append(args, "-o", "json")...)
+		if r.code != 0 {
+			t.Errorf("%v: exit %d: %s", args, r.code, r.err)
+			continue
+		}
+		decode[any](t, r)
+	}
+	status := decode[[]summaryRow](t, cli(t, dir, "status", "-o", "json"))
+	if len(status) == 0 || status[0].Group != "queue" {
+		t.Errorf("status on an empty store: %+v, want the queue row", status)
+	}
+}
+
+func TestStatusOfMissions(t *testing.T) {
+	dir := t.TempDir()
+	ms := decode[[]missionJSON](t, cli(t, dir, "launch", "raven", "raven", "--speed", "50", "--fail-rate", "0", "-o", "json"))
+	got := decode[[]missionJSON](t, cli(t, dir, "status", ms[1].ID, ms[0].ID[:5], "-o", "json"))
+	if len(got) != 2 || got[0].ID != ms[1].ID || got[1].ID != ms[0].ID || got[0].Status != "SUCCESS" {
+		t.Errorf("status by id and prefix: %+v", got)
+	}
+	rows := decode[[]summaryRow](t, cli(t, dir, "status", "-o", "json"))
+	found := false
+	for _, r := range rows {
+		if r.Group == "type" && r.Key == "raven" && r.Counts["SUCCESS"] == 2 {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("summary lacks raven SUCCESS 2: %+v", rows)
+	}
+}

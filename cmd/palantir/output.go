@@ -1,0 +1,137 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/palantir-lab/palantir/store"
+)
+
+// missionJSON is the SPEC's mission object: snake_case, RFC 3339 times,
+// null where not yet.
+type missionJSON struct {
+	ID          string     `json:"id"`
+	Type        string     `json:"type"`
+	Hero        string     `json:"hero"`
+	Status      string     `json:"status"`
+	Progress    int        `json:"progress"`
+	Stage       string     `json:"stage"`
+	Attempt     int        `json:"attempt"`
+	MaxAttempts int        `json:"max_attempts"`
+	Worker      string     `json:"worker"`
+	Backend     string     `json:"backend"`
+	Queue       string     `json:"queue"`
+	Score       int        `json:"score"`
+	Error       string     `json:"error"`
+	CreatedAt   *time.Time `json:"created_at"`
+	QueuedAt    *time.Time `json:"queued_at"`
+	StartedAt   *time.Time `json:"started_at"`
+	FinishedAt  *time.Time `json:"finished_at"`
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	t = t.UTC()
+	return &t
+}
+
+func toMissionJSON(m store.Mission) missionJSON {
+	return missionJSON{ID: m.ID, Type: string(m.Type), Hero: m.Hero, Status: string(m.Status), Progress: m.Progress,
+		Stage: m.Stage, Attempt: m.Attempt, MaxAttempts: m.MaxAttempts, Worker: m.Worker, Backend: m.Backend,
+		Queue: m.Queue, Score: m.Score, Error: m.Error, CreatedAt: timePtr(m.CreatedAt), QueuedAt: timePtr(m.QueuedAt),
+		StartedAt: timePtr(m.StartedAt), FinishedAt: timePtr(m.FinishedAt)}
+}
+
+func missionsJSON(ms []store.Mission) []missionJSON {
+	out := make([]missionJSON, len(ms))
+	for i, m := range ms {
+		out[i] = toMissionJSON(m)
+	}
+	return out
+}
+
+// writeJSON prints v as the one JSON document on stdout.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// table writes aligned columns.
+type table struct{ tw *tabwriter.Writer }
+
+func newTable(w io.Writer, header ...string) *table {
+	t := &table{tw: tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)}
+	if len(header) > 0 {
+		t.row(anySlice(header)...)
+	}
+	return t
+}
+
+func anySlice(s []string) []any {
+	out := make([]any, len(s))
+	for i, v := range s {
+		out[i] = v
+	}
+	return out
+}
+
+func (t *table) row(cells ...any) {
+	parts := make([]string, len(cells))
+	for i, c := range cells {
+		parts[i] = fmt.Sprint(c)
+	}
+	fmt.Fprintln(t.tw, strings.Join(parts, "\t"))
+}
+
+func (t *table) flush() error { return t.tw.Flush() }
+
+func missionTable(w io.Writer, ms []store.Mission) error {
+	t := newTable(w, "ID", "TYPE", "HERO", "STATUS", "PROGRESS", "ATTEMPT", "WORKER", "SCORE", "TOTAL TIME", "ERROR")
+	for _, m := range ms {
+		t.row(m.ID, m.Type, m.Hero, m.Status, fmt.Sprintf("%d%%", m.Progress), fmt.Sprintf("%d/%d", m.Attempt, m.MaxAttempts),
+			dash(m.Worker), m.Score, duration(m), dash(truncate(m.Error, 50)))
+	}
+	return t.flush()
+}
+
+func duration(m store.Mission) string {
+	if m.StartedAt.IsZero() || m.FinishedAt.IsZero() {
+		return "-"
+	}
+	return m.FinishedAt.Sub(m.CreatedAt).Round(10 * time.Millisecond).String()
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n-1] + "…"
+}
+
+func fmtTime(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.Local().Format("15:04:05.000")
+}
+
+func fmtAgo(now, t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return now.Sub(t).Round(100*time.Millisecond).String() + " ago"
+}

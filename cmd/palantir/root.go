@@ -1,0 +1,83 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/palantir-lab/palantir/internal/config"
+)
+
+func newRootCmd(io streams) *cobra.Command {
+	a := newApp(io)
+	var configFile string
+	root := &cobra.Command{
+		Use:   "palantir",
+		Short: "Run background missions through a real broker and real workers",
+		Long: `palantir launches "missions" onto a message queue and executes them in real
+worker processes, so you can watch how task queues behave: delivery,
+retries, dead letters, crashes and redelivery. The same mission code runs on
+an in-process queue (the default, nothing to install), Redis Streams or
+RabbitMQ; results, scores and telemetry go to a SQLite file or PostgreSQL.
+
+Settings come from flags, then PALANTIR_* environment variables (for
+example PALANTIR_BACKEND=redis), then a YAML file (--config, $PALANTIR_CONFIG
+or ./palantir.yaml; see config.example.yaml), then defaults.`,
+		Example: `  palantir launch fellowship --wait        # five missions, two embedded workers
+  palantir history                          # what happened
+  palantir trace 01jq                       # one mission, stage by stage
+  palantir worker --backend redis --name eagle1   # a real worker process`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := config.Load(cmd.Flags(), configFile)
+			if err != nil {
+				return err
+			}
+			return a.configure(cfg)
+		},
+		PersistentPostRun: func(cmd *cobra.Command, args []string) { a.Close() },
+	}
+	root.SetIn(io.In)
+	root.SetOut(io.Out)
+	root.SetErr(io.Err)
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return usageErr("%v (see '%s --help')", err, c.CommandPath())
+	})
+
+	pf := root.PersistentFlags()
+	pf.StringVar(&configFile, "config", "", "YAML config file (default $PALANTIR_CONFIG or ./palantir.yaml if present)")
+	pf.String("backend", config.Defaults["backend"].(string), "queue backend: inproc, redis, rabbitmq, or a redis://, rediss://, amqp:// or amqps:// URL")
+	pf.String("redis-url", config.Defaults["redis_url"].(string), "Redis URL for --backend redis")
+	pf.String("amqp-url", config.Defaults["amqp_url"].(string), "RabbitMQ URL for --backend rabbitmq")
+	pf.String("queue", config.Defaults["queue"].(string), "work queue name (broker names derive from it)")
+	pf.String("store", config.Defaults["store"].(string), "SQLite file, or a postgres:// URL")
+	pf.StringP("output", "o", config.Defaults["output"].(string), "output format: table or json (json: stdout holds one JSON document)")
+	pf.String("log-level", config.Defaults["log_level"].(string), "log level on stderr: debug, info, warn, error")
+	pf.Duration("lease", 30e9, "visibility timeout: an unsettled mission of a silent worker is redelivered after this")
+	pf.Duration("shutdown-timeout", 30e9, "on SIGINT/SIGTERM, how long in-flight missions may finish before they are returned")
+
+	root.AddCommand(
+		newLaunchCmd(a, nil),
+		newWorkerCmd(a, nil),
+		newStatusCmd(a, nil),
+		newHistoryCmd(a, nil),
+		newEventsCmd(a, nil),
+		newTraceCmd(a, nil),
+		newLeaderboardCmd(a, nil),
+		newDLQCmd(a),
+		newPurgeCmd(a, nil),
+		newDoctorCmd(a, nil),
+		newVersionCmd(a),
+	)
+	return root
+}
+
+// exactArgs, minArgs and noArgs are cobra validators whose errors are usage
+// errors (exit 2).
+func argsUsage(check cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := check(cmd, args); err != nil {
+			return usageErr("%s: %v (see '%s --help')", cmd.CommandPath(), err, cmd.CommandPath())
+		}
+		return nil
+	}
+}

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"fmt"
+	"runtime"
+	"runtime/debug"
+
+	"github.com/spf13/cobra"
+)
+
+// Set by the release build: -ldflags "-X main.version=… -X main.commit=… -X main.date=…".
+var (
+	version = ""
+	commit  = ""
+	date    = ""
+)
+
+type versionInfo struct {
+	Version string `json:"version"`
+	Commit  string `json:"commit"`
+	Date    string `json:"date"`
+	Go      string `json:"go"`
+}
+
+// buildVersion falls back to the module's build info for `go install` and
+// `go build` builds, which carry no ldflags.
+func buildVersion() versionInfo {
+	v := versionInfo{Version: version, Commit: commit, Date: date, Go: runtime.Version()}
+	if info, ok := debug.ReadBuildInfo(); ok {
+		if v.Version == "" && info.Main.Version != "" && info.Main.Version != "(devel)" {
+			v.Version = info.Main.Version
+		}
+		for _, s := range info.Settings {
+			switch {
+			case s.Key == "vcs.revision" && v.Commit == "":
+				v.Commit = s.Value
+			case s.Key == "vcs.time" && v.Date == "":
+				v.Date = s.Value
+			}
+		}
+	}
+	if v.Version == "" {
+		v.Version = "dev"
+	}
+	if v.Commit == "" {
+		v.Commit = "unknown"
+	}
+	if v.Date == "" {
+		v.Date = "unknown"
+	}
+	return v
+}
+
+func newVersionCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print version, commit and build date",
+		Args:  argsUsage(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			v := buildVersion()
+			if a.json() {
+				return writeJSON(a.Out, v)
+			}
+			_, err := fmt.Fprintf(a.Out, "palantir %s (commit %s, built %s, %s)\n", v.Version, v.Commit, v.Date, v.Go)
+			return err
+		},
+	}
+}

@@ -1,0 +1,184 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/vbauerster/mpb/v8"
+	"github.com/vbauerster/mpb/v8/decor"
+
+	"github.com/palantir-lab/palantir/backends"
+	"github.com/palantir-lab/palantir/store"
+	"github.com/palantir-lab/palantir/telemetry"
+	"github.com/palantir-lab/palantir/worker"
+)
+
+// startEmbeddedWorkers runs n workers named eagle1…eagleN in this process
+// (the inproc backend has no other). stop shuts them down gracefully.
+func startEmbeddedWorkers(ctx context.Context, a *app, q backends.Subscriber, st *store.Store, tel *telemetry.Recorder, n int) (stop func()) {
+	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	for i := 1; i <= n; i++ {
+		w := worker.New(worker.Config{Name: fmt.Sprintf("eagle%d", i), Concurrency: 1, Lease: a.cfg.Lease,
+			ShutdownTimeout: a.cfg.ShutdownTimeout, Backend: a.be.Name, Queue: a.cfg.Queue, Logger: a.log}, q, st, tel)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := w.Run(wctx); err != nil {
+				a.log.Error("embedded worker stopped", "err", err)
+			}
+		}()
+	}
+	// Interrupted: the embedded workers shut down gracefully with the rest.
+	stopOnSignal := context.AfterFunc(ctx, cancel)
+	return func() {
+		stopOnSignal()
+		cancel()
+		wg.Wait()
+	}
+}
+
+// progressView shows missions while they run.
+type progressView interface {
+	update(ms []store.Mission)
+	close()
+}
+
+// waitMissions polls the store until every mission is final, showing
+// progress on stderr, and returns their final state in launch order.
+func waitMissions(ctx context.Context, a *app, st *store.Store, ids []string) ([]store.Mission, error) {
+	var view progressView = &lineView{a: a, last: map[string]string{}}
+	if isTTY(a.Err) && len(ids) <= 50 {
+		view = newBarView(a, len(ids))
+	}
+	defer view.close()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		ms, err := missionsInChunks(ctx, st, ids)
+		if err != nil {
+			return nil, fmt.Errorf("store: %w", err)
+		}
+		view.update(ms)
+		if allFinal(ms) {
+			return ms, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+func missionsInChunks(ctx context.Context, st *store.Store, ids []string) ([]store.Mission, error) {
+	var out []store.Mission
+	for start := 0; start < len(ids); start += 500 {
+		ms, err := st.Missions(ctx, ids[start:min(start+500, len(ids))])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ms...)
+	}
+	return out, nil
+}
+
+func allFinal(ms []store.Mission) bool {
+	for _, m := range ms {
+		if !m.Status.Final() {
+			return false
+		}
+	}
+	return true
+}
+
+// lineView prints a line whenever a mission changes state or progress.
+type lineView struct {
+	a    *app
+	last map[string]string
+}
+
+func (v *lineView) update(ms []store.Mission) {
+	for _, m := range ms {
+		line := fmt.Sprintf("%-12s %-7s %-9s %-10s %3d%% attempt %d/%d %s", m.ID, m.Type, m.Hero, m.Status, m.Progress,
+			m.Attempt, m.MaxAttempts, dash(m.Worker))
+		if m.Status == "RETRY" || m.Status == "FAILURE" {
+			line += "  " + m.Error
+		}
+		if v.last[m.ID] != line {
+			v.last[m.ID] = line
+			fmt.Fprintf(v.a.Err, "%s %s\n", time.Now().Format("15:04:05.0"), line)
+		}
+	}
+}
+
+func (v *lineView) close() {}
+
+// barView draws one live progress bar per mission.
+type barView struct {
+	p    *mpb.Progress
+	bars map[string]*mpb.Bar
+	mu   sync.Mutex
+	info map[string]store.Mission
+}
+
+func newBarView(a *app, n int) *barView {
+	return &barView{p: mpb.New(mpb.WithOutput(a.Err), mpb.WithWidth(30), mpb.WithRefreshRate(100*time.Millisecond)),
+		bars: map[string]*mpb.Bar{}, info: map[string]store.Mission{}}
+}
+
+func (v *barView) get(id string) store.Mission {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.info[id]
+}
+
+func (v *barView) update(ms []store.Mission) {
+	v.mu.Lock()
+	for _, m := range ms {
+		v.info[m.ID] = m
+	}
+	v.mu.Unlock()
+	for _, m := range ms {
+		bar, ok := v.bars[m.ID]
+		if !ok {
+			id := m.ID
+			bar = v.p.AddBar(100,
+				mpb.PrependDecorators(decor.Any(func(decor.Statistics) string {
+					m := v.get(id)
+					return fmt.Sprintf("%s %-7s %-9s", id, m.Type, m.Hero)
+				}, decor.WCSyncSpaceR)),
+				mpb.AppendDecorators(decor.Any(func(decor.Statistics) string {
+					m := v.get(id)
+					s := fmt.Sprintf("%3d%% %-10s try %d/%d %s", m.Progress, m.Status, m.Attempt, m.MaxAttempts, m.Worker)
+					if m.Status == "RETRY" || m.Status == "FAILURE" {
+						s += " " + truncate(m.Error, 40)
+					} else if m.Stage != "" && !m.Status.Final() {
+						s += " · " + m.Stage
+					}
+					return s
+				})),
+			)
+			v.bars[m.ID] = bar
+		}
+		switch {
+		case m.Status == "SUCCESS":
+			bar.SetCurrent(100)
+		case m.Status == "FAILURE":
+			bar.Abort(false)
+		default:
+			bar.SetCurrent(int64(m.Progress))
+		}
+	}
+}
+
+func (v *barView) close() {
+	for _, b := range v.bars {
+		if !b.Completed() && !b.Aborted() {
+			b.Abort(false)
+		}
+	}
+	v.p.Wait()
+}

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/palantir-lab/palantir/telemetry"
+	"github.com/palantir-lab/palantir/worker"
+)
+
+type workerOptions struct {
+	Name        string
+	Concurrency int
+	MaxMissions int
+	Quiet       bool
+}
+
+func newWorkerCmd(a *app, runF func(context.Context, *app, workerOptions) error) *cobra.Command {
+	var o workerOptions
+	cmd := &cobra.Command{
+		Use:   "worker",
+		Short: "Consume and execute missions until stopped",
+		Long: `Consume missions from the broker's queue and execute them, stage by stage,
+persisting each outcome before acknowledging it (at-least-once delivery).
+
+Each mission it takes, finishes or fails is printed on stderr. SIGINT or
+SIGTERM stops taking new missions, lets in-flight ones finish within
+--shutdown-timeout, returns the rest to the queue, and exits 0. A worker
+killed with SIGKILL loses nothing: its unacknowledged missions are delivered
+to another worker (RabbitMQ: at once; Redis: after --lease).
+
+The inproc backend lives inside one process, so there is nothing for a
+separate worker to share: use --backend redis or rabbitmq, or let
+'palantir launch' run its embedded workers.
+
+EXIT STATUS
+  0  stopped by a signal, or after --max-missions
+  2  bad arguments or configuration (including --backend inproc)
+  3  broker or store unreachable`,
+		Example: `  palantir worker --backend redis --name eagle1
+  palantir worker --backend rabbitmq --name eagle2 --concurrency 4
+  palantir worker --backend redis --max-missions 10   # stop after ten`,
+		Args: argsUsage(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if a.be.Name == "inproc" {
+				return usageErr("worker: the inproc backend lives inside one process, so a separate worker cannot share it; use --backend redis or --backend rabbitmq, or 'palantir launch', which runs embedded workers")
+			}
+			if o.Concurrency < 1 || o.Concurrency > 1024 {
+				return usageErr("--concurrency must be between 1 and 1024, got %d", o.Concurrency)
+			}
+			if o.MaxMissions < 0 {
+				return usageErr("--max-missions must not be negative, got %d", o.MaxMissions)
+			}
+			if o.Name == "" {
+				host, _ := os.Hostname()
+				o.Name = fmt.Sprintf("%s-%d", host, os.Getpid())
+			}
+			if runF != nil {
+				return runF(cmd.Context(), a, o)
+			}
+			return runWorker(cmd.Context(), a, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Name, "name", "", "worker name shown in status and history (default HOST-PID)")
+	f.IntVarP(&o.Concurrency, "concurrency", "c", 1, "missions executed at once (also the broker prefetch)")
+	f.IntVar(&o.MaxMissions, "max-missions", 0, "exit after this many missions (0: run until stopped)")
+	f.BoolVarP(&o.Quiet, "quiet", "q", false, "do not print each mission event on stderr")
+	return cmd
+}
+
+func runWorker(ctx context.Context, a *app, o workerOptions) error {
+	st, err := a.Store(ctx)
+	if err != nil {
+		return err
+	}
+	q, err := a.Queue(ctx)
+	if err != nil {
+		return err
+	}
+	tel := telemetry.NewRecorder(st, a.log)
+	if !o.Quiet {
+		tel.Echo = func(e telemetry.Event) {
+			fmt.Fprintf(a.Err, "%s %-21s %s attempt %d %s\n", e.At.Local().Format("15:04:05.000"), e.Name, e.MissionID, e.Attempt, e.Detail)
+		}
+	}
+	defer tel.Close()
+	fmt.Fprintf(a.Err, "worker %s: consuming %s queue %q (concurrency %d, lease %v); store %s %s. Ctrl-C to stop.\n",
+		o.Name, a.be.Name, a.cfg.Queue, o.Concurrency, a.cfg.Lease, st.Driver(), st.Location())
+	if a.be.Networked && st.Local() {
+		fmt.Fprintf(a.Err, "warning: the store is a local SQLite file; workers on other machines will not share it (use --store postgres://…)\n")
+	}
+	w := worker.New(worker.Config{Name: o.Name, Concurrency: o.Concurrency, MaxMissions: o.MaxMissions,
+		Lease: a.cfg.Lease, ShutdownTimeout: a.cfg.ShutdownTimeout, Backend: a.be.Name, Queue: a.cfg.Queue,
+		Logger: a.log}, q, st, tel)
+	start := time.Now()
+	err = w.Run(ctx)
+	fmt.Fprintf(a.Err, "worker %s: stopped after %d mission(s) in %v\n", o.Name, w.Processed(), time.Since(start).Round(time.Millisecond))
+	return err
+}

@@ -1,0 +1,151 @@
+// Package config reads palantir's settings from flags, PALANTIR_*
+// environment variables, a YAML file and defaults, in that order of
+// precedence, into one typed Config. One viper instance per invocation;
+// no globals.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+)
+
+// Config is every setting of the SPEC's global flags, plus worker tuning.
+type Config struct {
+	Backend         string        `mapstructure:"backend"`
+	RedisURL        string        `mapstructure:"redis_url"`
+	AMQPURL         string        `mapstructure:"amqp_url"`
+	Queue           string        `mapstructure:"queue"`
+	Store           string        `mapstructure:"store"`
+	Output          string        `mapstructure:"output"`
+	LogLevel        string        `mapstructure:"log_level"`
+	Lease           time.Duration `mapstructure:"lease"`
+	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
+
+	// File is the config file that was read, if any (not a key).
+	File string `mapstructure:"-"`
+}
+
+// Defaults are the SPEC's defaults, by key. Every key has one, or viper
+// would not read its environment variable.
+var Defaults = map[string]any{
+	"backend":          "inproc",
+	"redis_url":        "redis://127.0.0.1:6379/0",
+	"amqp_url":         "amqp://guest:guest@127.0.0.1:5672/",
+	"queue":            "missions",
+	"store":            "palantir.db",
+	"output":           "table",
+	"log_level":        "warn",
+	"lease":            "30s",
+	"shutdown_timeout": "30s",
+}
+
+// Keys lists the keys in a stable order.
+func Keys() []string {
+	keys := make([]string, 0, len(Defaults))
+	for k := range Defaults {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// ErrInvalid wraps every configuration error (exit status 2).
+var ErrInvalid = errors.New("invalid configuration")
+
+// FlagName is the command-line flag of a key: redis_url → redis-url.
+func FlagName(key string) string { return strings.ReplaceAll(key, "_", "-") }
+
+// Load builds the Config from flags (those of fs that are keys), the
+// environment, the file (explicit path, $PALANTIR_CONFIG, or ./palantir.yaml
+// if present) and defaults.
+func Load(fs *pflag.FlagSet, explicitFile string) (Config, error) {
+	v := viper.New()
+	for k, d := range Defaults {
+		v.SetDefault(k, d)
+		if f := fs.Lookup(FlagName(k)); f != nil {
+			if err := v.BindPFlag(k, f); err != nil {
+				return Config{}, err
+			}
+		}
+	}
+	v.SetEnvPrefix("PALANTIR")
+	v.SetEnvKeyReplacer(strings.NewReplacer("-", "_"))
+	v.AutomaticEnv()
+
+	file := explicitFile
+	if file == "" {
+		file = os.Getenv("PALANTIR_CONFIG")
+	}
+	if file == "" {
+		if _, err := os.Stat("palantir.yaml"); err == nil {
+			file = "palantir.yaml"
+		}
+	}
+	if file != "" {
+		if err := readFile(v, file); err != nil {
+			return Config{}, err
+		}
+	}
+	var c Config
+	if err := v.Unmarshal(&c); err != nil {
+		return Config{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	c.File = file
+	return c, c.Validate()
+}
+
+func readFile(v *viper.Viper, file string) error {
+	v.SetConfigFile(file)
+	v.SetConfigType("yaml")
+	if err := v.ReadInConfig(); err != nil {
+		return fmt.Errorf("%w: config file %s: %v", ErrInvalid, file, oneLine(err))
+	}
+	// Keys the file sets that nobody reads are typos; say so.
+	probe := viper.New()
+	probe.SetConfigFile(file)
+	probe.SetConfigType("yaml")
+	_ = probe.ReadInConfig()
+	for _, k := range probe.AllKeys() {
+		if _, ok := Defaults[k]; !ok {
+			return fmt.Errorf("%w: config file %s: unknown key %q (known: %s)", ErrInvalid, file, k, strings.Join(Keys(), ", "))
+		}
+	}
+	return nil
+}
+
+func oneLine(err error) string { return strings.ReplaceAll(err.Error(), "\n", " ") }
+
+var queueName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$`)
+
+// Validate checks every value, naming the key and the accepted values.
+func (c Config) Validate() error {
+	bad := func(key, format string, a ...any) error {
+		return fmt.Errorf("%w: %s (flag --%s, env PALANTIR_%s): %s", ErrInvalid, key, FlagName(key),
+			strings.ToUpper(key), fmt.Sprintf(format, a...))
+	}
+	switch {
+	case strings.TrimSpace(c.Backend) == "":
+		return bad("backend", "empty (known: inproc, redis, rabbitmq, or a redis:// or amqp:// URL)")
+	case !queueName.MatchString(c.Queue):
+		return bad("queue", "%q: use letters, digits, '.', '_' and '-', starting with a letter or digit", c.Queue)
+	case !slices.Contains([]string{"table", "json"}, c.Output):
+		return bad("output", "%q (known: table, json)", c.Output)
+	case !slices.Contains([]string{"debug", "info", "warn", "error"}, strings.ToLower(c.LogLevel)):
+		return bad("log_level", "%q (known: debug, info, warn, error)", c.LogLevel)
+	case c.Lease < 100*time.Millisecond:
+		return bad("lease", "%v is too short (at least 100ms)", c.Lease)
+	case c.ShutdownTimeout < 0:
+		return bad("shutdown_timeout", "%v is negative", c.ShutdownTimeout)
+	case strings.TrimSpace(c.Store) == "":
+		return bad("store", "empty (a SQLite file path or a postgres:// URL)")
+	}
+	return nil
+}

@@ -1,0 +1,128 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+	"go.yaml.in/yaml/v3"
+)
+
+func flags(t *testing.T, args ...string) *pflag.FlagSet {
+	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+	for _, k := range Keys() {
+		fs.String(FlagName(k), fmt.Sprint(Defaults[k]), "")
+	}
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	return fs
+}
+
+func TestPrecedenceFlagEnvFileDefault(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	file := filepath.Join(dir, "c.yaml")
+	os.WriteFile(file, []byte("queue: from-file\nstore: file.db\nlog_level: error\nlease: 5s\n"), 0o644)
+	t.Setenv("PALANTIR_QUEUE", "from-env")
+	t.Setenv("PALANTIR_STORE", "env.db")
+	c, err := Load(flags(t, "--queue", "from-flag"), file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct{ key, got, want string }{
+		{"queue (flag beats env and file)", c.Queue, "from-flag"},
+		{"store (env beats file)", c.Store, "env.db"},
+		{"log_level (file beats default)", c.LogLevel, "error"},
+		{"backend (default)", c.Backend, "inproc"},
+	}
+	for _, tt := range tests {
+		if tt.got != tt.want {
+			t.Errorf("%s: got %q, want %q", tt.key, tt.got, tt.want)
+		}
+	}
+	if c.Lease != 5*time.Second {
+		t.Errorf("lease from file: %v", c.Lease)
+	}
+}
+
+func TestPalantirYAMLInWorkingDirectoryIsRead(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	os.WriteFile("palantir.yaml", []byte("queue: local\n"), 0o644)
+	c, err := Load(flags(t), "")
+	if err != nil || c.Queue != "local" || c.File != "palantir.yaml" {
+		t.Fatalf("got %+v, %v", c, err)
+	}
+}
+
+func TestInvalidValuesNameTheKey(t *testing.T) {
+	t.Chdir(t.TempDir())
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"output", []string{"--output", "xml"}, nil, "output"},
+		{"log level", nil, map[string]string{"PALANTIR_LOG_LEVEL": "loud"}, "log_level"},
+		{"lease duration", []string{"--lease", "soon"}, nil, "lease"},
+		{"lease too short", []string{"--lease", "1ms"}, nil, "lease"},
+		{"queue", []string{"--queue", "has space"}, nil, "queue"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			_, err := Load(flags(t, tt.args...), "")
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("err = %v, want ErrInvalid", err)
+			}
+			if !contains(err.Error(), tt.want) {
+				t.Errorf("error %q does not name %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func contains(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if s[i:i+len(sub)] == sub {
+			return true
+		}
+	}
+	return false
+}
+
+// TestExampleConfigDocumentsEveryKey keeps config.example.yaml honest: the
+// same keys as the defaults, with the same values.
+func TestExampleConfigDocumentsEveryKey(t *testing.T) {
+	raw, err := os.ReadFile("../../config.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var example map[string]any
+	if err := yaml.Unmarshal(raw, &example); err != nil {
+		t.Fatal(err)
+	}
+	for k, d := range Defaults {
+		v, ok := example[k]
+		if !ok {
+			t.Errorf("config.example.yaml lacks key %q", k)
+			continue
+		}
+		if fmt.Sprint(v) != fmt.Sprint(d) {
+			t.Errorf("config.example.yaml %s = %v, default is %v", k, v, d)
+		}
+	}
+	for k := range example {
+		if _, ok := Defaults[k]; !ok {
+			t.Errorf("config.example.yaml has unknown key %q", k)
+		}
+	}
+}
