@@ -18,7 +18,7 @@ import (
 )
 
 type rig struct {
-	t      *testing.T
+	t      testing.TB
 	st     *store.Store
 	broker *inproc.Broker
 	queue  string
@@ -27,7 +27,7 @@ type rig struct {
 
 const lease = 300 * time.Millisecond
 
-func newRig(t *testing.T) *rig {
+func newRig(t testing.TB) *rig {
 	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "w.db"))
 	if err != nil {
 		t.Fatal(err)
