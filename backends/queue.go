@@ -77,7 +77,8 @@ type Consumer interface {
 	Receive(ctx context.Context) (Delivery, error)
 	// Close stops receiving. Unsettled deliveries are NOT settled: they come
 	// back to the queue as if the consumer had died (at once on RabbitMQ,
-	// after the lease elsewhere). Close is idempotent.
+	// after the lease elsewhere), and settling them afterwards may fail
+	// with ErrLeaseLost or ErrClosed. Close is idempotent.
 	Close() error
 }
 
@@ -89,15 +90,19 @@ type Delivery interface {
 	// Ack settles the delivery as done. Call it only after the outcome is
 	// persisted: an unacked delivery is delivered again.
 	Ack(ctx context.Context) error
-	// Retry re-enqueues the message as attempt+1, visible after delay.
+	// Retry re-enqueues the message as attempt+1, visible after delay. If
+	// the copy cannot be enqueued, the backend gives the original back as
+	// the same attempt (nothing is lost) and returns the error.
 	Retry(ctx context.Context, delay time.Duration) error
 	// Release gives the message back unprocessed, as the same attempt, to be
 	// received again as soon as possible (graceful shutdown).
 	Release(ctx context.Context) error
-	// DeadLetter moves the message to the dead letters with a reason.
+	// DeadLetter moves the message to the dead letters with a reason. As
+	// with Retry, a failure gives the original back rather than losing it.
 	DeadLetter(ctx context.Context, reason string) error
 	// Extend renews the lease so a live consumer keeps a long delivery.
-	// Backends whose lease is the connection itself (RabbitMQ) return nil.
+	// Backends whose lease is the connection itself (RabbitMQ) return nil
+	// while the connection lives, and ErrLeaseLost once it is gone.
 	Extend(ctx context.Context) error
 }
 

@@ -46,7 +46,7 @@ func (m Mission) Order() mission.Order {
 
 // MissionFromOrder is a new PENDING mission for o.
 func MissionFromOrder(o mission.Order, backend, queue string) Mission {
-	return Mission{ID: o.ID, Type: o.Type, Hero: o.Hero, Status: mission.Pending, MaxAttempts: o.MaxAttempts,
+	return Mission{ID: o.ID, Type: o.Type, Hero: o.Hero, Status: mission.Pending, Attempt: 1, MaxAttempts: o.MaxAttempts,
 		FailRate: o.FailRate, Speed: o.Speed, Seed: o.Seed, Backend: backend, Queue: queue,
 		CreatedAt: o.CreatedAt, UpdatedAt: o.CreatedAt}
 }

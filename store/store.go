@@ -98,9 +98,7 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 	} else {
 		db.SetMaxOpenConns(16)
 	}
-	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	if err := db.PingContext(pctx); err != nil {
+	if err := ping(ctx, db); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open %s store %s: %w: %v", driver, where, ErrUnreachable, firstLine(err))
 	}
@@ -110,6 +108,21 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 		return nil, fmt.Errorf("migrate %s store %s: %w", driver, where, err)
 	}
 	return s, nil
+}
+
+// ping checks the database answers. A SQLite file that another process is
+// just switching to WAL mode reports "locked" without waiting on the busy
+// timeout, so that answer is retried for a while.
+func ping(ctx context.Context, db *sqlx.DB) error {
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for {
+		err := db.PingContext(pctx)
+		if err == nil || !strings.Contains(err.Error(), "SQLITE_BUSY") || pctx.Err() != nil {
+			return err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 func firstLine(err error) string {
@@ -155,6 +168,19 @@ func parseURL(raw string) (driver, dsn, where string, err error) {
 func (s *Store) rebind(q string) string { return s.db.Rebind(q) }
 
 func (s *Store) migrate(ctx context.Context) error {
+	if s.driver == "postgres" {
+		// Processes starting together (a launcher and its workers) would
+		// race on CREATE TABLE; a session advisory lock lines them up.
+		conn, err := s.db.Connx(ctx)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock(7253010)`); err != nil {
+			return err
+		}
+		defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(7253010)`)
+	}
 	create := `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_us BIGINT NOT NULL)`
 	if _, err := s.db.ExecContext(ctx, create); err != nil {
 		return err

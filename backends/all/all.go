@@ -5,6 +5,7 @@ package all
 import (
 	"github.com/palantir-lab/palantir/backends"
 	"github.com/palantir-lab/palantir/backends/inproc"
+	"github.com/palantir-lab/palantir/backends/rabbitmq"
 	"github.com/palantir-lab/palantir/backends/redis"
 )
 
@@ -13,5 +14,6 @@ func Registry() *backends.Registry {
 	return backends.NewRegistry(
 		inproc.Backend(),
 		redis.Backend(),
+		rabbitmq.Backend(),
 	)
 }

@@ -62,7 +62,7 @@ EXIT STATUS
   palantir launch raven --count 3 --fail-rate 1 --max-attempts 2 --wait   # exits 1
   palantir launch recon consult --hero gandalf --speed 10 --seed 42 --wait
   ID=$(palantir launch raven --backend redis)    # just the id, for scripts`,
-		Args: argsUsage(cobra.MinimumNArgs(1)),
+		Args:      argsUsage(cobra.MinimumNArgs(1)),
 		ValidArgs: []string{"recon", "consult", "raven", "fellowship"},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Types = args

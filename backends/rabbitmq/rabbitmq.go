@@ -1,0 +1,332 @@
+package rabbitmq
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/palantir-lab/palantir/backends"
+)
+
+// Name is the registered backend name.
+const Name = "rabbitmq"
+
+// Reconnection backoff, and how long an operation waits for a lost
+// connection to come back before it reports the broker unreachable.
+const (
+	minBackoff    = 100 * time.Millisecond
+	maxBackoff    = 5 * time.Second
+	reconnectWait = 10 * time.Second
+)
+
+// Backend registers rabbitmq for the amqp and amqps URL schemes.
+func Backend() backends.Backend {
+	return backends.Backend{
+		Name:      Name,
+		Schemes:   []string{"amqp", "amqps"},
+		Networked: true,
+		Open: func(ctx context.Context, cfg backends.Config) (backends.Queue, error) {
+			return Open(ctx, cfg)
+		},
+	}
+}
+
+// Queue is one palantir queue on one RabbitMQ connection. Every method is
+// safe for concurrent use. Config.Lease is ignored: a delivery's lease is
+// the channel it arrived on.
+type Queue struct {
+	cfg   backends.Config
+	set   settings
+	names names
+	log   *slog.Logger
+
+	done      chan struct{} // closed by Close
+	closeOnce sync.Once
+	wg        sync.WaitGroup // the supervisor and the consumers' pumps
+
+	mu   sync.Mutex
+	conn *amqp.Connection // nil while reconnecting or after Close
+	up   chan struct{}    // closed while conn is usable; replaced when it is lost
+
+	pub publisher
+
+	// inflight counts the deliveries this Queue's consumers hold unsettled
+	// (received from the broker, buffered or handed out); consumers counts
+	// those consumers while the broker has them registered. Stats compares
+	// the latter with the broker's consumer count.
+	inflight  atomic.Int64
+	consumers atomic.Int64
+}
+
+var _ backends.Queue = (*Queue)(nil)
+
+// Open connects to the broker at cfg.URL and declares the topology of
+// cfg.Queue (see the package comment). It fails within the dial timeout
+// (3 s unless the URL sets connection_timeout) with an error wrapping
+// backends.ErrUnreachable when the broker does not answer or refuses the
+// credentials, and with backends.ErrBadURL for a URL it cannot use.
+func Open(ctx context.Context, cfg backends.Config) (*Queue, error) {
+	set, err := parseURL(cfg.URL)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkQueueName(cfg.Queue); err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	q := &Queue{
+		cfg:   cfg,
+		set:   set,
+		names: namesFor(cfg.Queue),
+		log:   log.With("backend", Name, "queue", cfg.Queue),
+		done:  make(chan struct{}),
+		up:    make(chan struct{}),
+	}
+	conn, err := q.dial(ctx)
+	if err != nil {
+		// Refused, timed out, TLS or handshake failure, bad credentials or
+		// vhost: whichever, there is no broker to use at this URL.
+		return nil, fmt.Errorf("rabbitmq open %s: %w: %w", set.redacted, backends.ErrUnreachable, err)
+	}
+	if err := q.declareOn(conn); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("rabbitmq open %s: %w", set.redacted, classify(err))
+	}
+	q.conn = conn
+	close(q.up)
+	q.wg.Add(1)
+	go q.supervise(conn)
+	return q, nil
+}
+
+// Backend returns "rabbitmq".
+func (q *Queue) Backend() string { return Name }
+
+// Close closes the connection without settling anything: the broker
+// requeues every delivery this Queue's consumers held. Later calls on the
+// Queue and its consumers return backends.ErrClosed. Close is idempotent
+// and waits for this Queue's goroutines to end.
+func (q *Queue) Close() error {
+	q.closeOnce.Do(func() {
+		q.mu.Lock()
+		close(q.done)
+		conn := q.conn
+		q.conn = nil
+		q.mu.Unlock()
+		if conn != nil {
+			// The error only says the connection was already gone.
+			_ = conn.CloseDeadline(time.Now().Add(q.set.dialTimeout))
+		}
+		// After the connection, which ends any publish waiting for confirms.
+		q.pub.close()
+		q.wg.Wait()
+	})
+	return nil
+}
+
+func (q *Queue) isClosed() bool {
+	select {
+	case <-q.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// dial opens a connection. ctx bounds the TCP connect; the dial timeout
+// bounds connect, TLS and AMQP handshake alike.
+func (q *Queue) dial(ctx context.Context) (*amqp.Connection, error) {
+	props := amqp.NewConnectionProperties()
+	props.SetClientConnectionName("palantir " + q.cfg.Queue)
+	timeout := q.set.dialTimeout
+	return amqp.DialConfig(q.set.dialURL, amqp.Config{
+		Properties: props,
+		Dial: func(network, addr string) (net.Conn, error) {
+			d := net.Dialer{Timeout: timeout}
+			conn, err := d.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			// Cleared by amqp091-go once the handshake is done.
+			if err := conn.SetDeadline(time.Now().Add(timeout)); err != nil {
+				conn.Close()
+				return nil, err
+			}
+			return conn, nil
+		},
+	})
+}
+
+// declareOn declares the topology on a fresh channel of conn.
+func (q *Queue) declareOn(conn *amqp.Connection) error {
+	ch, err := conn.Channel()
+	if err != nil {
+		return err
+	}
+	defer ch.Close()
+	_, err = q.names.declare(ch, q.set.queueType)
+	return err
+}
+
+// supervise watches conn and replaces it when it is lost, until Close.
+func (q *Queue) supervise(conn *amqp.Connection) {
+	defer q.wg.Done()
+	for {
+		lost := conn.NotifyClose(make(chan *amqp.Error, 1))
+		var cause *amqp.Error
+		select {
+		case <-q.done:
+			return
+		case cause = <-lost:
+		}
+		if q.isClosed() {
+			return
+		}
+		q.lost(conn)
+		q.log.Warn("rabbitmq connection lost; reconnecting", "url", q.set.redacted, "err", cause)
+		if conn = q.reconnect(); conn == nil {
+			return
+		}
+		q.log.Info("rabbitmq reconnected", "url", q.set.redacted)
+	}
+}
+
+// lost forgets conn if it is still the current connection.
+func (q *Queue) lost(conn *amqp.Connection) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.conn == conn && conn != nil {
+		q.conn = nil
+		q.up = make(chan struct{})
+	}
+}
+
+// reconnect dials with capped exponential backoff until it succeeds (and
+// returns the new connection) or the Queue is closed (and returns nil).
+func (q *Queue) reconnect() *amqp.Connection {
+	backoff := minBackoff
+	for attempt := 1; ; attempt++ {
+		t := time.NewTimer(backoff)
+		select {
+		case <-q.done:
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), q.set.dialTimeout)
+		conn, err := q.dial(ctx)
+		cancel()
+		if err == nil {
+			if err = q.declareOn(conn); err != nil {
+				conn.Close()
+			}
+		}
+		if err == nil {
+			q.mu.Lock()
+			if q.isClosed() {
+				q.mu.Unlock()
+				conn.Close()
+				return nil
+			}
+			q.conn = conn
+			close(q.up)
+			q.mu.Unlock()
+			return conn
+		}
+		q.log.Warn("rabbitmq reconnect failed", "url", q.set.redacted, "attempt", attempt, "retry_in", min(2*backoff, maxBackoff), "err", err)
+		backoff = min(2*backoff, maxBackoff)
+	}
+}
+
+// connection returns the current connection, waiting up to reconnectWait
+// for one that was lost to come back.
+func (q *Queue) connection(ctx context.Context) (*amqp.Connection, error) {
+	wait := time.NewTimer(reconnectWait)
+	defer wait.Stop()
+	for {
+		q.mu.Lock()
+		conn, up := q.conn, q.up
+		q.mu.Unlock()
+		if q.isClosed() {
+			return nil, backends.ErrClosed
+		}
+		if conn != nil && !conn.IsClosed() {
+			return conn, nil
+		}
+		if conn != nil {
+			// Closed, and the supervisor has not noticed yet.
+			q.lost(conn)
+			continue
+		}
+		select {
+		case <-up:
+		case <-q.done:
+			return nil, backends.ErrClosed
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-wait.C:
+			return nil, fmt.Errorf("%w: still reconnecting to %s after %v", backends.ErrUnreachable, q.set.redacted, reconnectWait)
+		}
+	}
+}
+
+// channel opens a channel on the current connection.
+func (q *Queue) channel(ctx context.Context) (*amqp.Channel, error) {
+	for range 2 {
+		conn, err := q.connection(ctx)
+		if err != nil {
+			return nil, err
+		}
+		ch, err := conn.Channel()
+		if err == nil {
+			return ch, nil
+		}
+		if !conn.IsClosed() {
+			return nil, classify(err)
+		}
+		q.lost(conn) // and wait for the next one, once
+	}
+	return nil, fmt.Errorf("%w: connection to %s lost", backends.ErrUnreachable, q.set.redacted)
+}
+
+// classify wraps err with backends.ErrUnreachable when it means the broker
+// could not be reached or the connection is gone, so callers can tell a
+// transient failure from a refusal. Errors that already carry a palantir
+// sentinel or a context error are returned as they are.
+func classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	for _, sentinel := range []error{backends.ErrUnreachable, backends.ErrClosed, backends.ErrBadURL, context.Canceled, context.DeadlineExceeded} {
+		if errors.Is(err, sentinel) {
+			return err
+		}
+	}
+	var ae *amqp.Error
+	var ne net.Error
+	switch {
+	case errors.As(err, &ae):
+		switch ae.Code {
+		case amqp.ChannelError: // amqp.ErrClosed: the channel or connection is not open
+			return fmt.Errorf("%w: %w", backends.ErrUnreachable, err)
+		case amqp.ConnectionForced, amqp.FrameError, amqp.SyntaxError, amqp.CommandInvalid,
+			amqp.UnexpectedFrame, amqp.ResourceError, amqp.InternalError:
+			return fmt.Errorf("%w: %w", backends.ErrUnreachable, err)
+		}
+		return err
+	case errors.As(err, &ne), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
+		return fmt.Errorf("%w: %w", backends.ErrUnreachable, err)
+	}
+	return err
+}

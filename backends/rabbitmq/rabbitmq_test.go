@@ -1,0 +1,505 @@
+package rabbitmq_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	neturl "net/url"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/palantir-lab/palantir/backends"
+	"github.com/palantir-lab/palantir/backends/backendtest"
+	"github.com/palantir-lab/palantir/backends/rabbitmq"
+)
+
+// lease is what the suite waits for a dead consumer's messages; RabbitMQ
+// ignores it (the lease is the channel) and requeues at once.
+const lease = 300 * time.Millisecond
+
+// testURL is the broker the tests use, reachable or the tests skip (fail
+// with PALANTIR_REQUIRE_SERVICES=1).
+func testURL(t *testing.T) string {
+	t.Helper()
+	url := os.Getenv("PALANTIR_TEST_AMQP_URL")
+	if url == "" {
+		url = "amqp://guest:guest@127.0.0.1:5672/"
+	}
+	conn, err := amqp.DialConfig(url, amqp.Config{Dial: amqp.DefaultDial(3 * time.Second)})
+	if err != nil {
+		if os.Getenv("PALANTIR_REQUIRE_SERVICES") == "1" {
+			t.Fatalf("RabbitMQ at %s is required (PALANTIR_REQUIRE_SERVICES=1) but unreachable: %v", backends.Redact(url), err)
+		}
+		t.Skipf("RabbitMQ at %s unreachable (set PALANTIR_TEST_AMQP_URL): %v", backends.Redact(url), err)
+	}
+	conn.Close()
+	return url
+}
+
+// withParam adds a query parameter to url.
+func withParam(url, kv string) string {
+	if kv == "" {
+		return url
+	}
+	if strings.Contains(url, "?") {
+		return url + "&" + kv
+	}
+	return url + "?" + kv
+}
+
+// harness opens every queue as a new connection, as another process would,
+// and deletes the queue's whole topology when the test ends.
+func harness(url string) backendtest.Harness {
+	return backendtest.Harness{
+		Lease: lease,
+		Open: func(t *testing.T, queue string) backends.Queue {
+			t.Helper()
+			q, err := rabbitmq.Open(context.Background(), backends.Config{URL: url, Queue: queue, Lease: lease})
+			if err != nil {
+				t.Fatalf("Open %s: %v", queue, err)
+			}
+			cleanupTopology(t, url, queue)
+			return q
+		},
+		InjectRaw: func(t *testing.T, queue string, body []byte) {
+			t.Helper()
+			conn, err := amqp.Dial(url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			ch, err := conn.Channel()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := ch.Confirm(false); err != nil {
+				t.Fatal(err)
+			}
+			dc, err := ch.PublishWithDeferredConfirm("", queue, true, false, amqp.Publishing{Body: body})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !dc.Wait() {
+				t.Fatal("raw publish nacked")
+			}
+		},
+	}
+}
+
+// cleanupTopology deletes queue's broker queues after the test (once per
+// queue, however often it is opened; deleting twice is harmless).
+func cleanupTopology(t *testing.T, url, queue string) {
+	t.Cleanup(func() {
+		conn, err := amqp.Dial(url)
+		if err != nil {
+			t.Logf("cleanup %s: %v", queue, err)
+			return
+		}
+		defer conn.Close()
+		ch, err := conn.Channel()
+		if err != nil {
+			t.Logf("cleanup %s: %v", queue, err)
+			return
+		}
+		for _, name := range rabbitmq.QueueNames(queue) {
+			if _, err := ch.QueueDelete(name, false, false, false); err != nil {
+				t.Logf("cleanup: delete %s: %v", name, err)
+				return
+			}
+		}
+	})
+}
+
+func TestConformance(t *testing.T) {
+	url := testURL(t)
+	for _, qt := range []string{"classic", "quorum"} {
+		t.Run(qt, func(t *testing.T) {
+			backendtest.Run(t, harness(withParam(url, "queue_type="+qt)))
+		})
+	}
+}
+
+func TestOpenUnreachable(t *testing.T) {
+	const url = "amqp://guest:secret@127.0.0.1:1/"
+	start := time.Now()
+	q, err := rabbitmq.Open(context.Background(), backends.Config{URL: url, Queue: "ptest-unreachable"})
+	if err == nil {
+		q.Close()
+		t.Fatal("Open of a closed port succeeded")
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("Open took %v to fail, want under 5s", took)
+	}
+	if !errors.Is(err, backends.ErrUnreachable) {
+		t.Errorf("err = %v, want ErrUnreachable", err)
+	}
+	if strings.Contains(err.Error(), "secret") {
+		t.Errorf("error %q shows the password", err)
+	}
+	if !strings.Contains(err.Error(), backends.Redact(url)) {
+		t.Errorf("error %q does not name the URL %s", err, backends.Redact(url))
+	}
+}
+
+func TestOpenBadCredentials(t *testing.T) {
+	url := testURL(t)
+	bad := strings.Replace(url, "guest:guest@", "guest:wrong-secret@", 1)
+	if bad == url {
+		t.Skip("PALANTIR_TEST_AMQP_URL does not use guest:guest")
+	}
+	_, err := rabbitmq.Open(context.Background(), backends.Config{URL: bad, Queue: "ptest-badcreds"})
+	if !errors.Is(err, backends.ErrUnreachable) {
+		t.Errorf("err = %v, want ErrUnreachable", err)
+	}
+	if err != nil && strings.Contains(err.Error(), "wrong-secret") {
+		t.Errorf("error %q shows the password", err)
+	}
+}
+
+func TestOpenBadURL(t *testing.T) {
+	tests := []struct {
+		name, url, want string
+	}{
+		{name: "unknown parameter", url: "amqp://guest:secret@127.0.0.1:5672/?durable=yes", want: "queue_type"},
+		{name: "unknown queue type", url: "amqp://guest:secret@127.0.0.1:5672/?queue_type=stream", want: "quorum"},
+		{name: "not a URL", url: "amqp://guest:sec%ret@127.0.0.1:5672/", want: "does not parse"},
+		{name: "wrong scheme", url: "redis://127.0.0.1:6379/", want: "amqp"},
+		{name: "empty", url: "", want: "empty"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			q, err := rabbitmq.Open(context.Background(), backends.Config{URL: tt.url, Queue: "ptest-badurl"})
+			if err == nil {
+				q.Close()
+				t.Fatalf("Open(%q) succeeded, want ErrBadURL", tt.url)
+			}
+			if !errors.Is(err, backends.ErrBadURL) {
+				t.Errorf("err = %v, want ErrBadURL", err)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q does not mention %q", err, tt.want)
+			}
+			for _, pw := range []string{"secret", "sec%ret"} {
+				if strings.Contains(err.Error(), pw) {
+					t.Errorf("error %q shows the password", err)
+				}
+			}
+		})
+	}
+}
+
+func TestQueueNames(t *testing.T) {
+	got := rabbitmq.QueueNames("missions")
+	want := []string{
+		"missions",
+		"missions.retry.125ms", "missions.retry.250ms", "missions.retry.500ms",
+		"missions.retry.1s", "missions.retry.2s", "missions.retry.4s",
+		"missions.retry.8s", "missions.retry.16s", "missions.retry.32s",
+		"missions.retry.long",
+		"missions.dead",
+	}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("QueueNames(missions) = %v, want %v", got, want)
+	}
+}
+
+// TestReconnect has the broker close this Queue's connection (and only
+// it, found by its connection name) with rabbitmqctl, as a broker restart
+// or a network cut would, and checks that nothing is lost or acked twice.
+func TestReconnect(t *testing.T) {
+	url := testURL(t)
+	if _, err := exec.LookPath("rabbitmqctl"); err != nil {
+		t.Skip("rabbitmqctl not installed")
+	}
+	if u, err := neturl.Parse(url); err != nil || (u.Hostname() != "127.0.0.1" && u.Hostname() != "localhost") {
+		t.Skip("rabbitmqctl reaches only the local broker")
+	}
+	queue := backendtest.QueueName(t)
+	q, err := rabbitmq.Open(context.Background(), backends.Config{URL: url, Queue: queue, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cleanupTopology(t, url, queue)
+	t.Cleanup(func() { q.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	if err := q.Publish(ctx, backends.Message{ID: "a", Body: []byte("a")}, backends.Message{ID: "b", Body: []byte("b")}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := q.Subscribe(ctx, backends.ConsumerOptions{Name: "c", Prefetch: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	first, err := c.Receive(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	closeConnection(t, "palantir "+queue)
+
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := first.Extend(ctx)
+		if errors.Is(err, backends.ErrLeaseLost) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Extend after the connection was closed: %v, want ErrLeaseLost", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := first.Ack(ctx); !errors.Is(err, backends.ErrLeaseLost) {
+		t.Errorf("Ack after the connection was closed: %v, want ErrLeaseLost", err)
+	}
+
+	for _, want := range []string{"a", "b"} {
+		rc, cancelRc := context.WithTimeout(ctx, 15*time.Second)
+		d, err := c.Receive(rc)
+		cancelRc()
+		if err != nil {
+			t.Fatalf("Receive %s after reconnect: %v", want, err)
+		}
+		if got := d.Received(); got.ID != want || got.Attempt != 1 {
+			t.Errorf("after reconnect got %s attempt %d, want %s attempt 1", got.ID, got.Attempt, want)
+		}
+		if want == "a" && !d.Received().Redelivered {
+			t.Errorf("%s came back without Redelivered", want)
+		}
+		if err := d.Ack(ctx); err != nil {
+			t.Errorf("Ack %s after reconnect: %v", want, err)
+		}
+	}
+	if err := q.Publish(ctx, backends.Message{ID: "c", Body: []byte("c")}); err != nil {
+		t.Errorf("Publish after reconnect: %v", err)
+	}
+	// The consumer may already hold it: either way it is the only message.
+	if s, err := q.Stats(ctx); err != nil || s.Ready+s.InFlight != 1 || s.Delayed+s.DeadLetters != 0 {
+		t.Errorf("Stats after reconnect = %+v, %v; want the one message just published", s, err)
+	}
+}
+
+// closeConnection makes the local broker close the connection called name.
+func closeConnection(t *testing.T, name string) {
+	t.Helper()
+	out, err := exec.Command("rabbitmqctl", "-q", "list_connections", "pid", "client_properties").CombinedOutput()
+	if err != nil {
+		t.Skipf("rabbitmqctl list_connections: %v: %s", err, out)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		if !strings.Contains(line, `"`+name+`"`) {
+			continue
+		}
+		pid, _, _ := strings.Cut(line, "\t")
+		if out, err := exec.Command("rabbitmqctl", "-q", "close_connection", pid, "palantir reconnect test").CombinedOutput(); err != nil {
+			t.Fatalf("rabbitmqctl close_connection %s: %v: %s", pid, err, out)
+		}
+		return
+	}
+	t.Skipf("connection %q not found by rabbitmqctl (a different broker?):\n%s", name, out)
+}
+
+// TestQueueDeletedUnderneath deletes the work queue behind palantir's back,
+// as a student might with rabbitmqctl: a publish that no queue takes is an
+// error (not a silent loss), and the topology comes back by itself.
+func TestQueueDeletedUnderneath(t *testing.T) {
+	url := testURL(t)
+	queue := backendtest.QueueName(t)
+	q, err := rabbitmq.Open(context.Background(), backends.Config{URL: url, Queue: queue, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cleanupTopology(t, url, queue)
+	t.Cleanup(func() { q.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	deleteQueue(t, url, queue)
+	err = q.Publish(ctx, backends.Message{ID: "lost?", Body: []byte("x")})
+	if err == nil || !strings.Contains(err.Error(), "not routed") {
+		t.Fatalf("Publish to a deleted queue: %v, want a not-routed error", err)
+	}
+	if err := q.Publish(ctx, backends.Message{ID: "after", Body: []byte("x")}); err != nil {
+		t.Fatalf("Publish once the queue is declared again: %v", err)
+	}
+
+	c, err := q.Subscribe(ctx, backends.ConsumerOptions{Name: "c"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	deleteQueue(t, url, queue) // the broker cancels the consumer
+	eventuallyPublished := time.Now().Add(5 * time.Second)
+	for {
+		err := q.Publish(ctx, backends.Message{ID: "again", Body: []byte("x")})
+		if err == nil {
+			break
+		}
+		if time.Now().After(eventuallyPublished) {
+			t.Fatalf("Publish after the consumer resubscribed: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	rc, cancelRc := context.WithTimeout(ctx, 10*time.Second)
+	defer cancelRc()
+	d, err := c.Receive(rc)
+	if err != nil {
+		t.Fatalf("Receive after the queue was deleted and declared again: %v", err)
+	}
+	if got := d.Received().ID; got != "again" {
+		t.Errorf("received %s, want again", got)
+	}
+	if err := d.Ack(ctx); err != nil {
+		t.Error(err)
+	}
+}
+
+func deleteQueue(t *testing.T, url, name string) {
+	t.Helper()
+	conn, err := amqp.Dial(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ch.QueueDelete(name, false, false, false); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// testLogger sends the backend's logs to t.Log.
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(strings.TrimSuffix(string(p), "\n"))
+	return len(p), nil
+}
+
+// TestRetryThatCannotBePublishedReleases checks that a Retry whose copy no
+// queue takes gives the original back rather than leaving it unsettled
+// (which on RabbitMQ would hold a prefetch slot until the channel closed).
+func TestRetryThatCannotBePublishedReleases(t *testing.T) {
+	url := testURL(t)
+	queue := backendtest.QueueName(t)
+	q, err := rabbitmq.Open(context.Background(), backends.Config{URL: url, Queue: queue, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cleanupTopology(t, url, queue)
+	t.Cleanup(func() { q.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	if err := q.Publish(ctx, backends.Message{ID: "r", Body: []byte("r")}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := q.Subscribe(ctx, backends.ConsumerOptions{Name: "c", Prefetch: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	d, err := c.Receive(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deleteQueue(t, url, queue+".retry.1s")
+	if err := d.Retry(ctx, time.Second); err == nil {
+		t.Fatal("Retry into a deleted retry queue succeeded")
+	}
+	if err := d.Ack(ctx); !errors.Is(err, backends.ErrSettled) {
+		t.Errorf("Ack after the failed Retry released it: %v, want ErrSettled", err)
+	}
+	again, err := c.Receive(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := again.Received(); got.ID != "r" || got.Attempt != 1 || !got.Redelivered {
+		t.Errorf("after a failed Retry got %+v, want r attempt 1 redelivered", got)
+	}
+	// The failed publish redeclared the topology: the retry works now.
+	if err := again.Retry(ctx, time.Second); err != nil {
+		t.Errorf("Retry once the queue is back: %v", err)
+	}
+}
+
+func TestOpenWithOtherQueueType(t *testing.T) {
+	url := testURL(t)
+	queue := backendtest.QueueName(t)
+	q, err := rabbitmq.Open(context.Background(), backends.Config{URL: url, Queue: queue})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cleanupTopology(t, url, queue)
+	q.Close()
+	_, err = rabbitmq.Open(context.Background(), backends.Config{URL: withParam(url, "queue_type=quorum"), Queue: queue})
+	if !errors.Is(err, backends.ErrBadURL) || !strings.Contains(err.Error(), "queue_type") {
+		t.Errorf("Open as quorum over a classic queue: %v, want ErrBadURL naming queue_type", err)
+	}
+}
+
+// BenchmarkRoundTrip publishes (confirmed, in batches of 100), receives and
+// acks b.N messages through one consumer.
+func BenchmarkRoundTrip(b *testing.B) {
+	url := os.Getenv("PALANTIR_TEST_AMQP_URL")
+	if url == "" {
+		url = "amqp://guest:guest@127.0.0.1:5672/"
+	}
+	queue := fmt.Sprintf("pbench-%d-%x", os.Getpid(), time.Now().UnixNano())
+	ctx := context.Background()
+	q, err := rabbitmq.Open(ctx, backends.Config{URL: url, Queue: queue})
+	if err != nil {
+		b.Skipf("RabbitMQ at %s: %v", backends.Redact(url), err)
+	}
+	defer func() {
+		q.Close()
+		if conn, err := amqp.Dial(url); err == nil {
+			if ch, err := conn.Channel(); err == nil {
+				for _, name := range rabbitmq.QueueNames(queue) {
+					ch.QueueDelete(name, false, false, false)
+				}
+			}
+			conn.Close()
+		}
+	}()
+	c, err := q.Subscribe(ctx, backends.ConsumerOptions{Name: "bench", Prefetch: 100})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	body := []byte(`{"payload":"bench"}`)
+	b.ResetTimer()
+	for sent := 0; sent < b.N; {
+		batch := make([]backends.Message, min(100, b.N-sent))
+		for i := range batch {
+			batch[i] = backends.Message{ID: fmt.Sprint(sent + i), Body: body}
+		}
+		if err := q.Publish(ctx, batch...); err != nil {
+			b.Fatal(err)
+		}
+		for range batch {
+			d, err := c.Receive(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := d.Ack(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+		sent += len(batch)
+	}
+}

@@ -1,0 +1,367 @@
+// Package e2e runs real palantir processes against real brokers and
+// stores: worker processes that share work, one killed with SIGKILL
+// mid-run, a malformed message put into the broker by hand, and an
+// unreachable broker. Every flow runs on Redis and RabbitMQ, each with the
+// SQLite and the PostgreSQL store.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/palantir-lab/palantir/internal/testservices"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "palantir-e2e")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "palantir")
+	build := exec.Command("go", "build", "-o", binary, "../cmd/palantir")
+	build.Stdout, build.Stderr = os.Stdout, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build palantir:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// env is one broker × store combination with a queue of its own.
+type env struct {
+	t       *testing.T
+	backend string
+	vars    []string
+	dir     string
+	queue   string
+}
+
+type mission struct {
+	ID, Type, Hero, Status, Worker, Error string
+	Attempt, Score                        int
+}
+
+func brokers(t *testing.T) map[string]func(t *testing.T) string {
+	return map[string]func(t *testing.T) string{
+		"redis":    func(t *testing.T) string { return reachableRedis(t) },
+		"rabbitmq": func(t *testing.T) string { return reachableAMQP(t) },
+	}
+}
+
+func reachableRedis(t *testing.T) string {
+	url := testservices.RedisURL()
+	opt, err := goredis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := goredis.NewClient(opt)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if err := c.Ping(ctx).Err(); err != nil {
+		testservices.Unavailable(t, "Redis", url, err)
+	}
+	return url
+}
+
+func reachableAMQP(t *testing.T) string {
+	url := testservices.AMQPURL()
+	conn, err := amqp.DialConfig(url, amqp.Config{Dial: amqp.DefaultDial(3 * time.Second)})
+	if err != nil {
+		testservices.Unavailable(t, "RabbitMQ", url, err)
+	}
+	conn.Close()
+	return url
+}
+
+// forEach runs fn on every broker with every store.
+func forEach(t *testing.T, fn func(t *testing.T, e *env)) {
+	for _, backend := range []string{"redis", "rabbitmq"} {
+		for _, storeKind := range []string{"sqlite", "postgres"} {
+			t.Run(backend+"/"+storeKind, func(t *testing.T) {
+				url := brokers(t)[backend](t)
+				e := &env{t: t, backend: backend, dir: t.TempDir(),
+					queue: fmt.Sprintf("e2e-%d-%x", os.Getpid(), rand.Uint32())}
+				storeURL := filepath.Join(e.dir, "palantir.db")
+				if storeKind == "postgres" {
+					storeURL = testservices.PostgresDB(t)
+				}
+				urlVar := map[string]string{"redis": "PALANTIR_REDIS_URL", "rabbitmq": "PALANTIR_AMQP_URL"}[backend]
+				e.vars = []string{"PALANTIR_BACKEND=" + backend, urlVar + "=" + url, "PALANTIR_QUEUE=" + e.queue,
+					"PALANTIR_STORE=" + storeURL, "PALANTIR_LEASE=1s", "PALANTIR_SHUTDOWN_TIMEOUT=5s"}
+				t.Cleanup(func() { e.palantir("purge", "--yes") })
+				fn(t, e)
+			})
+		}
+	}
+}
+
+func (e *env) cmd(args ...string) *exec.Cmd {
+	c := exec.Command(binary, args...)
+	c.Dir = e.dir
+	c.Env = append(os.Environ(), e.vars...)
+	return c
+}
+
+// palantir runs a command to its end.
+func (e *env) palantir(args ...string) (code int, stdout, stderr string) {
+	c := e.cmd(args...)
+	var out, errb bytes.Buffer
+	c.Stdout, c.Stderr = &out, &errb
+	err := c.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode(), out.String(), errb.String()
+	} else if err != nil {
+		e.t.Fatalf("palantir %v: %v", args, err)
+	}
+	return 0, out.String(), errb.String()
+}
+
+// startWorker starts a worker process; it is killed when the test ends.
+func (e *env) startWorker(name string, extra ...string) *exec.Cmd {
+	c := e.cmd(append([]string{"worker", "--name", name, "--quiet"}, extra...)...)
+	logf, err := os.Create(filepath.Join(e.dir, name+".log"))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	c.Stdout, c.Stderr = logf, logf
+	if err := c.Start(); err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() {
+		c.Process.Kill()
+		c.Wait()
+		logf.Close()
+	})
+	return c
+}
+
+func (e *env) workerLog(name string) string {
+	b, _ := os.ReadFile(filepath.Join(e.dir, name+".log"))
+	return string(b)
+}
+
+func (e *env) missions(args ...string) []mission {
+	code, out, errs := e.palantir(append(args, "-o", "json")...)
+	if code != 0 {
+		e.t.Fatalf("palantir %v: exit %d: %s", args, code, errs)
+	}
+	var ms []mission
+	if err := json.Unmarshal([]byte(out), &ms); err != nil {
+		e.t.Fatalf("palantir %v: %v: %s", args, err, out)
+	}
+	return ms
+}
+
+func (e *env) launchAndWait(timeout time.Duration, args ...string) []mission {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	c := exec.CommandContext(ctx, binary, append(append([]string{"launch"}, args...), "--wait", "-o", "json")...)
+	c.Dir, c.Env = e.dir, append(os.Environ(), e.vars...)
+	var out, errb bytes.Buffer
+	c.Stdout, c.Stderr = &out, &errb
+	if err := c.Run(); err != nil {
+		e.t.Fatalf("launch --wait: %v\nstderr: %s\nworker logs:\n%s\n%s", err, errb.String(), e.workerLog("eagle1"), e.workerLog("eagle2"))
+	}
+	var ms []mission
+	if err := json.Unmarshal(out.Bytes(), &ms); err != nil {
+		e.t.Fatalf("launch output: %v: %s", err, out.String())
+	}
+	return ms
+}
+
+func TestTwoWorkersShareTheWork(t *testing.T) {
+	forEach(t, func(t *testing.T, e *env) {
+		e.startWorker("eagle1")
+		e.startWorker("eagle2")
+		ms := e.launchAndWait(60*time.Second, "raven", "--count", "8", "--speed", "10", "--fail-rate", "0")
+		byWorker := map[string]int{}
+		for _, m := range ms {
+			if m.Status != "SUCCESS" {
+				t.Errorf("%s: %s", m.ID, m.Status)
+			}
+			byWorker[m.Worker]++
+		}
+		if byWorker["eagle1"] == 0 || byWorker["eagle2"] == 0 {
+			t.Errorf("work not shared: %v", byWorker)
+		}
+		hist := e.missions("history", "--worker", "eagle2")
+		if len(hist) != byWorker["eagle2"] {
+			t.Errorf("history --worker eagle2: %d missions, launch said %d", len(hist), byWorker["eagle2"])
+		}
+	})
+}
+
+func TestSIGKILLedWorkerLosesNothingAndScoresOnce(t *testing.T) {
+	forEach(t, func(t *testing.T, e *env) {
+		doomed := e.startWorker("doomed", "--concurrency", "3")
+		code, out, errs := e.palantir("launch", "recon", "--count", "6", "--speed", "2", "--fail-rate", "0")
+		if code != 0 {
+			t.Fatalf("launch: %d %s", code, errs)
+		}
+		ids := strings.Fields(out)
+		// Wait until the doomed worker is mid-mission, then kill it hard.
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			started := 0
+			for _, m := range e.missions(append([]string{"status"}, ids...)...) {
+				if m.Worker == "doomed" && (m.Status == "STARTED" || m.Status == "PROCESSING") {
+					started++
+				}
+			}
+			if started > 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the doomed worker never started a mission:\n%s", e.workerLog("doomed"))
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if err := doomed.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		doomed.Wait()
+		e.startWorker("eagle1", "--concurrency", "3")
+
+		deadline = time.Now().Add(60 * time.Second)
+		var ms []mission
+		for {
+			ms = e.missions(append([]string{"status"}, ids...)...)
+			done := 0
+			for _, m := range ms {
+				if m.Status == "SUCCESS" || m.Status == "FAILURE" {
+					done++
+				}
+			}
+			if done == len(ids) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("missions not finished after the kill: %+v\n%s", ms, e.workerLog("eagle1"))
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		for _, m := range ms {
+			if m.Status != "SUCCESS" || m.Worker != "eagle1" && m.Worker != "doomed" {
+				t.Errorf("%s: %s by %s", m.ID, m.Status, m.Worker)
+			}
+		}
+		var board []struct{ Missions, Points int }
+		_, out, _ = e.palantir("leaderboard", "-o", "json")
+		json.Unmarshal([]byte(out), &board)
+		scored := 0
+		for _, h := range board {
+			scored += h.Missions
+		}
+		if scored != len(ids) {
+			t.Errorf("leaderboard counts %d scored missions, want %d (each once)", scored, len(ids))
+		}
+		for _, id := range ids {
+			_, out, _ := e.palantir("events", "--mission", id, "--limit", "0", "-o", "json")
+			if n := strings.Count(out, `"hero_scored"`); n != 1 {
+				t.Errorf("%s: hero_scored %d times", id, n)
+			}
+		}
+	})
+}
+
+func TestMalformedMessageIsDeadLetteredAndWorkerCarriesOn(t *testing.T) {
+	forEach(t, func(t *testing.T, e *env) {
+		e.injectRaw([]byte("this is not a mission"))
+		e.startWorker("eagle1")
+		ms := e.launchAndWait(30*time.Second, "raven", "--speed", "10", "--fail-rate", "0")
+		if ms[0].Status != "SUCCESS" {
+			t.Errorf("mission after the malformed message: %s", ms[0].Status)
+		}
+		var dead []struct{ ID, Reason, Body string }
+		_, out, _ := e.palantir("dlq", "list", "-o", "json")
+		json.Unmarshal([]byte(out), &dead)
+		if len(dead) != 1 || !strings.Contains(dead[0].Reason, "malformed") || dead[0].Body != "this is not a mission" {
+			t.Errorf("dead letters: %+v", dead)
+		}
+		if n := strings.Count(e.workerLog("eagle1"), "malformed message moved to the dead letters"); n != 1 {
+			t.Errorf("worker logged the malformed message %d times, want once:\n%s", n, e.workerLog("eagle1"))
+		}
+	})
+}
+
+// injectRaw puts a message into the broker as a student would with the
+// broker's own tools.
+func (e *env) injectRaw(body []byte) {
+	ctx := context.Background()
+	switch e.backend {
+	case "redis":
+		opt, _ := goredis.ParseURL(testservices.RedisURL())
+		c := goredis.NewClient(opt)
+		defer c.Close()
+		if err := c.XAdd(ctx, &goredis.XAddArgs{Stream: "palantir:{" + e.queue + "}", Values: []any{"body", body}}).Err(); err != nil {
+			e.t.Fatal(err)
+		}
+	case "rabbitmq":
+		conn, err := amqp.Dial(testservices.AMQPURL())
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		defer conn.Close()
+		ch, _ := conn.Channel()
+		// Declare as palantir does, so the message waits for the worker.
+		if _, err := e.palantirDeclare(); err != nil {
+			e.t.Fatal(err)
+		}
+		if err := ch.PublishWithContext(ctx, "", e.queue, false, false, amqp.Publishing{Body: body}); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+}
+
+// palantirDeclare lets palantir declare its topology (status opens the queue).
+func (e *env) palantirDeclare() (string, error) {
+	code, out, errs := e.palantir("status")
+	if code != 0 {
+		return "", fmt.Errorf("status: %d %s", code, errs)
+	}
+	return out, nil
+}
+
+func TestUnreachableBrokerExitsThreeQuicklyWithoutThePassword(t *testing.T) {
+	dir := t.TempDir()
+	for _, url := range []string{"redis://:s3cr3t@127.0.0.1:1/0", "amqp://guest:s3cr3t@127.0.0.1:1/"} {
+		for _, args := range [][]string{{"launch", "raven"}, {"worker"}, {"dlq", "list"}} {
+			start := time.Now()
+			c := exec.Command(binary, append(args, "--backend", url, "--store", filepath.Join(dir, "p.db"))...)
+			var out, errb bytes.Buffer
+			c.Stdout, c.Stderr = &out, &errb
+			err := c.Run()
+			code := 0
+			if ee, ok := err.(*exec.ExitError); ok {
+				code = ee.ExitCode()
+			}
+			took := time.Since(start)
+			msg := errb.String()
+			if code != 3 || took > 10*time.Second {
+				t.Errorf("%v on %s: exit %d after %v, want 3 within seconds; stderr %q", args, url, code, took, msg)
+			}
+			if strings.Contains(msg, "s3cr3t") || strings.Count(strings.TrimSpace(msg), "\n") != 0 || !strings.Contains(msg, "127.0.0.1:1") {
+				t.Errorf("%v on %s: stderr must be one line naming the broker without the password: %q", args, url, msg)
+			}
+		}
+	}
+}
