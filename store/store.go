@@ -125,12 +125,9 @@ func ping(ctx context.Context, db *sqlx.DB) error {
 	}
 }
 
+// firstLine folds a multi-line driver error into one line.
 func firstLine(err error) string {
-	msg := err.Error()
-	if i := strings.IndexByte(msg, '\n'); i >= 0 {
-		msg = msg[:i]
-	}
-	return msg
+	return strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", " ")), " ")
 }
 
 func parseURL(raw string) (driver, dsn, where string, err error) {

@@ -43,7 +43,7 @@ type Config struct {
 	// ShutdownTimeout is how long in-flight missions may run on after Run's
 	// context ends [30s].
 	ShutdownTimeout time.Duration
-	// HeartbeatEvery is how often the worker tells the store it lives [2s].
+	// HeartbeatEvery is how often the worker tells the store it lives [1s].
 	HeartbeatEvery time.Duration
 	Backend, Queue string
 	Logger         *slog.Logger
@@ -65,7 +65,7 @@ func (c *Config) defaults() {
 		c.ShutdownTimeout = 30 * time.Second
 	}
 	if c.HeartbeatEvery <= 0 {
-		c.HeartbeatEvery = 2 * time.Second
+		c.HeartbeatEvery = time.Second
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

@@ -113,9 +113,21 @@ func printStatus(ctx context.Context, a *app, st *store.Store, ids []string) err
 		return err
 	}
 	if a.json() {
-		return writeJSON(a.Out, rows)
+		err = writeJSON(a.Out, rows)
+	} else {
+		err = summaryTables(a, rows)
 	}
-	return summaryTables(a, rows)
+	if err != nil {
+		return err
+	}
+	// The store's half was worth showing; still, scripts must learn that
+	// the broker did not answer.
+	for _, r := range rows {
+		if r.Group == "queue" && r.queueErr != nil {
+			return r.queueErr
+		}
+	}
+	return nil
 }
 
 // summaryRow is one row of the status summary.
@@ -137,6 +149,8 @@ type summaryRow struct {
 	Processed   *int64     `json:"processed,omitempty"`
 	Host        string     `json:"host,omitempty"`
 	PID         int        `json:"pid,omitempty"`
+
+	queueErr error
 }
 
 // liveWindow: a worker silent for longer is not listed as live.
@@ -201,7 +215,7 @@ func queueRow(ctx context.Context, a *app) summaryRow {
 		s, err = q.Stats(qctx)
 	}
 	if err != nil {
-		r.Error = err.Error()
+		r.Error, r.queueErr = err.Error(), err
 		return r
 	}
 	r.Ready, r.InFlight, r.Delayed, r.DeadLetters = &s.Ready, &s.InFlight, &s.Delayed, &s.DeadLetters
