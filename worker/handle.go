@@ -17,27 +17,32 @@ import (
 // whatever happens, the delivery is settled or left for redelivery, and the
 // worker carries on.
 func (w *Worker) handle(ctx context.Context, d backends.Delivery) {
+	taken := time.Now()
+	result := w.run(ctx, d)
+	if w.cfg.Observe != nil {
+		w.cfg.Observe(Observation{Received: d.Received(), Taken: taken, Settled: time.Now(), Result: result})
+	}
+}
+
+// run handles the delivery and says what became of it.
+func (w *Worker) run(ctx context.Context, d backends.Delivery) Result {
 	rec := d.Received()
 	o, err := mission.Decode(rec.Body)
 	if err != nil {
-		w.deadLetterMalformed(ctx, d, err)
-		return
+		return w.deadLetterMalformed(ctx, d, err)
 	}
 	verdict, err := w.st.BeginAttempt(ctx, o, w.cfg.Backend, w.cfg.Queue, rec.Attempt, w.cfg.Name, time.Now())
 	if err != nil {
 		w.log.Error("store: cannot start mission; giving it back", "mission", o.ID, "err", err)
-		w.settle("release", o.ID, d.Release(ctx))
-		return
+		return settled(w.settle("release", o.ID, d.Release(ctx)), Released)
 	}
 	switch verdict {
 	case store.AlreadySucceeded, store.Stale:
 		w.log.Info("duplicate delivery acknowledged without running it", "mission", o.ID, "attempt", rec.Attempt)
-		w.settle("ack", o.ID, d.Ack(ctx))
-		return
+		return settled(w.settle("ack", o.ID, d.Ack(ctx)), Duplicate)
 	case store.AlreadyFailed:
 		w.log.Info("copy of a failed mission moved to the dead letters", "mission", o.ID)
-		w.settle("dead-letter", o.ID, d.DeadLetter(ctx, "failed after its last attempt"))
-		return
+		return settled(w.settle("dead-letter", o.ID, d.DeadLetter(ctx, "failed after its last attempt")), Duplicate)
 	}
 	w.track(o.ID, true)
 	defer w.track(o.ID, false)
@@ -52,12 +57,20 @@ func (w *Worker) handle(ctx context.Context, d backends.Delivery) {
 	stopLease()
 	switch {
 	case err == nil:
-		w.succeed(ctx, d, o, rec.Attempt)
+		return w.succeed(ctx, d, o, rec.Attempt)
 	case ctx.Err() != nil:
-		w.giveBack(d, o, rec.Attempt)
+		return w.giveBack(d, o, rec.Attempt)
 	default:
-		w.fail(ctx, d, o, rec.Attempt, err)
+		return w.fail(ctx, d, o, rec.Attempt, err)
 	}
+}
+
+// settled is result when the settlement succeeded.
+func settled(ok bool, result Result) Result {
+	if ok {
+		return result
+	}
+	return NotSettled
 }
 
 // execute runs the attempt's plan; a panic becomes a failed attempt.
@@ -104,7 +117,7 @@ func (w *Worker) keepLease(ctx context.Context, d backends.Delivery, id string) 
 	return func() { close(done); <-finished }
 }
 
-func (w *Worker) succeed(ctx context.Context, d backends.Delivery, o mission.Order, attempt int) {
+func (w *Worker) succeed(ctx context.Context, d backends.Delivery, o mission.Order, attempt int) Result {
 	w.emit(telemetry.MissionCompleted, o.ID, attempt, w.self, "", time.Time{})
 	points := mission.Score(o.Type, attempt)
 	m := store.Mission{ID: o.ID, Hero: o.Hero, Attempt: attempt, Worker: w.cfg.Name}
@@ -112,20 +125,19 @@ func (w *Worker) succeed(ctx context.Context, d backends.Delivery, o mission.Ord
 	if err != nil {
 		// Not persisted, so not acked: the mission will come back.
 		w.log.Error("store: success not recorded; giving the mission back", "mission", o.ID, "err", err)
-		w.settle("release", o.ID, d.Release(ctx))
-		return
+		return settled(w.settle("release", o.ID, d.Release(ctx)), Released)
 	}
 	storeSvc := telemetry.Store(w.st.Driver())
 	if recorded {
 		w.emit(telemetry.MissionPersisted, o.ID, attempt, storeSvc, "SUCCESS", time.Time{})
 		w.emit(telemetry.HeroScored, o.ID, attempt, storeSvc, fmt.Sprintf("%s +%d", o.Hero, points), time.Time{})
-	} else {
-		w.log.Info("mission already recorded by another delivery; not scored again", "mission", o.ID)
+		return settled(w.settle("ack", o.ID, d.Ack(ctx)), Succeeded)
 	}
-	w.settle("ack", o.ID, d.Ack(ctx))
+	w.log.Info("mission already recorded by another delivery; not scored again", "mission", o.ID)
+	return settled(w.settle("ack", o.ID, d.Ack(ctx)), Duplicate)
 }
 
-func (w *Worker) fail(ctx context.Context, d backends.Delivery, o mission.Order, attempt int, cause error) {
+func (w *Worker) fail(ctx context.Context, d backends.Delivery, o mission.Order, attempt int, cause error) Result {
 	reason := cause.Error()
 	now := time.Now()
 	if attempt < o.MaxAttempts {
@@ -136,29 +148,30 @@ func (w *Worker) fail(ctx context.Context, d backends.Delivery, o mission.Order,
 		w.emit(telemetry.MissionRetry, o.ID, attempt, w.self, fmt.Sprintf("%s; attempt %d in %v", reason, attempt+1, delay.Round(time.Millisecond)), time.Time{})
 		if err := d.Retry(ctx, delay); err != nil {
 			w.log.Error("broker: retry not scheduled; the attempt will be delivered again", "mission", o.ID, "err", err)
-			return
+			return NotSettled
 		}
 		if err := w.st.MarkRequeued(ctx, o.ID, attempt+1, time.Now()); err != nil {
 			w.log.Warn("requeue not recorded", "mission", o.ID, "err", err)
 		}
 		w.emit(telemetry.MissionQueued, o.ID, attempt+1, telemetry.Broker(w.cfg.Backend), fmt.Sprintf("retry after %v", delay.Round(time.Millisecond)), time.Time{})
-		return
+		return Retried
 	}
 	final := fmt.Sprintf("failed after %d attempts: %s", attempt, reason)
 	w.emit(telemetry.MissionFailed, o.ID, attempt, w.self, reason, time.Time{})
 	if _, err := w.st.Fail(ctx, o.ID, attempt, w.cfg.Name, reason, now); err != nil {
 		w.log.Error("store: failure not recorded; giving the mission back", "mission", o.ID, "err", err)
-		w.settle("release", o.ID, d.Release(ctx))
-		return
+		return settled(w.settle("release", o.ID, d.Release(ctx)), Released)
 	}
 	w.emit(telemetry.MissionPersisted, o.ID, attempt, telemetry.Store(w.st.Driver()), "FAILURE", time.Time{})
-	if w.settle("dead-letter", o.ID, d.DeadLetter(ctx, final)) {
-		w.emit(telemetry.MissionDeadLettered, o.ID, attempt, telemetry.Broker(w.cfg.Backend), final, time.Time{})
+	if !w.settle("dead-letter", o.ID, d.DeadLetter(ctx, final)) {
+		return NotSettled
 	}
+	w.emit(telemetry.MissionDeadLettered, o.ID, attempt, telemetry.Broker(w.cfg.Backend), final, time.Time{})
+	return Failed
 }
 
 // giveBack returns an unfinished mission at shutdown.
-func (w *Worker) giveBack(d backends.Delivery, o mission.Order, attempt int) {
+func (w *Worker) giveBack(d backends.Delivery, o mission.Order, attempt int) Result {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if w.settle("release", o.ID, d.Release(ctx)) {
@@ -166,15 +179,19 @@ func (w *Worker) giveBack(d backends.Delivery, o mission.Order, attempt int) {
 		if err := w.st.MarkRequeued(ctx, o.ID, attempt, time.Now()); err != nil {
 			w.log.Warn("requeue not recorded", "mission", o.ID, "err", err)
 		}
+		return Released
 	}
+	return NotSettled
 }
 
-func (w *Worker) deadLetterMalformed(ctx context.Context, d backends.Delivery, cause error) {
+func (w *Worker) deadLetterMalformed(ctx context.Context, d backends.Delivery, cause error) Result {
 	id := d.Received().ID
 	w.log.Warn("malformed message moved to the dead letters", "message", id, "reason", cause)
-	if w.settle("dead-letter", id, d.DeadLetter(ctx, cause.Error())) {
-		w.emit(telemetry.MissionDeadLettered, id, d.Received().Attempt, telemetry.Broker(w.cfg.Backend), cause.Error(), time.Time{})
+	if !w.settle("dead-letter", id, d.DeadLetter(ctx, cause.Error())) {
+		return NotSettled
 	}
+	w.emit(telemetry.MissionDeadLettered, id, d.Received().Attempt, telemetry.Broker(w.cfg.Backend), cause.Error(), time.Time{})
+	return Malformed
 }
 
 // settle logs a failed settlement; it reports whether it succeeded.

@@ -47,8 +47,34 @@ type Config struct {
 	HeartbeatEvery time.Duration
 	Backend, Queue string
 	Logger         *slog.Logger
-	// Sleep is how stages take time; tests pass a faster one [mission.Sleep].
+	// Sleep is how stages take time; tests pass a faster one, and bench
+	// one that does not wait at all [mission.Sleep].
 	Sleep mission.Sleeper
+	// Observe, when set, is told about every delivery once it is settled
+	// (or abandoned). It runs on the worker's goroutine: keep it cheap.
+	Observe func(Observation)
+}
+
+// Result is what became of one delivery.
+type Result string
+
+// The results an Observation reports.
+const (
+	Succeeded  Result = "success"   // completed and recorded now
+	Duplicate  Result = "duplicate" // already recorded by another delivery
+	Retried    Result = "retry"     // failed; the next attempt is scheduled
+	Failed     Result = "failure"   // failed its last attempt; dead-lettered
+	Malformed  Result = "malformed" // not a mission; dead-lettered
+	Released   Result = "released"  // given back unfinished
+	NotSettled Result = "unsettled" // the broker refused the settlement
+)
+
+// Observation describes one handled delivery, for measurement.
+type Observation struct {
+	Received backends.Received
+	// Taken is when Receive returned it; Settled when the worker was done.
+	Taken, Settled time.Time
+	Result         Result
 }
 
 func (c *Config) defaults() {

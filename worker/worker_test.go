@@ -159,8 +159,22 @@ func TestSameMessageTwiceIsRecordedAndScoredOnce(t *testing.T) {
 	if err := q.Publish(context.Background(), backends.Message{ID: o.ID, Body: body}); err != nil {
 		t.Fatal(err)
 	}
-	w := r.worker("eagle1", q, func(c *worker.Config) { c.Concurrency = 2 })
+	var mu sync.Mutex
+	results := map[worker.Result]int{}
+	w := r.worker("eagle1", q, func(c *worker.Config) {
+		c.Concurrency = 2
+		c.Observe = func(o worker.Observation) {
+			mu.Lock()
+			results[o.Result]++
+			mu.Unlock()
+		}
+	})
 	r.runUntil(w, "both copies settled", func() bool { return w.Processed() == 2 })
+	mu.Lock()
+	if results[worker.Succeeded] != 1 || results[worker.Duplicate] != 1 {
+		t.Errorf("observed %v, want one success and one duplicate", results)
+	}
+	mu.Unlock()
 	board, _ := r.st.Leaderboard(context.Background())
 	if len(board) != 1 || board[0].Missions != 1 || board[0].Points != mission.Score(mission.Consult, 1) {
 		t.Errorf("leaderboard after a duplicate delivery: %+v, want one scored mission", board)
