@@ -67,6 +67,7 @@ or ./palantir.yaml; see config.example.yaml), then defaults.`,
 		newPurgeCmd(a, nil),
 		newDoctorCmd(a, nil),
 		newVersionCmd(a),
+		newGenDocsCmd(),
 	)
 	return root
 }
