@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -123,6 +124,26 @@ func TestExampleConfigDocumentsEveryKey(t *testing.T) {
 	for k := range example {
 		if _, ok := Defaults[k]; !ok {
 			t.Errorf("config.example.yaml has unknown key %q", k)
+		}
+	}
+}
+
+// TestConfigReferenceListsEveryKey keeps docs/config.md in step.
+func TestConfigReferenceListsEveryKey(t *testing.T) {
+	raw, err := os.ReadFile("../../docs/config.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, d := range Defaults {
+		row := fmt.Sprintf("| `%s` | ", k)
+		if !contains(string(raw), row) {
+			t.Errorf("docs/config.md has no row for %q", k)
+		}
+		if !contains(string(raw), fmt.Sprintf("`%v`", d)) {
+			t.Errorf("docs/config.md does not show the default of %s (%v)", k, d)
+		}
+		if !contains(string(raw), "`PALANTIR_"+strings.ToUpper(k)+"`") {
+			t.Errorf("docs/config.md does not name PALANTIR_%s", strings.ToUpper(k))
 		}
 	}
 }
