@@ -19,6 +19,9 @@ type Order struct {
 	Speed       float64   `json:"speed"`
 	Seed        uint64    `json:"seed"`
 	CreatedAt   time.Time `json:"created_at"`
+	// Pad is ignored by workers. It lets `palantir bench` make a message
+	// of a chosen size while the order stays decodable.
+	Pad string `json:"pad,omitempty"`
 }
 
 // Defaults of the SPEC.
@@ -35,9 +38,16 @@ var ErrMalformed = errors.New("malformed mission")
 
 // Validate checks an order's fields, naming the first bad one.
 func (o Order) Validate() error {
-	switch {
-	case o.ID == "":
+	if o.ID == "" {
 		return errors.New("id is empty")
+	}
+	if _, err := Lookup(o.Type); err != nil {
+		return err
+	}
+	if err := CheckHero(o.Hero); err != nil {
+		return err
+	}
+	switch {
 	case o.FailRate < 0 || o.FailRate > 1:
 		return fmt.Errorf("fail_rate must be between 0 and 1, got %g", o.FailRate)
 	case o.MaxAttempts < 1 || o.MaxAttempts > 100:
@@ -45,10 +55,7 @@ func (o Order) Validate() error {
 	case o.Speed <= 0 || o.Speed > MaxSpeed:
 		return fmt.Errorf("speed must be above 0 and at most %g, got %g", MaxSpeed, o.Speed)
 	}
-	if _, err := Lookup(o.Type); err != nil {
-		return err
-	}
-	return CheckHero(o.Hero)
+	return nil
 }
 
 // Encode is the wire form of an order (JSON, so students can read it in the

@@ -284,6 +284,27 @@ func (s *Store) ResetFailed(ctx context.Context, ids []string, at time.Time) err
 	return err
 }
 
+// Abandon ends the given missions that are not final yet as FAILURE with
+// reason, for missions whose queue is gone (inproc, when the launching
+// process is interrupted). It returns how many it ended.
+func (s *Store) Abandon(ctx context.Context, ids []string, reason string, at time.Time) (int64, error) {
+	var total int64
+	for start := 0; start < len(ids); start += 500 {
+		q, args, err := sqlx.In(`UPDATE missions SET status = 'FAILURE', error = ?, finished_us = ?, updated_us = ?
+			WHERE status NOT IN ('SUCCESS', 'FAILURE') AND id IN (?)`, reason, micros(at), micros(at), ids[start:min(start+500, len(ids))])
+		if err != nil {
+			return total, err
+		}
+		res, err := s.db.ExecContext(ctx, s.rebind(q), args...)
+		if err != nil {
+			return total, err
+		}
+		n, _ := res.RowsAffected()
+		total += n
+	}
+	return total, nil
+}
+
 // MarkPurged ends the waiting missions of a purged queue as FAILURE, and
 // returns how many it marked.
 func (s *Store) MarkPurged(ctx context.Context, backend, queue string, at time.Time) (int64, error) {
@@ -341,6 +362,9 @@ func (s *Store) Resolve(ctx context.Context, prefix string) (string, error) {
 	}
 	switch len(ids) {
 	case 0:
+		if len(prefix) < 4 {
+			return "", fmt.Errorf("%w %q (a prefix needs at least 4 characters)", ErrNotFound, prefix)
+		}
 		return "", fmt.Errorf("%w %q", ErrNotFound, prefix)
 	case 1:
 		return ids[0], nil

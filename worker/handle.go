@@ -19,6 +19,9 @@ import (
 func (w *Worker) handle(ctx context.Context, d backends.Delivery) {
 	taken := time.Now()
 	result := w.run(ctx, d)
+	if result == Released {
+		w.released.Add(1)
+	}
 	if w.cfg.Observe != nil {
 		w.cfg.Observe(Observation{Received: d.Received(), Taken: taken, Settled: time.Now(), Result: result})
 	}
@@ -179,6 +182,8 @@ func (w *Worker) giveBack(d backends.Delivery, o mission.Order, attempt int) Res
 		if err := w.st.MarkRequeued(ctx, o.ID, attempt, time.Now()); err != nil {
 			w.log.Warn("requeue not recorded", "mission", o.ID, "err", err)
 		}
+		w.emit(telemetry.MissionQueued, o.ID, attempt, telemetry.Broker(w.cfg.Backend),
+			fmt.Sprintf("returned unfinished by %s at shutdown", w.cfg.Name), time.Time{})
 		return Released
 	}
 	return NotSettled

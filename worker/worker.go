@@ -112,6 +112,7 @@ type Worker struct {
 
 	taken     atomic.Int64 // deliveries reserved against MaxMissions
 	processed atomic.Int64
+	released  atomic.Int64
 	started   time.Time
 
 	mu      sync.Mutex
@@ -125,8 +126,12 @@ func New(cfg Config, sub backends.Subscriber, st Store, tel *telemetry.Recorder)
 		self: telemetry.Worker(cfg.Name), current: map[string]bool{}}
 }
 
-// Processed is how many deliveries the worker has settled.
+// Processed is how many deliveries the worker has handled, released ones
+// included.
 func (w *Worker) Processed() int64 { return w.processed.Load() }
+
+// Released is how many deliveries the worker gave back unfinished.
+func (w *Worker) Released() int64 { return w.released.Load() }
 
 // Run consumes until ctx ends or MaxMissions deliveries are settled, then
 // shuts down as the package comment says. It returns an error only when

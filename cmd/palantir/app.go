@@ -39,6 +39,9 @@ type app struct {
 	st *store.Store
 	q  backends.Queue
 	be backends.Backend
+
+	// compactJSON: print JSON documents on one line each (streams).
+	compactJSON bool
 }
 
 func newApp(io streams) *app {
@@ -48,7 +51,7 @@ func newApp(io streams) *app {
 func (a *app) configure(cfg config.Config) error {
 	be, err := a.registry.Resolve(cfg.Backend)
 	if err != nil {
-		return fmt.Errorf("%w (flag --backend, env PALANTIR_BACKEND)", err)
+		return fmt.Errorf("%w (set by %s)", err, config.Source("backend", cfg.File))
 	}
 	a.cfg, a.be = cfg, be
 	var level slog.Level

@@ -10,6 +10,7 @@ import (
 
 	"github.com/palantir-lab/palantir/backends"
 	"github.com/palantir-lab/palantir/mission"
+	"github.com/palantir-lab/palantir/store"
 	"github.com/palantir-lab/palantir/telemetry"
 )
 
@@ -19,7 +20,7 @@ func newDLQCmd(a *app) *cobra.Command {
 		Short: "Dead letters: list them, send them back",
 		Long: `Dead letters are messages palantir gave up on: missions that failed their
 last attempt, and messages that could not be decoded. They live beside the
-work queue (RabbitMQ queue Q.dead, Redis stream palantir:Q:dead) or, for
+work queue (RabbitMQ queue Q.dead, Redis stream palantir:{Q}:dead) or, for
 inproc, in the store.`,
 		Args: argsUsage(cobra.NoArgs),
 	}
@@ -123,7 +124,7 @@ EXIT STATUS
   2  an id matches no dead letter, or several
   3  broker or store unreachable`,
 		Example: `  palantir dlq replay            # all of them
-  palantir dlq replay 01jq7x --backend redis --wait`,
+  palantir dlq replay bhqj51 --backend redis --wait`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.IDs = args
 			if o.Workers < 1 || o.Workers > 64 {
@@ -228,13 +229,11 @@ func runDLQReplay(ctx context.Context, a *app, o replayOptions) error {
 		}
 		return nil
 	}
-	var stop func()
+	var final []store.Mission
 	if embedded {
-		stop = startEmbeddedWorkers(ctx, a, q, st, tel, o.Workers)
-	}
-	final, err := waitMissions(ctx, a, st, known)
-	if embedded {
-		stop()
+		final, err = runEmbedded(ctx, a, q, st, tel, o.Workers, known)
+	} else {
+		final, err = waitMissions(ctx, a, st, known)
 	}
 	if err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/palantir-lab/palantir/backends"
+	"github.com/palantir-lab/palantir/store"
 )
 
 func newDoctorCmd(a *app, runF func(context.Context, *app) error) *cobra.Command {
@@ -22,6 +23,7 @@ warns when the broker is networked but the store is a local SQLite file
 
 EXIT STATUS
   0  everything works (warnings allowed)
+  2  the configuration is invalid (a broker or store URL that does not parse included)
   3  the broker or the store is unreachable`,
 		Example: `  palantir doctor
   palantir doctor --backend rabbitmq --store postgres://postgres@127.0.0.1/palantir`,
@@ -54,7 +56,7 @@ func runDoctor(ctx context.Context, a *app) error {
 	st, err := a.Store(ctx)
 	if err != nil {
 		failed = err
-		checks = append(checks, check{Check: "store", Status: "fail", Detail: err.Error(), Fix: storeFix(a)})
+		checks = append(checks, check{Check: "store", Status: "fail", Detail: err.Error(), Fix: storeFix(err)})
 	} else {
 		n, cerr := st.CountMissions(ctx)
 		detail := fmt.Sprintf("%s %s answers in %v; %d mission(s)", st.Driver(), st.Location(), time.Since(start).Round(time.Millisecond), n)
@@ -75,7 +77,7 @@ func runDoctor(ctx context.Context, a *app) error {
 		cancel()
 		if err != nil {
 			failed = errors.Join(failed, err)
-			checks = append(checks, check{Check: "broker", Status: "fail", Detail: err.Error(), Fix: brokerFix(a)})
+			checks = append(checks, check{Check: "broker", Status: "fail", Detail: err.Error(), Fix: brokerFix(a, err)})
 		} else {
 			where := backends.Redact(a.brokerURL())
 			if where == "" {
@@ -106,7 +108,10 @@ func runDoctor(ctx context.Context, a *app) error {
 	return failed
 }
 
-func brokerFix(a *app) string {
+func brokerFix(a *app, err error) string {
+	if errors.Is(err, backends.ErrBadURL) {
+		return "correct the broker URL: the error names the part palantir does not understand"
+	}
 	switch a.be.Name {
 	case "redis":
 		return "start Redis (redis-server --daemonize yes) or point --redis-url / PALANTIR_REDIS_URL at it"
@@ -116,6 +121,9 @@ func brokerFix(a *app) string {
 	return "check --backend"
 }
 
-func storeFix(a *app) string {
+func storeFix(err error) string {
+	if errors.Is(err, store.ErrBadURL) {
+		return "use a SQLite file path or a postgres:// URL"
+	}
 	return "for SQLite, make sure the directory of --store exists and is writable; for PostgreSQL, that the server runs and the URL's database and user exist"
 }

@@ -36,7 +36,7 @@ EXIT STATUS
   2  unknown mission id or bad flag
   3  store unreachable`,
 		Example: `  palantir events --limit 20
-  palantir events --mission 01jq7x
+  palantir events --mission bhqj51
   palantir events --follow`,
 		Args: argsUsage(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -105,6 +105,9 @@ func runEvents(ctx context.Context, a *app, o eventsOptions) error {
 	return followEvents(ctx, a, st, f, evs)
 }
 
+// followFormat aligns streamed rows, which no table can wait for.
+const followFormat = "%-12s  %-21s  %-12s  %-7v  %-16s  %-11s  %s\n"
+
 var eventHeader = []string{"TIME", "EVENT", "MISSION", "ATTEMPT", "SERVICE", "+SINCE PREV", "DETAIL"}
 
 func eventCells(e telemetry.Event) []any {
@@ -133,13 +136,10 @@ func followEvents(ctx context.Context, a *app, st *store.Store, f store.EventFil
 			_ = enc.Encode(toEventJSON(e))
 			return
 		}
-		t := newTable(a.Out)
-		t.row(eventCells(e)...)
-		t.flush()
+		fmt.Fprintf(a.Out, followFormat, eventCells(e)...)
 	}
 	if !a.json() {
-		t := newTable(a.Out, eventHeader...)
-		t.flush()
+		fmt.Fprintf(a.Out, followFormat, anySlice(eventHeader)...)
 	}
 	for _, e := range evs {
 		print(e)

@@ -138,13 +138,11 @@ func runLaunch(ctx context.Context, a *app, o launchOptions) error {
 	if !o.Wait && !embedded {
 		return printLaunched(a, st, ctx, ids)
 	}
-	var stopWorkers func()
+	var final []store.Mission
 	if embedded {
-		stopWorkers = startEmbeddedWorkers(ctx, a, q, st, tel, o.Workers)
-	}
-	final, err := waitMissions(ctx, a, st, ids)
-	if stopWorkers != nil {
-		stopWorkers()
+		final, err = runEmbedded(ctx, a, q, st, tel, o.Workers, ids)
+	} else {
+		final, err = waitMissions(ctx, a, st, ids)
 	}
 	if err != nil {
 		return err

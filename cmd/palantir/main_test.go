@@ -176,6 +176,10 @@ func TestUsageErrorsExitTwoWithOneLine(t *testing.T) {
 		{"bad status filter", []string{"history", "--status", "DONE"}, "--status"},
 		{"purge without yes off a terminal", []string{"purge"}, "--yes"},
 		{"bad queue name", []string{"status", "--queue", "a b"}, "queue"},
+		{"unknown command", []string{"lanch", "raven"}, `unknown command "lanch"`},
+		{"unknown subcommand", []string{"dlq", "bogus"}, `unknown command "bogus"`},
+		{"bad duration", []string{"history", "--lease", "forever"}, `"forever" for "--lease"`},
+		{"short prefix", []string{"trace", "ab"}, "at least 4 characters"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -56,11 +56,20 @@ func missionsJSON(ms []store.Mission) []missionJSON {
 	return out
 }
 
-// writeJSON prints v as the one JSON document on stdout.
+// writeJSON prints v as one JSON document: indented, or on one line when
+// the command streams (JSON Lines).
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// writeJSON prints v as the command's JSON document.
+func (a *app) writeJSON(v any) error {
+	if a.compactJSON {
+		return json.NewEncoder(a.Out).Encode(v)
+	}
+	return writeJSON(a.Out, v)
 }
 
 // table writes aligned columns.

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"fmt"
+	"strings"
+
 	"github.com/spf13/cobra"
 
 	"github.com/palantir-lab/palantir/internal/config"
@@ -23,16 +26,20 @@ example PALANTIR_BACKEND=redis), then a YAML file (--config, $PALANTIR_CONFIG
 or ./palantir.yaml; see config.example.yaml), then defaults.`,
 		Example: `  palantir launch fellowship --wait        # five missions, two embedded workers
   palantir history                          # what happened
-  palantir trace 01jq                       # one mission, stage by stage
+  palantir trace bhqj                       # one mission, stage by stage (an id or a prefix)
   palantir worker --backend redis --name eagle1   # a real worker process`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := config.Load(cmd.Flags(), configFile)
-			if err != nil {
-				return err
+			if err == nil {
+				err = a.configure(cfg)
 			}
-			return a.configure(cfg)
+			if err != nil && cmd.Name() == "doctor" {
+				// doctor's first check is the configuration itself.
+				fmt.Fprintf(io.Out, "FAIL config   %v\n              fix: correct the value named above (see config.example.yaml)\n", err)
+			}
+			return err
 		},
 		PersistentPostRun: func(cmd *cobra.Command, args []string) { a.Close() },
 	}
@@ -69,7 +76,31 @@ or ./palantir.yaml; see config.example.yaml), then defaults.`,
 		newVersionCmd(a),
 		newGenDocsCmd(),
 	)
+	root.InitDefaultCompletionCmd()
+	for _, c := range root.Commands() {
+		if c.HasSubCommands() {
+			rejectUnknownSubcommands(c)
+		}
+	}
 	return root
+}
+
+// rejectUnknownSubcommands makes `palantir dlq bogus` a usage error (exit
+// 2) instead of cobra's help with exit 0; the bare group still shows help.
+func rejectUnknownSubcommands(group *cobra.Command) {
+	group.Args = cobra.ArbitraryArgs
+	group.RunE = func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return cmd.Help()
+		}
+		var known []string
+		for _, c := range cmd.Commands() {
+			if c.IsAvailableCommand() {
+				known = append(known, c.Name())
+			}
+		}
+		return usageErr("unknown command %q for %q (known: %s)", args[0], cmd.CommandPath(), strings.Join(known, ", "))
+	}
 }
 
 // exactArgs, minArgs and noArgs are cobra validators whose errors are usage
@@ -77,7 +108,7 @@ or ./palantir.yaml; see config.example.yaml), then defaults.`,
 func argsUsage(check cobra.PositionalArgs) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if err := check(cmd, args); err != nil {
-			return usageErr("%s: %v (see '%s --help')", cmd.CommandPath(), err, cmd.CommandPath())
+			return usageErr("%s: %v (see '%s --help')", cmd.Name(), err, cmd.CommandPath())
 		}
 		return nil
 	}

@@ -31,14 +31,15 @@ workers with their last heartbeat and current missions.
 
 --watch refreshes every second until interrupted (with ids: until they all
 end). With -o json, the mission objects, or an array of summary rows, each
-with a "group" of type, worker, queue or live_worker.
+with a "group" of type, worker, queue or live_worker; with --watch -o json,
+one such array per line per refresh (JSON Lines).
 
 EXIT STATUS
   0  shown
   2  unknown or ambiguous id
   3  store unreachable (the broker's figures are left out when it is)`,
 		Example: `  palantir status
-  palantir status 01jq7x 01jq7y
+  palantir status bhqj51 r54n
   palantir status --backend redis --watch`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.IDs = args
@@ -63,6 +64,11 @@ func runStatus(ctx context.Context, a *app, o statusOptions) error {
 	}
 	if !o.Watch {
 		return printStatus(ctx, a, st, ids)
+	}
+	if a.json() {
+		// A stream has no end, so --watch -o json prints JSON Lines: one
+		// compact document per refresh, as events --follow does.
+		a.compactJSON = true
 	}
 	for {
 		if isTTY(a.Out) && !a.json() {
@@ -104,7 +110,7 @@ func printStatus(ctx context.Context, a *app, st *store.Store, ids []string) err
 			return fmt.Errorf("store: %w", err)
 		}
 		if a.json() {
-			return writeJSON(a.Out, missionsJSON(ms))
+			return a.writeJSON(missionsJSON(ms))
 		}
 		return missionTable(a.Out, ms)
 	}
@@ -113,7 +119,7 @@ func printStatus(ctx context.Context, a *app, st *store.Store, ids []string) err
 		return err
 	}
 	if a.json() {
-		err = writeJSON(a.Out, rows)
+		err = a.writeJSON(rows)
 	} else {
 		err = summaryTables(a, rows)
 	}
@@ -189,8 +195,8 @@ func summaryRows(ctx context.Context, a *app, st *store.Store) ([]summaryRow, er
 		return nil, fmt.Errorf("store: %w", err)
 	}
 	for _, w := range workers {
-		if !w.StoppedAt.IsZero() {
-			continue
+		if !w.StoppedAt.IsZero() || w.Backend != a.be.Name || w.Queue != a.cfg.Queue {
+			continue // this summary is about the current backend's queue
 		}
 		hb, processed := w.HeartbeatAt, w.Processed
 		r := summaryRow{Group: "live_worker", Key: w.Name, Backend: w.Backend, HeartbeatAt: &hb, Processed: &processed,

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -16,16 +17,17 @@ func newTraceCmd(a *app, runF func(context.Context, *app, string) error) *cobra.
 		Use:   "trace ID",
 		Short: "One mission's stages as a timeline",
 		Long: `Show one mission's life as a timeline: every stage, which service did it
-(cli, broker:<backend>, worker:<name>, store:<driver>), when, and how long
-after the previous stage. Retries and redeliveries show as repeated
+(cli, broker:<backend>, worker:<name>, store:<driver>), when (OFFSET from the
+first event), and the GAP since the row above: queue waits, backoffs and
+stage durations. Retries and redeliveries show as repeated
 attempts.
 
 EXIT STATUS
   0  shown
   2  unknown or ambiguous id
   3  store unreachable`,
-		Example: `  palantir trace 01jq7x
-  palantir trace 01jq7x -o json`,
+		Example: `  palantir trace bhqj51
+  palantir trace bhqj51 -o json`,
 		Args: argsUsage(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if runF != nil {
@@ -65,6 +67,9 @@ func runTrace(ctx context.Context, a *app, arg string) error {
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
+	// Processes on one machine share a clock, but their events reach the
+	// store in batches: order the timeline by time, not by arrival.
+	sort.SliceStable(evs, func(i, j int) bool { return evs[i].At.Before(evs[j].At) })
 	var start time.Time
 	if len(evs) > 0 {
 		start = evs[0].At
@@ -86,11 +91,16 @@ func runTrace(ctx context.Context, a *app, arg string) error {
 	if len(evs) > 0 {
 		total = evs[len(evs)-1].At.Sub(start)
 	}
-	t := newTable(a.Out, "OFFSET", "+SINCE PREV", "SERVICE", "EVENT", "ATTEMPT", "TIMELINE", "DETAIL")
+	// +GAP is measured from the row above; the events' own since_prev_ms
+	// (in -o json and `events`) is measured by the emitting process from
+	// the stage it last saw.
+	t := newTable(a.Out, "OFFSET", "+GAP", "SERVICE", "EVENT", "ATTEMPT", "TIMELINE", "DETAIL")
+	prev := start
 	for _, e := range evs {
 		off := e.At.Sub(start)
-		t.row("+"+off.Round(time.Millisecond).String(), fmtSince(e.SincePrev), e.Service, e.Name, e.Attempt,
+		t.row("+"+off.Round(time.Millisecond).String(), fmtSince(e.At.Sub(prev)), e.Service, e.Name, e.Attempt,
 			timeline(off, total, 24), dash(e.Detail))
+		prev = e.At
 	}
 	return t.flush()
 }

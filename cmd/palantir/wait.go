@@ -32,12 +32,33 @@ func startEmbeddedWorkers(ctx context.Context, a *app, q backends.Subscriber, st
 		}()
 	}
 	// Interrupted: the embedded workers shut down gracefully with the rest.
-	stopOnSignal := context.AfterFunc(ctx, cancel)
+	stopOnSignal := context.AfterFunc(ctx, func() {
+		fmt.Fprintf(a.Err, "\ninterrupted: letting in-flight missions finish (up to %v; Ctrl-C again to quit now)\n", a.cfg.ShutdownTimeout)
+		cancel()
+	})
 	return func() {
 		stopOnSignal()
 		cancel()
 		wg.Wait()
 	}
+}
+
+// runEmbedded runs ids to the end on n embedded workers. If the wait is
+// cut short (Ctrl-C), the missions that did not finish are ended as
+// FAILURE: their queue lived in this process and is about to vanish, and a
+// QUEUED row that nothing can ever run would mislead status and history.
+func runEmbedded(ctx context.Context, a *app, q backends.Subscriber, st *store.Store, tel *telemetry.Recorder, n int, ids []string) ([]store.Mission, error) {
+	stop := startEmbeddedWorkers(ctx, a, q, st, tel, n)
+	final, err := waitMissions(ctx, a, st, ids)
+	stop()
+	if err != nil {
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if n, aerr := st.Abandon(actx, ids, "interrupted: the inproc queue lived in the launching process", time.Now()); aerr == nil && n > 0 {
+			fmt.Fprintf(a.Err, "%d unfinished mission(s) marked FAILURE: the inproc queue ends with this process\n", n)
+		}
+	}
+	return final, err
 }
 
 // progressView shows missions while they run.

@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/palantir-lab/palantir/store"
 	"github.com/palantir-lab/palantir/telemetry"
 	"github.com/palantir-lab/palantir/worker"
 )
@@ -85,12 +87,16 @@ func runWorker(ctx context.Context, a *app, o workerOptions) error {
 	tel := telemetry.NewRecorder(st, a.log)
 	if !o.Quiet {
 		tel.Echo = func(e telemetry.Event) {
+			if e.Name == telemetry.MissionDeadLettered && strings.HasPrefix(e.Detail, "malformed") {
+				return // the worker's warning already said so, once
+			}
 			fmt.Fprintf(a.Err, "%s %-21s %s attempt %d %s\n", e.At.Local().Format("15:04:05.000"), e.Name, e.MissionID, e.Attempt, e.Detail)
 		}
 	}
 	defer tel.Close()
 	fmt.Fprintf(a.Err, "worker %s: consuming %s queue %q (concurrency %d, lease %v); store %s %s. Ctrl-C to stop.\n",
 		o.Name, a.be.Name, a.cfg.Queue, o.Concurrency, a.cfg.Lease, st.Driver(), st.Location())
+	warnDuplicateName(ctx, a, st, o.Name)
 	if a.be.Networked && st.Local() {
 		fmt.Fprintf(a.Err, "warning: the store is a local SQLite file; workers on other machines will not share it (use --store postgres://…)\n")
 	}
@@ -99,6 +105,22 @@ func runWorker(ctx context.Context, a *app, o workerOptions) error {
 		Logger: a.log}, q, st, tel)
 	start := time.Now()
 	err = w.Run(ctx)
-	fmt.Fprintf(a.Err, "worker %s: stopped after %d mission(s) in %v\n", o.Name, w.Processed(), time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(a.Err, "worker %s: stopped after %v: %d mission(s) handled, %d returned unfinished to the queue\n",
+		o.Name, time.Since(start).Round(time.Millisecond), w.Processed()-w.Released(), w.Released())
 	return err
+}
+
+// warnDuplicateName warns when a live worker already uses name: two
+// workers of one name would look like one in status and history.
+func warnDuplicateName(ctx context.Context, a *app, st *store.Store, name string) {
+	live, err := st.Workers(ctx, time.Now().Add(-liveWindow))
+	if err != nil {
+		return
+	}
+	host, _ := os.Hostname()
+	for _, w := range live {
+		if w.Name == name && w.StoppedAt.IsZero() && (w.PID != os.Getpid() || w.Host != host) {
+			fmt.Fprintf(a.Err, "warning: a live worker named %q already runs (%s pid %d); status and history will mix them up: pick another --name\n", name, w.Host, w.PID)
+		}
+	}
 }

@@ -94,12 +94,31 @@ func Load(fs *pflag.FlagSet, explicitFile string) (Config, error) {
 			return Config{}, err
 		}
 	}
+	// Durations are parsed here rather than by Unmarshal, whose error
+	// names neither the value nor where it came from.
+	for _, k := range []string{"lease", "shutdown_timeout"} {
+		if raw := v.GetString(k); raw != "" {
+			if _, err := time.ParseDuration(raw); err != nil {
+				return Config{}, fmt.Errorf("%w: %s %q is not a duration (use e.g. 500ms, 30s, 2m); set by %s",
+					ErrInvalid, k, raw, Source(k, file))
+			}
+		}
+	}
 	var c Config
 	if err := v.Unmarshal(&c); err != nil {
-		return Config{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+		return Config{}, fmt.Errorf("%w: %v", ErrInvalid, oneLine(err))
 	}
 	c.File = file
 	return c, c.Validate()
+}
+
+// Source names where a key can be set, for error messages.
+func Source(key, file string) string {
+	s := fmt.Sprintf("flag --%s, env PALANTIR_%s", FlagName(key), strings.ToUpper(key))
+	if file != "" {
+		s += fmt.Sprintf(", or key %s in %s", key, file)
+	}
+	return s
 }
 
 func readFile(v *viper.Viper, file string) error {
@@ -128,8 +147,7 @@ var queueName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$`)
 // Validate checks every value, naming the key and the accepted values.
 func (c Config) Validate() error {
 	bad := func(key, format string, a ...any) error {
-		return fmt.Errorf("%w: %s (flag --%s, env PALANTIR_%s): %s", ErrInvalid, key, FlagName(key),
-			strings.ToUpper(key), fmt.Sprintf(format, a...))
+		return fmt.Errorf("%w: %s (%s): %s", ErrInvalid, key, Source(key, c.File), fmt.Sprintf(format, a...))
 	}
 	switch {
 	case strings.TrimSpace(c.Backend) == "":
