@@ -27,15 +27,10 @@ func (s *Store) InsertEvents(ctx context.Context, events []telemetry.Event) erro
 	if len(events) == 0 {
 		return nil
 	}
-	return s.tx(ctx, func(tx *sqlx.Tx) error {
-		stmt, err := tx.PreparexContext(ctx, s.rebind(`INSERT INTO events (at_us, name, mission_id, attempt, service, since_us, detail)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`))
-		if err != nil {
-			return err
-		}
-		defer stmt.Close()
+	return s.group(ctx, func(tx *sqlx.Tx) error {
 		for _, e := range events {
-			if _, err := stmt.ExecContext(ctx, micros(e.At), string(e.Name), e.MissionID, e.Attempt, e.Service,
+			if _, err := s.execTx(ctx, tx, `INSERT INTO events (at_us, name, mission_id, attempt, service, since_us, detail)
+				VALUES (?, ?, ?, ?, ?, ?, ?)`, micros(e.At), string(e.Name), e.MissionID, e.Attempt, e.Service,
 				e.SincePrev.Microseconds(), e.Detail); err != nil {
 				return err
 			}

@@ -97,15 +97,21 @@ func rowOf(m Mission) missionRow {
 		FinishedUS: nullMicros(m.FinishedAt), UpdatedUS: micros(m.UpdatedAt)}
 }
 
-const insertMission = `INSERT INTO missions (` + missionColumns + `) VALUES (:id, :type, :hero, :status, :progress,
-	:stage, :attempt, :max_attempts, :fail_rate, :speed, :seed, :worker, :backend, :queue, :score, :error,
-	:created_us, :queued_us, :started_us, :finished_us, :updated_us)`
+const insertMission = `INSERT INTO missions (` + missionColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
+	?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+// args are the row's values in missionColumns order.
+func (r missionRow) args() []any {
+	return []any{r.ID, r.Type, r.Hero, r.Status, r.Progress, r.Stage, r.Attempt, r.MaxAttempts, r.FailRate,
+		r.Speed, r.Seed, r.Worker, r.Backend, r.Queue, r.Score, r.Error, r.CreatedUS, r.QueuedUS, r.StartedUS,
+		r.FinishedUS, r.UpdatedUS}
+}
 
 // CreateMissions inserts new missions in one transaction: all or none.
 func (s *Store) CreateMissions(ctx context.Context, ms []Mission) error {
-	return s.tx(ctx, func(tx *sqlx.Tx) error {
+	return s.group(ctx, func(tx *sqlx.Tx) error {
 		for _, m := range ms {
-			if _, err := tx.NamedExecContext(ctx, insertMission, rowOf(m)); err != nil {
+			if _, err := s.execTx(ctx, tx, insertMission, rowOf(m).args()...); err != nil {
 				return fmt.Errorf("create mission %s: %w", m.ID, err)
 			}
 		}
@@ -144,8 +150,10 @@ func (s *Store) MarkQueued(ctx context.Context, ids []string, at time.Time) erro
 	if err != nil {
 		return err
 	}
-	_, err = s.db.ExecContext(ctx, s.rebind(q), args...)
-	return err
+	return s.group(ctx, func(tx *sqlx.Tx) error {
+		_, err := tx.ExecContext(ctx, s.rebind(q), args...)
+		return err
+	})
 }
 
 // Begin is the outcome of BeginAttempt.
@@ -170,16 +178,16 @@ const (
 // the attempt should run at all.
 func (s *Store) BeginAttempt(ctx context.Context, o mission.Order, backend, queue string, attempt int, worker string, at time.Time) (Begin, error) {
 	verdict := Proceed
-	err := s.tx(ctx, func(tx *sqlx.Tx) error {
+	err := s.group(ctx, func(tx *sqlx.Tx) error {
 		verdict = Proceed
 		var row missionRow
-		err := tx.GetContext(ctx, &row, s.rebind(`SELECT `+missionColumns+` FROM missions WHERE id = ?`), o.ID)
+		err := s.getTx(ctx, tx, &row, `SELECT `+missionColumns+` FROM missions WHERE id = ?`, o.ID)
 		if errors.Is(err, sql.ErrNoRows) {
 			m := MissionFromOrder(o, backend, queue)
 			if m.CreatedAt.IsZero() {
 				m.CreatedAt, m.UpdatedAt = at, at
 			}
-			_, err = tx.NamedExecContext(ctx, insertMission, rowOf(m))
+			_, err = s.execTx(ctx, tx, insertMission, rowOf(m).args()...)
 			row = rowOf(m)
 		}
 		if err != nil {
@@ -196,45 +204,57 @@ func (s *Store) BeginAttempt(ctx context.Context, o mission.Order, backend, queu
 			verdict = Stale
 			return nil
 		}
-		_, err = tx.ExecContext(ctx, s.rebind(`UPDATE missions SET status = 'STARTED', attempt = ?, worker = ?,
-			progress = 0, stage = '', started_us = COALESCE(started_us, ?), updated_us = ? WHERE id = ?`),
+		_, err = s.execTx(ctx, tx, `UPDATE missions SET status = 'STARTED', attempt = ?, worker = ?,
+			progress = 0, stage = '', started_us = COALESCE(started_us, ?), updated_us = ? WHERE id = ?`,
 			attempt, worker, micros(at), micros(at), o.ID)
 		return err
 	})
 	return verdict, err
 }
 
-// SetProgress records progress of a running attempt.
+// SetProgress records progress of a running attempt, asynchronously.
 func (s *Store) SetProgress(ctx context.Context, id string, attempt, progress int, stage string, at time.Time) error {
-	_, err := s.db.ExecContext(ctx, s.rebind(`UPDATE missions SET status = 'PROCESSING', progress = ?, stage = ?, updated_us = ?
-		WHERE id = ? AND attempt = ? AND status IN ('STARTED', 'PROCESSING')`), progress, stage, micros(at), id, attempt)
-	return err
+	// Progress is written without waiting for its commit: it is advisory,
+	// and a mission's later writes supersede it.
+	s.groupAsync(func(tx *sqlx.Tx) error {
+		_, err := s.execTx(context.Background(), tx, `UPDATE missions SET status = 'PROCESSING', progress = ?, stage = ?,
+			updated_us = ? WHERE id = ? AND attempt = ? AND status IN ('STARTED', 'PROCESSING')`,
+			progress, stage, micros(at), id, attempt)
+		return err
+	})
+	return nil
 }
 
 // MarkRetry records a failed attempt that will be retried.
 func (s *Store) MarkRetry(ctx context.Context, id string, attempt int, reason string, at time.Time) error {
-	_, err := s.db.ExecContext(ctx, s.rebind(`UPDATE missions SET status = 'RETRY', error = ?, updated_us = ?
-		WHERE id = ? AND attempt = ? AND status IN ('STARTED', 'PROCESSING')`), reason, micros(at), id, attempt)
-	return err
+	return s.groupExec(ctx, `UPDATE missions SET status = 'RETRY', error = ?, updated_us = ?
+		WHERE id = ? AND attempt = ? AND status IN ('STARTED', 'PROCESSING')`, reason, micros(at), id, attempt)
+}
+
+// groupExec runs one statement as part of a group commit.
+func (s *Store) groupExec(ctx context.Context, query string, args ...any) error {
+	return s.group(ctx, func(tx *sqlx.Tx) error {
+		_, err := s.execTx(ctx, tx, query, args...)
+		return err
+	})
 }
 
 // MarkRequeued records that attempt is queued again (after a retry was
 // scheduled, or when a worker gave the mission back on shutdown).
 func (s *Store) MarkRequeued(ctx context.Context, id string, attempt int, at time.Time) error {
-	_, err := s.db.ExecContext(ctx, s.rebind(`UPDATE missions SET status = 'QUEUED', attempt = ?, progress = 0, stage = '',
-		worker = '', updated_us = ? WHERE id = ? AND attempt <= ? AND status IN ('STARTED', 'PROCESSING', 'RETRY')`),
+	return s.groupExec(ctx, `UPDATE missions SET status = 'QUEUED', attempt = ?, progress = 0, stage = '',
+		worker = '', updated_us = ? WHERE id = ? AND attempt <= ? AND status IN ('STARTED', 'PROCESSING', 'RETRY')`,
 		attempt, micros(at), id, attempt)
-	return err
 }
 
 // Complete records a success and scores the hero, once. recorded is false
 // when the mission had already ended (a duplicate delivery): nothing
 // changes then.
 func (s *Store) Complete(ctx context.Context, m Mission, points int, at time.Time) (recorded bool, err error) {
-	err = s.tx(ctx, func(tx *sqlx.Tx) error {
-		res, err := tx.ExecContext(ctx, s.rebind(`UPDATE missions SET status = 'SUCCESS', progress = 100, score = ?,
+	err = s.group(ctx, func(tx *sqlx.Tx) error {
+		res, err := s.execTx(ctx, tx, `UPDATE missions SET status = 'SUCCESS', progress = 100, score = ?,
 			attempt = ?, worker = ?, error = '', finished_us = ?, updated_us = ?
-			WHERE id = ? AND status NOT IN ('SUCCESS', 'FAILURE')`),
+			WHERE id = ? AND status NOT IN ('SUCCESS', 'FAILURE')`,
 			points, m.Attempt, m.Worker, micros(at), micros(at), m.ID)
 		if err != nil {
 			return err
@@ -248,8 +268,8 @@ func (s *Store) Complete(ctx context.Context, m Mission, points int, at time.Tim
 		if m.Attempt == 1 {
 			firstTry = 1
 		}
-		_, err = tx.ExecContext(ctx, s.rebind(`INSERT INTO scores (mission_id, hero, points, first_try, scored_us)
-			VALUES (?, ?, ?, ?, ?)`), m.ID, m.Hero, points, firstTry, micros(at))
+		_, err = s.execTx(ctx, tx, `INSERT INTO scores (mission_id, hero, points, first_try, scored_us)
+			VALUES (?, ?, ?, ?, ?)`, m.ID, m.Hero, points, firstTry, micros(at))
 		return err
 	})
 	return recorded, err
@@ -257,14 +277,18 @@ func (s *Store) Complete(ctx context.Context, m Mission, points int, at time.Tim
 
 // Fail records the final failure of a mission, once.
 func (s *Store) Fail(ctx context.Context, id string, attempt int, worker, reason string, at time.Time) (recorded bool, err error) {
-	res, err := s.db.ExecContext(ctx, s.rebind(`UPDATE missions SET status = 'FAILURE', attempt = ?, worker = ?, error = ?,
-		finished_us = ?, updated_us = ? WHERE id = ? AND status NOT IN ('SUCCESS', 'FAILURE')`),
-		attempt, worker, reason, micros(at), micros(at), id)
-	if err != nil {
-		return false, err
-	}
-	n, err := res.RowsAffected()
-	return n == 1, err
+	err = s.group(ctx, func(tx *sqlx.Tx) error {
+		res, err := s.execTx(ctx, tx, `UPDATE missions SET status = 'FAILURE', attempt = ?, worker = ?, error = ?,
+			finished_us = ?, updated_us = ? WHERE id = ? AND status NOT IN ('SUCCESS', 'FAILURE')`,
+			attempt, worker, reason, micros(at), micros(at), id)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		recorded = n == 1
+		return err
+	})
+	return recorded, err
 }
 
 // ResetFailed makes FAILURE missions QUEUED again as attempt 1, for a

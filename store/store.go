@@ -36,6 +36,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"
@@ -63,6 +64,16 @@ type Store struct {
 	db     *sqlx.DB
 	driver string // "sqlite" or "postgres"
 	where  string // redacted location, for messages
+
+	// Group commit (group.go).
+	ops        chan groupOp
+	committers sync.WaitGroup
+	pending    sync.WaitGroup // asynchronous writes not yet committed
+	closeOnce  sync.Once
+
+	// Prepared statements (prepared.go).
+	stmtMu sync.Mutex
+	stmts  map[string]*sqlx.Stmt
 }
 
 // Driver is "sqlite" or "postgres".
@@ -74,8 +85,16 @@ func (s *Store) Location() string { return s.where }
 // Local reports whether the store is a file on this machine.
 func (s *Store) Local() bool { return s.driver == "sqlite" }
 
-// Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+// Close waits for queued writes, then closes the database. Idempotent.
+func (s *Store) Close() error {
+	var err error
+	s.closeOnce.Do(func() {
+		s.stopCommitters()
+		s.closeStatements()
+		err = s.db.Close()
+	})
+	return err
+}
 
 // DefaultPath is the SQLite file used when no store is configured.
 const DefaultPath = "palantir.db"
@@ -107,6 +126,13 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("migrate %s store %s: %w", driver, where, err)
 	}
+	// SQLite has one writer at a time: one committer. PostgreSQL commits
+	// in parallel, so a few groups may be in flight.
+	committers := 1
+	if driver == "postgres" {
+		committers = 4
+	}
+	s.startCommitters(committers)
 	return s, nil
 }
 

@@ -16,7 +16,7 @@ import (
 //
 //	go test -run '^$' -bench PipelineInproc -benchtime 2000x ./worker/
 func BenchmarkPipelineInproc(b *testing.B) {
-	for _, conc := range []int{1, 4} {
+	for _, conc := range []int{1, 4, 32} {
 		b.Run(fmt.Sprintf("concurrency=%d", conc), func(b *testing.B) {
 			r := newRig(b)
 			q := r.open()
@@ -30,7 +30,10 @@ func BenchmarkPipelineInproc(b *testing.B) {
 			b.ResetTimer()
 			start := time.Now()
 			r.launch(q, orders...)
-			w := r.worker("bench", q, func(c *worker.Config) { c.Concurrency = conc })
+			w := r.worker("bench", q, func(c *worker.Config) {
+				c.Concurrency = conc
+				c.Sleep = func(ctx context.Context, _ time.Duration) error { return ctx.Err() } // zero-duration missions
+			})
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error, 1)
 			go func() { done <- w.Run(ctx) }()

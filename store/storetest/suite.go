@@ -92,6 +92,7 @@ func testLifecycle(t *testing.T, s *store.Store) {
 	// A late MarkQueued (the launcher lagging behind the worker) changes nothing.
 	must(t, "late MarkQueued", s.MarkQueued(ctx, []string{"m1"}, t0.Add(3*time.Second)))
 	must(t, "SetProgress", s.SetProgress(ctx, "m1", 1, 50, "scout the Black Gate", t0.Add(4*time.Second)))
+	s.Flush()
 	got := get(t, s, "m1")
 	if got.Status != mission.Processing || got.Progress != 50 || got.Worker != "eagle1" || got.Stage != "scout the Black Gate" {
 		t.Fatalf("after progress: %+v", got)

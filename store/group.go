@@ -1,0 +1,119 @@
+package store
+
+import (
+	"context"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// Group commit. Workers write a handful of small updates per mission; a
+// transaction each would make the disk's commit rate the ceiling of the
+// whole pipeline. Instead, writes are queued to committer goroutines that
+// run whatever has accumulated (up to maxGroup) in one transaction, so
+// many missions share each commit. Nothing waits on purpose: while one
+// transaction commits, the next group forms.
+//
+// Each write keeps its own all-or-nothing meaning: if any write of a group
+// fails, the group is rolled back and every write is run again in a
+// transaction of its own, so one bad write cannot take others down.
+
+const maxGroup = 512
+
+type groupOp struct {
+	fn    func(*sqlx.Tx) error
+	done  chan error
+	async bool // counted in Store.pending until committed
+}
+
+// startCommitters starts n committers; stopCommitters ends them.
+func (s *Store) startCommitters(n int) {
+	s.ops = make(chan groupOp, 4*maxGroup)
+	for range n {
+		s.committers.Add(1)
+		go s.commitLoop()
+	}
+}
+
+func (s *Store) stopCommitters() {
+	close(s.ops)
+	s.committers.Wait()
+}
+
+// group runs fn in a shared transaction and returns its own error. It
+// waits for the commit even if ctx ends meanwhile, so that the caller
+// never mistakes a committed write for a lost one.
+func (s *Store) group(ctx context.Context, fn func(*sqlx.Tx) error) error {
+	op := groupOp{fn: fn, done: make(chan error, 1)}
+	select {
+	case s.ops <- op:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return <-op.done
+}
+
+// groupAsync queues fn without waiting for its commit; errors are lost.
+// Only for writes that later writes of the same mission supersede (progress):
+// ordering is kept on one committer, and their WHERE clauses make a late
+// one harmless on several.
+func (s *Store) groupAsync(fn func(*sqlx.Tx) error) {
+	s.pending.Add(1)
+	s.ops <- groupOp{fn: fn, done: make(chan error, 1), async: true}
+}
+
+// Flush waits until every write queued so far without waiting (progress)
+// is committed.
+func (s *Store) Flush() { s.pending.Wait() }
+
+func (s *Store) commitLoop() {
+	defer s.committers.Done()
+	batch := make([]groupOp, 0, maxGroup)
+	for first := range s.ops {
+		batch = append(batch[:0], first)
+	fill:
+		for len(batch) < maxGroup {
+			select {
+			case op, ok := <-s.ops:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, op)
+			default:
+				break fill
+			}
+		}
+		s.commitGroup(batch)
+	}
+}
+
+func (s *Store) commitGroup(batch []groupOp) {
+	// The writes are already accepted; they must land even if the
+	// process is shutting down, so they run under their own context.
+	ctx := context.Background()
+	errs := make([]error, len(batch))
+	err := s.tx(ctx, func(tx *sqlx.Tx) error {
+		for i, op := range batch {
+			if errs[i] = op.fn(tx); errs[i] != nil {
+				return errs[i]
+			}
+		}
+		return nil
+	})
+	if err == nil || len(batch) == 1 {
+		for _, op := range batch {
+			s.finish(op, err)
+		}
+		return
+	}
+	// Someone's write failed (or the commit did): run each alone.
+	for _, op := range batch {
+		s.finish(op, s.tx(ctx, op.fn))
+	}
+}
+
+func (s *Store) finish(op groupOp, err error) {
+	op.done <- err
+	if op.async {
+		s.pending.Done()
+	}
+}
