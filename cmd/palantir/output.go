@@ -4,9 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/palantir-lab/palantir/store"
 )
@@ -143,4 +146,20 @@ func fmtAgo(now, t time.Time) string {
 		return "-"
 	}
 	return now.Sub(t).Round(100*time.Millisecond).String() + " ago"
+}
+
+// outputsAnnotation lists, on a command that prints more than table and
+// json, the -o formats it accepts (for example "table,json,markdown").
+const outputsAnnotation = "palantir/outputs"
+
+// checkOutputFormat rejects an output format the configuration allows but
+// cmd does not print (markdown, which only bench prints) as a usage error.
+func checkOutputFormat(cmd *cobra.Command, format string) error {
+	if format == "table" || format == "json" {
+		return nil
+	}
+	if slices.Contains(strings.Split(cmd.Annotations[outputsAnnotation], ","), format) {
+		return nil
+	}
+	return usageErr("-o %s is not supported by %s (table or json; markdown is for 'palantir bench')", format, cmd.Name())
 }

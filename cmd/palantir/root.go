@@ -33,6 +33,9 @@ or ./palantir.yaml; see config.example.yaml), then defaults.`,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := config.Load(cmd.Flags(), configFile)
 			if err == nil {
+				err = checkOutputFormat(cmd, cfg.Output)
+			}
+			if err == nil {
 				err = a.configure(cfg)
 			}
 			if err != nil && cmd.Name() == "doctor" {
@@ -57,7 +60,7 @@ or ./palantir.yaml; see config.example.yaml), then defaults.`,
 	pf.String("amqp-url", config.Defaults["amqp_url"].(string), "RabbitMQ URL for --backend rabbitmq")
 	pf.String("queue", config.Defaults["queue"].(string), "work queue name (broker names derive from it)")
 	pf.String("store", config.Defaults["store"].(string), "SQLite file, or a postgres:// URL")
-	pf.StringP("output", "o", config.Defaults["output"].(string), "output format: table or json (json: stdout holds one JSON document)")
+	pf.StringP("output", "o", config.Defaults["output"].(string), "output format: table or json (json: stdout holds one JSON document); bench also takes markdown")
 	pf.String("log-level", config.Defaults["log_level"].(string), "log level on stderr: debug, info, warn, error")
 	pf.Duration("lease", 30e9, "visibility timeout: an unsettled mission of a silent worker is redelivered after this")
 	pf.Duration("shutdown-timeout", 30e9, "on SIGINT/SIGTERM, how long in-flight missions may finish before they are returned")
@@ -73,6 +76,7 @@ or ./palantir.yaml; see config.example.yaml), then defaults.`,
 		newDLQCmd(a),
 		newPurgeCmd(a, nil),
 		newDoctorCmd(a, nil),
+		newBenchCmd(a, nil),
 		newVersionCmd(a),
 		newGenDocsCmd(),
 	)

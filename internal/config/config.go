@@ -154,8 +154,9 @@ func (c Config) Validate() error {
 		return bad("backend", "empty (known: inproc, redis, rabbitmq, or a redis:// or amqp:// URL)")
 	case !queueName.MatchString(c.Queue):
 		return bad("queue", "%q: use letters, digits, '.', '_' and '-', starting with a letter or digit", c.Queue)
-	case !slices.Contains([]string{"table", "json"}, c.Output):
-		return bad("output", "%q (known: table, json)", c.Output)
+	case !slices.Contains([]string{"table", "json", "markdown"}, c.Output):
+		// markdown is for bench only; the command line rejects it elsewhere.
+		return bad("output", "%q (known: table, json, markdown)", c.Output)
 	case !slices.Contains([]string{"debug", "info", "warn", "error"}, strings.ToLower(c.LogLevel)):
 		return bad("log_level", "%q (known: debug, info, warn, error)", c.LogLevel)
 	case c.Lease < 100*time.Millisecond:

@@ -1,0 +1,144 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/palantir-lab/palantir/backends"
+	"github.com/palantir-lab/palantir/mission"
+	"github.com/palantir-lab/palantir/store"
+	"github.com/palantir-lab/palantir/telemetry"
+	"github.com/palantir-lab/palantir/worker"
+)
+
+// benchStore is what the palantir phase needs of a store: the worker's
+// part, and the launcher's (create missions, mark them queued).
+type benchStore interface {
+	worker.Store
+	CreateMissions(ctx context.Context, ms []store.Mission) error
+	MarkQueued(ctx context.Context, ids []string, at time.Time) error
+}
+
+var _ benchStore = (*store.Store)(nil)
+
+// env is what one backend's measurement runs on: its store and its queue,
+// and how to put everything back afterwards.
+type env struct {
+	t      target
+	st     benchStore
+	events telemetry.Writer // nil with --store none
+	q      backends.Queue
+	closer []func()
+}
+
+// openEnv opens the store the options ask for and the backend's queue.
+// Opening the queue first is also the reachability check: an unreachable
+// broker fails here, within the few seconds the Opener contract allows.
+func openEnv(ctx context.Context, o Options, t target) (e *env, err error) {
+	e = &env{t: t}
+	defer func() {
+		if err != nil {
+			e.close(ctx)
+		}
+	}()
+	switch o.Store {
+	case StoreNone:
+		e.st = newMemStore()
+	case "":
+		dir, err := os.MkdirTemp("", "palantir-bench-")
+		if err != nil {
+			return e, fmt.Errorf("temporary store: %w", err)
+		}
+		e.closer = append(e.closer, func() { os.RemoveAll(dir) })
+		st, err := store.Open(ctx, filepath.Join(dir, "bench.db"))
+		if err != nil {
+			return e, err
+		}
+		e.closer = append(e.closer, func() { st.Close() })
+		e.st, e.events = st, st
+	default:
+		st, err := store.Open(ctx, o.Store)
+		if err != nil {
+			return e, err
+		}
+		e.closer = append(e.closer, func() { st.Close() })
+		e.st, e.events = st, st
+	}
+	var book backends.DeadLetterBook
+	if st, ok := e.st.(*store.Store); ok {
+		book = st
+	}
+	q, err := t.backend.Open(ctx, backends.Config{URL: t.url, Queue: t.queue, DeadLetters: book, Logger: o.Logger})
+	if err != nil {
+		return e, err
+	}
+	e.q = q
+	return e, nil
+}
+
+// close removes the phase's queue from the broker, then releases the
+// queue and the store (and deletes a temporary store) in reverse order.
+func (e *env) close(ctx context.Context) {
+	if e.q != nil {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		_, _ = e.q.Purge(cctx)
+		e.q.Close()
+		if k := kitFor(e.t.backend.Name); k.remove != nil {
+			_ = k.remove(cctx, e.t.url, e.t.queue)
+		}
+		cancel()
+	}
+	for i := len(e.closer) - 1; i >= 0; i-- {
+		e.closer[i]()
+	}
+}
+
+// memStore is the store of --store none: nothing is persisted, but a
+// mission completed once is remembered, so that a second delivery is
+// still recognised as a duplicate (and counted as one), as with a store.
+// Safe for concurrent use.
+type memStore struct {
+	mu   sync.Mutex
+	done map[string]bool
+}
+
+var _ benchStore = (*memStore)(nil)
+
+func newMemStore() *memStore { return &memStore{done: map[string]bool{}} }
+
+func (m *memStore) BeginAttempt(_ context.Context, o mission.Order, _, _ string, _ int, _ string, _ time.Time) (store.Begin, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.done[o.ID] {
+		return store.AlreadySucceeded, nil
+	}
+	return store.Proceed, nil
+}
+
+func (m *memStore) Complete(_ context.Context, ms store.Mission, _ int, _ time.Time) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.done[ms.ID] {
+		return false, nil
+	}
+	m.done[ms.ID] = true
+	return true, nil
+}
+
+func (m *memStore) Fail(context.Context, string, int, string, string, time.Time) (bool, error) {
+	return true, nil
+}
+
+func (m *memStore) SetProgress(context.Context, string, int, int, string, time.Time) error {
+	return nil
+}
+func (m *memStore) MarkRetry(context.Context, string, int, string, time.Time) error { return nil }
+func (m *memStore) MarkRequeued(context.Context, string, int, time.Time) error      { return nil }
+func (m *memStore) Heartbeat(context.Context, store.Worker) error                   { return nil }
+func (m *memStore) CreateMissions(context.Context, []store.Mission) error           { return nil }
+func (m *memStore) MarkQueued(context.Context, []string, time.Time) error           { return nil }
+func (m *memStore) Driver() string                                                  { return StoreNone }
