@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -22,16 +23,30 @@ type eventRow struct {
 
 var _ telemetry.Writer = (*Store)(nil)
 
+// eventsPerInsert stays under SQLite's default limit of 32766 parameters
+// and PostgreSQL's 65535.
+const eventsPerInsert = 64
+
+func insertEventsSQL(n int) string {
+	return `INSERT INTO events (at_us, name, mission_id, attempt, service, since_us, detail) VALUES ` +
+		strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?), ", n), ", ")
+}
+
 // InsertEvents writes a batch of events in one transaction.
 func (s *Store) InsertEvents(ctx context.Context, events []telemetry.Event) error {
 	if len(events) == 0 {
 		return nil
 	}
 	return s.group(ctx, func(tx *sqlx.Tx) error {
-		for _, e := range events {
-			if _, err := s.execTx(ctx, tx, `INSERT INTO events (at_us, name, mission_id, attempt, service, since_us, detail)
-				VALUES (?, ?, ?, ?, ?, ?, ?)`, micros(e.At), string(e.Name), e.MissionID, e.Attempt, e.Service,
-				e.SincePrev.Microseconds(), e.Detail); err != nil {
+		// Multi-row inserts: one statement per eventsPerInsert events.
+		for start := 0; start < len(events); start += eventsPerInsert {
+			chunk := events[start:min(start+eventsPerInsert, len(events))]
+			args := make([]any, 0, 7*len(chunk))
+			for _, e := range chunk {
+				args = append(args, micros(e.At), string(e.Name), e.MissionID, e.Attempt, e.Service,
+					e.SincePrev.Microseconds(), e.Detail)
+			}
+			if _, err := s.execTx(ctx, tx, insertEventsSQL(len(chunk)), args...); err != nil {
 				return err
 			}
 		}

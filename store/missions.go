@@ -180,8 +180,20 @@ func (s *Store) BeginAttempt(ctx context.Context, o mission.Order, backend, queu
 	verdict := Proceed
 	err := s.group(ctx, func(tx *sqlx.Tx) error {
 		verdict = Proceed
+		// The common case in one statement: a known mission, not final,
+		// at this attempt or an earlier one.
+		res, err := s.execTx(ctx, tx, `UPDATE missions SET status = 'STARTED', attempt = ?, worker = ?,
+			progress = 0, stage = '', started_us = COALESCE(started_us, ?), updated_us = ?
+			WHERE id = ? AND attempt <= ? AND status NOT IN ('SUCCESS', 'FAILURE')`,
+			attempt, worker, micros(at), micros(at), o.ID, attempt)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 1 {
+			return nil
+		}
 		var row missionRow
-		err := s.getTx(ctx, tx, &row, `SELECT `+missionColumns+` FROM missions WHERE id = ?`, o.ID)
+		err = s.getTx(ctx, tx, &row, `SELECT `+missionColumns+` FROM missions WHERE id = ?`, o.ID)
 		if errors.Is(err, sql.ErrNoRows) {
 			m := MissionFromOrder(o, backend, queue)
 			if m.CreatedAt.IsZero() {

@@ -76,6 +76,10 @@ func settled(ok bool, result Result) Result {
 	return NotSettled
 }
 
+// progressEvery is the least time between two progress writes of one
+// mission.
+const progressEvery = 50 * time.Millisecond
+
 // execute runs the attempt's plan; a panic becomes a failed attempt.
 func (w *Worker) execute(ctx context.Context, o mission.Order, attempt int) (err error) {
 	defer func() {
@@ -85,12 +89,19 @@ func (w *Worker) execute(ctx context.Context, o mission.Order, attempt int) (err
 		}
 	}()
 	plan := mission.PlanAttempt(o, attempt)
+	var lastWrite time.Time
 	return mission.Execute(ctx, plan, w.cfg.Sleep, func(s mission.Step, _ int, done bool) {
 		if !done {
 			return
 		}
-		if err := w.st.SetProgress(ctx, o.ID, attempt, s.Progress, s.Name, time.Now()); err != nil {
-			w.log.Warn("progress not recorded", "mission", o.ID, "err", err)
+		// The store shows progress to people: a write per stage at human
+		// speeds, but not dozens a second for missions that take
+		// microseconds (bench), whose outcome follows at once anyway.
+		if now := time.Now(); s.Progress < 100 && now.Sub(lastWrite) >= progressEvery {
+			lastWrite = now
+			if err := w.st.SetProgress(ctx, o.ID, attempt, s.Progress, s.Name, now); err != nil {
+				w.log.Warn("progress not recorded", "mission", o.ID, "err", err)
+			}
 		}
 		w.emit(telemetry.MissionProgress, o.ID, attempt, w.self, fmt.Sprintf("%d%% %s", s.Progress, s.Name), time.Time{})
 	})
