@@ -312,7 +312,7 @@ func (s *Store) ResetFailed(ctx context.Context, ids []string, at time.Time) err
 		return nil
 	}
 	q, args, err := sqlx.In(`UPDATE missions SET status = 'QUEUED', attempt = 1, progress = 0, stage = '', worker = '',
-		error = '', finished_us = NULL, queued_us = ?, updated_us = ? WHERE status = 'FAILURE' AND id IN (?)`, micros(at), micros(at), ids)
+		error = '', started_us = NULL, finished_us = NULL, queued_us = ?, updated_us = ? WHERE status = 'FAILURE' AND id IN (?)`, micros(at), micros(at), ids)
 	if err != nil {
 		return err
 	}

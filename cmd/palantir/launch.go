@@ -258,8 +258,17 @@ func printLaunched(a *app, st *store.Store, ctx context.Context, ids []string) e
 	for _, id := range ids {
 		fmt.Fprintln(a.Out, id)
 	}
-	fmt.Fprintf(a.Err, "launched %d mission(s) on %s queue %q; start 'palantir worker --backend %s' to run them, 'palantir status ID…' to follow\n",
-		len(ids), a.be.Name, a.cfg.Queue, a.be.Name)
+	// The hint repeats what this launch used, so a copied command reaches
+	// the same broker and queue.
+	hint := "palantir worker --backend " + a.cfg.Backend
+	if strings.Contains(a.cfg.Backend, "://") {
+		hint = "palantir worker --backend '" + backends.Redact(a.cfg.Backend) + "'" // never print a password
+	}
+	if a.cfg.Queue != "missions" {
+		hint += " --queue " + a.cfg.Queue
+	}
+	fmt.Fprintf(a.Err, "launched %d mission(s) on %s queue %q; run them with '%s', follow them with 'palantir status ID…'\n",
+		len(ids), a.be.Name, a.cfg.Queue, hint)
 	return nil
 }
 
