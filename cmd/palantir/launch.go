@@ -267,7 +267,7 @@ func printLaunched(a *app, st *store.Store, ctx context.Context, ids []string) e
 	if a.cfg.Queue != "missions" {
 		hint += " --queue " + a.cfg.Queue
 	}
-	fmt.Fprintf(a.Err, "launched %d mission(s) on %s queue %q; run them with '%s', follow them with 'palantir status ID…'\n",
+	fmt.Fprintf(a.Err, "launched %d mission(s) on %s queue %q. Run them with: %s   Follow them with: palantir status ID…\n",
 		len(ids), a.be.Name, a.cfg.Queue, hint)
 	return nil
 }
