@@ -89,7 +89,7 @@ func (w *Worker) execute(ctx context.Context, o mission.Order, attempt int) (err
 		}
 	}()
 	plan := mission.PlanAttempt(o, attempt)
-	var lastWrite time.Time
+	lastWrite := time.Now() // BeginAttempt just wrote progress 0
 	return mission.Execute(ctx, plan, w.cfg.Sleep, func(s mission.Step, _ int, done bool) {
 		if !done {
 			return
