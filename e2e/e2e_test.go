@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -363,5 +364,57 @@ func TestUnreachableBrokerExitsThreeQuicklyWithoutThePassword(t *testing.T) {
 				t.Errorf("%v on %s: stderr must be one line naming the broker without the password: %q", args, url, msg)
 			}
 		}
+	}
+}
+
+// TestWorkerSurvivesARedisRestart restarts a private Redis under a running
+// worker: the worker must wait for it, not exit, and then run new missions.
+func TestWorkerSurvivesARedisRestart(t *testing.T) {
+	server, err := exec.LookPath("redis-server")
+	if err != nil {
+		testservices.Unavailable(t, "redis-server binary", "", err)
+	}
+	dir := t.TempDir()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	url := fmt.Sprintf("redis://127.0.0.1:%d/0", port)
+	start := func() *exec.Cmd {
+		c := exec.Command(server, "--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir)
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Process.Kill(); c.Wait() })
+		for i := 0; i < 50; i++ {
+			if conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+				conn.Close()
+				return c
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Fatal("private redis-server did not start")
+		return nil
+	}
+	redisProc := start()
+	e := &env{t: t, backend: "redis", dir: dir, queue: "restart",
+		vars: []string{"PALANTIR_BACKEND=" + url, "PALANTIR_STORE=" + filepath.Join(dir, "p.db")}}
+	e.startWorker("eagle1")
+	time.Sleep(500 * time.Millisecond)
+	redisProc.Process.Kill()
+	redisProc.Wait()
+	time.Sleep(1500 * time.Millisecond) // the worker notices, and waits
+	start()
+	// Only the worker started before the restart can run these.
+	ms := e.launchAndWait(30*time.Second, "raven", "--count", "2", "--speed", "10", "--fail-rate", "0")
+	for _, m := range ms {
+		if m.Status != "SUCCESS" || m.Worker != "eagle1" {
+			t.Errorf("after the restart: %s %s by %q", m.ID, m.Status, m.Worker)
+		}
+	}
+	if !strings.Contains(e.workerLog("eagle1"), "retrying in") {
+		t.Errorf("the worker did not say it was waiting for the broker:\n%s", e.workerLog("eagle1"))
 	}
 }

@@ -53,6 +53,9 @@ type Config struct {
 	// Observe, when set, is told about every delivery once it is settled
 	// (or abandoned). It runs on the worker's goroutine: keep it cheap.
 	Observe func(Observation)
+	// OnBrokerError, when set, is told when receiving fails and the worker
+	// waits before trying again (the worker command prints it).
+	OnBrokerError func(err error, retryIn time.Duration)
 }
 
 // Result is what became of one delivery.
@@ -174,8 +177,11 @@ func (w *Worker) Run(ctx context.Context) error {
 	return nil
 }
 
-// loop receives and handles deliveries one at a time.
+// loop receives and handles deliveries one at a time. A broker that goes
+// away while the worker runs is waited for (the backends reconnect): a
+// restart of Redis or RabbitMQ must not take the workers down with it.
 func (w *Worker) loop(ctx, work context.Context, cons backends.Consumer) error {
+	backoff := time.Duration(0)
 	for ctx.Err() == nil {
 		if max := int64(w.cfg.MaxMissions); max > 0 && w.taken.Add(1) > max {
 			return nil
@@ -188,15 +194,18 @@ func (w *Worker) loop(ctx, work context.Context, cons backends.Consumer) error {
 			if ctx.Err() != nil || errors.Is(err, backends.ErrClosed) {
 				return nil
 			}
-			if errors.Is(err, backends.ErrUnreachable) {
-				return fmt.Errorf("worker %s: receive: %w", w.cfg.Name, err)
+			backoff = min(max(2*backoff, 500*time.Millisecond), 10*time.Second)
+			if w.cfg.OnBrokerError != nil {
+				w.cfg.OnBrokerError(err, backoff)
+			} else {
+				w.log.Warn("receive failed; retrying", "in", backoff, "err", err)
 			}
-			w.log.Warn("receive failed; retrying", "err", err)
-			if mission.Sleep(ctx, time.Second) != nil {
+			if mission.Sleep(ctx, backoff) != nil {
 				return nil
 			}
 			continue
 		}
+		backoff = 0
 		w.handle(work, d)
 		w.processed.Add(1)
 	}

@@ -33,7 +33,9 @@ Each mission it takes, finishes or fails is printed on stderr. SIGINT or
 SIGTERM stops taking new missions, lets in-flight ones finish within
 --shutdown-timeout, returns the rest to the queue, and exits 0. A worker
 killed with SIGKILL loses nothing: its unacknowledged missions are delivered
-to another worker (RabbitMQ: at once; Redis: after --lease).
+to another worker (RabbitMQ: at once; Redis: after --lease). If the broker
+goes away while the worker runs, the worker says so and keeps retrying
+until it is back.
 
 The inproc backend lives inside one process, so there is nothing for a
 separate worker to share: use --backend redis or rabbitmq, or let
@@ -102,7 +104,9 @@ func runWorker(ctx context.Context, a *app, o workerOptions) error {
 	}
 	w := worker.New(worker.Config{Name: o.Name, Concurrency: o.Concurrency, MaxMissions: o.MaxMissions,
 		Lease: a.cfg.Lease, ShutdownTimeout: a.cfg.ShutdownTimeout, Backend: a.be.Name, Queue: a.cfg.Queue,
-		Logger: a.log}, q, st, tel)
+		Logger: a.log, OnBrokerError: func(err error, retryIn time.Duration) {
+			fmt.Fprintf(a.Err, "%s worker %s: %v; retrying in %v\n", time.Now().Format("15:04:05.000"), o.Name, err, retryIn)
+		}}, q, st, tel)
 	start := time.Now()
 	err = w.Run(ctx)
 	fmt.Fprintf(a.Err, "worker %s: stopped after %v: %d mission(s) handled, %d returned unfinished to the queue\n",
