@@ -264,7 +264,7 @@ func (s *Store) MarkRequeued(ctx context.Context, id string, attempt int, at tim
 // changes then.
 func (s *Store) Complete(ctx context.Context, m Mission, points int, at time.Time) (recorded bool, err error) {
 	err = s.group(ctx, func(tx *sqlx.Tx) error {
-		res, err := s.execTx(ctx, tx, `UPDATE missions SET status = 'SUCCESS', progress = 100, score = ?,
+		res, err := s.execTx(ctx, tx, `UPDATE missions SET status = 'SUCCESS', progress = 100, stage = '', score = ?,
 			attempt = ?, worker = ?, error = '', finished_us = ?, updated_us = ?
 			WHERE id = ? AND status NOT IN ('SUCCESS', 'FAILURE')`,
 			points, m.Attempt, m.Worker, micros(at), micros(at), m.ID)
