@@ -10,6 +10,7 @@ import (
 	"github.com/vbauerster/mpb/v8/decor"
 
 	"github.com/palantir-lab/palantir/backends"
+	"github.com/palantir-lab/palantir/mission"
 	"github.com/palantir-lab/palantir/store"
 	"github.com/palantir-lab/palantir/telemetry"
 	"github.com/palantir-lab/palantir/worker"
@@ -77,6 +78,7 @@ func waitMissions(ctx context.Context, a *app, st *store.Store, ids []string) ([
 	defer view.close()
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
+	hintAt := time.Now().Add(5 * time.Second)
 	for {
 		ms, err := missionsInChunks(ctx, st, ids)
 		if err != nil {
@@ -86,12 +88,42 @@ func waitMissions(ctx context.Context, a *app, st *store.Store, ids []string) ([
 		if allFinal(ms) {
 			return ms, nil
 		}
+		if !hintAt.IsZero() && time.Now().After(hintAt) {
+			hintAt = time.Time{}
+			hintNoWorker(ctx, a, st, ms)
+		}
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		case <-tick.C:
 		}
 	}
+}
+
+// hintNoWorker says why nothing moves when, after a while, no mission has
+// started and no worker of this queue beats in this store: the usual cause
+// is a worker started elsewhere (another --queue, --backend or --store, or
+// another directory's palantir.db).
+func hintNoWorker(ctx context.Context, a *app, st *store.Store, ms []store.Mission) {
+	if a.be.Name == "inproc" {
+		return
+	}
+	for _, m := range ms {
+		if m.Status != mission.Queued && m.Status != mission.Pending {
+			return
+		}
+	}
+	workers, err := st.Workers(ctx, time.Now().Add(-liveWindow))
+	if err != nil {
+		return
+	}
+	for _, w := range workers {
+		if w.StoppedAt.IsZero() && w.Backend == a.be.Name && w.Queue == a.cfg.Queue {
+			return
+		}
+	}
+	fmt.Fprintf(a.Err, "still waiting: no live worker of %s queue %q reports to store %s. Start one with the same --backend, --queue and --store (in the same directory for the default palantir.db).\n",
+		a.be.Name, a.cfg.Queue, st.Location())
 }
 
 func missionsInChunks(ctx context.Context, st *store.Store, ids []string) ([]store.Mission, error) {
