@@ -418,3 +418,61 @@ func TestWorkerSurvivesARedisRestart(t *testing.T) {
 		t.Errorf("the worker did not say it was waiting for the broker:\n%s", e.workerLog("eagle1"))
 	}
 }
+
+// TestSIGTERMReturnsUnfinishedMissions: a worker told to stop lets its
+// mission run for the shutdown timeout, then gives it back and exits 0;
+// another worker finishes it, as the same attempt, scored once.
+func TestSIGTERMReturnsUnfinishedMissions(t *testing.T) {
+	forEach(t, func(t *testing.T, e *env) {
+		e.vars = append(e.vars, "PALANTIR_SHUTDOWN_TIMEOUT=500ms")
+		leaving := e.startWorker("leaving")
+		code, out, errs := e.palantir("launch", "recon", "--speed", "1.5", "--fail-rate", "0")
+		if code != 0 {
+			t.Fatalf("launch: %d %s", code, errs)
+		}
+		id := strings.TrimSpace(out)
+		e.waitFor(20*time.Second, "the mission to be PROCESSING", func() bool {
+			ms := e.missions("status", id)
+			return ms[0].Status == "PROCESSING" && ms[0].Worker == "leaving"
+		})
+		if err := leaving.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- leaving.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("worker after SIGTERM: %v, want exit 0\n%s", err, e.workerLog("leaving"))
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("worker still running 10s after SIGTERM\n%s", e.workerLog("leaving"))
+		}
+		if ms := e.missions("status", id); ms[0].Status != "QUEUED" {
+			t.Errorf("after the shutdown the mission is %s, want QUEUED", ms[0].Status)
+		}
+		e.startWorker("eagle1", "--concurrency", "1")
+		e.waitFor(40*time.Second, "the mission to finish", func() bool {
+			return e.missions("status", id)[0].Status == "SUCCESS"
+		})
+		m := e.missions("status", id)[0]
+		if m.Worker != "eagle1" || m.Attempt != 1 {
+			t.Errorf("finished by %s at attempt %d, want eagle1 at attempt 1", m.Worker, m.Attempt)
+		}
+		_, evs, _ := e.palantir("events", "--mission", id, "--limit", "0", "-o", "json")
+		if !strings.Contains(evs, "returned unfinished by leaving at shutdown") || strings.Count(evs, `"hero_scored"`) != 1 {
+			t.Errorf("events lack the return, or scored other than once:\n%s", evs)
+		}
+	})
+}
+
+func (e *env) waitFor(d time.Duration, what string, cond func() bool) {
+	e.t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			e.t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
