@@ -99,9 +99,9 @@ func TestWorkerFlags(t *testing.T) {
 
 func TestHistoryFlags(t *testing.T) {
 	tests := []struct {
-		name string
-		args []string
-		code int
+		name  string
+		args  []string
+		code  int
 		check func(t *testing.T, o historyOptions)
 	}{
 		{name: "filters", args: []string{"--type", "recon", "--status", "failure", "--hero", "frodo", "--worker", "eagle1", "--backend", "redis", "--limit", "5"},
