@@ -276,7 +276,11 @@ func TestSIGKILLedWorkerLosesNothingAndScoresOnce(t *testing.T) {
 			t.Errorf("leaderboard counts %d scored missions, want %d (each once)", scored, len(ids))
 		}
 		for _, id := range ids {
-			_, out, _ := e.palantir("events", "--mission", id, "--limit", "0", "-o", "json")
+			var out string
+			e.waitFor(10*time.Second, "hero_scored of "+id, func() bool { // telemetry lands in batches
+				_, out, _ = e.palantir("events", "--mission", id, "--limit", "0", "-o", "json")
+				return strings.Contains(out, `"hero_scored"`)
+			})
 			if n := strings.Count(out, `"hero_scored"`); n != 1 {
 				t.Errorf("%s: hero_scored %d times", id, n)
 			}
@@ -459,7 +463,12 @@ func TestSIGTERMReturnsUnfinishedMissions(t *testing.T) {
 		if m.Worker != "eagle1" || m.Attempt != 1 {
 			t.Errorf("finished by %s at attempt %d, want eagle1 at attempt 1", m.Worker, m.Attempt)
 		}
-		_, evs, _ := e.palantir("events", "--mission", id, "--limit", "0", "-o", "json")
+		// Telemetry lands in batches, a moment after the outcome itself.
+		var evs string
+		e.waitFor(10*time.Second, "the hero_scored event", func() bool {
+			_, evs, _ = e.palantir("events", "--mission", id, "--limit", "0", "-o", "json")
+			return strings.Contains(evs, `"hero_scored"`)
+		})
 		if !strings.Contains(evs, "returned unfinished by leaving at shutdown") || strings.Count(evs, `"hero_scored"`) != 1 {
 			t.Errorf("events lack the return, or scored other than once:\n%s", evs)
 		}
