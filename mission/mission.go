@@ -101,24 +101,45 @@ func knownTypes() string {
 // Expand turns launch arguments into executable types: each name is
 // repeated count times, and fellowship becomes its batch.
 func Expand(names []string, count int) ([]Type, error) {
-	if count < 1 {
-		return nil, fmt.Errorf("count must be at least 1, got %d", count)
-	}
 	var out []Type
-	for _, n := range names {
+	err := Each(names, count, func(_ int, t Type) error {
+		out = append(out, t)
+		return nil
+	})
+	return out, err
+}
+
+// Each calls fn with the types Expand would return, one at a time, so that
+// a launch of a million missions need not hold them all. It checks every
+// name before the first call, and stops at fn's first error.
+func Each(names []string, count int, fn func(i int, t Type) error) error {
+	if count < 1 {
+		return fmt.Errorf("count must be at least 1, got %d", count)
+	}
+	units := make([][]Type, len(names))
+	for k, n := range names {
 		t := Type(strings.ToLower(strings.TrimSpace(n)))
+		if t == Fellowship {
+			units[k] = fellowshipBatch
+			continue
+		}
+		if _, err := Lookup(t); err != nil {
+			return err
+		}
+		units[k] = []Type{t}
+	}
+	i := 0
+	for _, unit := range units {
 		for range count {
-			if t == Fellowship {
-				out = append(out, fellowshipBatch...)
-				continue
+			for _, t := range unit {
+				if err := fn(i, t); err != nil {
+					return err
+				}
+				i++
 			}
-			if _, err := Lookup(t); err != nil {
-				return nil, err
-			}
-			out = append(out, t)
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // Heroes are the ten heroes of the SPEC, in rotation order.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -111,10 +112,6 @@ func (o launchOptions) validate() error {
 }
 
 func runLaunch(ctx context.Context, a *app, o launchOptions) error {
-	types, err := mission.Expand(o.Types, o.Count)
-	if err != nil {
-		return err
-	}
 	st, err := a.Store(ctx)
 	if err != nil {
 		return err
@@ -126,17 +123,33 @@ func runLaunch(ctx context.Context, a *app, o launchOptions) error {
 	tel := telemetry.NewRecorder(st, a.log)
 	defer tel.Close()
 
-	orders, err := buildOrders(ctx, st, types, o)
+	gen, err := newOrderGen(ctx, st, o)
 	if err != nil {
 		return err
 	}
-	ids, err := publishOrders(ctx, a, st, q, tel, orders)
-	if err != nil {
-		return err
+	gen.progress = func(done, total int) {
+		fmt.Fprintf(a.Err, "published %d/%d missions\n", done, total)
 	}
 	embedded := a.be.Name == "inproc"
-	if !o.Wait && !embedded {
-		return printLaunched(a, st, ctx, ids)
+	wait := o.Wait || embedded
+	out := newLaunchOutput(a, st)
+	var ids []string // kept only to wait for them: a plain launch streams
+	err = eachChunk(o, launchChunk, gen, func(orders []mission.Order) error {
+		chunkIDs, err := publishOrders(ctx, a, st, q, tel, orders)
+		if err != nil {
+			return err
+		}
+		if wait {
+			ids = append(ids, chunkIDs...)
+			return nil
+		}
+		return out.add(ctx, chunkIDs)
+	})
+	if err != nil {
+		return err
+	}
+	if !wait {
+		return out.close()
 	}
 	var final []store.Mission
 	if embedded {
@@ -150,9 +163,56 @@ func runLaunch(ctx context.Context, a *app, o launchOptions) error {
 	return reportFinal(a, final)
 }
 
-// buildOrders makes one order per type: ids sortable by time, heroes in
+// launchChunk missions are stored and published at a time, so a launch of
+// a million missions runs in flat memory.
+const launchChunk = 1000
+
+// eachChunk hands fn the launch's orders launchChunk at a time, with a
+// progress line on stderr for big launches.
+func eachChunk(o launchOptions, size int, gen *orderGen, fn func([]mission.Order) error) error {
+	total := 0
+	_ = mission.Each(o.Types, o.Count, func(int, mission.Type) error { total++; return nil })
+	chunk := make([]mission.Order, 0, size)
+	flush := func() error {
+		if len(chunk) == 0 {
+			return nil
+		}
+		err := fn(chunk)
+		chunk = chunk[:0]
+		return err
+	}
+	done := 0
+	err := mission.Each(o.Types, o.Count, func(i int, t mission.Type) error {
+		chunk = append(chunk, gen.order(i, t))
+		if len(chunk) < size {
+			return nil
+		}
+		if err := flush(); err != nil {
+			return err
+		}
+		done += size
+		if total >= 20*size && done%(10*size) == 0 {
+			gen.progress(done, total)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return flush()
+}
+
+// orderGen makes the i-th order of a launch: random ids, heroes in
 // rotation, seeds derived from --seed so that a run replays exactly.
-func buildOrders(ctx context.Context, st *store.Store, types []mission.Type, o launchOptions) ([]mission.Order, error) {
+type orderGen struct {
+	o        launchOptions
+	base     int
+	seed     uint64
+	now      time.Time
+	progress func(done, total int)
+}
+
+func newOrderGen(ctx context.Context, st *store.Store, o launchOptions) (*orderGen, error) {
 	base, err := st.CountMissions(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
@@ -163,18 +223,16 @@ func buildOrders(ctx context.Context, st *store.Store, types []mission.Type, o l
 		_, _ = rand.Read(b[:])
 		seed = binary.LittleEndian.Uint64(b[:])
 	}
-	now := time.Now().UTC()
-	orders := make([]mission.Order, len(types))
-	for i, t := range types {
-		hero := strings.ToLower(o.Hero)
-		if hero == "" {
-			hero = mission.HeroFor(base + i)
-		}
-		id := newMissionID()
-		orders[i] = mission.Order{ID: id, Type: t, Hero: hero, FailRate: o.FailRate, MaxAttempts: o.MaxAttempts,
-			Speed: o.Speed, Seed: splitmix(seed + uint64(i)), CreatedAt: now.Add(time.Duration(i) * time.Microsecond)}
+	return &orderGen{o: o, base: base, seed: seed, now: time.Now().UTC(), progress: func(int, int) {}}, nil
+}
+
+func (g *orderGen) order(i int, t mission.Type) mission.Order {
+	hero := strings.ToLower(g.o.Hero)
+	if hero == "" {
+		hero = mission.HeroFor(g.base + i)
 	}
-	return orders, nil
+	return mission.Order{ID: newMissionID(), Type: t, Hero: hero, FailRate: g.o.FailRate, MaxAttempts: g.o.MaxAttempts,
+		Speed: g.o.Speed, Seed: splitmix(g.seed + uint64(i)), CreatedAt: g.now.Add(time.Duration(i) * time.Microsecond)}
 }
 
 // idAlphabet is Crockford's base32 in lower case: no i, l, o or u to
@@ -246,17 +304,56 @@ func publishOrders(ctx context.Context, a *app, st *store.Store, q backends.Publ
 	return ids, nil
 }
 
-// printLaunched prints what was published without waiting.
-func printLaunched(a *app, st *store.Store, ctx context.Context, ids []string) error {
-	if a.json() {
-		ms, err := st.Missions(ctx, ids)
+// launchOutput prints what a launch without --wait published, as it
+// goes: ids one per line, or the elements of one JSON array.
+type launchOutput struct {
+	a     *app
+	st    *store.Store
+	n     int
+	first bool
+}
+
+func newLaunchOutput(a *app, st *store.Store) *launchOutput {
+	return &launchOutput{a: a, st: st, first: true}
+}
+
+func (l *launchOutput) add(ctx context.Context, ids []string) error {
+	l.n += len(ids)
+	if !l.a.json() {
+		for _, id := range ids {
+			fmt.Fprintln(l.a.Out, id)
+		}
+		return nil
+	}
+	ms, err := l.st.Missions(ctx, ids)
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	for _, m := range ms {
+		b, err := json.MarshalIndent(toMissionJSON(m), "  ", "  ")
 		if err != nil {
 			return err
 		}
-		return writeJSON(a.Out, missionsJSON(ms))
+		sep := ",\n  "
+		if l.first {
+			sep, l.first = "[\n  ", false
+		}
+		if _, err := fmt.Fprint(l.a.Out, sep, string(b)); err != nil {
+			return err
+		}
 	}
-	for _, id := range ids {
-		fmt.Fprintln(a.Out, id)
+	return nil
+}
+
+func (l *launchOutput) close() error {
+	a := l.a
+	if a.json() {
+		end := "\n]\n"
+		if l.first {
+			end = "[]\n"
+		}
+		_, err := fmt.Fprint(a.Out, end)
+		return err
 	}
 	// The hint repeats what this launch used, so a copied command reaches
 	// the same broker and queue.
@@ -268,7 +365,7 @@ func printLaunched(a *app, st *store.Store, ctx context.Context, ids []string) e
 		hint += " --queue " + a.cfg.Queue
 	}
 	fmt.Fprintf(a.Err, "launched %d mission(s) on %s queue %q. Run them with: %s   Follow them with: palantir status ID…\n",
-		len(ids), a.be.Name, a.cfg.Queue, hint)
+		l.n, a.be.Name, a.cfg.Queue, hint)
 	return nil
 }
 
