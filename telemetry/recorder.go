@@ -7,6 +7,9 @@ import (
 	"time"
 )
 
+// maxTracked bounds the missions whose last stage time a recorder keeps.
+const maxTracked = 10000
+
 // Writer persists a batch of events. The store implements it.
 type Writer interface {
 	InsertEvents(ctx context.Context, events []Event) error
@@ -72,6 +75,11 @@ func (r *Recorder) Emit(e Event, since time.Time) {
 	if e.Name == HeroScored || e.Name == MissionDeadLettered {
 		delete(r.last, e.MissionID) // the mission's story in this process ends here
 	} else {
+		if len(r.last) >= maxTracked {
+			// A launcher never sees its missions end: forget rather than
+			// grow with every mission of a million-mission launch.
+			clear(r.last)
+		}
 		r.last[e.MissionID] = e.At
 	}
 	r.mu.Unlock()
