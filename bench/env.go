@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/palantir-lab/palantir/backends"
+	"github.com/palantir-lab/palantir/dispatch"
 	"github.com/palantir-lab/palantir/mission"
 	"github.com/palantir-lab/palantir/store"
 	"github.com/palantir-lab/palantir/telemetry"
@@ -16,11 +17,10 @@ import (
 )
 
 // benchStore is what the palantir phase needs of a store: the worker's
-// part, and the launcher's (create missions, mark them queued).
+// part, and the launcher's.
 type benchStore interface {
 	worker.Store
-	CreateMissions(ctx context.Context, ms []store.Mission) error
-	MarkQueued(ctx context.Context, ids []string, at time.Time) error
+	dispatch.Store
 }
 
 var _ benchStore = (*store.Store)(nil)
@@ -141,4 +141,5 @@ func (m *memStore) MarkRequeued(context.Context, string, int, time.Time) error  
 func (m *memStore) Heartbeat(context.Context, store.Worker) error                   { return nil }
 func (m *memStore) CreateMissions(context.Context, []store.Mission) error           { return nil }
 func (m *memStore) MarkQueued(context.Context, []string, time.Time) error           { return nil }
+func (m *memStore) DeleteMissions(context.Context, []string) error                  { return nil }
 func (m *memStore) Driver() string                                                  { return StoreNone }

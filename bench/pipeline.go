@@ -9,8 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/palantir-lab/palantir/backends"
-	"github.com/palantir-lab/palantir/store"
+	"github.com/palantir-lab/palantir/dispatch"
 	"github.com/palantir-lab/palantir/telemetry"
 	"github.com/palantir-lab/palantir/worker"
 )
@@ -51,7 +50,10 @@ func runPalantir(ctx context.Context, o Options, t target, e *env, os *orders, r
 
 	stopProgress := reportProgress(o, t.backend.Name, PhasePalantir, n, tl.successCount)
 	start := time.Now()
-	p := &publisher{o: o, t: t, e: e, tel: tel, os: os, tl: tl}
+	p := &publisher{o: o, t: t, e: e, os: os, tl: tl, d: &dispatch.Dispatcher{
+		Store: e.st, Queue: e.q, Telemetry: tel, Backend: t.backend.Name, QueueName: t.queue, Log: o.Logger,
+		OnPublish: func(d time.Duration, n int) { tl.publish.record(d, int64(n)) },
+	}}
 	var pubErr error
 	if o.Rate > 0 {
 		pubErr = p.atRate(ctx, start)
@@ -99,7 +101,7 @@ type publisher struct {
 	o         Options
 	t         target
 	e         *env
-	tel       *telemetry.Recorder
+	d         *dispatch.Dispatcher
 	os        *orders
 	tl        *tally
 	published int
@@ -157,41 +159,13 @@ func (p *publisher) atRate(ctx context.Context, start time.Time) error {
 	return nil
 }
 
-// batch stores, publishes and marks queued the missions lo..hi-1.
+// batch stores, publishes and marks queued the missions lo..hi-1, the
+// way `palantir launch` does: through the same dispatcher.
 func (p *publisher) batch(ctx context.Context, lo, hi int) error {
-	name, queue := p.t.backend.Name, p.t.queue
-	ms := make([]store.Mission, 0, hi-lo)
-	msgs := make([]backends.Message, 0, hi-lo)
-	ids := make([]string, 0, hi-lo)
-	for i := lo; i < hi; i++ {
-		o := p.os.list[i]
-		ms = append(ms, store.MissionFromOrder(o, name, queue))
-		msgs = append(msgs, backends.Message{ID: o.ID, Body: p.os.bodies[i], Attempt: 1})
-		ids = append(ids, o.ID)
-	}
-	if err := p.e.st.CreateMissions(ctx, ms); err != nil {
-		return fmt.Errorf("store: %w", err)
-	}
-	for i := lo; i < hi; i++ {
-		o := p.os.list[i]
-		p.tel.Emit(telemetry.Event{Name: telemetry.MissionInvoked, MissionID: o.ID, Attempt: 1, Service: telemetry.CLI(),
-			Detail: fmt.Sprintf("%s for %s", o.Type, o.Hero)}, time.Time{})
-	}
-	t0 := time.Now()
-	err := p.e.q.Publish(ctx, msgs...)
-	p.tl.publish.record(time.Since(t0), int64(hi-lo))
-	if err != nil {
-		return fmt.Errorf("publish to %s queue %q: %w", name, queue, err)
+	if err := p.d.Publish(ctx, p.os.list[lo:hi], p.os.bodies[lo:hi]); err != nil {
+		return err
 	}
 	p.published += hi - lo
-	now := time.Now()
-	if err := p.e.st.MarkQueued(ctx, ids, now); err != nil {
-		return fmt.Errorf("store: %w", err)
-	}
-	for _, id := range ids {
-		p.tel.Emit(telemetry.Event{Name: telemetry.MissionQueued, MissionID: id, Attempt: 1,
-			Service: telemetry.Broker(name), Detail: "queue " + queue, At: now}, time.Time{})
-	}
 	return nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/palantir-lab/palantir/backends"
+	"github.com/palantir-lab/palantir/dispatch"
 	"github.com/palantir-lab/palantir/mission"
 	"github.com/palantir-lab/palantir/store"
 	"github.com/palantir-lab/palantir/telemetry"
@@ -133,11 +134,15 @@ func runLaunch(ctx context.Context, a *app, o launchOptions) error {
 	embedded := a.be.Name == "inproc"
 	wait := o.Wait || embedded
 	out := newLaunchOutput(a, st)
+	d := &dispatch.Dispatcher{Store: st, Queue: q, Telemetry: tel, Backend: a.be.Name, QueueName: a.cfg.Queue, Log: a.log}
 	var ids []string // kept only to wait for them: a plain launch streams
 	err = eachChunk(o, launchChunk, gen, func(orders []mission.Order) error {
-		chunkIDs, err := publishOrders(ctx, a, st, q, tel, orders)
-		if err != nil {
+		if err := d.Publish(ctx, orders, nil); err != nil {
 			return err
+		}
+		chunkIDs := make([]string, len(orders))
+		for i, o := range orders {
+			chunkIDs[i] = o.ID
 		}
 		if wait {
 			ids = append(ids, chunkIDs...)
@@ -256,52 +261,6 @@ func splitmix(x uint64) uint64 {
 	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
 	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
 	return x ^ (x >> 31)
-}
-
-// publishOrders records the missions as PENDING, publishes them, and marks
-// them QUEUED. If the broker refuses, the PENDING rows are removed again:
-// nothing is half-written.
-func publishOrders(ctx context.Context, a *app, st *store.Store, q backends.Publisher, tel *telemetry.Recorder, orders []mission.Order) ([]string, error) {
-	const batch = 1000
-	var ids []string
-	for start := 0; start < len(orders); start += batch {
-		chunk := orders[start:min(start+batch, len(orders))]
-		ms := make([]store.Mission, len(chunk))
-		msgs := make([]backends.Message, len(chunk))
-		chunkIDs := make([]string, len(chunk))
-		for i, o := range chunk {
-			ms[i] = store.MissionFromOrder(o, a.be.Name, a.cfg.Queue)
-			body, err := o.Encode()
-			if err != nil {
-				return ids, err
-			}
-			msgs[i] = backends.Message{ID: o.ID, Body: body, Attempt: 1}
-			chunkIDs[i] = o.ID
-		}
-		if err := st.CreateMissions(ctx, ms); err != nil {
-			return ids, fmt.Errorf("store: %w", err)
-		}
-		for _, o := range chunk {
-			tel.Emit(telemetry.Event{Name: telemetry.MissionInvoked, MissionID: o.ID, Attempt: 1, Service: telemetry.CLI(),
-				Detail: fmt.Sprintf("%s for %s", o.Type, o.Hero), At: o.CreatedAt}, time.Time{})
-		}
-		if err := q.Publish(ctx, msgs...); err != nil {
-			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			_ = st.DeleteMissions(dctx, chunkIDs)
-			cancel()
-			return ids, fmt.Errorf("publish to %s queue %q: %w", a.be.Name, a.cfg.Queue, err)
-		}
-		now := time.Now()
-		if err := st.MarkQueued(ctx, chunkIDs, now); err != nil {
-			a.log.Warn("missions published but not marked QUEUED", "err", err)
-		}
-		for _, id := range chunkIDs {
-			tel.Emit(telemetry.Event{Name: telemetry.MissionQueued, MissionID: id, Attempt: 1,
-				Service: telemetry.Broker(a.be.Name), Detail: "queue " + a.cfg.Queue, At: now}, time.Time{})
-		}
-		ids = append(ids, chunkIDs...)
-	}
-	return ids, nil
 }
 
 // launchOutput prints what a launch without --wait published, as it
