@@ -90,6 +90,15 @@ func (a *app) Store(ctx context.Context) (*store.Store, error) {
 	return st, nil
 }
 
+// StoreAndQueue opens both, for the commands that move missions.
+func (a *app) StoreAndQueue(ctx context.Context) (*store.Store, backends.Queue, error) {
+	q, err := a.Queue(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return a.st, q, nil
+}
+
 // Queue opens the queue once. It opens the store too: inproc keeps its
 // dead letters there.
 func (a *app) Queue(ctx context.Context) (backends.Queue, error) {

@@ -169,11 +169,7 @@ func matchDead(dead []backends.DeadLetter, args []string) ([]string, error) {
 }
 
 func runDLQReplay(ctx context.Context, a *app, o replayOptions) error {
-	st, err := a.Store(ctx)
-	if err != nil {
-		return err
-	}
-	q, err := a.Queue(ctx)
+	st, q, err := a.StoreAndQueue(ctx)
 	if err != nil {
 		return err
 	}

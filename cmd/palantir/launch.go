@@ -108,16 +108,13 @@ func (o launchOptions) validate() error {
 			return fmt.Errorf("--hero: %w", err)
 		}
 	}
-	_, err := mission.Expand(o.Types, o.Count)
-	return err
+	// The names only: expanding --count 1000000 here would hold a million
+	// types just to check them.
+	return mission.Each(o.Types, 1, func(int, mission.Type) error { return nil })
 }
 
 func runLaunch(ctx context.Context, a *app, o launchOptions) error {
-	st, err := a.Store(ctx)
-	if err != nil {
-		return err
-	}
-	q, err := a.Queue(ctx)
+	st, q, err := a.StoreAndQueue(ctx)
 	if err != nil {
 		return err
 	}

@@ -51,11 +51,7 @@ func runPurge(ctx context.Context, a *app, yes bool) error {
 			return nil
 		}
 	}
-	st, err := a.Store(ctx)
-	if err != nil {
-		return err
-	}
-	q, err := a.Queue(ctx)
+	st, q, err := a.StoreAndQueue(ctx)
 	if err != nil {
 		return err
 	}

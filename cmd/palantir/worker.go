@@ -78,11 +78,7 @@ EXIT STATUS
 }
 
 func runWorker(ctx context.Context, a *app, o workerOptions) error {
-	st, err := a.Store(ctx)
-	if err != nil {
-		return err
-	}
-	q, err := a.Queue(ctx)
+	st, q, err := a.StoreAndQueue(ctx)
 	if err != nil {
 		return err
 	}
