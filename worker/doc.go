@@ -11,9 +11,18 @@
 // store then recognises the duplicate (BeginAttempt), so the mission is
 // recorded and scored once.
 //
+// # Concurrency and prefetch
+//
+// Run starts one goroutine per delivery it may hold (Prefetch); a
+// semaphore of Concurrency slots bounds how many of them execute. A
+// delivery's store writes and its ack happen outside the slot, so while
+// one mission waits for its commit another executes, and many missions
+// share each group commit.
+//
 // # Shutdown
 //
 // When Run's context ends the worker stops receiving and gives in-flight
-// missions ShutdownTimeout to finish; missions still running then are
-// released back to the queue unfinished, as the same attempt.
+// missions ShutdownTimeout to finish; missions still running then, and
+// those still waiting for a slot, are released back to the queue
+// unfinished, as the same attempt.
 package worker

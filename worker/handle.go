@@ -16,9 +16,9 @@ import (
 // handle takes one delivery to its outcome. It never returns an error:
 // whatever happens, the delivery is settled or left for redelivery, and the
 // worker carries on.
-func (w *Worker) handle(ctx context.Context, d backends.Delivery) {
+func (w *Worker) handle(stop, ctx context.Context, d backends.Delivery) {
 	taken := time.Now()
-	result := w.run(ctx, d)
+	result := w.run(stop, ctx, d)
 	if result == Released {
 		w.released.Add(1)
 	}
@@ -27,8 +27,10 @@ func (w *Worker) handle(ctx context.Context, d backends.Delivery) {
 	}
 }
 
-// run handles the delivery and says what became of it.
-func (w *Worker) run(ctx context.Context, d backends.Delivery) Result {
+// run handles the delivery and says what became of it. ctx is the work's
+// context (it outlives stop by the shutdown timeout); stop ends when the
+// worker is told to stop taking work.
+func (w *Worker) run(stop, ctx context.Context, d backends.Delivery) Result {
 	rec := d.Received()
 	o, err := mission.Decode(rec.Body)
 	if err != nil {
@@ -47,6 +49,32 @@ func (w *Worker) run(ctx context.Context, d backends.Delivery) Result {
 		w.log.Info("copy of a failed mission moved to the dead letters", "mission", o.ID)
 		return settled(w.settle("dead-letter", o.ID, d.DeadLetter(ctx, "failed after its last attempt")), Duplicate)
 	}
+	stopLease := w.keepLease(ctx, d, o.ID)
+	err = w.executeInSlot(stop, ctx, o, rec)
+	stopLease()
+	switch {
+	case err == nil:
+		return w.succeed(ctx, d, o, rec.Attempt)
+	case ctx.Err() != nil, errors.Is(err, errNoSlot):
+		return w.giveBack(d, o, rec.Attempt)
+	default:
+		return w.fail(ctx, d, o, rec.Attempt, err)
+	}
+}
+
+// errNoSlot is executeInSlot's answer when the worker stopped before an
+// execution slot came free.
+var errNoSlot = errors.New("worker stopping: not started")
+
+// executeInSlot waits for an execution slot, then runs the attempt. A
+// mission still waiting when the worker stops is not started at all.
+func (w *Worker) executeInSlot(stop, ctx context.Context, o mission.Order, rec backends.Received) error {
+	select {
+	case w.slots <- struct{}{}:
+	case <-stop.Done():
+		return errNoSlot
+	}
+	defer func() { <-w.slots }()
 	w.track(o.ID, true)
 	defer w.track(o.ID, false)
 	detail := ""
@@ -54,18 +82,7 @@ func (w *Worker) run(ctx context.Context, d backends.Delivery) Result {
 		detail = "redelivered"
 	}
 	w.emit(telemetry.MissionStarted, o.ID, rec.Attempt, w.self, detail, rec.EnqueuedAt)
-
-	stopLease := w.keepLease(ctx, d, o.ID)
-	err = w.execute(ctx, o, rec.Attempt)
-	stopLease()
-	switch {
-	case err == nil:
-		return w.succeed(ctx, d, o, rec.Attempt)
-	case ctx.Err() != nil:
-		return w.giveBack(d, o, rec.Attempt)
-	default:
-		return w.fail(ctx, d, o, rec.Attempt, err)
-	}
+	return w.execute(ctx, o, rec.Attempt)
 }
 
 // settled is result when the settlement succeeded.

@@ -33,7 +33,15 @@ type Store interface {
 // Config sets a worker up. Zero values take the defaults in brackets.
 type Config struct {
 	Name        string // [worker-PID]
-	Concurrency int    // missions at once [1]
+	Concurrency int    // missions executing at once [1]
+	// Prefetch is how many deliveries the worker may hold unsettled at
+	// once: the ones executing, the ones waiting for a free execution
+	// slot and the ones whose outcome is being persisted before the ack
+	// [Concurrency]. Raising it lets one store commit and one broker round
+	// trip serve many missions (short missions go much faster), at the
+	// price of fair dispatch: a long mission may wait here behind another
+	// while a different worker idles.
+	Prefetch int
 	// MaxMissions stops the worker after it has settled this many
 	// deliveries (0: never).
 	MaxMissions int
@@ -87,6 +95,9 @@ func (c *Config) defaults() {
 	if c.Concurrency < 1 {
 		c.Concurrency = 1
 	}
+	if c.Prefetch < c.Concurrency {
+		c.Prefetch = c.Concurrency
+	}
 	if c.Lease <= 0 {
 		c.Lease = backends.DefaultLease
 	}
@@ -118,6 +129,8 @@ type Worker struct {
 	released  atomic.Int64
 	started   time.Time
 
+	slots chan struct{} // one token per mission executing
+
 	mu      sync.Mutex
 	current map[string]bool // mission ids in progress
 }
@@ -126,7 +139,7 @@ type Worker struct {
 func New(cfg Config, sub backends.Subscriber, st Store, tel *telemetry.Recorder) *Worker {
 	cfg.defaults()
 	return &Worker{cfg: cfg, sub: sub, st: st, tel: tel, log: cfg.Logger.With("worker", cfg.Name),
-		self: telemetry.Worker(cfg.Name), current: map[string]bool{}}
+		self: telemetry.Worker(cfg.Name), current: map[string]bool{}, slots: make(chan struct{}, cfg.Concurrency)}
 }
 
 // Processed is how many deliveries the worker has handled, released ones
@@ -141,7 +154,7 @@ func (w *Worker) Released() int64 { return w.released.Load() }
 // the worker could not start or the broker failed for good.
 func (w *Worker) Run(ctx context.Context) error {
 	w.started = time.Now()
-	cons, err := w.sub.Subscribe(ctx, backends.ConsumerOptions{Name: w.cfg.Name, Prefetch: w.cfg.Concurrency})
+	cons, err := w.sub.Subscribe(ctx, backends.ConsumerOptions{Name: w.cfg.Name, Prefetch: w.cfg.Prefetch})
 	if err != nil {
 		return fmt.Errorf("worker %s: subscribe: %w", w.cfg.Name, err)
 	}
@@ -157,9 +170,11 @@ func (w *Worker) Run(ctx context.Context) error {
 	defer stopTimer()
 
 	hbDone := w.startHeartbeat(work)
-	errs := make(chan error, w.cfg.Concurrency)
+	// One goroutine per delivery the worker may hold; the slots bound how
+	// many of them execute at once.
+	errs := make(chan error, w.cfg.Prefetch)
 	var wg sync.WaitGroup
-	for range w.cfg.Concurrency {
+	for range w.cfg.Prefetch {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -206,7 +221,7 @@ func (w *Worker) loop(ctx, work context.Context, cons backends.Consumer) error {
 			continue
 		}
 		backoff = 0
-		w.handle(work, d)
+		w.handle(ctx, work, d)
 		w.processed.Add(1)
 	}
 	return nil

@@ -335,3 +335,66 @@ func TestMaxMissionsStopsTheWorker(t *testing.T) {
 		t.Errorf("left in queue: %+v, want 2 ready", s)
 	}
 }
+
+func TestPrefetchHoldsMoreThanItExecutes(t *testing.T) {
+	r := newRig(t)
+	q := r.open()
+	r.launch(q, r.order("p1", mission.Recon, 0, 3), r.order("p2", mission.Recon, 0, 3), r.order("p3", mission.Recon, 0, 3))
+	var mu sync.Mutex
+	running, most := 0, 0
+	never := make(chan struct{})
+	w := r.worker("eagle1", q, func(c *worker.Config) {
+		c.Concurrency, c.Prefetch = 1, 3
+		c.ShutdownTimeout = 100 * time.Millisecond
+		c.Sleep = func(ctx context.Context, _ time.Duration) error {
+			mu.Lock()
+			running++
+			most = max(most, running)
+			mu.Unlock()
+			defer func() { mu.Lock(); running--; mu.Unlock() }()
+			select {
+			case <-never:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		s, _ := q.Stats(context.Background())
+		if s.InFlight == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("queue %+v: want all 3 missions held by the worker (prefetch 3)", s)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond) // give a wrongly started second mission time to show
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if most != 1 {
+		t.Errorf("%d missions executed at once, want 1 (concurrency 1)", most)
+	}
+	if s, _ := q.Stats(context.Background()); s.Ready != 3 {
+		t.Errorf("after shutdown: %+v, want all 3 back in the queue", s)
+	}
+	started := 0
+	for _, id := range []string{"p1", "p2", "p3"} {
+		if strings.Contains(fmt.Sprint(r.eventNames(id)), "mission_started") {
+			started++
+		}
+		if m := r.mission(id); m.Status != mission.Queued {
+			t.Errorf("%s after shutdown: %s, want QUEUED", id, m.Status)
+		}
+	}
+	if started != 1 {
+		t.Errorf("%d missions have a mission_started event, want 1: the waiting ones never ran", started)
+	}
+}

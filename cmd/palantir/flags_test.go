@@ -74,7 +74,10 @@ func TestWorkerFlags(t *testing.T) {
 		code int
 	}{
 		{name: "named", args: []string{"--name", "eagle1", "-c", "4", "--max-missions", "10", "-q"},
-			want: workerOptions{Name: "eagle1", Concurrency: 4, MaxMissions: 10, Quiet: true}},
+			want: workerOptions{Name: "eagle1", Concurrency: 4, Prefetch: 4, MaxMissions: 10, Quiet: true}},
+		{name: "prefetch above concurrency", args: []string{"--name", "x", "-c", "2", "--prefetch", "64"},
+			want: workerOptions{Name: "x", Concurrency: 2, Prefetch: 64}},
+		{name: "prefetch below concurrency", args: []string{"--name", "x", "-c", "4", "--prefetch", "2"}, code: exitUsage},
 		{name: "zero concurrency", args: []string{"--name", "x", "-c", "0"}, code: exitUsage},
 		{name: "negative max", args: []string{"--name", "x", "--max-missions", "-1"}, code: exitUsage},
 		{name: "stray argument", args: []string{"eagle1"}, code: exitUsage},

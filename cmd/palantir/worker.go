@@ -17,6 +17,7 @@ import (
 type workerOptions struct {
 	Name        string
 	Concurrency int
+	Prefetch    int
 	MaxMissions int
 	Quiet       bool
 }
@@ -37,6 +38,14 @@ to another worker (RabbitMQ: at once; Redis: after --lease). If the broker
 goes away while the worker runs, the worker says so and keeps retrying
 until it is back.
 
+--concurrency is how many missions execute at once, and by default also
+how many the broker hands this worker before it has settled any (its
+prefetch): fair dispatch, so a long mission never waits inside one worker
+while another worker idles. --prefetch lets a worker hold more: the extra
+ones wait for a free slot, or for their outcome to be committed before the
+ack, so that one store commit and one broker round trip serve many short
+missions (what 'palantir bench' does).
+
 The inproc backend lives inside one process, so there is nothing for a
 separate worker to share: use --backend redis or rabbitmq, or let
 'palantir launch' run its embedded workers.
@@ -47,7 +56,8 @@ EXIT STATUS
   3  broker or store unreachable`,
 		Example: `  palantir worker --backend redis --name eagle1
   palantir worker --backend rabbitmq --name eagle2 --concurrency 4
-  palantir worker --backend redis --max-missions 10   # stop after ten`,
+  palantir worker --backend redis --max-missions 10   # stop after ten
+  palantir worker --backend redis -c 4 --prefetch 64  # many short missions`,
 		Args: argsUsage(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if a.be.Name == "inproc" {
@@ -55,6 +65,12 @@ EXIT STATUS
 			}
 			if o.Concurrency < 1 || o.Concurrency > 1024 {
 				return usageErr("--concurrency must be between 1 and 1024, got %d", o.Concurrency)
+			}
+			if o.Prefetch == 0 {
+				o.Prefetch = o.Concurrency
+			}
+			if o.Prefetch < o.Concurrency || o.Prefetch > 65535 {
+				return usageErr("--prefetch must be between --concurrency (%d) and 65535, got %d", o.Concurrency, o.Prefetch)
 			}
 			if o.MaxMissions < 0 {
 				return usageErr("--max-missions must not be negative, got %d", o.MaxMissions)
@@ -71,7 +87,8 @@ EXIT STATUS
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.Name, "name", "", "worker name shown in status and history (default HOST-PID)")
-	f.IntVarP(&o.Concurrency, "concurrency", "c", 1, "missions executed at once (also the broker prefetch)")
+	f.IntVarP(&o.Concurrency, "concurrency", "c", 1, "missions executed at once")
+	f.IntVar(&o.Prefetch, "prefetch", 0, "deliveries held unsettled at once, executing or waiting (default: --concurrency)")
 	f.IntVar(&o.MaxMissions, "max-missions", 0, "exit after this many missions (0: run until stopped)")
 	f.BoolVarP(&o.Quiet, "quiet", "q", false, "do not print each mission event on stderr")
 	return cmd
@@ -92,13 +109,13 @@ func runWorker(ctx context.Context, a *app, o workerOptions) error {
 		}
 	}
 	defer tel.Close()
-	fmt.Fprintf(a.Err, "worker %s: consuming %s queue %q (concurrency %d, lease %v); store %s %s. Ctrl-C to stop.\n",
-		o.Name, a.be.Name, a.cfg.Queue, o.Concurrency, a.cfg.Lease, st.Driver(), st.Location())
+	fmt.Fprintf(a.Err, "worker %s: consuming %s queue %q (concurrency %d, prefetch %d, lease %v); store %s %s. Ctrl-C to stop.\n",
+		o.Name, a.be.Name, a.cfg.Queue, o.Concurrency, o.Prefetch, a.cfg.Lease, st.Driver(), st.Location())
 	warnDuplicateName(ctx, a, st, o.Name)
 	if a.be.Networked && st.Local() {
 		fmt.Fprintf(a.Err, "warning: the store is a local SQLite file; workers on other machines will not share it (use --store postgres://…)\n")
 	}
-	w := worker.New(worker.Config{Name: o.Name, Concurrency: o.Concurrency, MaxMissions: o.MaxMissions,
+	w := worker.New(worker.Config{Name: o.Name, Concurrency: o.Concurrency, Prefetch: o.Prefetch, MaxMissions: o.MaxMissions,
 		Lease: a.cfg.Lease, ShutdownTimeout: a.cfg.ShutdownTimeout, Backend: a.be.Name, Queue: a.cfg.Queue,
 		Logger: a.log, OnBrokerError: func(err error, retryIn time.Duration) {
 			fmt.Fprintf(a.Err, "%s worker %s: %v; retrying in %v\n", time.Now().Format("15:04:05.000"), o.Name, err, retryIn)
