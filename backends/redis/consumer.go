@@ -335,7 +335,8 @@ func decodeFields(sid string, f map[string]string) (id string, body []byte, atte
 
 // delivery is one entry pending on its consumer. Its methods are safe
 // for concurrent use (mu serialises settlement and Extend); each is one
-// round trip, a Lua script that checks the lease is still ours. Cancelling
+// round trip (Ack's shared with concurrent acks), a Lua script that checks
+// the lease is still ours. Cancelling
 // ctx abandons the wait; the change may or may not have been made, and the
 // method may be called again. A failed round trip leaves the delivery
 // unsettled.
@@ -359,6 +360,15 @@ func (d *delivery) settleArgs(extra ...any) []any {
 // settle runs script, which settles the entry if it is still ours. A
 // network error leaves the delivery unsettled so the call may be repeated.
 func (d *delivery) settle(ctx context.Context, op string, script *goredis.Script, keys []string, extra ...any) error {
+	return d.settleWith(ctx, op, func() (bool, error) {
+		n, err := script.Run(ctx, d.c.q.client, keys, d.settleArgs(extra...)...).Int64()
+		return n == 1, err
+	})
+}
+
+// settleWith settles the delivery with one round trip, which reports
+// whether the entry was still ours.
+func (d *delivery) settleWith(ctx context.Context, op string, roundTrip func() (owned bool, err error)) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.settled {
@@ -368,13 +378,13 @@ func (d *delivery) settle(ctx context.Context, op string, script *goredis.Script
 	if q.closed() {
 		return fmt.Errorf("redis %s %s: %w", op, d.rec.ID, backends.ErrClosed)
 	}
-	n, err := script.Run(ctx, q.client, keys, d.settleArgs(extra...)...).Int64()
+	owned, err := roundTrip()
 	if err != nil {
 		return q.fail(ctx, op, d.rec.ID, err)
 	}
 	d.settled = true
 	d.c.outstanding.Add(-1)
-	if n == 0 {
+	if !owned {
 		return fmt.Errorf("redis %s %s: %w", op, d.rec.ID, backends.ErrLeaseLost)
 	}
 	return nil
@@ -382,8 +392,11 @@ func (d *delivery) settle(ctx context.Context, op string, script *goredis.Script
 
 // Ack deletes the entry (XACK + XDEL). It returns ErrLeaseLost if the
 // lease expired and another delivery of the entry was made meanwhile.
+// Concurrent acks share a round trip (acker.go).
 func (d *delivery) Ack(ctx context.Context) error {
-	return d.settle(ctx, "ack", ackScript, []string{d.c.q.keys.Stream})
+	return d.settleWith(ctx, "ack", func() (bool, error) {
+		return d.c.q.ack(ctx, d.c.name, d.sid, d.count)
+	})
 }
 
 // Retry re-enqueues the message as attempt+1 and deletes this entry,

@@ -48,7 +48,9 @@
 //     on this consumer with the delivery count it was received with; if it
 //     was reclaimed meanwhile, settling changes nothing and returns
 //     backends.ErrLeaseLost. Ack deletes the entry (XACK + XDEL, so the
-//     stream holds only work not yet done). Retry puts attempt+1 in the
+//     stream holds only work not yet done); concurrent acks of one queue
+//     are sent together, one script call for up to 256 entries, each still
+//     checked on its own. Retry puts attempt+1 in the
 //     delayed set (or straight on the stream when the delay is 0); the
 //     next Receive after its due time moves it to the stream. Release
 //     appends a copy with the same attempt. DeadLetter appends to the

@@ -72,6 +72,9 @@ type Queue struct {
 	mu        sync.Mutex // guards consumers and closing
 	consumers map[*consumer]struct{}
 	closing   bool // no new consumers
+
+	acks      chan *ackReq // to ackLoop (acker.go)
+	ackerDone chan struct{}
 }
 
 var _ backends.Queue = (*Queue)(nil)
@@ -117,14 +120,18 @@ func Open(ctx context.Context, cfg backends.Config) (*Queue, error) {
 			return nil, fmt.Errorf("redis open %s: %w", where, err)
 		}
 	}
-	return &Queue{
+	q := &Queue{
 		client:    client,
 		keys:      Keys(cfg.Queue),
 		lease:     cfg.Lease,
 		where:     where,
 		done:      make(chan struct{}),
 		consumers: map[*consumer]struct{}{},
-	}, nil
+		acks:      make(chan *ackReq, maxAcks),
+		ackerDone: make(chan struct{}),
+	}
+	go q.ackLoop()
+	return q, nil
 }
 
 // Backend returns "redis".
@@ -153,6 +160,7 @@ func (q *Queue) Close() error {
 		}
 		cancel()
 		close(q.done)
+		<-q.ackerDone // its batch in flight finishes before the client closes
 		q.client.Close()
 	})
 	return nil

@@ -290,6 +290,64 @@ func TestLeaseLost(t *testing.T) {
 	}
 }
 
+// TestConcurrentAcksShareBatches acks many deliveries at once, one of
+// them with a lost lease: acks share round trips (acker.go), but each
+// keeps its own outcome.
+func TestConcurrentAcksShareBatches(t *testing.T) {
+	s := needRedis(t)
+	name := backendtest.QueueName(t)
+	ctx := context.Background()
+	q := s.open(t, name, lease)
+	defer q.Close()
+	const n = 200
+	msgs := make([]backends.Message, n)
+	for i := range msgs {
+		msgs[i] = backends.Message{ID: fmt.Sprintf("m%03d", i), Body: []byte("{}")}
+	}
+	if err := q.Publish(ctx, msgs...); err != nil {
+		t.Fatal(err)
+	}
+	c := subscribe(t, q, "many", n)
+	ds := make([]backends.Delivery, n)
+	for i := range ds {
+		ds[i] = receive(t, c, 5*time.Second)
+	}
+	// The first delivery's lease expires and another consumer takes it.
+	time.Sleep(lease + 100*time.Millisecond)
+	for _, d := range ds[1:] {
+		if err := d.Extend(ctx); err != nil {
+			t.Fatalf("Extend: %v", err)
+		}
+	}
+	thief := receive(t, subscribe(t, s.open(t, name, lease), "thief", 1), 5*time.Second)
+	if thief.Received().ID != ds[0].Received().ID {
+		t.Fatalf("thief got %s, want %s", thief.Received().ID, ds[0].Received().ID)
+	}
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i, d := range ds {
+		wg.Go(func() { errs[i] = d.Ack(ctx) })
+	}
+	wg.Wait()
+	if !errors.Is(errs[0], backends.ErrLeaseLost) {
+		t.Errorf("Ack of the stolen delivery: %v, want ErrLeaseLost", errs[0])
+	}
+	for i, err := range errs[1:] {
+		if err != nil {
+			t.Errorf("Ack of %s: %v", ds[i+1].Received().ID, err)
+		}
+	}
+	if err := ds[1].Ack(ctx); !errors.Is(err, backends.ErrSettled) {
+		t.Errorf("second Ack: %v, want ErrSettled", err)
+	}
+	if st, err := q.Stats(ctx); err != nil || st.InFlight != 1 || st.Ready != 0 {
+		t.Errorf("Stats = %+v, %v; want only the thief's delivery in flight", st, err)
+	}
+	if err := thief.Ack(ctx); err != nil {
+		t.Errorf("thief's Ack: %v", err)
+	}
+}
+
 // TestCloseGivesBackBuffer checks that entries read ahead into a
 // consumer's buffer come back at once when it closes, not after the lease.
 func TestCloseGivesBackBuffer(t *testing.T) {

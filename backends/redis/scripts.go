@@ -35,13 +35,6 @@ local function nowms()
 end
 `
 
-// ackScript: XACK + XDEL.
-var ackScript = goredis.NewScript(luaOwned + `
-if not owned() then return 0 end
-settle()
-return 1
-`)
-
 // retryScript: ARGV[5] id, ARGV[6] body, ARGV[7] next attempt, ARGV[8]
 // delay in ms. KEYS[2] is the delayed set. A delayed retry becomes a member
 // "<entry id>\n<attempt>\n<len(id)>\n<id><body>" scored by its due time in
