@@ -16,8 +16,9 @@ import (
 //
 //	go test -run '^$' -bench PipelineInproc -benchtime 2000x ./worker/
 func BenchmarkPipelineInproc(b *testing.B) {
-	for _, conc := range []int{1, 4, 32} {
-		b.Run(fmt.Sprintf("concurrency=%d", conc), func(b *testing.B) {
+	for _, c := range []struct{ conc, prefetch int }{{1, 1}, {4, 4}, {4, 100}, {32, 32}} {
+		conc, prefetch := c.conc, c.prefetch
+		b.Run(fmt.Sprintf("concurrency=%d/prefetch=%d", conc, prefetch), func(b *testing.B) {
 			r := newRig(b)
 			q := r.open()
 			orders := make([]mission.Order, b.N)
@@ -31,7 +32,7 @@ func BenchmarkPipelineInproc(b *testing.B) {
 			start := time.Now()
 			r.launch(q, orders...)
 			w := r.worker("bench", q, func(c *worker.Config) {
-				c.Concurrency = conc
+				c.Concurrency, c.Prefetch = conc, prefetch
 				c.Sleep = func(ctx context.Context, _ time.Duration) error { return ctx.Err() } // zero-duration missions
 			})
 			ctx, cancel := context.WithCancel(context.Background())
