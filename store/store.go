@@ -68,8 +68,10 @@ type Store struct {
 	// Group commit (group.go).
 	ops        chan groupOp
 	committers sync.WaitGroup
-	pending    sync.WaitGroup // asynchronous writes not yet committed
-	closeOnce  sync.Once
+	// stopCheckpointer ends the SQLite checkpointer (checkpoint.go).
+	stopCheckpointer func()
+	pending          sync.WaitGroup // asynchronous writes not yet committed
+	closeOnce        sync.Once
 
 	// Prepared statements (prepared.go).
 	stmtMu sync.Mutex
@@ -90,6 +92,9 @@ func (s *Store) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
 		s.stopCommitters()
+		if s.stopCheckpointer != nil {
+			s.stopCheckpointer()
+		}
 		s.closeStatements()
 		err = s.db.Close()
 	})
@@ -133,6 +138,9 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 		committers = 4
 	}
 	s.startCommitters(committers)
+	if driver == "sqlite" {
+		s.stopCheckpointer = s.startCheckpointer()
+	}
 	return s, nil
 }
 

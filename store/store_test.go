@@ -2,11 +2,15 @@ package store_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/palantir-lab/palantir/internal/testservices"
+	"github.com/palantir-lab/palantir/mission"
 	"github.com/palantir-lab/palantir/store"
 	"github.com/palantir-lab/palantir/store/storetest"
 )
@@ -62,4 +66,44 @@ func contains(s, sub string) bool {
 		}
 	}
 	return false
+}
+
+// TestSQLiteCheckpointsBesideTheWriter checks that the write-ahead log is
+// copied back into the database while the store is open, not only when
+// the log passes SQLite's 1000-page mark inside some unlucky commit.
+func TestSQLiteCheckpointsBesideTheWriter(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "p.db")
+	s := openT(t, path)
+	ctx := context.Background()
+	var ms []store.Mission
+	for i := range 50 {
+		o := mission.Order{ID: fmt.Sprintf("c%02d", i), Type: mission.Raven, Hero: "frodo", MaxAttempts: 3, Speed: 1, CreatedAt: time.Now()}
+		ms = append(ms, store.MissionFromOrder(o, "inproc", "q"))
+	}
+	for _, m := range ms { // 50 small commits: far below 1000 pages
+		if err := s.CreateMissions(ctx, []store.Mission{m}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		// NOOP mode reports the log's frames and how many are copied
+		// without copying any itself.
+		var busy, logged, copied int
+		if err := db.QueryRow(`PRAGMA wal_checkpoint(NOOP)`).Scan(&busy, &logged, &copied); err != nil {
+			t.Fatal(err)
+		}
+		if logged > 0 && copied == logged {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 5s the log has %d frames, %d copied back: no checkpoint ran beside the writer", logged, copied)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
