@@ -16,6 +16,7 @@ import (
 // Limits of Options, checked by Validate.
 const (
 	MaxConcurrency = 1024
+	MaxPrefetch    = 65535
 	MaxPayload     = 1 << 20
 )
 
@@ -33,6 +34,10 @@ type Options struct {
 	// Missions per backend (at least 1); Concurrency is the worker's (and
 	// the ceiling's) number of consumer goroutines [1].
 	Missions, Concurrency int
+	// Prefetch is how many unsettled messages a consumer may hold, in both
+	// phases: the worker's Prefetch and the bare consumers' read size or
+	// basic.qos [max(Concurrency, 100)].
+	Prefetch int
 	// Payload is the size in bytes of each message on the wire; orders
 	// are padded up to it (a smaller value leaves them unpadded).
 	Payload int
@@ -93,6 +98,8 @@ func (o Options) Validate() error {
 		return fmt.Errorf("missions must be at least 1, got %d", o.Missions)
 	case o.Concurrency < 0 || o.Concurrency > MaxConcurrency:
 		return fmt.Errorf("concurrency must be between 1 and %d, got %d", MaxConcurrency, o.Concurrency)
+	case o.Prefetch < 0 || o.Prefetch > MaxPrefetch || (o.Prefetch > 0 && o.Prefetch < o.Concurrency):
+		return fmt.Errorf("prefetch must be between concurrency (%d) and %d, got %d", o.Concurrency, MaxPrefetch, o.Prefetch)
 	case o.Payload < 0 || o.Payload > MaxPayload:
 		return fmt.Errorf("payload must be between 0 and %d bytes, got %d", MaxPayload, o.Payload)
 	case o.Rate < 0:
@@ -116,6 +123,9 @@ type target struct {
 func (o *Options) defaults() {
 	if o.Concurrency == 0 {
 		o.Concurrency = 1
+	}
+	if o.Prefetch == 0 {
+		o.Prefetch = DefaultPrefetch(o.Concurrency)
 	}
 	if o.Queue == "" {
 		var b [4]byte
@@ -182,7 +192,7 @@ func Run(ctx context.Context, o Options) ([]Result, error) {
 // measure runs both phases on one backend.
 func measure(ctx context.Context, o Options, t target) (Result, error) {
 	r := Result{Backend: t.backend.Name, Broker: backends.Redact(t.url), Missions: o.Missions,
-		Concurrency: o.Concurrency, PayloadBytes: o.Payload, Rate: o.Rate, Store: storeLabel(o.Store)}
+		Concurrency: o.Concurrency, Prefetch: o.Prefetch, PayloadBytes: o.Payload, Rate: o.Rate, Store: storeLabel(o.Store)}
 	bodies, err := newOrders(o.Missions, o.Payload)
 	if err != nil {
 		return r, err

@@ -66,17 +66,19 @@ func run(t *testing.T, o bench.Options) bench.Result {
 
 func TestInproc(t *testing.T) {
 	for _, tc := range []struct {
-		name  string
-		store string
-		rate  float64
+		name     string
+		store    string
+		rate     float64
+		prefetch int
 	}{
 		{name: "temporary SQLite", store: ""},
 		{name: "no store", store: bench.StoreNone},
 		{name: "at a constant rate", store: bench.StoreNone, rate: 2000},
+		{name: "prefetch = concurrency", store: bench.StoreNone, prefetch: 4},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := options("inproc", 300)
-			o.Store, o.Rate = tc.store, tc.rate
+			o.Store, o.Rate, o.Prefetch = tc.store, tc.rate, tc.prefetch
 			var phases []string
 			o.Progress = func(p bench.Progress) {
 				if p.Finished {
@@ -87,6 +89,13 @@ func TestInproc(t *testing.T) {
 			checkRow(t, r, 300)
 			if got := strings.Join(phases, ","); got != "ceiling,palantir" {
 				t.Errorf("finished phases %q, want ceiling,palantir", got)
+			}
+			want := tc.prefetch
+			if want == 0 {
+				want = bench.DefaultPrefetch(o.Concurrency)
+			}
+			if r.Prefetch != want {
+				t.Errorf("prefetch %d, want %d", r.Prefetch, want)
 			}
 			if tc.rate > 0 && r.DurationSeconds < 0.14 {
 				t.Errorf("300 missions at %g/s took %.3fs, want about 0.15s", tc.rate, r.DurationSeconds)
@@ -166,6 +175,7 @@ func TestValidate(t *testing.T) {
 		{"unknown backend", func(o *bench.Options) { o.Backends = []string{"kafka"} }, "known: inproc, redis, rabbitmq"},
 		{"no missions", func(o *bench.Options) { o.Missions = 0 }, "missions"},
 		{"too much concurrency", func(o *bench.Options) { o.Concurrency = 1025 }, "concurrency"},
+		{"prefetch below concurrency", func(o *bench.Options) { o.Concurrency, o.Prefetch = 4, 2 }, "prefetch"},
 		{"huge payload", func(o *bench.Options) { o.Payload = 1<<20 + 1 }, "payload"},
 		{"negative rate", func(o *bench.Options) { o.Rate = -1 }, "rate"},
 	} {

@@ -44,20 +44,20 @@ func kitFor(backend string) kit {
 
 // ceilingRun is one ceiling measurement.
 type ceilingRun struct {
-	url, queue     string
-	n, concurrency int
-	body           []byte
-	acked          *atomic.Int64
+	url, queue               string
+	n, concurrency, prefetch int
+	body                     []byte
+	acked                    *atomic.Int64
 }
 
-// ceilingPrefetch is how many unsettled messages a bare consumer may
-// hold: enough to keep the connection busy, as a tuned client would.
-func ceilingPrefetch(concurrency int) int { return max(concurrency, 100) }
+// DefaultPrefetch is Options.Prefetch unless set: enough unsettled
+// messages to keep the connection busy, as a tuned client would.
+func DefaultPrefetch(concurrency int) int { return max(concurrency, 100) }
 
 // runCeiling measures t's ceiling on its own queue and returns msgs/s.
 func runCeiling(ctx context.Context, o Options, t target, k kit, body []byte) (float64, error) {
 	c := ceilingRun{url: t.url, queue: t.queue + "-ceiling", n: o.Missions, concurrency: o.Concurrency,
-		body: body, acked: new(atomic.Int64)}
+		prefetch: o.Prefetch, body: body, acked: new(atomic.Int64)}
 	stop := reportProgress(o, t.backend.Name, PhaseCeiling, o.Missions, func() int { return int(c.acked.Load()) })
 	elapsed, err := k.ceiling(ctx, c)
 	stop()
@@ -147,7 +147,7 @@ func redisClient(ctx context.Context, rawURL string) (*goredis.Client, error) {
 
 // redisCeiling is Redis Streams at their best: pipelined XADD from one
 // producer, and c.concurrency consumer-group members each reading up to
-// ceilingPrefetch entries per XREADGROUP and acknowledging them with one
+// c.prefetch entries per XREADGROUP and acknowledging them with one
 // XACK. Its stream is named like a palantir queue's, so it can be
 // inspected while it runs.
 func redisCeiling(ctx context.Context, c ceilingRun) (time.Duration, error) {
@@ -190,7 +190,7 @@ func redisCeiling(ctx context.Context, c ceilingRun) (time.Duration, error) {
 			consumer := fmt.Sprintf("c%d", i)
 			for ctx.Err() == nil && c.acked.Load() < int64(c.n) {
 				streams, err := client.XReadGroup(ctx, &goredis.XReadGroupArgs{Group: group, Consumer: consumer,
-					Streams: []string{key, ">"}, Count: int64(ceilingPrefetch(c.concurrency)), Block: 100 * time.Millisecond}).Result()
+					Streams: []string{key, ">"}, Count: int64(c.prefetch), Block: 100 * time.Millisecond}).Result()
 				if errors.Is(err, goredis.Nil) {
 					continue
 				}
@@ -269,7 +269,7 @@ const amqpConfirmWindow = 512
 // amqpCeiling is RabbitMQ with palantir's guarantees and none of its
 // code: a durable queue, persistent messages published with confirms (a
 // window of amqpConfirmWindow outstanding), one consumer channel with
-// prefetch ceilingPrefetch shared by c.concurrency goroutines, each
+// prefetch c.prefetch shared by c.concurrency goroutines, each
 // message acked on its own.
 func amqpCeiling(ctx context.Context, c ceilingRun) (time.Duration, error) {
 	conn, args, err := amqpDial(c.url)
@@ -292,7 +292,7 @@ func amqpCeiling(ctx context.Context, c ceilingRun) (time.Duration, error) {
 	if err != nil {
 		return 0, fmt.Errorf("rabbitmq channel: %w", err)
 	}
-	if err := sub.Qos(ceilingPrefetch(c.concurrency), 0, false); err != nil {
+	if err := sub.Qos(c.prefetch, 0, false); err != nil {
 		return 0, fmt.Errorf("rabbitmq qos: %w", err)
 	}
 	deliveries, err := sub.Consume(c.queue, "", false, false, false, false, nil)

@@ -10,17 +10,18 @@
 //  1. Ceiling: the same number of messages, of the same size, through the
 //     bare client library with no palantir code: what the broker allows
 //     on this machine. Redis: go-redis, pipelined XADD from one producer,
-//     Concurrency consumer-group members each reading up to
-//     max(Concurrency, 100) entries per XREADGROUP and acknowledging them
+//     Concurrency consumer-group members each reading up to Prefetch
+//     (default max(Concurrency, 100)) entries per XREADGROUP and acknowledging them
 //     with one XACK. RabbitMQ: amqp091-go, a durable queue, persistent
 //     messages, publisher confirms with a window of 512, one consumer
-//     channel with prefetch max(Concurrency, 100) shared by Concurrency
+//     channel with prefetch Prefetch shared by Concurrency
 //     goroutines, one ack per message. inproc: a buffered Go channel from
 //     one producer to Concurrency consumers.
 //  2. palantir: the real path. Like `palantir launch`, batches of up to
 //     1000 missions are created in the store, published through the
 //     backend's Queue and marked queued, with the same telemetry; one
-//     worker (package worker) with Concurrency goroutines takes them,
+//     worker (package worker) holding up to Prefetch deliveries, of which
+//     Concurrency execute at once, takes them,
 //     "executes" them with a sleeper that does not wait, persists each
 //     outcome, records telemetry, and acks. Orders are raven missions with
 //     fail_rate 0, padded with the Order's pad field to Payload bytes;

@@ -30,7 +30,7 @@ func runPalantir(ctx context.Context, o Options, t target, e *env, os *orders, r
 	tl := newTally(os)
 	tel := telemetry.NewRecorder(e.events, o.Logger)
 	defer tel.Close()
-	w := worker.New(worker.Config{Name: "bench", Concurrency: o.Concurrency, Prefetch: ceilingPrefetch(o.Concurrency), ShutdownTimeout: 5 * time.Second,
+	w := worker.New(worker.Config{Name: "bench", Concurrency: o.Concurrency, Prefetch: o.Prefetch, ShutdownTimeout: 5 * time.Second,
 		Backend: t.backend.Name, Queue: t.queue, Logger: o.Logger, Sleep: noSleep, Observe: tl.observe}, e.q, e.st, tel)
 
 	// Start from a clean heap, so the peak is this phase's own.

@@ -41,7 +41,7 @@ svg text{font-family:inherit;font-size:12px}.note{color:#555;font-size:.9em}
 }
 
 func writeTable(b *strings.Builder, rs []Result) {
-	b.WriteString("<table><tr><th>backend</th><th>missions</th><th>conc.</th><th>payload</th><th>rate</th><th>store</th>" +
+	b.WriteString("<table><tr><th>backend</th><th>missions</th><th>conc. / prefetch</th><th>payload</th><th>rate</th><th>store</th>" +
 		"<th>missions/s</th><th>ceiling/s</th><th>ratio</th><th>publish p50/p99 ms</th><th>queue wait p50/p99 ms</th>" +
 		"<th>end-to-end p50/p95/p99/max ms</th><th>redeliv.</th><th>dup.</th><th>lost</th><th>CPU s</th><th>peak MB</th></tr>\n")
 	for _, r := range rs {
@@ -54,10 +54,10 @@ func writeTable(b *strings.Builder, rs []Result) {
 		if r.Rate > 0 {
 			rate = fmt.Sprintf("%g/s", r.Rate)
 		}
-		fmt.Fprintf(b, "<tr><td>%s</td><td>%d</td><td>%d</td><td>%d B</td><td>%s</td><td>%s</td><td>%.0f</td><td>%.0f</td>"+
+		fmt.Fprintf(b, "<tr><td>%s</td><td>%d</td><td>%d / %d</td><td>%d B</td><td>%s</td><td>%s</td><td>%.0f</td><td>%.0f</td>"+
 			"<td>%.2f</td><td>%.2f / %.2f</td><td>%.2f / %.2f</td><td>%.2f / %.2f / %.2f / %.2f</td><td>%d</td><td>%d</td>"+
 			"<td>%d</td><td>%.2f</td><td>%.1f</td></tr>\n",
-			e(r.Backend), r.Missions, r.Concurrency, r.PayloadBytes, rate, e(r.Store), r.MissionsPerSec, r.CeilingMsgsPerSec,
+			e(r.Backend), r.Missions, r.Concurrency, r.Prefetch, r.PayloadBytes, rate, e(r.Store), r.MissionsPerSec, r.CeilingMsgsPerSec,
 			r.RatioToCeiling, r.PublishMS.P50, r.PublishMS.P99, r.QueueWaitMS.P50, r.QueueWaitMS.P99, r.EndToEndMS.P50,
 			r.EndToEndMS.P95, r.EndToEndMS.P99, r.EndToEndMS.Max, r.Redeliveries, r.Duplicates, r.Lost, r.CPUSeconds, r.PeakMemoryMB)
 		if r.Error != "" {

@@ -15,6 +15,7 @@ type Result struct {
 	Broker       string  `json:"broker"`
 	Missions     int     `json:"missions"`
 	Concurrency  int     `json:"concurrency"`
+	Prefetch     int     `json:"prefetch"`
 	PayloadBytes int     `json:"payload_bytes"` // the encoded order's size
 	Rate         float64 `json:"rate"`          // 0: as fast as possible
 	Store        string  `json:"store"`

@@ -21,6 +21,7 @@ type benchOptions struct {
 	Backends    []string
 	Missions    int
 	Concurrency int
+	Prefetch    int
 	Payload     int
 	Rate        float64
 	Store       string
@@ -49,6 +50,11 @@ For each backend, on fresh queues deleted afterwards, bench measures twice:
   palantir  the real path: store the missions, publish them, one worker
             with --concurrency goroutines executes them (at no cost),
             persists each outcome with telemetry, and acks.
+
+Both phases let a consumer hold --prefetch unsettled messages (default
+max(concurrency, 100), as a tuned client would). 'palantir worker' holds
+only --concurrency by default (fair dispatch for long missions); run bench
+with --prefetch equal to --concurrency to see what that costs.
 
 Each row shows missions/s and their ratio to the ceiling; publish, queue
 wait and end-to-end latency percentiles (HDR histograms); redeliveries,
@@ -80,6 +86,7 @@ EXIT STATUS
   palantir bench --backends inproc,redis,rabbitmq --missions 20000 --concurrency 4
   palantir bench --backends redis,rabbitmq --rate 2000 --missions 10000   # latency at a steady load
   palantir bench --backends redis --store none       # without persistence
+  palantir bench --backends rabbitmq -c 4 --prefetch 4 # the worker's default prefetch
   palantir bench --backends redis://10.0.0.5:6379/0 -o json > bench.json
   palantir bench -o markdown --report bench.html`,
 		Args:        argsUsage(cobra.NoArgs),
@@ -98,6 +105,7 @@ EXIT STATUS
 	f.StringSliceVar(&o.Backends, "backends", a.registry.Names(), "backends to compare: names or broker URLs, comma-separated")
 	f.IntVarP(&o.Missions, "missions", "n", 10000, "missions per backend")
 	f.IntVarP(&o.Concurrency, "concurrency", "c", 4, "worker goroutines (and ceiling consumers), 1–1024")
+	f.IntVar(&o.Prefetch, "prefetch", 0, "unsettled messages a consumer may hold, in both phases (default: max(concurrency, 100); --prefetch equal to -c is the worker's default, fair dispatch)")
 	f.IntVar(&o.Payload, "payload", 256, "message size in bytes (orders are padded up to it), 0–1048576")
 	f.Float64Var(&o.Rate, "rate", 0, "missions/s at a constant arrival rate (0: as fast as possible)")
 	f.StringVar(&o.Store, "store", "", "store for the bench missions: a SQLite file, a postgres:// URL, or none (default: a temporary SQLite file, removed afterwards)")
@@ -114,6 +122,8 @@ func (o benchOptions) validate(a *app) error {
 		return usageErr("--missions must be at least 1, got %d", o.Missions)
 	case o.Concurrency < 1 || o.Concurrency > bench.MaxConcurrency:
 		return usageErr("--concurrency must be between 1 and %d, got %d", bench.MaxConcurrency, o.Concurrency)
+	case o.Prefetch != 0 && (o.Prefetch < o.Concurrency || o.Prefetch > bench.MaxPrefetch):
+		return usageErr("--prefetch must be between --concurrency (%d) and %d, got %d", o.Concurrency, bench.MaxPrefetch, o.Prefetch)
 	case o.Payload < 0 || o.Payload > bench.MaxPayload:
 		return usageErr("--payload must be between 0 and %d bytes, got %d", bench.MaxPayload, o.Payload)
 	case o.Rate < 0:
@@ -153,7 +163,7 @@ func runBench(ctx context.Context, a *app, o benchOptions) (err error) {
 	}
 	results, runErr := bench.Run(ctx, bench.Options{
 		Registry: a.registry, Backends: o.Backends, RedisURL: a.cfg.RedisURL, AMQPURL: a.cfg.AMQPURL,
-		Missions: o.Missions, Concurrency: o.Concurrency, Payload: o.Payload, Rate: o.Rate, Store: o.Store,
+		Missions: o.Missions, Concurrency: o.Concurrency, Prefetch: o.Prefetch, Payload: o.Payload, Rate: o.Rate, Store: o.Store,
 		Progress: view.update, Logger: a.log,
 	})
 	view.close()
@@ -204,8 +214,12 @@ func benchSettings(o benchOptions) string {
 	case bench.StoreNone:
 		st = "none"
 	}
-	return fmt.Sprintf("%d missions per backend, concurrency %d, payload %d B, rate %s, store %s",
-		o.Missions, o.Concurrency, o.Payload, rate, st)
+	prefetch := o.Prefetch
+	if prefetch == 0 {
+		prefetch = bench.DefaultPrefetch(o.Concurrency)
+	}
+	return fmt.Sprintf("%d missions per backend, concurrency %d, prefetch %d, payload %d B, rate %s, store %s",
+		o.Missions, o.Concurrency, prefetch, o.Payload, rate, st)
 }
 
 func writeBenchReport(path string, rs []bench.Result) error {

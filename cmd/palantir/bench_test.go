@@ -129,6 +129,7 @@ func TestBenchUsageErrorsExitTwo(t *testing.T) {
 		{"no missions", []string{"bench", "--missions", "0"}, "--missions"},
 		{"no concurrency", []string{"bench", "--concurrency", "0"}, "--concurrency"},
 		{"too much concurrency", []string{"bench", "--concurrency", "1025"}, "--concurrency"},
+		{"prefetch below concurrency", []string{"bench", "-c", "4", "--prefetch", "2"}, "--prefetch"},
 		{"negative payload", []string{"bench", "--payload", "-1"}, "--payload"},
 		{"huge payload", []string{"bench", "--payload", "1048577"}, "--payload"},
 		{"too much memory", []string{"bench", "--missions", "100000", "--payload", "1048576"}, "1 GiB"},
