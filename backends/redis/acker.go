@@ -72,6 +72,15 @@ func (q *Queue) ack(ctx context.Context, consumer, sid string, count int64) (own
 	select {
 	case r := <-req.done:
 		return r.owned, r.err
+	case <-q.ackerDone:
+		// The acker answers everything it took before it ends; a request
+		// queued after its last look is answered here.
+		select {
+		case r := <-req.done:
+			return r.owned, r.err
+		default:
+			return false, errQueueClosed
+		}
 	case <-ctx.Done():
 		return false, ctx.Err()
 	}

@@ -160,8 +160,8 @@ func (q *Queue) Close() error {
 		}
 		cancel()
 		close(q.done)
-		<-q.ackerDone // its batch in flight finishes before the client closes
-		q.client.Close()
+		q.client.Close() // a batch in flight fails at once, not after timeouts
+		<-q.ackerDone
 	})
 	return nil
 }
