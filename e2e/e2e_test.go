@@ -213,7 +213,9 @@ func TestTwoWorkersShareTheWork(t *testing.T) {
 
 func TestSIGKILLedWorkerLosesNothingAndScoresOnce(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
-		doomed := e.startWorker("doomed", "--concurrency", "3")
+		// One mission executing and three more held (prefetch): all four
+		// must come back when it dies.
+		doomed := e.startWorker("doomed", "--concurrency", "1", "--prefetch", "4")
 		code, out, errs := e.palantir("launch", "recon", "--count", "6", "--speed", "2", "--fail-rate", "0")
 		if code != 0 {
 			t.Fatalf("launch: %d %s", code, errs)
