@@ -23,6 +23,8 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/palantir-lab/palantir/backends/rabbitmq"
+	"github.com/palantir-lab/palantir/backends/redis"
 	"github.com/palantir-lab/palantir/internal/testservices"
 )
 
@@ -107,9 +109,48 @@ func forEach(t *testing.T, fn func(t *testing.T, e *env)) {
 				urlVar := map[string]string{"redis": "PALANTIR_REDIS_URL", "rabbitmq": "PALANTIR_AMQP_URL"}[backend]
 				e.vars = []string{"PALANTIR_BACKEND=" + backend, urlVar + "=" + url, "PALANTIR_QUEUE=" + e.queue,
 					"PALANTIR_STORE=" + storeURL, "PALANTIR_LEASE=1s", "PALANTIR_SHUTDOWN_TIMEOUT=5s"}
-				t.Cleanup(func() { e.palantir("purge", "--yes") })
+				t.Cleanup(func() { removeQueue(t, backend, url, e.queue) })
 				fn(t, e)
 			})
+		}
+	}
+}
+
+// removeQueue deletes everything the broker keeps for queue (its work,
+// retry and dead-letter queues or keys), so that runs leave nothing behind.
+func removeQueue(t *testing.T, backend, url, queue string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	switch backend {
+	case "redis":
+		opt, err := goredis.ParseURL(url)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		c := goredis.NewClient(opt)
+		defer c.Close()
+		k := redis.Keys(queue)
+		if err := c.Del(ctx, k.Stream, k.Delayed, k.Dead).Err(); err != nil {
+			t.Errorf("delete the Redis keys of %s: %v", queue, err)
+		}
+	case "rabbitmq":
+		conn, err := amqp.DialConfig(url, amqp.Config{Dial: amqp.DefaultDial(3 * time.Second)})
+		if err != nil {
+			t.Errorf("delete the RabbitMQ queues of %s: %v", queue, err)
+			return
+		}
+		defer conn.Close()
+		for _, name := range rabbitmq.QueueNames(queue) {
+			ch, err := conn.Channel()
+			if err != nil {
+				t.Errorf("delete RabbitMQ queue %s: %v", name, err)
+				return
+			}
+			if _, err := ch.QueueDelete(name, false, false, false); err != nil {
+				t.Errorf("delete RabbitMQ queue %s: %v", name, err)
+			}
+			ch.Close()
 		}
 	}
 }
