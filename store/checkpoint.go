@@ -17,7 +17,9 @@ import (
 // while a checkpoint beside a busy writer is copying).
 const checkpointEvery = 20 * time.Millisecond
 
-// startCheckpointer runs until stop is called; SQLite only.
+// startCheckpointer runs until stop is called; SQLite only. It wakes only
+// after commits (committed), so an idle process, or one that only
+// reads, never checkpoints.
 func (s *Store) startCheckpointer() (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -28,17 +30,21 @@ func (s *Store) startCheckpointer() (stop func()) {
 			return // the commit-time checkpoints still run
 		}
 		defer conn.Close()
-		t := time.NewTicker(checkpointEvery)
-		defer t.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return
-			case <-t.C:
-				// Best effort: a busy or failed checkpoint is retried on the
-				// next tick, and the commit-time one stays as the backstop.
-				_, _ = conn.ExecContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`)
+			case <-s.committed:
 			}
+			// Let the commits of the next checkpointEvery pile up first.
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(checkpointEvery):
+			}
+			// Best effort: a busy or failed checkpoint is retried after the
+			// next commit, and the commit-time one stays as the backstop.
+			_, _ = conn.ExecContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`)
 		}
 	}()
 	return func() { cancel(); <-done }

@@ -37,7 +37,7 @@ func (s *Store) InsertEvents(ctx context.Context, events []telemetry.Event) erro
 	if len(events) == 0 {
 		return nil
 	}
-	return s.group(ctx, func(tx *sqlx.Tx) error {
+	return s.group(ctx, "", func(tx *sqlx.Tx) error {
 		// Multi-row inserts: one statement per eventsPerInsert events.
 		for start := 0; start < len(events); start += eventsPerInsert {
 			chunk := events[start:min(start+eventsPerInsert, len(events))]

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"hash/fnv"
 
 	"github.com/jmoiron/sqlx"
 )
@@ -12,6 +13,11 @@ import (
 // run whatever has accumulated (up to maxGroup) in one transaction, so
 // many missions share each commit. Nothing waits on purpose: while one
 // transaction commits, the next group forms.
+//
+// Writes about one mission go to one committer, chosen by the mission's
+// id, so they commit in the order they were queued even where several
+// committers run (PostgreSQL): a write that is not waited for (progress,
+// STARTED) can never land after a later write of the same mission.
 //
 // Each write keeps its own all-or-nothing meaning: if any write of a group
 // fails, the group is rolled back and every write is run again in a
@@ -27,25 +33,43 @@ type groupOp struct {
 
 // startCommitters starts n committers; stopCommitters ends them.
 func (s *Store) startCommitters(n int) {
-	s.ops = make(chan groupOp, 4*maxGroup)
-	for range n {
+	s.ops = make([]chan groupOp, n)
+	for i := range s.ops {
+		s.ops[i] = make(chan groupOp, 4*maxGroup)
 		s.committers.Add(1)
-		go s.commitLoop()
+		go s.commitLoop(s.ops[i])
 	}
 }
 
 func (s *Store) stopCommitters() {
-	close(s.ops)
+	for _, ops := range s.ops {
+		close(ops)
+	}
 	s.committers.Wait()
 }
 
-// group runs fn in a shared transaction and returns its own error. It
-// waits for the commit even if ctx ends meanwhile, so that the caller
-// never mistakes a committed write for a lost one.
-func (s *Store) group(ctx context.Context, fn func(*sqlx.Tx) error) error {
+// queueFor is the committer for writes about key (a mission id); writes
+// about no one mission ("") take turns.
+func (s *Store) queueFor(key string) chan groupOp {
+	if len(s.ops) == 1 {
+		return s.ops[0]
+	}
+	if key == "" {
+		return s.ops[s.nextOps.Add(1)%uint32(len(s.ops))]
+	}
+	h := fnv.New32a()
+	h.Write([]byte(key))
+	return s.ops[h.Sum32()%uint32(len(s.ops))]
+}
+
+// group runs fn, a write about mission key ("" for none), in a shared
+// transaction and returns its own error. It waits for the commit even if
+// ctx ends meanwhile, so that the caller never mistakes a committed write
+// for a lost one.
+func (s *Store) group(ctx context.Context, key string, fn func(*sqlx.Tx) error) error {
 	op := groupOp{fn: fn, done: make(chan error, 1)}
 	select {
-	case s.ops <- op:
+	case s.queueFor(key) <- op:
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -53,27 +77,27 @@ func (s *Store) group(ctx context.Context, fn func(*sqlx.Tx) error) error {
 }
 
 // groupAsync queues fn without waiting for its commit; errors are lost.
-// Only for writes that later writes of the same mission supersede (progress):
-// ordering is kept on one committer, and their WHERE clauses make a late
-// one harmless on several.
-func (s *Store) groupAsync(fn func(*sqlx.Tx) error) {
+// Only for writes that later writes of the same mission supersede
+// (progress, STARTED), whose WHERE clauses make them harmless if the
+// mission moved on.
+func (s *Store) groupAsync(key string, fn func(*sqlx.Tx) error) {
 	s.pending.Add(1)
-	s.ops <- groupOp{fn: fn, done: make(chan error, 1), async: true}
+	s.queueFor(key) <- groupOp{fn: fn, done: make(chan error, 1), async: true}
 }
 
 // Flush waits until every write queued so far without waiting (progress)
 // is committed.
 func (s *Store) Flush() { s.pending.Wait() }
 
-func (s *Store) commitLoop() {
+func (s *Store) commitLoop(ops chan groupOp) {
 	defer s.committers.Done()
 	batch := make([]groupOp, 0, maxGroup)
-	for first := range s.ops {
+	for first := range ops {
 		batch = append(batch[:0], first)
 	fill:
 		for len(batch) < maxGroup {
 			select {
-			case op, ok := <-s.ops:
+			case op, ok := <-ops:
 				if !ok {
 					break fill
 				}
@@ -83,6 +107,10 @@ func (s *Store) commitLoop() {
 			}
 		}
 		s.commitGroup(batch)
+		select { // wake the checkpointer (checkpoint.go)
+		case s.committed <- struct{}{}:
+		default:
+		}
 	}
 }
 

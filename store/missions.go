@@ -109,7 +109,7 @@ func (r missionRow) args() []any {
 
 // CreateMissions inserts new missions in one transaction: all or none.
 func (s *Store) CreateMissions(ctx context.Context, ms []Mission) error {
-	return s.group(ctx, func(tx *sqlx.Tx) error {
+	return s.group(ctx, "", func(tx *sqlx.Tx) error {
 		for _, m := range ms {
 			if _, err := s.execTx(ctx, tx, insertMission, rowOf(m).args()...); err != nil {
 				return fmt.Errorf("create mission %s: %w", m.ID, err)
@@ -150,7 +150,7 @@ func (s *Store) MarkQueued(ctx context.Context, ids []string, at time.Time) erro
 	if err != nil {
 		return err
 	}
-	return s.group(ctx, func(tx *sqlx.Tx) error {
+	return s.group(ctx, "", func(tx *sqlx.Tx) error {
 		_, err := tx.ExecContext(ctx, s.rebind(q), args...)
 		return err
 	})
@@ -176,24 +176,49 @@ const (
 // BeginAttempt records that worker starts attempt of order. A mission
 // unknown to the store (published by hand) is created. It returns whether
 // the attempt should run at all.
+//
+// The common case (a known mission, not final, at this attempt or an
+// earlier one) is decided by a read, which in WAL mode runs beside the
+// writer, and the STARTED write joins the next group commit without being
+// waited for: a worker holding an execution slot does not wait for a
+// commit before it executes. Nothing depends on STARTED being durable
+// first: a worker that dies leaves the mission to be delivered again, and
+// Complete and Fail record an outcome once whatever the row said. Writes
+// about one mission commit in order (group.go), and the write's WHERE
+// clause keeps it harmless if the mission has moved on.
 func (s *Store) BeginAttempt(ctx context.Context, o mission.Order, backend, queue string, attempt int, worker string, at time.Time) (Begin, error) {
-	verdict := Proceed
-	err := s.group(ctx, func(tx *sqlx.Tx) error {
-		verdict = Proceed
-		// The common case in one statement: a known mission, not final,
-		// at this attempt or an earlier one.
-		res, err := s.execTx(ctx, tx, `UPDATE missions SET status = 'STARTED', attempt = ?, worker = ?,
-			progress = 0, stage = '', started_us = COALESCE(started_us, ?), updated_us = ?
-			WHERE id = ? AND attempt <= ? AND status NOT IN ('SUCCESS', 'FAILURE')`,
-			attempt, worker, micros(at), micros(at), o.ID, attempt)
-		if err != nil {
+	var cur struct {
+		Status  string `db:"status"`
+		Attempt int    `db:"attempt"`
+	}
+	err := s.getDB(ctx, &cur, `SELECT status, attempt FROM missions WHERE id = ?`, o.ID)
+	if err == nil && cur.Attempt <= attempt && !mission.State(cur.Status).Final() {
+		s.groupAsync(o.ID, func(tx *sqlx.Tx) error {
+			_, err := s.execTx(context.Background(), tx, startAttempt+` AND attempt <= ? AND status NOT IN ('SUCCESS', 'FAILURE')`,
+				attempt, worker, micros(at), micros(at), o.ID, attempt)
 			return err
-		}
-		if n, _ := res.RowsAffected(); n == 1 {
-			return nil
-		}
+		})
+		return Proceed, nil
+	}
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return Proceed, err
+	}
+	return s.beginSync(ctx, o, backend, queue, attempt, worker, at)
+}
+
+// startAttempt marks a mission STARTED by a worker; callers may add to
+// its WHERE clause.
+const startAttempt = `UPDATE missions SET status = 'STARTED', attempt = ?, worker = ?,
+	progress = 0, stage = '', started_us = COALESCE(started_us, ?), updated_us = ? WHERE id = ?`
+
+// beginSync is BeginAttempt's careful path, in one transaction: create an
+// unknown mission, or tell a duplicate or stale delivery from one to run.
+func (s *Store) beginSync(ctx context.Context, o mission.Order, backend, queue string, attempt int, worker string, at time.Time) (Begin, error) {
+	verdict := Proceed
+	err := s.group(ctx, o.ID, func(tx *sqlx.Tx) error {
+		verdict = Proceed
 		var row missionRow
-		err = s.getTx(ctx, tx, &row, `SELECT `+missionColumns+` FROM missions WHERE id = ?`, o.ID)
+		err := s.getTx(ctx, tx, &row, `SELECT `+missionColumns+` FROM missions WHERE id = ?`, o.ID)
 		if errors.Is(err, sql.ErrNoRows) {
 			m := MissionFromOrder(o, backend, queue)
 			if m.CreatedAt.IsZero() {
@@ -216,9 +241,7 @@ func (s *Store) BeginAttempt(ctx context.Context, o mission.Order, backend, queu
 			verdict = Stale
 			return nil
 		}
-		_, err = s.execTx(ctx, tx, `UPDATE missions SET status = 'STARTED', attempt = ?, worker = ?,
-			progress = 0, stage = '', started_us = COALESCE(started_us, ?), updated_us = ? WHERE id = ?`,
-			attempt, worker, micros(at), micros(at), o.ID)
+		_, err = s.execTx(ctx, tx, startAttempt, attempt, worker, micros(at), micros(at), o.ID)
 		return err
 	})
 	return verdict, err
@@ -228,7 +251,7 @@ func (s *Store) BeginAttempt(ctx context.Context, o mission.Order, backend, queu
 func (s *Store) SetProgress(ctx context.Context, id string, attempt, progress int, stage string, at time.Time) error {
 	// Progress is written without waiting for its commit: it is advisory,
 	// and a mission's later writes supersede it.
-	s.groupAsync(func(tx *sqlx.Tx) error {
+	s.groupAsync(id, func(tx *sqlx.Tx) error {
 		_, err := s.execTx(context.Background(), tx, `UPDATE missions SET status = 'PROCESSING', progress = ?, stage = ?,
 			updated_us = ? WHERE id = ? AND attempt = ? AND status IN ('STARTED', 'PROCESSING')`,
 			progress, stage, micros(at), id, attempt)
@@ -239,13 +262,13 @@ func (s *Store) SetProgress(ctx context.Context, id string, attempt, progress in
 
 // MarkRetry records a failed attempt that will be retried.
 func (s *Store) MarkRetry(ctx context.Context, id string, attempt int, reason string, at time.Time) error {
-	return s.groupExec(ctx, `UPDATE missions SET status = 'RETRY', error = ?, updated_us = ?
+	return s.groupExec(ctx, id, `UPDATE missions SET status = 'RETRY', error = ?, updated_us = ?
 		WHERE id = ? AND attempt = ? AND status IN ('STARTED', 'PROCESSING')`, reason, micros(at), id, attempt)
 }
 
-// groupExec runs one statement as part of a group commit.
-func (s *Store) groupExec(ctx context.Context, query string, args ...any) error {
-	return s.group(ctx, func(tx *sqlx.Tx) error {
+// groupExec runs one statement about key as part of a group commit.
+func (s *Store) groupExec(ctx context.Context, key, query string, args ...any) error {
+	return s.group(ctx, key, func(tx *sqlx.Tx) error {
 		_, err := s.execTx(ctx, tx, query, args...)
 		return err
 	})
@@ -254,7 +277,7 @@ func (s *Store) groupExec(ctx context.Context, query string, args ...any) error 
 // MarkRequeued records that attempt is queued again (after a retry was
 // scheduled, or when a worker gave the mission back on shutdown).
 func (s *Store) MarkRequeued(ctx context.Context, id string, attempt int, at time.Time) error {
-	return s.groupExec(ctx, `UPDATE missions SET status = 'QUEUED', attempt = ?, progress = 0, stage = '',
+	return s.groupExec(ctx, id, `UPDATE missions SET status = 'QUEUED', attempt = ?, progress = 0, stage = '',
 		worker = '', updated_us = ? WHERE id = ? AND attempt <= ? AND status IN ('STARTED', 'PROCESSING', 'RETRY')`,
 		attempt, micros(at), id, attempt)
 }
@@ -263,7 +286,7 @@ func (s *Store) MarkRequeued(ctx context.Context, id string, attempt int, at tim
 // when the mission had already ended (a duplicate delivery): nothing
 // changes then.
 func (s *Store) Complete(ctx context.Context, m Mission, points int, at time.Time) (recorded bool, err error) {
-	err = s.group(ctx, func(tx *sqlx.Tx) error {
+	err = s.group(ctx, m.ID, func(tx *sqlx.Tx) error {
 		res, err := s.execTx(ctx, tx, `UPDATE missions SET status = 'SUCCESS', progress = 100, stage = '', score = ?,
 			attempt = ?, worker = ?, error = '', finished_us = ?, updated_us = ?
 			WHERE id = ? AND status NOT IN ('SUCCESS', 'FAILURE')`,
@@ -289,7 +312,7 @@ func (s *Store) Complete(ctx context.Context, m Mission, points int, at time.Tim
 
 // Fail records the final failure of a mission, once.
 func (s *Store) Fail(ctx context.Context, id string, attempt int, worker, reason string, at time.Time) (recorded bool, err error) {
-	err = s.group(ctx, func(tx *sqlx.Tx) error {
+	err = s.group(ctx, id, func(tx *sqlx.Tx) error {
 		res, err := s.execTx(ctx, tx, `UPDATE missions SET status = 'FAILURE', attempt = ?, worker = ?, error = ?,
 			finished_us = ?, updated_us = ? WHERE id = ? AND status NOT IN ('SUCCESS', 'FAILURE')`,
 			attempt, worker, reason, micros(at), micros(at), id)

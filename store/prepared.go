@@ -47,6 +47,16 @@ func (s *Store) getTx(ctx context.Context, tx *sqlx.Tx, dest any, query string, 
 	return tx.StmtxContext(ctx, st).GetContext(ctx, dest, args...)
 }
 
+// getDB runs a prepared query returning one row into dest, outside any
+// transaction (a reader beside the committer).
+func (s *Store) getDB(ctx context.Context, dest any, query string, args ...any) error {
+	st, err := s.prepared(ctx, query)
+	if err != nil {
+		return err
+	}
+	return st.GetContext(ctx, dest, args...)
+}
+
 func (s *Store) closeStatements() {
 	s.stmtMu.Lock()
 	defer s.stmtMu.Unlock()

@@ -37,6 +37,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"
@@ -66,9 +67,12 @@ type Store struct {
 	where  string // redacted location, for messages
 
 	// Group commit (group.go).
-	ops        chan groupOp
+	ops        []chan groupOp // one per committer (group.go)
+	nextOps    atomic.Uint32
 	committers sync.WaitGroup
-	// stopCheckpointer ends the SQLite checkpointer (checkpoint.go).
+	// committed has a token after a group commit; stopCheckpointer ends
+	// the SQLite checkpointer (checkpoint.go).
+	committed        chan struct{}
 	stopCheckpointer func()
 	pending          sync.WaitGroup // asynchronous writes not yet committed
 	closeOnce        sync.Once
@@ -126,7 +130,7 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open %s store %s: %w: %v", driver, where, ErrUnreachable, firstLine(err))
 	}
-	s := &Store{db: db, driver: driver, where: where}
+	s := &Store{db: db, driver: driver, where: where, committed: make(chan struct{}, 1)}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("migrate %s store %s: %w", driver, where, err)

@@ -39,7 +39,7 @@ type workerRow struct {
 // over).
 func (s *Store) Heartbeat(ctx context.Context, w Worker) error {
 	stopped := nullMicros(w.StoppedAt)
-	return s.groupExec(ctx, `INSERT INTO workers (name, backend, queue, host, pid, concurrency, current,
+	return s.groupExec(ctx, "", `INSERT INTO workers (name, backend, queue, host, pid, concurrency, current,
 		processed, started_us, heartbeat_us, stopped_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (name) DO UPDATE SET backend = excluded.backend, queue = excluded.queue, host = excluded.host,
 		pid = excluded.pid, concurrency = excluded.concurrency, current = excluded.current,
