@@ -14,10 +14,11 @@
 // # Concurrency and prefetch
 //
 // Run starts one goroutine per delivery it may hold (Prefetch); a
-// semaphore of Concurrency slots bounds how many of them execute. A
-// delivery's store writes and its ack happen outside the slot, so while
-// one mission waits for its commit another executes, and many missions
-// share each group commit.
+// semaphore of Concurrency slots bounds how many of them execute. A held
+// delivery is recorded as started only once it has a slot (until then the
+// store shows it QUEUED); its outcome is persisted and acked outside the
+// slot, so while one mission waits for its commit another executes, and
+// many missions share each group commit.
 //
 // # Shutdown
 //

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/palantir-lab/palantir/backends"
@@ -30,51 +31,70 @@ func (w *Worker) handle(stop, ctx context.Context, d backends.Delivery) {
 // run handles the delivery and says what became of it. ctx is the work's
 // context (it outlives stop by the shutdown timeout); stop ends when the
 // worker is told to stop taking work.
+//
+// A delivery held beyond the execution slots (Prefetch > Concurrency)
+// waits for a slot before anything is recorded, so the store shows it
+// QUEUED, not STARTED, until it really starts. Its lease is kept
+// meanwhile.
 func (w *Worker) run(stop, ctx context.Context, d backends.Delivery) Result {
 	rec := d.Received()
 	o, err := mission.Decode(rec.Body)
 	if err != nil {
 		return w.deadLetterMalformed(ctx, d, err)
 	}
+	stopLease := w.keepLease(ctx, d, o.ID)
+	defer stopLease()
+	select {
+	case w.slots <- struct{}{}:
+	case <-stop.Done():
+		stopLease()
+		return w.giveBack(d, o, rec.Attempt, false)
+	}
+	inSlot := true
+	freeSlot := func() {
+		if inSlot {
+			inSlot = false
+			<-w.slots
+		}
+	}
+	defer freeSlot()
 	verdict, err := w.st.BeginAttempt(ctx, o, w.cfg.Backend, w.cfg.Queue, rec.Attempt, w.cfg.Name, time.Now())
 	if err != nil {
+		freeSlot()
+		stopLease()
 		w.log.Error("store: cannot start mission; giving it back", "mission", o.ID, "err", err)
 		return settled(w.settle("release", o.ID, d.Release(ctx)), Released)
 	}
 	switch verdict {
 	case store.AlreadySucceeded, store.Stale:
+		freeSlot()
+		stopLease()
 		w.log.Info("duplicate delivery acknowledged without running it", "mission", o.ID, "attempt", rec.Attempt)
 		return settled(w.settle("ack", o.ID, d.Ack(ctx)), Duplicate)
 	case store.AlreadyFailed:
+		freeSlot()
+		stopLease()
 		w.log.Info("copy of a failed mission moved to the dead letters", "mission", o.ID)
 		return settled(w.settle("dead-letter", o.ID, d.DeadLetter(ctx, "failed after its last attempt")), Duplicate)
 	}
-	stopLease := w.keepLease(ctx, d, o.ID)
-	err = w.executeInSlot(stop, ctx, o, rec)
+	err = w.runAttempt(ctx, o, rec)
+	// The outcome is persisted and settled outside the slot: while this
+	// mission waits for its commit, another executes.
+	freeSlot()
 	stopLease()
 	switch {
 	case err == nil:
 		return w.succeed(ctx, d, o, rec.Attempt)
-	case ctx.Err() != nil, errors.Is(err, errNoSlot):
-		return w.giveBack(d, o, rec.Attempt)
+	case ctx.Err() != nil:
+		return w.giveBack(d, o, rec.Attempt, true)
 	default:
 		return w.fail(ctx, d, o, rec.Attempt, err)
 	}
 }
 
-// errNoSlot is executeInSlot's answer when the worker stopped before an
-// execution slot came free.
-var errNoSlot = errors.New("worker stopping: not started")
-
-// executeInSlot waits for an execution slot, then runs the attempt. A
-// mission still waiting when the worker stops is not started at all.
-func (w *Worker) executeInSlot(stop, ctx context.Context, o mission.Order, rec backends.Received) error {
-	select {
-	case w.slots <- struct{}{}:
-	case <-stop.Done():
-		return errNoSlot
-	}
-	defer func() { <-w.slots }()
+// runAttempt executes a started attempt, tracked as current for the
+// heartbeat.
+func (w *Worker) runAttempt(ctx context.Context, o mission.Order, rec backends.Received) error {
 	w.track(o.ID, true)
 	defer w.track(o.ID, false)
 	detail := ""
@@ -145,7 +165,8 @@ func (w *Worker) keepLease(ctx context.Context, d backends.Delivery, id string) 
 			}
 		}
 	}()
-	return func() { close(done); <-finished }
+	var once sync.Once
+	return func() { once.Do(func() { close(done); <-finished }) }
 }
 
 func (w *Worker) succeed(ctx context.Context, d backends.Delivery, o mission.Order, attempt int) Result {
@@ -201,20 +222,25 @@ func (w *Worker) fail(ctx context.Context, d backends.Delivery, o mission.Order,
 	return Failed
 }
 
-// giveBack returns an unfinished mission at shutdown.
-func (w *Worker) giveBack(d backends.Delivery, o mission.Order, attempt int) Result {
+// giveBack returns a mission at shutdown: unfinished (started) or never
+// begun (held, waiting for a slot).
+func (w *Worker) giveBack(d backends.Delivery, o mission.Order, attempt int, started bool) Result {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if w.settle("release", o.ID, d.Release(ctx)) {
+	if !w.settle("release", o.ID, d.Release(ctx)) {
+		return NotSettled
+	}
+	how := "unstarted"
+	if started {
+		how = "unfinished"
 		w.log.Info("shutdown: unfinished mission returned to the queue", "mission", o.ID, "attempt", attempt)
 		if err := w.st.MarkRequeued(ctx, o.ID, attempt, time.Now()); err != nil {
 			w.log.Warn("requeue not recorded", "mission", o.ID, "err", err)
 		}
-		w.emit(telemetry.MissionQueued, o.ID, attempt, telemetry.Broker(w.cfg.Backend),
-			fmt.Sprintf("returned unfinished by %s at shutdown", w.cfg.Name), time.Time{})
-		return Released
 	}
-	return NotSettled
+	w.emit(telemetry.MissionQueued, o.ID, attempt, telemetry.Broker(w.cfg.Backend),
+		fmt.Sprintf("returned %s by %s at shutdown", how, w.cfg.Name), time.Time{})
+	return Released
 }
 
 func (w *Worker) deadLetterMalformed(ctx context.Context, d backends.Delivery, cause error) Result {

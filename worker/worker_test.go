@@ -63,6 +63,13 @@ func (r *rig) launch(q backends.Publisher, orders ...mission.Order) {
 	if err := q.Publish(context.Background(), msgs...); err != nil {
 		r.t.Fatal(err)
 	}
+	var ids []string
+	for _, o := range orders {
+		ids = append(ids, o.ID)
+	}
+	if err := r.st.MarkQueued(context.Background(), ids, time.Now()); err != nil {
+		r.t.Fatal(err)
+	}
 }
 
 func (r *rig) worker(name string, sub backends.Subscriber, mut func(*worker.Config)) *worker.Worker {
@@ -375,6 +382,22 @@ func TestPrefetchHoldsMoreThanItExecutes(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	time.Sleep(50 * time.Millisecond) // give a wrongly started second mission time to show
+	inStore := 0
+	for _, id := range []string{"p1", "p2", "p3"} {
+		switch m := r.mission(id); m.Status {
+		case mission.Started, mission.Processing:
+			inStore++
+		case mission.Queued:
+			if !m.StartedAt.IsZero() {
+				t.Errorf("%s is QUEUED but has started_at %v", id, m.StartedAt)
+			}
+		default:
+			t.Errorf("%s is %s while held", id, m.Status)
+		}
+	}
+	if inStore != 1 {
+		t.Errorf("%d missions STARTED or PROCESSING in the store, want 1: held ones stay QUEUED", inStore)
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
