@@ -105,7 +105,7 @@ EXIT STATUS
 	f.StringSliceVar(&o.Backends, "backends", a.registry.Names(), "backends to compare: names or broker URLs, comma-separated")
 	f.IntVarP(&o.Missions, "missions", "n", 10000, "missions per backend")
 	f.IntVarP(&o.Concurrency, "concurrency", "c", 4, "worker goroutines (and ceiling consumers), 1–1024")
-	f.IntVar(&o.Prefetch, "prefetch", 0, "unsettled messages a consumer may hold, in both phases (default: max(concurrency, 100); --prefetch equal to -c is the worker's default, fair dispatch)")
+	f.IntVar(&o.Prefetch, "prefetch", 0, "unsettled messages a consumer may hold, in both phases (0: max(concurrency, 100); equal to -c is the worker's default, fair dispatch)")
 	f.IntVar(&o.Payload, "payload", 256, "message size in bytes (orders are padded up to it), 0–1048576")
 	f.Float64Var(&o.Rate, "rate", 0, "missions/s at a constant arrival rate (0: as fast as possible)")
 	f.StringVar(&o.Store, "store", "", "store for the bench missions: a SQLite file, a postgres:// URL, or none (default: a temporary SQLite file, removed afterwards)")

@@ -88,7 +88,7 @@ EXIT STATUS
 	f := cmd.Flags()
 	f.StringVar(&o.Name, "name", "", "worker name shown in status and history (default HOST-PID)")
 	f.IntVarP(&o.Concurrency, "concurrency", "c", 1, "missions executed at once")
-	f.IntVar(&o.Prefetch, "prefetch", 0, "deliveries held unsettled at once, executing or waiting (default: --concurrency)")
+	f.IntVar(&o.Prefetch, "prefetch", 0, "deliveries held unsettled at once, executing or waiting (0: the same as --concurrency)")
 	f.IntVar(&o.MaxMissions, "max-missions", 0, "exit after this many missions (0: run until stopped)")
 	f.BoolVarP(&o.Quiet, "quiet", "q", false, "do not print each mission event on stderr")
 	return cmd
