@@ -37,21 +37,24 @@ func (s *Store) InsertEvents(ctx context.Context, events []telemetry.Event) erro
 	if len(events) == 0 {
 		return nil
 	}
-	return s.group(ctx, "", func(tx *sqlx.Tx) error {
-		// Multi-row inserts: one statement per eventsPerInsert events.
-		for start := 0; start < len(events); start += eventsPerInsert {
-			chunk := events[start:min(start+eventsPerInsert, len(events))]
-			args := make([]any, 0, 7*len(chunk))
-			for _, e := range chunk {
-				args = append(args, micros(e.At), string(e.Name), e.MissionID, e.Attempt, e.Service,
-					e.SincePrev.Microseconds(), e.Detail)
-			}
-			if _, err := s.execTx(ctx, tx, insertEventsSQL(len(chunk)), args...); err != nil {
-				return err
-			}
+	return s.group(ctx, "", func(tx *sqlx.Tx) error { return s.insertEventsTx(ctx, tx, events) })
+}
+
+// insertEventsTx writes events in tx, with multi-row inserts: one
+// statement per eventsPerInsert events.
+func (s *Store) insertEventsTx(ctx context.Context, tx *sqlx.Tx, events []telemetry.Event) error {
+	for start := 0; start < len(events); start += eventsPerInsert {
+		chunk := events[start:min(start+eventsPerInsert, len(events))]
+		args := make([]any, 0, 7*len(chunk))
+		for _, e := range chunk {
+			args = append(args, micros(e.At), string(e.Name), e.MissionID, e.Attempt, e.Service,
+				e.SincePrev.Microseconds(), e.Detail)
 		}
-		return nil
-	})
+		if _, err := s.execTx(ctx, tx, insertEventsSQL(len(chunk)), args...); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // EventFilter selects events.

@@ -11,6 +11,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/palantir-lab/palantir/mission"
+	"github.com/palantir-lab/palantir/telemetry"
 )
 
 // Mission is a mission as the store keeps it.
@@ -282,10 +283,11 @@ func (s *Store) MarkRequeued(ctx context.Context, id string, attempt int, at tim
 		attempt, micros(at), id, attempt)
 }
 
-// Complete records a success and scores the hero, once. recorded is false
+// Complete records a success and scores the hero, once, and writes events
+// (the outcome's telemetry) in the same transaction. recorded is false
 // when the mission had already ended (a duplicate delivery): nothing
-// changes then.
-func (s *Store) Complete(ctx context.Context, m Mission, points int, at time.Time) (recorded bool, err error) {
+// changes then, and events are not written.
+func (s *Store) Complete(ctx context.Context, m Mission, points int, at time.Time, events ...telemetry.Event) (recorded bool, err error) {
 	err = s.group(ctx, m.ID, func(tx *sqlx.Tx) error {
 		res, err := s.execTx(ctx, tx, `UPDATE missions SET status = 'SUCCESS', progress = 100, stage = '', score = ?,
 			attempt = ?, worker = ?, error = '', finished_us = ?, updated_us = ?
@@ -303,9 +305,11 @@ func (s *Store) Complete(ctx context.Context, m Mission, points int, at time.Tim
 		if m.Attempt == 1 {
 			firstTry = 1
 		}
-		_, err = s.execTx(ctx, tx, `INSERT INTO scores (mission_id, hero, points, first_try, scored_us)
-			VALUES (?, ?, ?, ?, ?)`, m.ID, m.Hero, points, firstTry, micros(at))
-		return err
+		if _, err := s.execTx(ctx, tx, `INSERT INTO scores (mission_id, hero, points, first_try, scored_us)
+			VALUES (?, ?, ?, ?, ?)`, m.ID, m.Hero, points, firstTry, micros(at)); err != nil {
+			return err
+		}
+		return s.insertEventsTx(ctx, tx, events)
 	})
 	return recorded, err
 }

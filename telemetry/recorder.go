@@ -61,6 +61,21 @@ func NewRecorder(w Writer, log *slog.Logger) *Recorder {
 // mission is unknown to this process, since (when non-zero) is used as the
 // time the previous stage happened. Safe for concurrent use.
 func (r *Recorder) Emit(e Event, since time.Time) {
+	e = r.Stamp(e, since)
+	r.Announce(e)
+	select {
+	case r.in <- e:
+	case <-r.done:
+	}
+}
+
+// Stamp fills in e's time and the time since its mission's previous stage,
+// as Emit does, but leaves writing it to the caller: for events that must
+// be stored in the same transaction as the change they describe (a
+// mission's outcome), so that a process killed just after the commit
+// cannot lose them. Announce them once they are stored. Safe for
+// concurrent use.
+func (r *Recorder) Stamp(e Event, since time.Time) Event {
 	if e.At.IsZero() {
 		e.At = time.Now()
 	}
@@ -83,14 +98,16 @@ func (r *Recorder) Emit(e Event, since time.Time) {
 		r.last[e.MissionID] = e.At
 	}
 	r.mu.Unlock()
+	return e
+}
+
+// Announce tells Echo and the debug log about e; Emit does it for every
+// event, callers of Stamp once the event is stored.
+func (r *Recorder) Announce(e Event) {
 	if r.Echo != nil {
 		r.Echo(e)
 	}
 	r.log.Debug(string(e.Name), "mission", e.MissionID, "attempt", e.Attempt, "service", e.Service, "since_prev", e.SincePrev, "detail", e.Detail)
-	select {
-	case r.in <- e:
-	case <-r.done:
-	}
 }
 
 // Flush waits until everything emitted so far is written.

@@ -170,20 +170,33 @@ func (w *Worker) keepLease(ctx context.Context, d backends.Delivery, id string) 
 }
 
 func (w *Worker) succeed(ctx context.Context, d backends.Delivery, o mission.Order, attempt int) Result {
-	w.emit(telemetry.MissionCompleted, o.ID, attempt, w.self, "", time.Time{})
 	points := mission.Score(o.Type, attempt)
+	// The outcome's events are written with the outcome, in one
+	// transaction: a worker killed right after the commit cannot leave a
+	// SUCCESS whose trace stops half way.
+	storeSvc := telemetry.Store(w.st.Driver())
+	completed := w.stamp(telemetry.MissionCompleted, o.ID, attempt, w.self, "")
+	var events []telemetry.Event
+	if w.tel != nil {
+		events = []telemetry.Event{completed,
+			w.stamp(telemetry.MissionPersisted, o.ID, attempt, storeSvc, "SUCCESS"),
+			w.stamp(telemetry.HeroScored, o.ID, attempt, storeSvc, fmt.Sprintf("%s +%d", o.Hero, points))}
+	}
 	m := store.Mission{ID: o.ID, Hero: o.Hero, Attempt: attempt, Worker: w.cfg.Name}
-	recorded, err := w.st.Complete(ctx, m, points, time.Now())
+	recorded, err := w.st.Complete(ctx, m, points, time.Now(), events...)
 	if err != nil {
 		// Not persisted, so not acked: the mission will come back.
 		w.log.Error("store: success not recorded; giving the mission back", "mission", o.ID, "err", err)
 		return settled(w.settle("release", o.ID, d.Release(ctx)), Released)
 	}
-	storeSvc := telemetry.Store(w.st.Driver())
 	if recorded {
-		w.emit(telemetry.MissionPersisted, o.ID, attempt, storeSvc, "SUCCESS", time.Time{})
-		w.emit(telemetry.HeroScored, o.ID, attempt, storeSvc, fmt.Sprintf("%s +%d", o.Hero, points), time.Time{})
+		for _, e := range events {
+			w.tel.Announce(e)
+		}
 		return settled(w.settle("ack", o.ID, d.Ack(ctx)), Succeeded)
+	}
+	if w.tel != nil {
+		w.tel.Emit(completed, time.Time{}) // this copy did complete; it changed nothing
 	}
 	w.log.Info("mission already recorded by another delivery; not scored again", "mission", o.ID)
 	return settled(w.settle("ack", o.ID, d.Ack(ctx)), Duplicate)
@@ -264,6 +277,15 @@ func (w *Worker) settle(op, id string, err error) bool {
 	}
 	w.log.Error(op+" failed; the message will be delivered again", "mission", id, "err", err)
 	return false
+}
+
+// stamp is an event stamped by the recorder but not written (see
+// telemetry.Recorder.Stamp); the zero Event without a recorder.
+func (w *Worker) stamp(name telemetry.Name, id string, attempt int, service, detail string) telemetry.Event {
+	if w.tel == nil {
+		return telemetry.Event{}
+	}
+	return w.tel.Stamp(telemetry.Event{Name: name, MissionID: id, Attempt: attempt, Service: service, Detail: detail}, time.Time{})
 }
 
 func (w *Worker) emit(name telemetry.Name, id string, attempt int, service, detail string, since time.Time) {

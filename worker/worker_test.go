@@ -157,6 +157,32 @@ func TestMissionsSucceedAndScore(t *testing.T) {
 	}
 }
 
+// TestOutcomeEventsAreStoredWithTheOutcome gives the worker a recorder
+// that never writes: the outcome's events must still be in the store,
+// written in the outcome's own transaction, so that a worker killed just
+// after its commit cannot leave a SUCCESS whose trace stops half way.
+func TestOutcomeEventsAreStoredWithTheOutcome(t *testing.T) {
+	r := newRig(t)
+	q := r.open()
+	r.launch(q, r.order("o", mission.Raven, 0, 3))
+	mute := telemetry.NewRecorder(nil, nil)
+	defer mute.Close()
+	w := worker.New(worker.Config{Name: "eagle1", Lease: lease, Backend: "inproc", Queue: r.queue}, q, r.st, mute)
+	r.runUntil(w, "the mission final", r.final("o"))
+	evs, err := r.st.Events(context.Background(), store.EventFilter{MissionID: "o"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range evs {
+		names = append(names, string(e.Name))
+	}
+	want := "mission_completed mission_persisted hero_scored"
+	if got := strings.Join(names, " "); got != want {
+		t.Errorf("events in the store: %q, want %q", got, want)
+	}
+}
+
 func TestSameMessageTwiceIsRecordedAndScoredOnce(t *testing.T) {
 	r := newRig(t)
 	q := r.open()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sort"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -89,6 +90,10 @@ func runEvents(ctx context.Context, a *app, o eventsOptions) error {
 		return fmt.Errorf("store: %w", err)
 	}
 	if !o.Follow {
+		// Processes write their events in batches, and a mission's outcome
+		// events with the outcome itself: list them by time, not by arrival
+		// (as trace does).
+		sort.SliceStable(evs, func(i, j int) bool { return evs[i].At.Before(evs[j].At) })
 		if a.json() {
 			out := make([]eventJSON, len(evs))
 			for i, e := range evs {
