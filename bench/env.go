@@ -129,7 +129,7 @@ func (m *memStore) Complete(_ context.Context, ms store.Mission, _ int, _ time.T
 	return true, nil
 }
 
-func (m *memStore) Fail(context.Context, string, int, string, string, time.Time) (bool, error) {
+func (m *memStore) Fail(context.Context, string, int, string, string, time.Time, ...telemetry.Event) (bool, error) {
 	return true, nil
 }
 

@@ -314,8 +314,9 @@ func (s *Store) Complete(ctx context.Context, m Mission, points int, at time.Tim
 	return recorded, err
 }
 
-// Fail records the final failure of a mission, once.
-func (s *Store) Fail(ctx context.Context, id string, attempt int, worker, reason string, at time.Time) (recorded bool, err error) {
+// Fail records the final failure of a mission, once, and writes events
+// in the same transaction when it does.
+func (s *Store) Fail(ctx context.Context, id string, attempt int, worker, reason string, at time.Time, events ...telemetry.Event) (recorded bool, err error) {
 	err = s.group(ctx, id, func(tx *sqlx.Tx) error {
 		res, err := s.execTx(ctx, tx, `UPDATE missions SET status = 'FAILURE', attempt = ?, worker = ?, error = ?,
 			finished_us = ?, updated_us = ? WHERE id = ? AND status NOT IN ('SUCCESS', 'FAILURE')`,
@@ -325,7 +326,10 @@ func (s *Store) Fail(ctx context.Context, id string, attempt int, worker, reason
 		}
 		n, err := res.RowsAffected()
 		recorded = n == 1
-		return err
+		if err != nil || !recorded {
+			return err
+		}
+		return s.insertEventsTx(ctx, tx, events)
 	})
 	return recorded, err
 }

@@ -222,12 +222,24 @@ func (w *Worker) fail(ctx context.Context, d backends.Delivery, o mission.Order,
 		return Retried
 	}
 	final := fmt.Sprintf("failed after %d attempts: %s", attempt, reason)
-	w.emit(telemetry.MissionFailed, o.ID, attempt, w.self, reason, time.Time{})
-	if _, err := w.st.Fail(ctx, o.ID, attempt, w.cfg.Name, reason, now); err != nil {
+	// As for a success, the outcome's events go in with the outcome.
+	var events []telemetry.Event
+	if w.tel != nil {
+		events = []telemetry.Event{w.stamp(telemetry.MissionFailed, o.ID, attempt, w.self, reason),
+			w.stamp(telemetry.MissionPersisted, o.ID, attempt, telemetry.Store(w.st.Driver()), "FAILURE")}
+	}
+	recorded, err := w.st.Fail(ctx, o.ID, attempt, w.cfg.Name, reason, now, events...)
+	if err != nil {
 		w.log.Error("store: failure not recorded; giving the mission back", "mission", o.ID, "err", err)
 		return settled(w.settle("release", o.ID, d.Release(ctx)), Released)
 	}
-	w.emit(telemetry.MissionPersisted, o.ID, attempt, telemetry.Store(w.st.Driver()), "FAILURE", time.Time{})
+	if recorded {
+		for _, e := range events {
+			w.tel.Announce(e)
+		}
+	} else if w.tel != nil {
+		w.tel.Emit(events[0], time.Time{}) // this attempt did fail; the mission had ended already
+	}
 	if !w.settle("dead-letter", o.ID, d.DeadLetter(ctx, final)) {
 		return NotSettled
 	}

@@ -25,7 +25,7 @@ type Store interface {
 	MarkRetry(ctx context.Context, id string, attempt int, reason string, at time.Time) error
 	MarkRequeued(ctx context.Context, id string, attempt int, at time.Time) error
 	Complete(ctx context.Context, m store.Mission, points int, at time.Time, events ...telemetry.Event) (bool, error)
-	Fail(ctx context.Context, id string, attempt int, worker, reason string, at time.Time) (bool, error)
+	Fail(ctx context.Context, id string, attempt int, worker, reason string, at time.Time, events ...telemetry.Event) (bool, error)
 	Heartbeat(ctx context.Context, w store.Worker) error
 	Driver() string
 }

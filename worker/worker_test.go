@@ -164,22 +164,26 @@ func TestMissionsSucceedAndScore(t *testing.T) {
 func TestOutcomeEventsAreStoredWithTheOutcome(t *testing.T) {
 	r := newRig(t)
 	q := r.open()
-	r.launch(q, r.order("o", mission.Raven, 0, 3))
+	r.launch(q, r.order("o", mission.Raven, 0, 3), r.order("f", mission.Raven, 1, 1))
 	mute := telemetry.NewRecorder(nil, nil)
 	defer mute.Close()
 	w := worker.New(worker.Config{Name: "eagle1", Lease: lease, Backend: "inproc", Queue: r.queue}, q, r.st, mute)
-	r.runUntil(w, "the mission final", r.final("o"))
-	evs, err := r.st.Events(context.Background(), store.EventFilter{MissionID: "o"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range evs {
-		names = append(names, string(e.Name))
-	}
-	want := "mission_completed mission_persisted hero_scored"
-	if got := strings.Join(names, " "); got != want {
-		t.Errorf("events in the store: %q, want %q", got, want)
+	r.runUntil(w, "both missions final", r.final("o", "f"))
+	for id, want := range map[string]string{
+		"o": "mission_completed mission_persisted hero_scored",
+		"f": "mission_failed mission_persisted",
+	} {
+		evs, err := r.st.Events(context.Background(), store.EventFilter{MissionID: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, e := range evs {
+			names = append(names, string(e.Name))
+		}
+		if got := strings.Join(names, " "); got != want {
+			t.Errorf("events of %s in the store: %q, want %q", id, got, want)
+		}
 	}
 }
 
