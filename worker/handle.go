@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
-	"sync"
 	"time"
 
 	"github.com/palantir-lab/palantir/backends"
@@ -31,11 +30,6 @@ func (w *Worker) handle(stop, ctx context.Context, d backends.Delivery) {
 // run handles the delivery and says what became of it. ctx is the work's
 // context (it outlives stop by the shutdown timeout); stop ends when the
 // worker is told to stop taking work.
-//
-// A delivery held beyond the execution slots (Prefetch > Concurrency)
-// waits for a slot before anything is recorded, so the store shows it
-// QUEUED, not STARTED, until it really starts. Its lease is kept
-// meanwhile.
 func (w *Worker) run(stop, ctx context.Context, d backends.Delivery) Result {
 	rec := d.Received()
 	o, err := mission.Decode(rec.Body)
@@ -43,53 +37,55 @@ func (w *Worker) run(stop, ctx context.Context, d backends.Delivery) Result {
 		return w.deadLetterMalformed(ctx, d, err)
 	}
 	stopLease := w.keepLease(ctx, d, o.ID)
-	defer stopLease()
-	select {
-	case w.slots <- struct{}{}:
-	case <-stop.Done():
-		stopLease()
-		return w.giveBack(d, o, rec.Attempt, false)
-	}
-	inSlot := true
-	freeSlot := func() {
-		if inSlot {
-			inSlot = false
-			<-w.slots
-		}
-	}
-	defer freeSlot()
-	verdict, err := w.st.BeginAttempt(ctx, o, w.cfg.Backend, w.cfg.Queue, rec.Attempt, w.cfg.Name, time.Now())
-	if err != nil {
-		freeSlot()
-		stopLease()
-		w.log.Error("store: cannot start mission; giving it back", "mission", o.ID, "err", err)
-		return settled(w.settle("release", o.ID, d.Release(ctx)), Released)
-	}
-	switch verdict {
-	case store.AlreadySucceeded, store.Stale:
-		freeSlot()
-		stopLease()
-		w.log.Info("duplicate delivery acknowledged without running it", "mission", o.ID, "attempt", rec.Attempt)
-		return settled(w.settle("ack", o.ID, d.Ack(ctx)), Duplicate)
-	case store.AlreadyFailed:
-		freeSlot()
-		stopLease()
-		w.log.Info("copy of a failed mission moved to the dead letters", "mission", o.ID)
-		return settled(w.settle("dead-letter", o.ID, d.DeadLetter(ctx, "failed after its last attempt")), Duplicate)
-	}
-	err = w.runAttempt(ctx, o, rec)
+	r := w.inSlot(stop, ctx, o, rec)
+	stopLease()
 	// The outcome is persisted and settled outside the slot: while this
 	// mission waits for its commit, another executes.
-	freeSlot()
-	stopLease()
 	switch {
-	case err == nil:
+	case r.noSlot:
+		return w.giveBack(d, o, rec.Attempt, false)
+	case r.beginErr != nil:
+		w.log.Error("store: cannot start mission; giving it back", "mission", o.ID, "err", r.beginErr)
+		return settled(w.settle("release", o.ID, d.Release(ctx)), Released)
+	case r.verdict == store.AlreadySucceeded, r.verdict == store.Stale:
+		w.log.Info("duplicate delivery acknowledged without running it", "mission", o.ID, "attempt", rec.Attempt)
+		return settled(w.settle("ack", o.ID, d.Ack(ctx)), Duplicate)
+	case r.verdict == store.AlreadyFailed:
+		w.log.Info("copy of a failed mission moved to the dead letters", "mission", o.ID)
+		return settled(w.settle("dead-letter", o.ID, d.DeadLetter(ctx, "failed after its last attempt")), Duplicate)
+	case r.runErr == nil:
 		return w.succeed(ctx, d, o, rec.Attempt)
 	case ctx.Err() != nil:
 		return w.giveBack(d, o, rec.Attempt, true)
 	default:
-		return w.fail(ctx, d, o, rec.Attempt, err)
+		return w.fail(ctx, d, o, rec.Attempt, r.runErr)
 	}
+}
+
+// slotResult is what happened to a delivery inside an execution slot.
+type slotResult struct {
+	noSlot   bool // the worker stopped before a slot came free
+	beginErr error
+	verdict  store.Begin
+	runErr   error // the attempt's, when verdict is Proceed
+}
+
+// inSlot waits for an execution slot, then records the attempt as started
+// and runs it. A delivery held beyond the slots (Prefetch > Concurrency)
+// is recorded only once it has one, so until it really starts the store
+// shows it QUEUED, not STARTED.
+func (w *Worker) inSlot(stop, ctx context.Context, o mission.Order, rec backends.Received) slotResult {
+	select {
+	case w.slots <- struct{}{}:
+	case <-stop.Done():
+		return slotResult{noSlot: true}
+	}
+	defer func() { <-w.slots }()
+	verdict, err := w.st.BeginAttempt(ctx, o, w.cfg.Backend, w.cfg.Queue, rec.Attempt, w.cfg.Name, time.Now())
+	if err != nil || verdict != store.Proceed {
+		return slotResult{beginErr: err, verdict: verdict}
+	}
+	return slotResult{runErr: w.runAttempt(ctx, o, rec)}
 }
 
 // runAttempt executes a started attempt, tracked as current for the
@@ -165,8 +161,7 @@ func (w *Worker) keepLease(ctx context.Context, d backends.Delivery, id string) 
 			}
 		}
 	}()
-	var once sync.Once
-	return func() { once.Do(func() { close(done); <-finished }) }
+	return func() { close(done); <-finished }
 }
 
 func (w *Worker) succeed(ctx context.Context, d backends.Delivery, o mission.Order, attempt int) Result {
