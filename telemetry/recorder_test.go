@@ -62,3 +62,26 @@ func TestSincePrevIsPerMission(t *testing.T) {
 	}
 	r.Close()
 }
+
+func TestStampComputesButDoesNotWrite(t *testing.T) {
+	w := &memWriter{}
+	r := NewRecorder(w, nil)
+	var echoed []Name
+	r.Echo = func(e Event) { echoed = append(echoed, e.Name) }
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	r.Emit(Event{Name: MissionStarted, MissionID: "a", At: t0}, time.Time{})
+	done := r.Stamp(Event{Name: MissionCompleted, MissionID: "a", At: t0.Add(3 * time.Second)}, time.Time{})
+	scored := r.Stamp(Event{Name: HeroScored, MissionID: "a", At: t0.Add(4 * time.Second)}, time.Time{})
+	r.Flush()
+	if done.SincePrev != 3*time.Second || scored.SincePrev != time.Second {
+		t.Errorf("stamped since_prev %v and %v, want 3s and 1s", done.SincePrev, scored.SincePrev)
+	}
+	if got := len(w.all()); got != 1 {
+		t.Errorf("%d events written, want 1: stamped events are the caller's to write", got)
+	}
+	r.Announce(done)
+	if len(echoed) != 2 || echoed[1] != MissionCompleted {
+		t.Errorf("echoed %v, want the emitted and the announced event", echoed)
+	}
+	r.Close()
+}
