@@ -283,11 +283,18 @@ func (s *Store) MarkRequeued(ctx context.Context, id string, attempt int, at tim
 		attempt, micros(at), id, attempt)
 }
 
-// Complete records a success and scores the hero, once, and writes events
-// (the outcome's telemetry) in the same transaction. recorded is false
-// when the mission had already ended (a duplicate delivery): nothing
-// changes then, and events are not written.
-func (s *Store) Complete(ctx context.Context, m Mission, points int, at time.Time, events ...telemetry.Event) (recorded bool, err error) {
+// OutcomeEvents returns the telemetry of an outcome, to be written in the
+// outcome's own transaction. Complete and Fail call it inside that
+// transaction, once the outcome is written, so its events can be stamped
+// with the time of the write; a group that is rolled back and retried
+// calls it again.
+type OutcomeEvents func() []telemetry.Event
+
+// Complete records a success and scores the hero, once, and writes the
+// events from events (if not nil) in the same transaction. recorded is
+// false when the mission had already ended (a duplicate delivery):
+// nothing changes then, and events is not called.
+func (s *Store) Complete(ctx context.Context, m Mission, points int, at time.Time, events OutcomeEvents) (recorded bool, err error) {
 	err = s.group(ctx, m.ID, func(tx *sqlx.Tx) error {
 		res, err := s.execTx(ctx, tx, `UPDATE missions SET status = 'SUCCESS', progress = 100, stage = '', score = ?,
 			attempt = ?, worker = ?, error = '', finished_us = ?, updated_us = ?
@@ -309,14 +316,14 @@ func (s *Store) Complete(ctx context.Context, m Mission, points int, at time.Tim
 			VALUES (?, ?, ?, ?, ?)`, m.ID, m.Hero, points, firstTry, micros(at)); err != nil {
 			return err
 		}
-		return s.insertEventsTx(ctx, tx, events)
+		return s.insertOutcomeEvents(ctx, tx, events)
 	})
 	return recorded, err
 }
 
-// Fail records the final failure of a mission, once, and writes events
-// in the same transaction when it does.
-func (s *Store) Fail(ctx context.Context, id string, attempt int, worker, reason string, at time.Time, events ...telemetry.Event) (recorded bool, err error) {
+// Fail records the final failure of a mission, once, and writes the
+// events from events (if not nil) in the same transaction when it does.
+func (s *Store) Fail(ctx context.Context, id string, attempt int, worker, reason string, at time.Time, events OutcomeEvents) (recorded bool, err error) {
 	err = s.group(ctx, id, func(tx *sqlx.Tx) error {
 		res, err := s.execTx(ctx, tx, `UPDATE missions SET status = 'FAILURE', attempt = ?, worker = ?, error = ?,
 			finished_us = ?, updated_us = ? WHERE id = ? AND status NOT IN ('SUCCESS', 'FAILURE')`,
@@ -329,9 +336,16 @@ func (s *Store) Fail(ctx context.Context, id string, attempt int, worker, reason
 		if err != nil || !recorded {
 			return err
 		}
-		return s.insertEventsTx(ctx, tx, events)
+		return s.insertOutcomeEvents(ctx, tx, events)
 	})
 	return recorded, err
+}
+
+func (s *Store) insertOutcomeEvents(ctx context.Context, tx *sqlx.Tx, events OutcomeEvents) error {
+	if events == nil {
+		return nil
+	}
+	return s.insertEventsTx(ctx, tx, events())
 }
 
 // ResetFailed makes FAILURE missions QUEUED again as attempt 1, for a

@@ -166,28 +166,31 @@ func (w *Worker) keepLease(ctx context.Context, d backends.Delivery, id string) 
 
 func (w *Worker) succeed(ctx context.Context, d backends.Delivery, o mission.Order, attempt int) Result {
 	points := mission.Score(o.Type, attempt)
+	completed := w.stamp(telemetry.MissionCompleted, o.ID, attempt, w.self, "")
 	// The outcome's events are written with the outcome, in one
 	// transaction: a worker killed right after the commit cannot leave a
-	// SUCCESS whose trace stops half way.
-	storeSvc := telemetry.Store(w.st.Driver())
-	completed := w.stamp(telemetry.MissionCompleted, o.ID, attempt, w.self, "")
+	// SUCCESS whose trace stops half way. persisted and hero_scored are
+	// stamped when the store writes the outcome.
 	var events []telemetry.Event
-	if w.tel != nil {
+	outcome := func() []telemetry.Event {
+		storeSvc := telemetry.Store(w.st.Driver())
 		events = []telemetry.Event{completed,
 			w.stamp(telemetry.MissionPersisted, o.ID, attempt, storeSvc, "SUCCESS"),
 			w.stamp(telemetry.HeroScored, o.ID, attempt, storeSvc, fmt.Sprintf("%s +%d", o.Hero, points))}
+		return events
+	}
+	if w.tel == nil {
+		outcome = nil
 	}
 	m := store.Mission{ID: o.ID, Hero: o.Hero, Attempt: attempt, Worker: w.cfg.Name}
-	recorded, err := w.st.Complete(ctx, m, points, time.Now(), events...)
+	recorded, err := w.st.Complete(ctx, m, points, time.Now(), outcome)
 	if err != nil {
 		// Not persisted, so not acked: the mission will come back.
 		w.log.Error("store: success not recorded; giving the mission back", "mission", o.ID, "err", err)
 		return settled(w.settle("release", o.ID, d.Release(ctx)), Released)
 	}
 	if recorded {
-		for _, e := range events {
-			w.tel.Announce(e)
-		}
+		w.announce(events)
 		return settled(w.settle("ack", o.ID, d.Ack(ctx)), Succeeded)
 	}
 	if w.tel != nil {
@@ -218,22 +221,25 @@ func (w *Worker) fail(ctx context.Context, d backends.Delivery, o mission.Order,
 	}
 	final := fmt.Sprintf("failed after %d attempts: %s", attempt, reason)
 	// As for a success, the outcome's events go in with the outcome.
+	failed := w.stamp(telemetry.MissionFailed, o.ID, attempt, w.self, reason)
 	var events []telemetry.Event
-	if w.tel != nil {
-		events = []telemetry.Event{w.stamp(telemetry.MissionFailed, o.ID, attempt, w.self, reason),
+	outcome := func() []telemetry.Event {
+		events = []telemetry.Event{failed,
 			w.stamp(telemetry.MissionPersisted, o.ID, attempt, telemetry.Store(w.st.Driver()), "FAILURE")}
+		return events
 	}
-	recorded, err := w.st.Fail(ctx, o.ID, attempt, w.cfg.Name, reason, now, events...)
+	if w.tel == nil {
+		outcome = nil
+	}
+	recorded, err := w.st.Fail(ctx, o.ID, attempt, w.cfg.Name, reason, now, outcome)
 	if err != nil {
 		w.log.Error("store: failure not recorded; giving the mission back", "mission", o.ID, "err", err)
 		return settled(w.settle("release", o.ID, d.Release(ctx)), Released)
 	}
 	if recorded {
-		for _, e := range events {
-			w.tel.Announce(e)
-		}
+		w.announce(events)
 	} else if w.tel != nil {
-		w.tel.Emit(events[0], time.Time{}) // this attempt did fail; the mission had ended already
+		w.tel.Emit(failed, time.Time{}) // this attempt did fail; the mission had ended already
 	}
 	if !w.settle("dead-letter", o.ID, d.DeadLetter(ctx, final)) {
 		return NotSettled
@@ -293,6 +299,13 @@ func (w *Worker) stamp(name telemetry.Name, id string, attempt int, service, det
 		return telemetry.Event{}
 	}
 	return w.tel.Stamp(telemetry.Event{Name: name, MissionID: id, Attempt: attempt, Service: service, Detail: detail}, time.Time{})
+}
+
+// announce echoes events the store wrote with an outcome.
+func (w *Worker) announce(events []telemetry.Event) {
+	for _, e := range events {
+		w.tel.Announce(e)
+	}
 }
 
 func (w *Worker) emit(name telemetry.Name, id string, attempt int, service, detail string, since time.Time) {

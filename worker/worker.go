@@ -24,8 +24,8 @@ type Store interface {
 	SetProgress(ctx context.Context, id string, attempt, progress int, stage string, at time.Time) error
 	MarkRetry(ctx context.Context, id string, attempt int, reason string, at time.Time) error
 	MarkRequeued(ctx context.Context, id string, attempt int, at time.Time) error
-	Complete(ctx context.Context, m store.Mission, points int, at time.Time, events ...telemetry.Event) (bool, error)
-	Fail(ctx context.Context, id string, attempt int, worker, reason string, at time.Time, events ...telemetry.Event) (bool, error)
+	Complete(ctx context.Context, m store.Mission, points int, at time.Time, events store.OutcomeEvents) (bool, error)
+	Fail(ctx context.Context, id string, attempt int, worker, reason string, at time.Time, events store.OutcomeEvents) (bool, error)
 	Heartbeat(ctx context.Context, w store.Worker) error
 	Driver() string
 }
