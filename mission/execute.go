@@ -19,8 +19,10 @@ type Sleeper func(ctx context.Context, d time.Duration) error
 
 // Sleep is the real Sleeper.
 func Sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
+	// Checked first: when both are ready, select picks at random, and a
+	// step of a few nanoseconds could otherwise outrun a cancelled ctx.
+	if err := ctx.Err(); err != nil || d <= 0 {
+		return err
 	}
 	t := time.NewTimer(d)
 	defer t.Stop()
