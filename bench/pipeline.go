@@ -112,9 +112,9 @@ type publisher struct {
 func (p *publisher) flat(ctx context.Context) error {
 	for lo := 0; lo < len(p.os.list); lo += publishBatch {
 		hi := min(lo+publishBatch, len(p.os.list))
-		now := time.Now().UnixNano()
+		now := time.Now()
 		for i := lo; i < hi; i++ {
-			p.tl.intended[i].Store(now)
+			p.intend(i, now)
 		}
 		if err := p.batch(ctx, lo, hi); err != nil {
 			return err
@@ -133,7 +133,7 @@ func (p *publisher) atRate(ctx context.Context, start time.Time) error {
 	n := len(p.os.list)
 	interval := float64(time.Second) / p.o.Rate
 	for i := range n {
-		p.tl.intended[i].Store(start.Add(time.Duration(float64(i) * interval)).UnixNano())
+		p.intend(i, start.Add(time.Duration(float64(i)*interval)))
 	}
 	tick := time.NewTicker(max(time.Duration(interval), time.Millisecond))
 	defer tick.Stop()
@@ -157,6 +157,13 @@ func (p *publisher) atRate(ctx context.Context, start time.Time) error {
 		}
 	}
 	return nil
+}
+
+// intend sets mission i's intended send time, which is also when the
+// mission is invoked (created_at and mission_invoked), as for a launch.
+func (p *publisher) intend(i int, at time.Time) {
+	p.tl.intended[i].Store(at.UnixNano())
+	p.os.list[i].CreatedAt = at.UTC()
 }
 
 // batch stores, publishes and marks queued the missions lo..hi-1, the
