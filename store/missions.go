@@ -188,12 +188,10 @@ const (
 // about one mission commit in order (group.go), and the write's WHERE
 // clause keeps it harmless if the mission has moved on.
 func (s *Store) BeginAttempt(ctx context.Context, o mission.Order, backend, queue string, attempt int, worker string, at time.Time) (Begin, error) {
-	var cur struct {
-		Status  string `db:"status"`
-		Attempt int    `db:"attempt"`
-	}
-	err := s.getDB(ctx, &cur, `SELECT status, attempt FROM missions WHERE id = ?`, o.ID)
-	if err == nil && cur.Attempt <= attempt && !mission.State(cur.Status).Final() {
+	var status string
+	var current int
+	err := s.scanDB(ctx, `SELECT status, attempt FROM missions WHERE id = ?`, []any{o.ID}, &status, &current)
+	if err == nil && current <= attempt && !mission.State(status).Final() {
 		s.groupAsync(o.ID, func(tx *sqlx.Tx) error {
 			_, err := s.execTx(context.Background(), tx, startAttempt+` AND attempt <= ? AND status NOT IN ('SUCCESS', 'FAILURE')`,
 				attempt, worker, micros(at), micros(at), o.ID, attempt)

@@ -47,14 +47,15 @@ func (s *Store) getTx(ctx context.Context, tx *sqlx.Tx, dest any, query string, 
 	return tx.StmtxContext(ctx, st).GetContext(ctx, dest, args...)
 }
 
-// getDB runs a prepared query returning one row into dest, outside any
-// transaction (a reader beside the committer).
-func (s *Store) getDB(ctx context.Context, dest any, query string, args ...any) error {
+// scanDB runs a prepared query returning one row into dest, outside any
+// transaction (a reader beside the committer). It scans without sqlx's
+// reflection: it runs once per mission.
+func (s *Store) scanDB(ctx context.Context, query string, args []any, dest ...any) error {
 	st, err := s.prepared(ctx, query)
 	if err != nil {
 		return err
 	}
-	return st.GetContext(ctx, dest, args...)
+	return st.QueryRowContext(ctx, args...).Scan(dest...)
 }
 
 func (s *Store) closeStatements() {
