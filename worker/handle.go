@@ -166,35 +166,20 @@ func (w *Worker) keepLease(ctx context.Context, d backends.Delivery, id string) 
 
 func (w *Worker) succeed(ctx context.Context, d backends.Delivery, o mission.Order, attempt int) Result {
 	points := mission.Score(o.Type, attempt)
-	completed := w.stamp(telemetry.MissionCompleted, o.ID, attempt, w.self, "")
-	// The outcome's events are written with the outcome, in one
-	// transaction: a worker killed right after the commit cannot leave a
-	// SUCCESS whose trace stops half way. persisted and hero_scored are
-	// stamped when the store writes the outcome.
-	var events []telemetry.Event
-	outcome := func() []telemetry.Event {
-		storeSvc := telemetry.Store(w.st.Driver())
-		events = []telemetry.Event{completed,
-			w.stamp(telemetry.MissionPersisted, o.ID, attempt, storeSvc, "SUCCESS"),
-			w.stamp(telemetry.HeroScored, o.ID, attempt, storeSvc, fmt.Sprintf("%s +%d", o.Hero, points))}
-		return events
-	}
-	if w.tel == nil {
-		outcome = nil
-	}
+	oc := w.newOutcome(telemetry.MissionCompleted, o.ID, attempt, "", func(svc string) []telemetry.Event {
+		return []telemetry.Event{w.stamp(telemetry.MissionPersisted, o.ID, attempt, svc, "SUCCESS"),
+			w.stamp(telemetry.HeroScored, o.ID, attempt, svc, fmt.Sprintf("%s +%d", o.Hero, points))}
+	})
 	m := store.Mission{ID: o.ID, Hero: o.Hero, Attempt: attempt, Worker: w.cfg.Name}
-	recorded, err := w.st.Complete(ctx, m, points, time.Now(), outcome)
+	recorded, err := w.st.Complete(ctx, m, points, time.Now(), oc.events())
 	if err != nil {
 		// Not persisted, so not acked: the mission will come back.
 		w.log.Error("store: success not recorded; giving the mission back", "mission", o.ID, "err", err)
 		return settled(w.settle("release", o.ID, d.Release(ctx)), Released)
 	}
+	oc.report(recorded)
 	if recorded {
-		w.announce(events)
 		return settled(w.settle("ack", o.ID, d.Ack(ctx)), Succeeded)
-	}
-	if w.tel != nil {
-		w.tel.Emit(completed, time.Time{}) // this copy did complete; it changed nothing
 	}
 	w.log.Info("mission already recorded by another delivery; not scored again", "mission", o.ID)
 	return settled(w.settle("ack", o.ID, d.Ack(ctx)), Duplicate)
@@ -220,27 +205,15 @@ func (w *Worker) fail(ctx context.Context, d backends.Delivery, o mission.Order,
 		return Retried
 	}
 	final := fmt.Sprintf("failed after %d attempts: %s", attempt, reason)
-	// As for a success, the outcome's events go in with the outcome.
-	failed := w.stamp(telemetry.MissionFailed, o.ID, attempt, w.self, reason)
-	var events []telemetry.Event
-	outcome := func() []telemetry.Event {
-		events = []telemetry.Event{failed,
-			w.stamp(telemetry.MissionPersisted, o.ID, attempt, telemetry.Store(w.st.Driver()), "FAILURE")}
-		return events
-	}
-	if w.tel == nil {
-		outcome = nil
-	}
-	recorded, err := w.st.Fail(ctx, o.ID, attempt, w.cfg.Name, reason, now, outcome)
+	oc := w.newOutcome(telemetry.MissionFailed, o.ID, attempt, reason, func(svc string) []telemetry.Event {
+		return []telemetry.Event{w.stamp(telemetry.MissionPersisted, o.ID, attempt, svc, "FAILURE")}
+	})
+	recorded, err := w.st.Fail(ctx, o.ID, attempt, w.cfg.Name, reason, now, oc.events())
 	if err != nil {
 		w.log.Error("store: failure not recorded; giving the mission back", "mission", o.ID, "err", err)
 		return settled(w.settle("release", o.ID, d.Release(ctx)), Released)
 	}
-	if recorded {
-		w.announce(events)
-	} else if w.tel != nil {
-		w.tel.Emit(failed, time.Time{}) // this attempt did fail; the mission had ended already
-	}
+	oc.report(recorded)
 	if !w.settle("dead-letter", o.ID, d.DeadLetter(ctx, final)) {
 		return NotSettled
 	}
@@ -290,22 +263,6 @@ func (w *Worker) settle(op, id string, err error) bool {
 	}
 	w.log.Error(op+" failed; the message will be delivered again", "mission", id, "err", err)
 	return false
-}
-
-// stamp is an event stamped by the recorder but not written (see
-// telemetry.Recorder.Stamp); the zero Event without a recorder.
-func (w *Worker) stamp(name telemetry.Name, id string, attempt int, service, detail string) telemetry.Event {
-	if w.tel == nil {
-		return telemetry.Event{}
-	}
-	return w.tel.Stamp(telemetry.Event{Name: name, MissionID: id, Attempt: attempt, Service: service, Detail: detail}, time.Time{})
-}
-
-// announce echoes events the store wrote with an outcome.
-func (w *Worker) announce(events []telemetry.Event) {
-	for _, e := range events {
-		w.tel.Announce(e)
-	}
 }
 
 func (w *Worker) emit(name telemetry.Name, id string, attempt int, service, detail string, since time.Time) {
