@@ -11,12 +11,13 @@ import (
 	"time"
 
 	"github.com/palantir-lab/palantir/backends"
+	"github.com/palantir-lab/palantir/worker"
 )
 
 // Limits of Options, checked by Validate.
 const (
 	MaxConcurrency = 1024
-	MaxPrefetch    = 65535
+	MaxPrefetch    = worker.MaxPrefetch
 	MaxPayload     = 1 << 20
 )
 

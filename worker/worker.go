@@ -115,6 +115,10 @@ func (c *Config) defaults() {
 	}
 }
 
+// MaxPrefetch bounds Config.Prefetch: one goroutine per delivery held,
+// and RabbitMQ's basic.qos takes a 16-bit count.
+const MaxPrefetch = 65535
+
 // Worker consumes one queue. Create it with New; Run it once.
 type Worker struct {
 	cfg  Config

@@ -69,8 +69,8 @@ EXIT STATUS
 			if o.Prefetch == 0 {
 				o.Prefetch = o.Concurrency
 			}
-			if o.Prefetch < o.Concurrency || o.Prefetch > 65535 {
-				return usageErr("--prefetch must be between --concurrency (%d) and 65535, got %d", o.Concurrency, o.Prefetch)
+			if o.Prefetch < o.Concurrency || o.Prefetch > worker.MaxPrefetch {
+				return usageErr("--prefetch must be between --concurrency (%d) and %d, got %d", o.Concurrency, worker.MaxPrefetch, o.Prefetch)
 			}
 			if o.MaxMissions < 0 {
 				return usageErr("--max-missions must not be negative, got %d", o.MaxMissions)
