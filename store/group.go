@@ -5,6 +5,8 @@ import (
 	"hash/fnv"
 
 	"github.com/jmoiron/sqlx"
+
+	"github.com/palantir-lab/palantir/internal/batch"
 )
 
 // Group commit. Workers write a handful of small updates per mission; a
@@ -91,22 +93,10 @@ func (s *Store) Flush() { s.pending.Wait() }
 
 func (s *Store) commitLoop(ops chan groupOp) {
 	defer s.committers.Done()
-	batch := make([]groupOp, 0, maxGroup)
+	group := make([]groupOp, 0, maxGroup)
 	for first := range ops {
-		batch = append(batch[:0], first)
-	fill:
-		for len(batch) < maxGroup {
-			select {
-			case op, ok := <-ops:
-				if !ok {
-					break fill
-				}
-				batch = append(batch, op)
-			default:
-				break fill
-			}
-		}
-		s.commitGroup(batch)
+		group = batch.Fill(group, first, ops, maxGroup)
+		s.commitGroup(group)
 		select { // wake the checkpointer (checkpoint.go)
 		case s.committed <- struct{}{}:
 		default:

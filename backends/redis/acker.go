@@ -6,6 +6,8 @@ import (
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/palantir-lab/palantir/internal/batch"
 )
 
 // Batched acks. A worker acks every mission it finishes; one script round
@@ -94,21 +96,12 @@ var errQueueClosed = goredis.ErrClosed
 // are answered with errQueueClosed.
 func (q *Queue) ackLoop() {
 	defer close(q.ackerDone)
-	batch := make([]*ackReq, 0, maxAcks)
+	reqs := make([]*ackReq, 0, maxAcks)
 	for {
 		select {
 		case first := <-q.acks:
-			batch = append(batch[:0], first)
-		fill:
-			for len(batch) < maxAcks {
-				select {
-				case r := <-q.acks:
-					batch = append(batch, r)
-				default:
-					break fill
-				}
-			}
-			q.ackBatch(batch)
+			reqs = batch.Fill(reqs, first, q.acks, maxAcks)
+			q.ackBatch(reqs)
 		case <-q.done:
 			for {
 				select {
