@@ -193,7 +193,7 @@ func (s *Store) BeginAttempt(ctx context.Context, o mission.Order, backend, queu
 	err := s.scanDB(ctx, `SELECT status, attempt FROM missions WHERE id = ?`, []any{o.ID}, &status, &current)
 	if err == nil && current <= attempt && !mission.State(status).Final() {
 		s.groupAsync(o.ID, func(tx *sqlx.Tx) error {
-			_, err := s.execTx(context.Background(), tx, startAttempt+` AND attempt <= ? AND status NOT IN ('SUCCESS', 'FAILURE')`,
+			_, err := s.execTx(context.Background(), tx, startAttemptIfCurrent,
 				attempt, worker, micros(at), micros(at), o.ID, attempt)
 			return err
 		})
@@ -205,10 +205,13 @@ func (s *Store) BeginAttempt(ctx context.Context, o mission.Order, backend, queu
 	return s.beginSync(ctx, o, backend, queue, attempt, worker, at)
 }
 
-// startAttempt marks a mission STARTED by a worker; callers may add to
-// its WHERE clause.
-const startAttempt = `UPDATE missions SET status = 'STARTED', attempt = ?, worker = ?,
+// startAttempt marks a mission STARTED by a worker; startAttemptIfCurrent
+// only while it is not final and not at a later attempt.
+const (
+	startAttempt = `UPDATE missions SET status = 'STARTED', attempt = ?, worker = ?,
 	progress = 0, stage = '', started_us = COALESCE(started_us, ?), updated_us = ? WHERE id = ?`
+	startAttemptIfCurrent = startAttempt + ` AND attempt <= ? AND status NOT IN ('SUCCESS', 'FAILURE')`
+)
 
 // beginSync is BeginAttempt's careful path, in one transaction: create an
 // unknown mission, or tell a duplicate or stale delivery from one to run.
