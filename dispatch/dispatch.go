@@ -31,7 +31,10 @@ type Dispatcher struct {
 	Telemetry *telemetry.Recorder
 	Backend   string // registered backend name, for the store and telemetry
 	QueueName string
-	Log       *slog.Logger // may be nil
+	// Source is the telemetry service that invokes the missions
+	// (telemetry.CLI() when empty, telemetry.API() for serve).
+	Source string
+	Log    *slog.Logger // may be nil
 	// OnPublish, when set, is told how long each broker Publish of n
 	// messages took (bench's publish latency).
 	OnPublish func(d time.Duration, n int)
@@ -57,8 +60,12 @@ func (d *Dispatcher) Publish(ctx context.Context, orders []mission.Order, bodies
 	if err := d.Store.CreateMissions(ctx, ms); err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
+	source := d.Source
+	if source == "" {
+		source = telemetry.CLI()
+	}
 	for _, o := range orders {
-		d.Telemetry.Emit(telemetry.Event{Name: telemetry.MissionInvoked, MissionID: o.ID, Attempt: 1, Service: telemetry.CLI(),
+		d.Telemetry.Emit(telemetry.Event{Name: telemetry.MissionInvoked, MissionID: o.ID, Attempt: 1, Service: source,
 			Detail: fmt.Sprintf("%s for %s", o.Type, o.Hero), At: o.CreatedAt}, time.Time{})
 	}
 	start := time.Now()

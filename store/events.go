@@ -77,6 +77,10 @@ func (s *Store) Events(ctx context.Context, f EventFilter) ([]telemetry.Event, e
 		args = append(args, f.Limit)
 	}
 	q += ` ORDER BY id`
+	return s.selectEvents(ctx, q, args...)
+}
+
+func (s *Store) selectEvents(ctx context.Context, q string, args ...any) ([]telemetry.Event, error) {
 	var rows []eventRow
 	if err := s.db.SelectContext(ctx, &rows, s.rebind(q), args...); err != nil {
 		return nil, err

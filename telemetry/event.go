@@ -5,7 +5,7 @@
 // store.
 //
 // Every event is emitted by the process that did the work, and names that
-// process in Service: "cli", "broker:<backend>", "worker:<name>" or
+// process in Service: "cli", "api", "broker:<backend>", "worker:<name>" or
 // "store:<driver>".
 package telemetry
 
@@ -53,6 +53,7 @@ type Event struct {
 
 // Service names.
 func CLI() string                  { return "cli" }
+func API() string                  { return "api" } // a launch or replay through palantir serve
 func Broker(backend string) string { return "broker:" + backend }
 func Worker(name string) string    { return "worker:" + name }
 func Store(driver string) string   { return "store:" + driver }

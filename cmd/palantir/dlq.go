@@ -3,13 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
-	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/palantir-lab/palantir/backends"
-	"github.com/palantir-lab/palantir/mission"
+	"github.com/palantir-lab/palantir/ops"
 	"github.com/palantir-lab/palantir/store"
 	"github.com/palantir-lab/palantir/telemetry"
 )
@@ -26,26 +23,6 @@ inproc, in the store.`,
 	}
 	cmd.AddCommand(newDLQListCmd(a, nil), newDLQReplayCmd(a, nil))
 	return cmd
-}
-
-type deadJSON struct {
-	ID      string    `json:"id"`
-	Type    string    `json:"type"`
-	Hero    string    `json:"hero"`
-	Attempt int       `json:"attempt"`
-	Reason  string    `json:"reason"`
-	DeadAt  time.Time `json:"dead_at"`
-	Body    string    `json:"body,omitempty"` // only when it is not a mission
-}
-
-func toDeadJSON(dl backends.DeadLetter) deadJSON {
-	out := deadJSON{ID: dl.ID, Attempt: dl.Attempt, Reason: dl.Reason, DeadAt: dl.DeadAt.UTC()}
-	if o, err := mission.Decode(dl.Body); err == nil {
-		out.Type, out.Hero = string(o.Type), o.Hero
-	} else {
-		out.Body = truncate(strings.ToValidUTF8(string(dl.Body), "?"), 200)
-	}
-	return out
 }
 
 func newDLQListCmd(a *app, runF func(context.Context, *app, int) error) *cobra.Command {
@@ -82,9 +59,9 @@ func runDLQList(ctx context.Context, a *app, limit int) error {
 	if err != nil {
 		return fmt.Errorf("list dead letters of %s queue %q: %w", a.be.Name, a.cfg.Queue, err)
 	}
-	rows := make([]deadJSON, len(dead))
+	rows := make([]ops.DeadLetter, len(dead))
 	for i, dl := range dead {
-		rows[i] = toDeadJSON(dl)
+		rows[i] = ops.DeadLetterOf(dl)
 	}
 	if a.json() {
 		return writeJSON(a.Out, rows)
@@ -141,70 +118,21 @@ EXIT STATUS
 	return cmd
 }
 
-// matchDead resolves ids or unique prefixes against the dead letters.
-func matchDead(dead []backends.DeadLetter, args []string) ([]string, error) {
-	var ids []string
-	for _, arg := range args {
-		arg = strings.ToLower(arg)
-		var hits []string
-		for _, dl := range dead {
-			if dl.ID == arg {
-				hits = []string{dl.ID}
-				break
-			}
-			if len(arg) >= 4 && strings.HasPrefix(strings.ToLower(dl.ID), arg) {
-				hits = append(hits, dl.ID)
-			}
-		}
-		switch len(hits) {
-		case 0:
-			return nil, usageErr("dlq replay: no dead letter %q (see 'palantir dlq list')", arg)
-		case 1:
-			ids = append(ids, hits[0])
-		default:
-			return nil, usageErr("dlq replay: %q matches %d dead letters; type more of it", arg, len(hits))
-		}
-	}
-	return ids, nil
-}
-
 func runDLQReplay(ctx context.Context, a *app, o replayOptions) error {
 	st, q, err := a.StoreAndQueue(ctx)
 	if err != nil {
 		return err
 	}
-	dead, err := q.DeadLetters(ctx, 0)
-	if err != nil {
-		return fmt.Errorf("list dead letters of %s queue %q: %w", a.be.Name, a.cfg.Queue, err)
-	}
-	ids, err := matchDead(dead, o.IDs)
-	if err != nil {
-		return err
-	}
-	if len(dead) == 0 {
-		fmt.Fprintf(a.Err, "no dead letters on %s queue %q\n", a.be.Name, a.cfg.Queue)
-		return emptyResult(a)
-	}
-	if len(ids) == 0 {
-		for _, dl := range dead {
-			ids = append(ids, dl.ID)
-		}
-	}
-	// Reset first, so a worker that takes a replayed message at once finds
-	// its mission ready to run rather than already FAILURE.
-	if err := st.ResetFailed(ctx, ids, time.Now()); err != nil {
-		return fmt.Errorf("store: %w", err)
-	}
-	replayed, err := q.Replay(ctx, ids...)
-	if err != nil {
-		return fmt.Errorf("replay to %s queue %q: %w", a.be.Name, a.cfg.Queue, err)
-	}
 	tel := telemetry.NewRecorder(st, a.log)
 	defer tel.Close()
-	now := time.Now()
-	for _, id := range replayed {
-		tel.Emit(telemetry.Event{Name: telemetry.MissionQueued, MissionID: id, Attempt: 1, Service: telemetry.Broker(a.be.Name),
-			Detail: "replayed from the dead letters", At: now}, time.Time{})
+	r := &ops.Replayer{Store: st, Queue: q, Telemetry: tel, Backend: a.be.Name, QueueName: a.cfg.Queue}
+	replayed, err := r.Replay(ctx, o.IDs)
+	if err != nil {
+		return fmt.Errorf("dlq replay: %w", err)
+	}
+	if len(replayed) == 0 {
+		fmt.Fprintf(a.Err, "no dead letters on %s queue %q\n", a.be.Name, a.cfg.Queue)
+		return emptyResult(a)
 	}
 	fmt.Fprintf(a.Err, "replayed %d dead letter(s) to %s queue %q\n", len(replayed), a.be.Name, a.cfg.Queue)
 	missions, err := st.Missions(ctx, replayed)
@@ -218,7 +146,7 @@ func runDLQReplay(ctx context.Context, a *app, o replayOptions) error {
 	embedded := a.be.Name == "inproc"
 	if !o.Wait && !embedded {
 		if a.json() {
-			return writeJSON(a.Out, missionsJSON(missions))
+			return writeJSON(a.Out, ops.Missions(missions))
 		}
 		for _, id := range replayed {
 			fmt.Fprintln(a.Out, id)

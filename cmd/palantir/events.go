@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/palantir-lab/palantir/ops"
 	"github.com/palantir-lab/palantir/store"
 	"github.com/palantir-lab/palantir/telemetry"
 )
@@ -57,23 +58,6 @@ EXIT STATUS
 	return cmd
 }
 
-// eventJSON is an event as scripts see it.
-type eventJSON struct {
-	ID          int64     `json:"id"`
-	At          time.Time `json:"at"`
-	Event       string    `json:"event"`
-	MissionID   string    `json:"mission_id"`
-	Attempt     int       `json:"attempt"`
-	Service     string    `json:"service"`
-	SincePrevMS float64   `json:"since_prev_ms"`
-	Detail      string    `json:"detail"`
-}
-
-func toEventJSON(e telemetry.Event) eventJSON {
-	return eventJSON{ID: e.ID, At: e.At.UTC(), Event: string(e.Name), MissionID: e.MissionID, Attempt: e.Attempt,
-		Service: e.Service, SincePrevMS: float64(e.SincePrev.Microseconds()) / 1000, Detail: e.Detail}
-}
-
 func runEvents(ctx context.Context, a *app, o eventsOptions) error {
 	st, err := a.Store(ctx)
 	if err != nil {
@@ -95,9 +79,9 @@ func runEvents(ctx context.Context, a *app, o eventsOptions) error {
 		// (as trace does).
 		sort.SliceStable(evs, func(i, j int) bool { return evs[i].At.Before(evs[j].At) })
 		if a.json() {
-			out := make([]eventJSON, len(evs))
+			out := make([]ops.Event, len(evs))
 			for i, e := range evs {
-				out[i] = toEventJSON(e)
+				out[i] = ops.EventOf(e)
 			}
 			return writeJSON(a.Out, out)
 		}
@@ -138,7 +122,7 @@ func followEvents(ctx context.Context, a *app, st *store.Store, f store.EventFil
 	enc := json.NewEncoder(a.Out)
 	print := func(e telemetry.Event) {
 		if a.json() {
-			_ = enc.Encode(toEventJSON(e))
+			_ = enc.Encode(ops.EventOf(e))
 			return
 		}
 		fmt.Fprintf(a.Out, followFormat, eventCells(e)...)
@@ -146,25 +130,25 @@ func followEvents(ctx context.Context, a *app, st *store.Store, f store.EventFil
 	if !a.json() {
 		fmt.Fprintf(a.Out, followFormat, anySlice(eventHeader)...)
 	}
+	after := int64(0)
 	for _, e := range evs {
 		print(e)
-		f.AfterID = e.ID
+		after = max(after, e.ID)
 	}
-	if f.AfterID == 0 && len(evs) == 0 && f.Limit > 0 {
+	if after == 0 && len(evs) == 0 && f.Limit > 0 {
 		// Nothing yet: start from the newest id so old events are not replayed.
-		all, err := st.Events(ctx, store.EventFilter{MissionID: f.MissionID, Limit: 1})
-		if err == nil && len(all) > 0 {
-			f.AfterID = all[0].ID
+		if last, err := st.LastEventID(ctx); err == nil {
+			after = last
 		}
 	}
-	f.Limit = 0
+	cur := st.FollowEvents(f.MissionID, after)
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-time.After(250 * time.Millisecond):
 		}
-		more, err := st.Events(ctx, f)
+		more, err := cur.Next(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -173,7 +157,6 @@ func followEvents(ctx context.Context, a *app, st *store.Store, f store.EventFil
 		}
 		for _, e := range more {
 			print(e)
-			f.AfterID = e.ID
 		}
 	}
 }

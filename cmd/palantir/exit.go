@@ -10,6 +10,7 @@ import (
 	"github.com/palantir-lab/palantir/backends"
 	"github.com/palantir-lab/palantir/internal/config"
 	"github.com/palantir-lab/palantir/mission"
+	"github.com/palantir-lab/palantir/ops"
 	"github.com/palantir-lab/palantir/store"
 )
 
@@ -42,7 +43,7 @@ func exitCode(err error) int {
 		return exitOK
 	case errors.Is(err, errMissionsFailed):
 		return exitFailure
-	case errors.Is(err, errUsage), errors.Is(err, config.ErrInvalid), errors.Is(err, backends.ErrUnknownBackend),
+	case errors.Is(err, errUsage), errors.Is(err, ops.ErrInvalid), errors.Is(err, config.ErrInvalid), errors.Is(err, backends.ErrUnknownBackend),
 		errors.Is(err, backends.ErrBadURL), errors.Is(err, store.ErrBadURL), errors.Is(err, mission.ErrUnknownType),
 		errors.Is(err, mission.ErrUnknownHero), errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrAmbiguous):
 		return exitUsage
@@ -66,5 +67,6 @@ func reportError(w io.Writer, err error) {
 	}
 	msg := strings.ReplaceAll(err.Error(), "\n", " ")
 	msg = strings.Replace(msg, errUsage.Error()+": ", "", 1)
+	msg = strings.Replace(msg, ops.ErrInvalid.Error()+": ", "", 1)
 	fmt.Fprintln(w, "palantir: "+msg)
 }

@@ -2,18 +2,15 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/palantir-lab/palantir/backends"
-	"github.com/palantir-lab/palantir/dispatch"
 	"github.com/palantir-lab/palantir/mission"
+	"github.com/palantir-lab/palantir/ops"
 	"github.com/palantir-lab/palantir/store"
 	"github.com/palantir-lab/palantir/telemetry"
 )
@@ -91,26 +88,15 @@ EXIT STATUS
 }
 
 func (o launchOptions) validate() error {
-	switch {
-	case o.Count < 1 || o.Count > 1_000_000:
-		return usageErr("--count must be between 1 and 1000000, got %d", o.Count)
-	case o.FailRate < 0 || o.FailRate > 1:
-		return usageErr("--fail-rate must be between 0 and 1, got %g", o.FailRate)
-	case o.MaxAttempts < 1 || o.MaxAttempts > 100:
-		return usageErr("--max-attempts must be between 1 and 100, got %d", o.MaxAttempts)
-	case o.Speed <= 0 || o.Speed > mission.MaxSpeed:
-		return usageErr("--speed must be above 0 and at most %g, got %g", mission.MaxSpeed, o.Speed)
-	case o.Workers < 1 || o.Workers > 64:
+	if o.Workers < 1 || o.Workers > 64 {
 		return usageErr("--workers must be between 1 and 64, got %d", o.Workers)
 	}
-	if o.Hero != "" {
-		if err := mission.CheckHero(strings.ToLower(o.Hero)); err != nil {
-			return fmt.Errorf("--hero: %w", err)
-		}
-	}
-	// The names only: expanding --count 1000000 here would hold a million
-	// types just to check them.
-	return mission.Each(o.Types, 1, func(int, mission.Type) error { return nil })
+	return o.request().Validate(ops.Flag)
+}
+
+func (o launchOptions) request() ops.LaunchRequest {
+	return ops.LaunchRequest{Types: o.Types, Count: o.Count, Hero: o.Hero, FailRate: o.FailRate, MaxAttempts: o.MaxAttempts,
+		Speed: o.Speed, Seed: o.Seed, SeedSet: o.SeedSet}
 }
 
 func runLaunch(ctx context.Context, a *app, o launchOptions) error {
@@ -121,26 +107,15 @@ func runLaunch(ctx context.Context, a *app, o launchOptions) error {
 	tel := telemetry.NewRecorder(st, a.log)
 	defer tel.Close()
 
-	gen, err := newOrderGen(ctx, st, o)
-	if err != nil {
-		return err
-	}
-	gen.progress = func(done, total int) {
-		fmt.Fprintf(a.Err, "published %d/%d missions\n", done, total)
-	}
-	embedded := a.be.Name == "inproc"
+	embedded := !a.be.Networked
 	wait := o.Wait || embedded
 	out := newLaunchOutput(a, st)
-	d := &dispatch.Dispatcher{Store: st, Queue: q, Telemetry: tel, Backend: a.be.Name, QueueName: a.cfg.Queue, Log: a.log}
+	l := &ops.Launcher{Store: st, Queue: q, Telemetry: tel, Backend: a.be.Name, QueueName: a.cfg.Queue,
+		Source: telemetry.CLI(), Log: a.log, Progress: func(done, total int) {
+			fmt.Fprintf(a.Err, "published %d/%d missions\n", done, total)
+		}}
 	var ids []string // kept only to wait for them: a plain launch streams
-	err = eachChunk(o, launchChunk, gen, func(orders []mission.Order) error {
-		if err := d.Publish(ctx, orders, nil); err != nil {
-			return err
-		}
-		chunkIDs := make([]string, len(orders))
-		for i, o := range orders {
-			chunkIDs[i] = o.ID
-		}
+	err = l.Launch(ctx, o.request(), func(chunkIDs []string) error {
 		if wait {
 			ids = append(ids, chunkIDs...)
 			return nil
@@ -163,101 +138,6 @@ func runLaunch(ctx context.Context, a *app, o launchOptions) error {
 		return err
 	}
 	return reportFinal(a, final)
-}
-
-// launchChunk missions are stored and published at a time, so a launch of
-// a million missions runs in flat memory.
-const launchChunk = 1000
-
-// eachChunk hands fn the launch's orders launchChunk at a time, with a
-// progress line on stderr for big launches.
-func eachChunk(o launchOptions, size int, gen *orderGen, fn func([]mission.Order) error) error {
-	total := 0
-	_ = mission.Each(o.Types, o.Count, func(int, mission.Type) error { total++; return nil })
-	chunk := make([]mission.Order, 0, size)
-	flush := func() error {
-		if len(chunk) == 0 {
-			return nil
-		}
-		err := fn(chunk)
-		chunk = chunk[:0]
-		return err
-	}
-	done := 0
-	err := mission.Each(o.Types, o.Count, func(i int, t mission.Type) error {
-		chunk = append(chunk, gen.order(i, t))
-		if len(chunk) < size {
-			return nil
-		}
-		if err := flush(); err != nil {
-			return err
-		}
-		done += size
-		if total >= 20*size && done%(10*size) == 0 {
-			gen.progress(done, total)
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	return flush()
-}
-
-// orderGen makes the i-th order of a launch: random ids, heroes in
-// rotation, seeds derived from --seed so that a run replays exactly.
-type orderGen struct {
-	o        launchOptions
-	base     int
-	seed     uint64
-	now      time.Time
-	progress func(done, total int)
-}
-
-func newOrderGen(ctx context.Context, st *store.Store, o launchOptions) (*orderGen, error) {
-	base, err := st.CountMissions(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("store: %w", err)
-	}
-	seed := o.Seed
-	if !o.SeedSet {
-		var b [8]byte
-		_, _ = rand.Read(b[:])
-		seed = binary.LittleEndian.Uint64(b[:])
-	}
-	return &orderGen{o: o, base: base, seed: seed, now: time.Now().UTC(), progress: func(int, int) {}}, nil
-}
-
-func (g *orderGen) order(i int, t mission.Type) mission.Order {
-	hero := strings.ToLower(g.o.Hero)
-	if hero == "" {
-		hero = mission.HeroFor(g.base + i)
-	}
-	return mission.Order{ID: newMissionID(), Type: t, Hero: hero, FailRate: g.o.FailRate, MaxAttempts: g.o.MaxAttempts,
-		Speed: g.o.Speed, Seed: splitmix(g.seed + uint64(i)), CreatedAt: g.now.Add(time.Duration(i) * time.Microsecond)}
-}
-
-// idAlphabet is Crockford's base32 in lower case: no i, l, o or u to
-// misread when a student types an id.
-const idAlphabet = "0123456789abcdefghjkmnpqrstvwxyz"
-
-// newMissionID returns 12 random characters (60 bits): short enough to
-// type, and a unique prefix after four or five characters.
-func newMissionID() string {
-	var b [12]byte
-	_, _ = rand.Read(b[:])
-	for i := range b {
-		b[i] = idAlphabet[b[i]&31]
-	}
-	return string(b[:])
-}
-
-// splitmix spreads consecutive seeds over the whole range.
-func splitmix(x uint64) uint64 {
-	x += 0x9e3779b97f4a7c15
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
-	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
-	return x ^ (x >> 31)
 }
 
 // launchOutput prints what a launch without --wait published, as it
@@ -286,7 +166,7 @@ func (l *launchOutput) add(ctx context.Context, ids []string) error {
 		return fmt.Errorf("store: %w", err)
 	}
 	for _, m := range ms {
-		b, err := json.MarshalIndent(toMissionJSON(m), "  ", "  ")
+		b, err := json.MarshalIndent(ops.MissionOf(m), "  ", "  ")
 		if err != nil {
 			return err
 		}
@@ -329,7 +209,7 @@ func (l *launchOutput) close() error {
 func reportFinal(a *app, ms []store.Mission) error {
 	var err error
 	if a.json() {
-		err = writeJSON(a.Out, missionsJSON(ms))
+		err = writeJSON(a.Out, ops.Missions(ms))
 	} else {
 		err = missionTable(a.Out, ms)
 		if err == nil {

@@ -2,12 +2,10 @@ package main
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/spf13/cobra"
 
-	"github.com/palantir-lab/palantir/mission"
-	"github.com/palantir-lab/palantir/store"
+	"github.com/palantir-lab/palantir/ops"
 )
 
 func newLeaderboardCmd(a *app, runF func(context.Context, *app) error) *cobra.Command {
@@ -32,36 +30,14 @@ EXIT STATUS
 	}
 }
 
-type heroJSON struct {
-	Rank     int    `json:"rank"`
-	Hero     string `json:"hero"`
-	Points   int    `json:"points"`
-	Missions int    `json:"missions"`
-	FirstTry int    `json:"first_try"`
-}
-
 func runLeaderboard(ctx context.Context, a *app) error {
 	st, err := a.Store(ctx)
 	if err != nil {
 		return err
 	}
-	board, err := st.Leaderboard(ctx)
+	rows, err := ops.Leaderboard(ctx, st)
 	if err != nil {
-		return fmt.Errorf("store: %w", err)
-	}
-	// Every hero appears, the unscored ones last.
-	seen := map[string]bool{}
-	for _, h := range board {
-		seen[h.Hero] = true
-	}
-	for _, h := range mission.Heroes {
-		if !seen[h] {
-			board = append(board, store.HeroScore{Hero: h})
-		}
-	}
-	rows := make([]heroJSON, len(board))
-	for i, h := range board {
-		rows[i] = heroJSON{Rank: i + 1, Hero: h.Hero, Points: h.Points, Missions: h.Missions, FirstTry: h.FirstTry}
+		return err
 	}
 	if a.json() {
 		return writeJSON(a.Out, rows)

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/palantir-lab/palantir/ops"
 )
 
 // cli runs palantir in-process in dir and returns exit status and streams.
@@ -43,7 +45,7 @@ func TestLaunchFellowshipRunsOnEmbeddedWorkers(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("exit %d, stderr: %s", r.code, r.err)
 	}
-	ms := decode[[]missionJSON](t, r)
+	ms := decode[[]ops.Mission](t, r)
 	if len(ms) < 5 {
 		t.Fatalf("fellowship launched %d missions, want at least 5", len(ms))
 	}
@@ -62,11 +64,11 @@ func TestLaunchFellowshipRunsOnEmbeddedWorkers(t *testing.T) {
 		t.Errorf("workers %v, want eagle1 and eagle2", workers)
 	}
 
-	hist := decode[[]missionJSON](t, cli(t, dir, "history", "-o", "json"))
+	hist := decode[[]ops.Mission](t, cli(t, dir, "history", "-o", "json"))
 	if len(hist) != len(ms) || hist[0].ID != ms[len(ms)-1].ID {
 		t.Errorf("history has %d missions, newest %v; want %d newest first", len(hist), hist[0].ID, len(ms))
 	}
-	board := decode[[]heroJSON](t, cli(t, dir, "leaderboard", "-o", "json"))
+	board := decode[[]ops.Hero](t, cli(t, dir, "leaderboard", "-o", "json"))
 	total := 0
 	for _, h := range board {
 		total += h.Points
@@ -82,7 +84,7 @@ func TestLaunchFellowshipRunsOnEmbeddedWorkers(t *testing.T) {
 	var names []string
 	services := map[string]bool{}
 	for _, s := range tr.Steps {
-		names = append(names, s.Event)
+		names = append(names, s.Event.Event)
 		services[strings.SplitN(s.Service, ":", 2)[0]] = true
 	}
 	joined := strings.Join(names, " ")
@@ -108,13 +110,13 @@ func TestFailedMissionsExitOneAndAreDeadLettered(t *testing.T) {
 	if r.code != 1 {
 		t.Fatalf("exit %d, want 1; stderr: %s", r.code, r.err)
 	}
-	ms := decode[[]missionJSON](t, r)
+	ms := decode[[]ops.Mission](t, r)
 	for _, m := range ms {
 		if m.Status != "FAILURE" || m.Attempt != 2 || m.Error == "" {
 			t.Errorf("mission %s: %s attempt %d error %q, want FAILURE attempt 2", m.ID, m.Status, m.Attempt, m.Error)
 		}
 	}
-	dead := decode[[]deadJSON](t, cli(t, dir, "dlq", "list", "-o", "json"))
+	dead := decode[[]ops.DeadLetter](t, cli(t, dir, "dlq", "list", "-o", "json"))
 	if len(dead) != 3 {
 		t.Fatalf("dlq list: %d dead letters, want 3", len(dead))
 	}
@@ -124,11 +126,11 @@ func TestFailedMissionsExitOneAndAreDeadLettered(t *testing.T) {
 	if rp.code != 1 {
 		t.Fatalf("replay exit %d, want 1 (fails again); stderr: %s", rp.code, rp.err)
 	}
-	again := decode[[]missionJSON](t, rp)
+	again := decode[[]ops.Mission](t, rp)
 	if len(again) != 1 || again[0].ID != dead[0].ID || again[0].Status != "FAILURE" || again[0].Attempt != 2 {
 		t.Errorf("replayed: %+v", again)
 	}
-	events := decode[[]eventJSON](t, cli(t, dir, "events", "--mission", dead[0].ID, "--limit", "0", "-o", "json"))
+	events := decode[[]ops.Event](t, cli(t, dir, "events", "--mission", dead[0].ID, "--limit", "0", "-o", "json"))
 	replays, deadLettered := 0, 0
 	for _, e := range events {
 		if e.Detail == "replayed from the dead letters" {
@@ -141,7 +143,7 @@ func TestFailedMissionsExitOneAndAreDeadLettered(t *testing.T) {
 	if replays != 1 || deadLettered != 2 {
 		t.Errorf("events: %d replays and %d dead-letterings, want 1 and 2", replays, deadLettered)
 	}
-	if n := len(decode[[]deadJSON](t, cli(t, dir, "dlq", "list", "-o", "json"))); n != 3 {
+	if n := len(decode[[]ops.DeadLetter](t, cli(t, dir, "dlq", "list", "-o", "json"))); n != 3 {
 		t.Errorf("dead letters after a failed replay: %d, want 3", n)
 	}
 }
@@ -206,7 +208,7 @@ func TestNothingHalfWrittenWhenBrokerIsDown(t *testing.T) {
 	if strings.Contains(r.err, "hunter2") || strings.Count(strings.TrimSpace(r.err), "\n") != 0 {
 		t.Errorf("stderr must be one line without the password: %q", r.err)
 	}
-	if hist := decode[[]missionJSON](t, cli(t, dir, "history", "-o", "json")); len(hist) != 0 {
+	if hist := decode[[]ops.Mission](t, cli(t, dir, "history", "-o", "json")); len(hist) != 0 {
 		t.Errorf("a launch that could not publish left %d missions behind", len(hist))
 	}
 }
@@ -223,7 +225,7 @@ func TestJSONOutputsAreOneDocumentOnAnEmptyStore(t *testing.T) {
 		}
 		decode[any](t, r)
 	}
-	status := decode[[]summaryRow](t, cli(t, dir, "status", "-o", "json"))
+	status := decode[[]ops.StatusRow](t, cli(t, dir, "status", "-o", "json"))
 	if len(status) == 0 || status[0].Group != "queue" {
 		t.Errorf("status on an empty store: %+v, want the queue row", status)
 	}
@@ -231,12 +233,12 @@ func TestJSONOutputsAreOneDocumentOnAnEmptyStore(t *testing.T) {
 
 func TestStatusOfMissions(t *testing.T) {
 	dir := t.TempDir()
-	ms := decode[[]missionJSON](t, cli(t, dir, "launch", "raven", "raven", "--speed", "50", "--fail-rate", "0", "-o", "json"))
-	got := decode[[]missionJSON](t, cli(t, dir, "status", ms[1].ID, ms[0].ID[:5], "-o", "json"))
+	ms := decode[[]ops.Mission](t, cli(t, dir, "launch", "raven", "raven", "--speed", "50", "--fail-rate", "0", "-o", "json"))
+	got := decode[[]ops.Mission](t, cli(t, dir, "status", ms[1].ID, ms[0].ID[:5], "-o", "json"))
 	if len(got) != 2 || got[0].ID != ms[1].ID || got[1].ID != ms[0].ID || got[0].Status != "SUCCESS" {
 		t.Errorf("status by id and prefix: %+v", got)
 	}
-	rows := decode[[]summaryRow](t, cli(t, dir, "status", "-o", "json"))
+	rows := decode[[]ops.StatusRow](t, cli(t, dir, "status", "-o", "json"))
 	found := false
 	for _, r := range rows {
 		if r.Group == "type" && r.Key == "raven" && r.Counts["SUCCESS"] == 2 {

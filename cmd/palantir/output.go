@@ -11,53 +11,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/palantir-lab/palantir/ops"
 	"github.com/palantir-lab/palantir/store"
 )
-
-// missionJSON is the SPEC's mission object: snake_case, RFC 3339 times,
-// null where not yet.
-type missionJSON struct {
-	ID          string     `json:"id"`
-	Type        string     `json:"type"`
-	Hero        string     `json:"hero"`
-	Status      string     `json:"status"`
-	Progress    int        `json:"progress"`
-	Stage       string     `json:"stage"`
-	Attempt     int        `json:"attempt"`
-	MaxAttempts int        `json:"max_attempts"`
-	Worker      string     `json:"worker"`
-	Backend     string     `json:"backend"`
-	Queue       string     `json:"queue"`
-	Score       int        `json:"score"`
-	Error       string     `json:"error"`
-	CreatedAt   *time.Time `json:"created_at"`
-	QueuedAt    *time.Time `json:"queued_at"`
-	StartedAt   *time.Time `json:"started_at"`
-	FinishedAt  *time.Time `json:"finished_at"`
-}
-
-func timePtr(t time.Time) *time.Time {
-	if t.IsZero() {
-		return nil
-	}
-	t = t.UTC()
-	return &t
-}
-
-func toMissionJSON(m store.Mission) missionJSON {
-	return missionJSON{ID: m.ID, Type: string(m.Type), Hero: m.Hero, Status: string(m.Status), Progress: m.Progress,
-		Stage: m.Stage, Attempt: m.Attempt, MaxAttempts: m.MaxAttempts, Worker: m.Worker, Backend: m.Backend,
-		Queue: m.Queue, Score: m.Score, Error: m.Error, CreatedAt: timePtr(m.CreatedAt), QueuedAt: timePtr(m.QueuedAt),
-		StartedAt: timePtr(m.StartedAt), FinishedAt: timePtr(m.FinishedAt)}
-}
-
-func missionsJSON(ms []store.Mission) []missionJSON {
-	out := make([]missionJSON, len(ms))
-	for i, m := range ms {
-		out[i] = toMissionJSON(m)
-	}
-	return out
-}
 
 // writeJSON prints v as one JSON document: indented, or on one line when
 // the command streams (JSON Lines).
@@ -127,12 +83,7 @@ func dash(s string) string {
 	return s
 }
 
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n-1] + "…"
-}
+func truncate(s string, n int) string { return ops.Truncate(s, n) }
 
 func fmtTime(t time.Time) string {
 	if t.IsZero() {

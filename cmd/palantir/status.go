@@ -11,6 +11,7 @@ import (
 
 	"github.com/palantir-lab/palantir/backends"
 	"github.com/palantir-lab/palantir/mission"
+	"github.com/palantir-lab/palantir/ops"
 	"github.com/palantir-lab/palantir/store"
 )
 
@@ -110,11 +111,17 @@ func printStatus(ctx context.Context, a *app, st *store.Store, ids []string) err
 			return fmt.Errorf("store: %w", err)
 		}
 		if a.json() {
-			return a.writeJSON(missionsJSON(ms))
+			return a.writeJSON(ops.Missions(ms))
 		}
 		return missionTable(a.Out, ms)
 	}
-	rows, err := summaryRows(ctx, a, st)
+	rows, err := ops.Summary(ctx, st, a.be.Name, a.cfg.Queue, func(ctx context.Context) (backends.Stats, error) {
+		q, err := a.Queue(ctx)
+		if err != nil {
+			return backends.Stats{}, err
+		}
+		return q.Stats(ctx)
+	})
 	if err != nil {
 		return err
 	}
@@ -129,106 +136,14 @@ func printStatus(ctx context.Context, a *app, st *store.Store, ids []string) err
 	// The store's half was worth showing; still, scripts must learn that
 	// the broker did not answer.
 	for _, r := range rows {
-		if r.Group == "queue" && r.queueErr != nil {
-			return r.queueErr
+		if r.Group == "queue" && r.QueueErr != nil {
+			return r.QueueErr
 		}
 	}
 	return nil
 }
 
-// summaryRow is one row of the status summary.
-type summaryRow struct {
-	Group  string         `json:"group"` // type, worker, queue, live_worker
-	Key    string         `json:"key"`
-	Counts map[string]int `json:"counts,omitempty"`
-	Total  int            `json:"total,omitempty"`
-
-	Backend     string `json:"backend,omitempty"`
-	Ready       *int64 `json:"ready,omitempty"`
-	InFlight    *int64 `json:"in_flight,omitempty"`
-	Delayed     *int64 `json:"delayed,omitempty"`
-	DeadLetters *int64 `json:"dead_letters,omitempty"`
-	Error       string `json:"error,omitempty"`
-
-	HeartbeatAt *time.Time `json:"heartbeat_at,omitempty"`
-	Current     []string   `json:"current,omitempty"`
-	Processed   *int64     `json:"processed,omitempty"`
-	Host        string     `json:"host,omitempty"`
-	PID         int        `json:"pid,omitempty"`
-
-	queueErr error
-}
-
-// liveWindow: a worker silent for longer is not listed as live.
-const liveWindow = 10 * time.Second
-
-func summaryRows(ctx context.Context, a *app, st *store.Store) ([]summaryRow, error) {
-	var rows []summaryRow
-	for _, group := range []string{"type", "worker"} {
-		counts, err := st.CountsBy(ctx, group)
-		if err != nil {
-			return nil, fmt.Errorf("store: %w", err)
-		}
-		byKey := map[string]*summaryRow{}
-		var order []string
-		for _, c := range counts {
-			key := c.Key
-			if group == "worker" && key == "" {
-				key = "(none yet)"
-			}
-			r, ok := byKey[key]
-			if !ok {
-				r = &summaryRow{Group: group, Key: key, Counts: map[string]int{}}
-				byKey[key] = r
-				order = append(order, key)
-			}
-			r.Counts[c.Status] += c.N
-			r.Total += c.N
-		}
-		for _, k := range order {
-			rows = append(rows, *byKey[k])
-		}
-	}
-	rows = append(rows, queueRow(ctx, a))
-	workers, err := st.Workers(ctx, time.Now().Add(-liveWindow))
-	if err != nil {
-		return nil, fmt.Errorf("store: %w", err)
-	}
-	for _, w := range workers {
-		if !w.StoppedAt.IsZero() || w.Backend != a.be.Name || w.Queue != a.cfg.Queue {
-			continue // this summary is about the current backend's queue
-		}
-		hb, processed := w.HeartbeatAt, w.Processed
-		r := summaryRow{Group: "live_worker", Key: w.Name, Backend: w.Backend, HeartbeatAt: &hb, Processed: &processed,
-			Host: w.Host, PID: w.PID, Current: []string{}}
-		if w.Current != "" {
-			r.Current = strings.Split(w.Current, ",")
-		}
-		rows = append(rows, r)
-	}
-	return rows, nil
-}
-
-// queueRow asks the broker; an unreachable broker is reported in the row,
-// since the store's half of the summary is still worth showing.
-func queueRow(ctx context.Context, a *app) summaryRow {
-	r := summaryRow{Group: "queue", Key: a.cfg.Queue, Backend: a.be.Name}
-	qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	q, err := a.Queue(qctx)
-	var s backends.Stats
-	if err == nil {
-		s, err = q.Stats(qctx)
-	}
-	if err != nil {
-		r.Error, r.queueErr = err.Error(), err
-		return r
-	}
-	r.Ready, r.InFlight, r.Delayed, r.DeadLetters = &s.Ready, &s.InFlight, &s.Delayed, &s.DeadLetters
-	return r
-}
-
-func summaryTables(a *app, rows []summaryRow) error {
+func summaryTables(a *app, rows []ops.StatusRow) error {
 	states := []string{}
 	for _, s := range mission.States() {
 		states = append(states, string(s))
@@ -257,7 +172,7 @@ func summaryTables(a *app, rows []summaryRow) error {
 	}
 	now := time.Now()
 	t := newTable(a.Out, "QUEUE", "BACKEND", "READY", "IN FLIGHT", "DELAYED", "DEAD LETTERS")
-	var live []summaryRow
+	var live []ops.StatusRow
 	for _, r := range rows {
 		switch r.Group {
 		case "queue":
@@ -276,7 +191,7 @@ func summaryTables(a *app, rows []summaryRow) error {
 	if len(live) == 0 {
 		wt.row("(none)")
 	}
-	slices.SortFunc(live, func(x, y summaryRow) int { return strings.Compare(x.Key, y.Key) })
+	slices.SortFunc(live, func(x, y ops.StatusRow) int { return strings.Compare(x.Key, y.Key) })
 	for _, r := range live {
 		wt.row(r.Key, r.Backend, fmt.Sprintf("%s/%d", r.Host, r.PID), fmtAgo(now, *r.HeartbeatAt), *r.Processed, dash(strings.Join(r.Current, ",")))
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/palantir-lab/palantir/ops"
 	"github.com/palantir-lab/palantir/store"
 )
 
@@ -40,12 +41,12 @@ EXIT STATUS
 
 // traceJSON is the -o json shape of a trace.
 type traceJSON struct {
-	Mission missionJSON `json:"mission"`
+	Mission ops.Mission `json:"mission"`
 	Steps   []traceStep `json:"steps"`
 }
 
 type traceStep struct {
-	eventJSON
+	ops.Event
 	OffsetMS float64 `json:"offset_ms"`
 }
 
@@ -75,9 +76,9 @@ func runTrace(ctx context.Context, a *app, arg string) error {
 		start = evs[0].At
 	}
 	if a.json() {
-		out := traceJSON{Mission: toMissionJSON(m), Steps: make([]traceStep, len(evs))}
+		out := traceJSON{Mission: ops.MissionOf(m), Steps: make([]traceStep, len(evs))}
 		for i, e := range evs {
-			out.Steps[i] = traceStep{eventJSON: toEventJSON(e), OffsetMS: float64(e.At.Sub(start).Microseconds()) / 1000}
+			out.Steps[i] = traceStep{Event: ops.EventOf(e), OffsetMS: float64(e.At.Sub(start).Microseconds()) / 1000}
 		}
 		return writeJSON(a.Out, out)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/palantir-lab/palantir/backends"
 	"github.com/palantir-lab/palantir/mission"
+	"github.com/palantir-lab/palantir/ops"
 	"github.com/palantir-lab/palantir/store"
 	"github.com/palantir-lab/palantir/telemetry"
 	"github.com/palantir-lab/palantir/worker"
@@ -113,7 +114,7 @@ func hintNoWorker(ctx context.Context, a *app, st *store.Store, ms []store.Missi
 			return
 		}
 	}
-	workers, err := st.Workers(ctx, time.Now().Add(-liveWindow))
+	workers, err := st.Workers(ctx, time.Now().Add(-ops.LiveWindow))
 	if err != nil {
 		return
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/palantir-lab/palantir/ops"
 	"github.com/palantir-lab/palantir/store"
 	"github.com/palantir-lab/palantir/telemetry"
 	"github.com/palantir-lab/palantir/worker"
@@ -130,7 +131,7 @@ func runWorker(ctx context.Context, a *app, o workerOptions) error {
 // warnDuplicateName warns when a live worker already uses name: two
 // workers of one name would look like one in status and history.
 func warnDuplicateName(ctx context.Context, a *app, st *store.Store, name string) {
-	live, err := st.Workers(ctx, time.Now().Add(-liveWindow))
+	live, err := st.Workers(ctx, time.Now().Add(-ops.LiveWindow))
 	if err != nil {
 		return
 	}

@@ -1,0 +1,18 @@
+// Package ops holds the operations that the command line and the HTTP API
+// of `palantir serve` share: launching missions, the status summary,
+// history filters, the leaderboard, replaying dead letters, and the JSON
+// objects (mission, event, hero, dead letter, status row) that `-o json`
+// prints and the API answers. A command or a handler parses its input,
+// calls one function here, and prints or encodes what it returns; neither
+// holds a second copy of the logic.
+//
+// Bad input is reported as an error wrapping ErrInvalid whose text names
+// the field (a flag on the command line, a JSON field in the API: the
+// caller says which through the field names it passes).
+package ops
+
+import "errors"
+
+// ErrInvalid marks bad input: the command line maps it to exit 2, the API
+// to 400.
+var ErrInvalid = errors.New("invalid input")

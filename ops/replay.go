@@ -1,0 +1,89 @@
+package ops
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/palantir-lab/palantir/backends"
+	"github.com/palantir-lab/palantir/store"
+	"github.com/palantir-lab/palantir/telemetry"
+)
+
+// DeadQueue is what listing and replaying dead letters needs of a queue.
+type DeadQueue interface {
+	DeadLetters(ctx context.Context, limit int) ([]backends.DeadLetter, error)
+	Replay(ctx context.Context, ids ...string) ([]string, error)
+}
+
+// Replayer sends dead letters back to one queue. Its fields are set once.
+type Replayer struct {
+	Store     *store.Store
+	Queue     DeadQueue
+	Telemetry *telemetry.Recorder
+	Backend   string
+	QueueName string
+}
+
+// Replay sends back the dead letters matching args (ids or unique
+// prefixes of at least four characters; none: all of them) and returns
+// the ids replayed. An arg that matches no dead letter, or several, is an
+// ErrInvalid error and nothing is replayed.
+func (r *Replayer) Replay(ctx context.Context, args []string) ([]string, error) {
+	dead, err := r.Queue.DeadLetters(ctx, 0)
+	if err != nil {
+		return nil, fmt.Errorf("list dead letters of %s queue %q: %w", r.Backend, r.QueueName, err)
+	}
+	ids, err := MatchDead(dead, args)
+	if err != nil || len(dead) == 0 {
+		return nil, err
+	}
+	if len(ids) == 0 {
+		for _, dl := range dead {
+			ids = append(ids, dl.ID)
+		}
+	}
+	// Reset first, so a worker that takes a replayed message at once finds
+	// its mission ready to run rather than already FAILURE.
+	if err := r.Store.ResetFailed(ctx, ids, time.Now()); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	replayed, err := r.Queue.Replay(ctx, ids...)
+	if err != nil {
+		return nil, fmt.Errorf("replay to %s queue %q: %w", r.Backend, r.QueueName, err)
+	}
+	now := time.Now()
+	for _, id := range replayed {
+		r.Telemetry.Emit(telemetry.Event{Name: telemetry.MissionQueued, MissionID: id, Attempt: 1,
+			Service: telemetry.Broker(r.Backend), Detail: "replayed from the dead letters", At: now}, time.Time{})
+	}
+	return replayed, nil
+}
+
+// MatchDead resolves ids or unique prefixes against the dead letters.
+func MatchDead(dead []backends.DeadLetter, args []string) ([]string, error) {
+	var ids []string
+	for _, arg := range args {
+		arg = strings.ToLower(arg)
+		var hits []string
+		for _, dl := range dead {
+			if dl.ID == arg {
+				hits = []string{dl.ID}
+				break
+			}
+			if len(arg) >= 4 && strings.HasPrefix(strings.ToLower(dl.ID), arg) {
+				hits = append(hits, dl.ID)
+			}
+		}
+		switch len(hits) {
+		case 0:
+			return nil, fmt.Errorf("%w: no dead letter %q", ErrInvalid, arg)
+		case 1:
+			ids = append(ids, hits[0])
+		default:
+			return nil, fmt.Errorf("%w: %q matches %d dead letters; type more of it", ErrInvalid, arg, len(hits))
+		}
+	}
+	return ids, nil
+}

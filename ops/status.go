@@ -1,0 +1,112 @@
+package ops
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/palantir-lab/palantir/backends"
+	"github.com/palantir-lab/palantir/store"
+)
+
+// StatusRow is one row of the status summary.
+type StatusRow struct {
+	Group  string         `json:"group"` // type, worker, queue, live_worker
+	Key    string         `json:"key"`
+	Counts map[string]int `json:"counts,omitempty"`
+	Total  int            `json:"total,omitempty"`
+
+	Backend     string `json:"backend,omitempty"`
+	Ready       *int64 `json:"ready,omitempty"`
+	InFlight    *int64 `json:"in_flight,omitempty"`
+	Delayed     *int64 `json:"delayed,omitempty"`
+	DeadLetters *int64 `json:"dead_letters,omitempty"`
+	Error       string `json:"error,omitempty"`
+
+	HeartbeatAt *time.Time `json:"heartbeat_at,omitempty"`
+	Current     []string   `json:"current,omitempty"`
+	Processed   *int64     `json:"processed,omitempty"`
+	Host        string     `json:"host,omitempty"`
+	PID         int        `json:"pid,omitempty"`
+
+	// QueueErr is why the queue row has no figures (not encoded).
+	QueueErr error `json:"-"`
+}
+
+// LiveWindow: a worker silent for longer is not listed as live.
+const LiveWindow = 10 * time.Second
+
+// Summary is what `palantir status` shows without ids: missions by state
+// per type and per worker, the queue's figures, and the live workers of
+// this backend's queue. stats asks the broker; when it fails, the queue row
+// carries the error, since the store's half is still worth showing.
+func Summary(ctx context.Context, st *store.Store, backend, queue string, stats func(context.Context) (backends.Stats, error)) ([]StatusRow, error) {
+	var rows []StatusRow
+	for _, group := range []string{"type", "worker"} {
+		counted, err := countRows(ctx, st, group)
+		if err != nil {
+			return nil, err
+		}
+		rows = append(rows, counted...)
+	}
+	rows = append(rows, queueRow(ctx, backend, queue, stats))
+	workers, err := st.Workers(ctx, time.Now().Add(-LiveWindow))
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	for _, w := range workers {
+		if !w.StoppedAt.IsZero() || w.Backend != backend || w.Queue != queue {
+			continue // this summary is about the current backend's queue
+		}
+		hb, processed := w.HeartbeatAt.UTC(), w.Processed
+		r := StatusRow{Group: "live_worker", Key: w.Name, Backend: w.Backend, HeartbeatAt: &hb, Processed: &processed,
+			Host: w.Host, PID: w.PID, Current: []string{}}
+		if w.Current != "" {
+			r.Current = strings.Split(w.Current, ",")
+		}
+		rows = append(rows, r)
+	}
+	return rows, nil
+}
+
+func countRows(ctx context.Context, st *store.Store, group string) ([]StatusRow, error) {
+	counts, err := st.CountsBy(ctx, group)
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	byKey := map[string]*StatusRow{}
+	var order []string
+	for _, c := range counts {
+		key := c.Key
+		if group == "worker" && key == "" {
+			key = "(none yet)"
+		}
+		r, ok := byKey[key]
+		if !ok {
+			r = &StatusRow{Group: group, Key: key, Counts: map[string]int{}}
+			byKey[key] = r
+			order = append(order, key)
+		}
+		r.Counts[c.Status] += c.N
+		r.Total += c.N
+	}
+	rows := make([]StatusRow, 0, len(order))
+	for _, k := range order {
+		rows = append(rows, *byKey[k])
+	}
+	return rows, nil
+}
+
+func queueRow(ctx context.Context, backend, queue string, stats func(context.Context) (backends.Stats, error)) StatusRow {
+	r := StatusRow{Group: "queue", Key: queue, Backend: backend}
+	qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	s, err := stats(qctx)
+	if err != nil {
+		r.Error, r.QueueErr = err.Error(), err
+		return r
+	}
+	r.Ready, r.InFlight, r.Delayed, r.DeadLetters = &s.Ready, &s.InFlight, &s.Delayed, &s.DeadLetters
+	return r
+}
