@@ -44,9 +44,12 @@ func (s *Store) startCommitters(n int) {
 }
 
 func (s *Store) stopCommitters() {
+	s.closeMu.Lock()
+	s.closed = true
 	for _, ops := range s.ops {
 		close(ops)
 	}
+	s.closeMu.Unlock()
 	s.committers.Wait()
 }
 
@@ -70,11 +73,18 @@ func (s *Store) queueFor(key string) chan groupOp {
 // for a lost one.
 func (s *Store) group(ctx context.Context, key string, fn func(*sqlx.Tx) error) error {
 	op := groupOp{fn: fn, done: make(chan error, 1)}
+	s.closeMu.RLock()
+	if s.closed {
+		s.closeMu.RUnlock()
+		return ErrClosed
+	}
 	select {
 	case s.queueFor(key) <- op:
 	case <-ctx.Done():
+		s.closeMu.RUnlock()
 		return ctx.Err()
 	}
+	s.closeMu.RUnlock()
 	return <-op.done
 }
 
@@ -83,6 +93,11 @@ func (s *Store) group(ctx context.Context, key string, fn func(*sqlx.Tx) error) 
 // (progress, STARTED), whose WHERE clauses make them harmless if the
 // mission moved on.
 func (s *Store) groupAsync(key string, fn func(*sqlx.Tx) error) {
+	s.closeMu.RLock()
+	defer s.closeMu.RUnlock()
+	if s.closed {
+		return
+	}
 	s.pending.Add(1)
 	s.queueFor(key) <- groupOp{fn: fn, done: make(chan error, 1), async: true}
 }

@@ -48,6 +48,9 @@ import (
 //go:embed migrations/*.sql
 var migrations embed.FS
 
+// ErrClosed: the store was closed before the write.
+var ErrClosed = errors.New("store closed")
+
 // ErrUnreachable: the database could not be opened or reached.
 var ErrUnreachable = errors.New("store unreachable")
 
@@ -70,6 +73,10 @@ type Store struct {
 	ops        []chan groupOp // one per committer (group.go)
 	nextOps    atomic.Uint32
 	committers sync.WaitGroup
+	// closeMu guards closed: writers hold it shared while they hand an op
+	// to a committer, Close exclusively while it closes the queues.
+	closeMu sync.RWMutex
+	closed  bool
 	// committed has a token after a group commit; stopCheckpointer ends
 	// the SQLite checkpointer (checkpoint.go).
 	committed        chan struct{}

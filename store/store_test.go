@@ -107,3 +107,18 @@ func TestSQLiteCheckpointsBesideTheWriter(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// A write that races Close (a worker's heartbeat while its process shuts
+// down) gets ErrClosed instead of panicking on a closed committer.
+func TestWritesAfterCloseFailCleanly(t *testing.T) {
+	s, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "p.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	err = s.Heartbeat(context.Background(), store.Worker{Name: "late", Backend: "inproc", Queue: "q", HeartbeatAt: time.Now()})
+	if !errors.Is(err, store.ErrClosed) {
+		t.Errorf("Heartbeat after Close: %v, want ErrClosed", err)
+	}
+	s.SetProgress(context.Background(), "m", 1, 50, "stage", time.Now()) // asynchronous: must not panic either
+}
