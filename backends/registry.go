@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -108,4 +109,14 @@ func Redact(rawURL string) string {
 		return "(unparseable URL)"
 	}
 	return u.Redacted()
+}
+
+// urlInText finds URLs inside a message.
+var urlInText = regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.-]*://[^\s"'<>]+`)
+
+// RedactText redacts every URL inside a message (an error from a driver
+// that may quote the URL it was given), for text that leaves the process:
+// an HTTP answer, a log line.
+func RedactText(s string) string {
+	return urlInText.ReplaceAllStringFunc(s, Redact)
 }

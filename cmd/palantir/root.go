@@ -77,6 +77,7 @@ or ./palantir.yaml; see config.example.yaml), then defaults.`,
 		newPurgeCmd(a, nil),
 		newDoctorCmd(a, nil),
 		newBenchCmd(a, nil),
+		newServeCmd(a, nil),
 		newVersionCmd(a),
 		newGenDocsCmd(),
 	)

@@ -1,0 +1,363 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/palantir-lab/palantir/backends"
+	"github.com/palantir-lab/palantir/mission"
+	"github.com/palantir-lab/palantir/ops"
+	"github.com/palantir-lab/palantir/store"
+)
+
+// maxLaunch bounds one POST /api/missions: its answer lists every mission.
+const maxLaunch = 1000
+
+// maxList bounds the lists the API answers with.
+const maxList = 1000
+
+type infoJSON struct {
+	Version         string    `json:"version"`
+	Backend         string    `json:"backend"`
+	Queue           string    `json:"queue"`
+	Store           storeJSON `json:"store"`
+	EmbeddedWorkers []string  `json:"embedded_workers"`
+	ServerTime      time.Time `json:"server_time"`
+}
+
+type storeJSON struct {
+	Driver   string `json:"driver"`
+	Location string `json:"location"`
+}
+
+func (s *Server) info(w http.ResponseWriter, r *http.Request) {
+	workers := s.cfg.EmbeddedWorkers
+	if workers == nil {
+		workers = []string{}
+	}
+	writeJSON(w, http.StatusOK, infoJSON{Version: s.cfg.Version, Backend: s.cfg.Backend, Queue: s.cfg.QueueName,
+		Store:           storeJSON{Driver: s.cfg.Store.Driver(), Location: s.cfg.Store.Location()},
+		EmbeddedWorkers: workers, ServerTime: time.Now().UTC()})
+}
+
+// launchBody is POST /api/missions. Pointers tell an absent field, which
+// takes the command line's default, from a zero.
+type launchBody struct {
+	Type        string   `json:"type"`
+	Count       *int     `json:"count"`
+	Hero        string   `json:"hero"`
+	FailRate    *float64 `json:"fail_rate"`
+	MaxAttempts *int     `json:"max_attempts"`
+	Speed       *float64 `json:"speed"`
+	Seed        *uint64  `json:"seed"`
+}
+
+func (b launchBody) request() ops.LaunchRequest {
+	r := ops.LaunchRequest{Count: 1, Hero: b.Hero, FailRate: mission.DefaultFailRate, MaxAttempts: mission.DefaultMaxAttempts,
+		Speed: mission.DefaultSpeed}
+	if b.Type != "" {
+		r.Types = []string{b.Type}
+	}
+	if b.Count != nil {
+		r.Count = *b.Count
+	}
+	if b.FailRate != nil {
+		r.FailRate = *b.FailRate
+	}
+	if b.MaxAttempts != nil {
+		r.MaxAttempts = *b.MaxAttempts
+	}
+	if b.Speed != nil {
+		r.Speed = *b.Speed
+	}
+	if b.Seed != nil {
+		r.Seed, r.SeedSet = *b.Seed, true
+	}
+	return r
+}
+
+func (s *Server) launch(w http.ResponseWriter, r *http.Request) {
+	var body launchBody
+	if !decodeBody(w, r, &body) {
+		return
+	}
+	req := body.request()
+	if err := req.Validate(ops.Param); err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	if n := req.Total(); n > maxLaunch {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("count: this launch makes %d missions; the API takes at most %d at once (palantir launch takes more)", n, maxLaunch))
+		return
+	}
+	var ids []string
+	err := s.launcher.Launch(r.Context(), req, func(chunk []string) error { ids = append(ids, chunk...); return nil })
+	if err != nil {
+		writeError(w, statusOf(err), err)
+		return
+	}
+	ms, err := s.cfg.Store.Missions(r.Context(), ids)
+	if err != nil {
+		writeError(w, statusOf(err), fmt.Errorf("store: %w", err))
+		return
+	}
+	writeJSON(w, http.StatusCreated, ops.Missions(ms))
+}
+
+// historyParams are the query parameters of GET /api/missions.
+var historyParams = []string{"type", "status", "hero", "worker", "backend", "since", "limit"}
+
+func (s *Server) history(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if err := onlyParams(q, historyParams...); err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	limit, err := limitParam(q, 50)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	hq := ops.HistoryQuery{Type: q.Get("type"), Status: q.Get("status"), Hero: q.Get("hero"), Worker: q.Get("worker"),
+		Backend: q.Get("backend"), Since: q.Get("since"), Limit: limit}
+	f, err := hq.Filter(time.Now(), ops.Param)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	ms, err := s.cfg.Store.History(r.Context(), f)
+	if err != nil {
+		writeError(w, statusOf(err), fmt.Errorf("store: %w", err))
+		return
+	}
+	writeJSON(w, http.StatusOK, ops.Missions(ms))
+}
+
+// resolve turns the {id} of the path (an id or a unique prefix) into an
+// id, answering the request itself when it cannot.
+func (s *Server) resolve(w http.ResponseWriter, r *http.Request) (string, bool) {
+	id, err := s.cfg.Store.Resolve(r.Context(), r.PathValue("id"))
+	if err != nil {
+		writeError(w, statusOf(err), err)
+		return "", false
+	}
+	return id, true
+}
+
+func (s *Server) mission(w http.ResponseWriter, r *http.Request) {
+	id, ok := s.resolve(w, r)
+	if !ok {
+		return
+	}
+	ms, err := s.cfg.Store.Missions(r.Context(), []string{id})
+	if err != nil || len(ms) == 0 {
+		writeError(w, statusOf(err), fmt.Errorf("store: mission %s: %w", id, errors.Join(err, store.ErrNotFound)))
+		return
+	}
+	writeJSON(w, http.StatusOK, ops.MissionOf(ms[0]))
+}
+
+func (s *Server) missionEvents(w http.ResponseWriter, r *http.Request) {
+	id, ok := s.resolve(w, r)
+	if !ok {
+		return
+	}
+	evs, err := s.cfg.Store.Events(r.Context(), store.EventFilter{MissionID: id})
+	if err != nil {
+		writeError(w, statusOf(err), fmt.Errorf("store: %w", err))
+		return
+	}
+	// As trace: by time, since processes store their events in batches.
+	sort.SliceStable(evs, func(i, j int) bool { return evs[i].At.Before(evs[j].At) })
+	writeJSON(w, http.StatusOK, ops.Events(evs))
+}
+
+func (s *Server) leaderboard(w http.ResponseWriter, r *http.Request) {
+	rows, err := ops.Leaderboard(r.Context(), s.cfg.Store)
+	if err != nil {
+		writeError(w, statusOf(err), err)
+		return
+	}
+	writeJSON(w, http.StatusOK, rows)
+}
+
+// status answers 200 even when the broker does not: the queue row then
+// carries the error, as `status -o json` does.
+func (s *Server) status(w http.ResponseWriter, r *http.Request) {
+	rows, err := ops.Summary(r.Context(), s.cfg.Store, s.cfg.Backend, s.cfg.QueueName, s.cfg.Queue.Stats)
+	if err != nil {
+		writeError(w, statusOf(err), err)
+		return
+	}
+	writeJSON(w, http.StatusOK, rows)
+}
+
+func (s *Server) deadLetters(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if err := onlyParams(q, "limit"); err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	limit, err := limitParam(q, maxList)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	dead, err := s.cfg.Queue.DeadLetters(r.Context(), limit)
+	if err != nil {
+		writeError(w, statusOf(err), fmt.Errorf("list dead letters of %s queue %q: %w", s.cfg.Backend, s.cfg.QueueName, err))
+		return
+	}
+	rows := make([]ops.DeadLetter, len(dead))
+	for i, dl := range dead {
+		rows[i] = ops.DeadLetterOf(dl)
+	}
+	writeJSON(w, http.StatusOK, rows)
+}
+
+type replayBody struct {
+	IDs []string `json:"ids"`
+}
+
+type replayedJSON struct {
+	Replayed []string `json:"replayed"`
+}
+
+func (s *Server) replay(w http.ResponseWriter, r *http.Request) {
+	var body replayBody
+	if !decodeBody(w, r, &body) {
+		return
+	}
+	replayed, err := s.replayer.Replay(r.Context(), body.IDs)
+	if err != nil {
+		writeError(w, statusOf(err), fmt.Errorf("ids: %w", err))
+		return
+	}
+	if replayed == nil {
+		replayed = []string{}
+	}
+	writeJSON(w, http.StatusOK, replayedJSON{Replayed: replayed})
+}
+
+type healthJSON struct {
+	Store  string `json:"store"`
+	Broker string `json:"broker"`
+}
+
+// healthz answers 200 when the store and the broker answer within two
+// seconds, 503 naming what failed otherwise.
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	h, code := healthJSON{Store: "ok", Broker: "ok"}, http.StatusOK
+	if err := s.cfg.Store.Ping(ctx); err != nil {
+		h.Store, code = err.Error(), http.StatusServiceUnavailable
+	}
+	if _, err := s.cfg.Queue.Stats(ctx); err != nil {
+		h.Broker, code = backends.RedactText(err.Error()), http.StatusServiceUnavailable
+	}
+	writeJSON(w, code, h)
+}
+
+// decodeBody reads one JSON object into v, answering 400 (naming the
+// field) or 413 itself when it cannot.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil && dec.More() {
+		err = errors.New("one JSON object expected, found more after it")
+	}
+	if err == nil {
+		return true
+	}
+	var tooBig *http.MaxBytesError
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &tooBig):
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Errorf("body over %d bytes", tooBig.Limit))
+		return false
+	case errors.Is(err, io.EOF):
+		err = errors.New("empty body: a JSON object expected")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		err = errors.New("malformed JSON: the body ends too early")
+	case errors.As(err, &syntax):
+		err = fmt.Errorf("malformed JSON at byte %d: %v", syntax.Offset, syntax)
+	case errors.As(err, &typ):
+		err = fmt.Errorf("%s: want a JSON %s, got %s", typ.Field, typ.Type, typ.Value)
+	case strings.HasPrefix(err.Error(), "json: unknown field"):
+		err = fmt.Errorf("%s", strings.TrimPrefix(err.Error(), "json: "))
+	}
+	writeError(w, http.StatusBadRequest, err)
+	return false
+}
+
+func onlyParams(q url.Values, known ...string) error {
+	for k := range q {
+		if !slices.Contains(known, k) {
+			return fmt.Errorf("unknown parameter %q (known: %s)", k, strings.Join(known, ", "))
+		}
+	}
+	return nil
+}
+
+// limitParam is ?limit=: def when absent, at most maxList (0: maxList).
+func limitParam(q url.Values, def int) (int, error) {
+	v := q.Get("limit")
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("limit: want a whole number from 0 to %d, got %q", maxList, v)
+	}
+	if n == 0 || n > maxList {
+		n = maxList
+	}
+	return n, nil
+}
+
+// statusOf maps an error to an HTTP status, as exitCode maps it to an
+// exit status on the command line.
+func statusOf(err error) int {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, ops.ErrInvalid), errors.Is(err, store.ErrAmbiguous), errors.Is(err, mission.ErrUnknownType),
+		errors.Is(err, mission.ErrUnknownHero):
+		return http.StatusBadRequest
+	case errors.Is(err, backends.ErrUnreachable), errors.Is(err, store.ErrUnreachable),
+		errors.Is(err, context.DeadlineExceeded), errors.Is(err, backends.ErrClosed):
+		return http.StatusServiceUnavailable
+	default:
+		return http.StatusInternalServerError
+	}
+}
+
+type errorJSON struct {
+	Error string `json:"error"`
+}
+
+func writeError(w http.ResponseWriter, code int, err error) {
+	msg := strings.ReplaceAll(err.Error(), "\n", " ")
+	msg = strings.Replace(msg, ops.ErrInvalid.Error()+": ", "", 1)
+	writeJSON(w, code, errorJSON{Error: backends.RedactText(msg)})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}

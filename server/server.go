@@ -1,0 +1,198 @@
+// Package server is `palantir serve`: an HTTP JSON API, a Server-Sent
+// Events stream of telemetry, Prometheus metrics and the live dashboard,
+// over the same store and queue as the command line. Its handlers parse a
+// request, call package ops (the code the commands call), and encode what
+// it returns; docs/api.md and web/openapi.yaml describe the routes.
+//
+// # Safe by default
+//
+// The dashboard's files are embedded and load nothing from other hosts
+// (a Content-Security-Policy says so to the browser). With a token every
+// /api/…, /metrics and /openapi.yaml request needs "Authorization: Bearer
+// TOKEN", compared in constant time. State-changing requests must be
+// application/json, which an HTML form on another site cannot send.
+// Bodies are limited to MaxBody bytes.
+package server
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"mime"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/palantir-lab/palantir/backends"
+	"github.com/palantir-lab/palantir/metrics"
+	"github.com/palantir-lab/palantir/ops"
+	"github.com/palantir-lab/palantir/store"
+	"github.com/palantir-lab/palantir/telemetry"
+)
+
+// MaxBody bounds a request body.
+const MaxBody = 64 << 10
+
+// Config is what a Server serves. Every field but Token, Version,
+// EmbeddedWorkers and Log is required.
+type Config struct {
+	Store     *store.Store
+	Queue     backends.Queue
+	Telemetry *telemetry.Recorder // records the launches and replays made through the API
+	Metrics   *metrics.Metrics
+	Backend   string // registered backend name
+	QueueName string
+	Token     string // empty: no authentication (loopback only)
+	Version   string
+	// EmbeddedWorkers names the workers this process runs, if any.
+	EmbeddedWorkers []string
+	Log             *slog.Logger
+	// PollEvery is how often the event stream reads the store [250ms].
+	PollEvery time.Duration
+}
+
+// Server answers HTTP requests. Run must be running for the event stream
+// and the event-fed metrics to move.
+type Server struct {
+	cfg      Config
+	hub      *hub
+	launcher *ops.Launcher
+	replayer *ops.Replayer
+	handler  http.Handler
+}
+
+// New builds a server; call Run to start its event poller.
+func New(cfg Config) *Server {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.PollEvery <= 0 {
+		cfg.PollEvery = 250 * time.Millisecond
+	}
+	s := &Server{cfg: cfg,
+		launcher: &ops.Launcher{Store: cfg.Store, Queue: cfg.Queue, Telemetry: cfg.Telemetry, Backend: cfg.Backend,
+			QueueName: cfg.QueueName, Source: telemetry.API(), Log: cfg.Log},
+		replayer: &ops.Replayer{Store: cfg.Store, Queue: cfg.Queue, Telemetry: cfg.Telemetry, Backend: cfg.Backend,
+			QueueName: cfg.QueueName},
+	}
+	cfg.Metrics.Register(metrics.Gauges(s.gaugeSource()))
+	s.hub = newHub(cfg.Store, cfg.PollEvery, cfg.Metrics.Observe, cfg.Log)
+	s.handler = s.routes()
+	return s
+}
+
+// gaugeSource is what /metrics reads at scrape time.
+func (s *Server) gaugeSource() metrics.Source {
+	st, backend, queue := s.cfg.Store, s.cfg.Backend, s.cfg.QueueName
+	return metrics.Source{Backend: backend, Queue: queue, Stats: s.cfg.Queue.Stats,
+		Counts: func(ctx context.Context) ([]store.Count, error) { return st.CountsBy(ctx, "type") },
+		LiveWorkers: func(ctx context.Context) (int, error) {
+			ws, err := st.Workers(ctx, time.Now().Add(-ops.LiveWindow))
+			n := 0
+			for _, w := range ws {
+				if w.StoppedAt.IsZero() && w.Backend == backend && w.Queue == queue {
+					n++
+				}
+			}
+			return n, err
+		}}
+}
+
+// Run polls the store for new events until ctx ends, feeding the stream's
+// subscribers and the metrics; then it ends every stream.
+func (s *Server) Run(ctx context.Context) error { return s.hub.run(ctx) }
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /{$}", static("index.html"))
+	mux.Handle("GET /app.js", static("app.js"))
+	mux.Handle("GET /style.css", static("style.css"))
+	mux.Handle("GET /openapi.yaml", s.auth(static("openapi.yaml")))
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.Handle("GET /metrics", s.auth(s.cfg.Metrics.Handler()))
+	api := map[string]http.HandlerFunc{
+		"GET /api/info":                 s.info,
+		"POST /api/missions":            s.launch,
+		"GET /api/missions":             s.history,
+		"GET /api/missions/{id}":        s.mission,
+		"GET /api/missions/{id}/events": s.missionEvents,
+		"GET /api/leaderboard":          s.leaderboard,
+		"GET /api/status":               s.status,
+		"GET /api/dlq":                  s.deadLetters,
+		"POST /api/dlq/replay":          s.replay,
+		"GET /api/events/stream":        s.stream,
+		"/api/":                         notFound,
+	}
+	for pattern, h := range api {
+		mux.Handle(pattern, s.auth(h))
+	}
+	return secureHeaders(mux)
+}
+
+func notFound(w http.ResponseWriter, r *http.Request) {
+	writeError(w, http.StatusNotFound, fmt.Errorf("no route %s %s (see /openapi.yaml)", r.Method, r.URL.Path))
+}
+
+// auth demands the bearer token, when there is one.
+func (s *Server) auth(next http.Handler) http.Handler {
+	if s.cfg.Token == "" {
+		return next
+	}
+	want := []byte("Bearer " + s.cfg.Token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got := []byte(r.Header.Get("Authorization"))
+		if subtle.ConstantTimeCompare(got, want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="palantir"`)
+			writeError(w, http.StatusUnauthorized, errors.New("missing or wrong token: send Authorization: Bearer TOKEN"))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// secureHeaders: the page may load only from this server, no other site
+// may frame it, and no response is sniffed into another type.
+func secureHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
+				writeError(w, http.StatusUnsupportedMediaType, errors.New("Content-Type must be application/json"))
+				return
+			}
+			r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// CheckAddr refuses to listen beyond loopback without a token: the API
+// launches missions and the metrics describe the deployment.
+func CheckAddr(addr, token string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%w: --addr %q: %v (use HOST:PORT, e.g. 127.0.0.1:8080)", ops.ErrInvalid, addr, err)
+	}
+	if token != "" || isLoopback(host) {
+		return nil
+	}
+	return fmt.Errorf("%w: --addr %s listens beyond this machine: set --token (or PALANTIR_TOKEN) so that only you can use it, or bind 127.0.0.1",
+		ops.ErrInvalid, addr)
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

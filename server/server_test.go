@@ -1,0 +1,424 @@
+package server_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/palantir-lab/palantir/backends"
+	"github.com/palantir-lab/palantir/backends/inproc"
+	"github.com/palantir-lab/palantir/metrics"
+	"github.com/palantir-lab/palantir/ops"
+	"github.com/palantir-lab/palantir/server"
+	"github.com/palantir-lab/palantir/store"
+	"github.com/palantir-lab/palantir/telemetry"
+	"github.com/palantir-lab/palantir/worker"
+)
+
+// rig is a server over a fresh SQLite store and an inproc queue, with
+// workers running when asked: what `palantir serve` builds.
+type rig struct {
+	t     *testing.T
+	st    *store.Store
+	q     backends.Queue
+	tel   *telemetry.Recorder
+	srv   *server.Server
+	http  *httptest.Server
+	token string
+}
+
+type rigOption func(*server.Config)
+
+func withToken(tok string) rigOption { return func(c *server.Config) { c.Token = tok } }
+
+func newRig(t *testing.T, workers int, opts ...rigOption) *rig {
+	t.Helper()
+	ctx := context.Background()
+	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "p.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := inproc.Backend().Open(ctx, backends.Config{Queue: "missions", Lease: 5 * time.Second, DeadLetters: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tel := telemetry.NewRecorder(st, nil)
+	cfg := server.Config{Store: st, Queue: q, Telemetry: tel, Metrics: metrics.New(), Backend: "inproc",
+		QueueName: "missions", Version: "test", PollEvery: 20 * time.Millisecond}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	r := &rig{t: t, st: st, q: q, tel: tel, srv: server.New(cfg), token: cfg.Token}
+	runCtx, stop := context.WithCancel(ctx)
+	polled := make(chan struct{})
+	go func() { _ = r.srv.Run(runCtx); close(polled) }()
+	wctx, stopWorkers := context.WithCancel(ctx)
+	done := make(chan struct{}, workers)
+	for i := 1; i <= workers; i++ {
+		w := worker.New(worker.Config{Name: fmt.Sprintf("eagle%d", i), Concurrency: 2, Lease: 5 * time.Second,
+			ShutdownTimeout: time.Second, HeartbeatEvery: 100 * time.Millisecond, Backend: "inproc", Queue: "missions"}, q, st, tel)
+		go func() { _ = w.Run(wctx); done <- struct{}{} }()
+	}
+	r.http = httptest.NewServer(r.srv)
+	t.Cleanup(func() {
+		stop()
+		r.http.Close()
+		<-polled
+		stopWorkers()
+		for range workers {
+			<-done
+		}
+		tel.Close()
+		q.Close()
+		st.Close()
+	})
+	return r
+}
+
+// do sends a request (a JSON body when body is not empty) with the rig's
+// token, and returns the status and body.
+func (r *rig) do(method, path, body string) (int, string) {
+	r.t.Helper()
+	req, err := http.NewRequest(method, r.http.URL+path, strings.NewReader(body))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if r.token != "" {
+		req.Header.Set("Authorization", "Bearer "+r.token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func decode[T any](t *testing.T, s string) T {
+	t.Helper()
+	var v T
+	if err := json.Unmarshal([]byte(s), &v); err != nil {
+		t.Fatalf("decode %T from %q: %v", v, s, err)
+	}
+	return v
+}
+
+// eventually polls cond every 20ms for up to 15s.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(15 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+func TestLaunchFollowAndRead(t *testing.T) {
+	r := newRig(t, 2)
+	code, body := r.do("POST", "/api/missions", `{"type": "fellowship", "speed": 50, "fail_rate": 0, "seed": 7}`)
+	if code != http.StatusCreated {
+		t.Fatalf("POST /api/missions: %d %s", code, body)
+	}
+	launched := decode[[]ops.Mission](t, body)
+	if len(launched) != 5 {
+		t.Fatalf("a fellowship launched %d missions, want 5", len(launched))
+	}
+	for _, m := range launched {
+		if m.Status != "QUEUED" || m.Backend != "inproc" || m.CreatedAt == nil || m.FinishedAt != nil {
+			t.Errorf("launched mission %+v: want QUEUED on inproc, created, not finished", m)
+		}
+	}
+	id := launched[0].ID
+	eventually(t, "five SUCCESS in history", func() bool {
+		_, body := r.do("GET", "/api/missions?status=SUCCESS", "")
+		return len(decode[[]ops.Mission](t, body)) == 5
+	})
+	code, body = r.do("GET", "/api/missions/"+id[:5], "")
+	if m := decode[ops.Mission](t, body); code != 200 || m.ID != id || m.Status != "SUCCESS" || m.Score == 0 {
+		t.Errorf("GET /api/missions/%s: %d %+v, want that mission, SUCCESS, scored", id[:5], code, m)
+	}
+	_, body = r.do("GET", "/api/missions/"+id+"/events", "")
+	evs := decode[[]ops.Event](t, body)
+	var names []string
+	for i, e := range evs {
+		names = append(names, e.Event)
+		if i > 0 && e.At.Before(evs[i-1].At) {
+			t.Errorf("events not oldest first: %v after %v", e.At, evs[i-1].At)
+		}
+	}
+	if len(evs) == 0 || evs[0].Event != "mission_invoked" || evs[0].Service != "api" || evs[len(evs)-1].Event != "hero_scored" {
+		t.Errorf("events %v: want mission_invoked by api first, hero_scored last", names)
+	}
+	_, body = r.do("GET", "/api/leaderboard", "")
+	board := decode[[]ops.Hero](t, body)
+	points := 0
+	for _, h := range board {
+		points += h.Points
+	}
+	if len(board) != 10 || points == 0 {
+		t.Errorf("leaderboard: %d heroes, %d points; want 10 heroes and the fellowship's points", len(board), points)
+	}
+	_, body = r.do("GET", "/api/status", "")
+	groups := map[string]int{}
+	for _, row := range decode[[]ops.StatusRow](t, body) {
+		groups[row.Group]++
+	}
+	if groups["type"] != 3 || groups["queue"] != 1 || groups["live_worker"] != 2 {
+		t.Errorf("status groups %v: want 3 types, 1 queue, 2 live workers", groups)
+	}
+	_, body = r.do("GET", "/api/missions?type=raven&limit=1", "")
+	if ms := decode[[]ops.Mission](t, body); len(ms) != 1 || ms[0].Type != "raven" {
+		t.Errorf("history ?type=raven&limit=1: %+v", ms)
+	}
+}
+
+func TestBadInputIsAClearError(t *testing.T) {
+	r := newRig(t, 0)
+	tests := []struct {
+		name, method, path, body, ctype string
+		code                            int
+		mentions                        string
+	}{
+		{"malformed body", "POST", "/api/missions", `{"type": `, "application/json", 400, "malformed JSON"},
+		{"unknown type", "POST", "/api/missions", `{"type": "dragon"}`, "application/json", 400, "type"},
+		{"no type", "POST", "/api/missions", `{"count": 2}`, "application/json", 400, "type is required"},
+		{"unknown field", "POST", "/api/missions", `{"type": "raven", "colour": "red"}`, "application/json", 400, `"colour"`},
+		{"wrong field type", "POST", "/api/missions", `{"type": "raven", "count": "3"}`, "application/json", 400, "count"},
+		{"count too big", "POST", "/api/missions", `{"type": "fellowship", "count": 300}`, "application/json", 400, "count"},
+		{"fail rate above 1", "POST", "/api/missions", `{"type": "raven", "fail_rate": 2}`, "application/json", 400, "fail_rate"},
+		{"unknown hero", "POST", "/api/missions", `{"type": "raven", "hero": "sauron"}`, "application/json", 400, "hero"},
+		{"two documents", "POST", "/api/missions", `{"type": "raven"} {}`, "application/json", 400, "one JSON object"},
+		{"form post", "POST", "/api/missions", `type=raven`, "application/x-www-form-urlencoded", 415, "application/json"},
+		{"no content type", "POST", "/api/dlq/replay", `{}`, "", 415, "application/json"},
+		{"body too big", "POST", "/api/missions", `{"type": "raven", "hero": "` + strings.Repeat("x", server.MaxBody) + `"}`, "application/json", 413, "bytes"},
+		{"unknown mission", "GET", "/api/missions/zzzzzzzzzzzz", "", "", 404, "no such mission"},
+		{"unknown route", "GET", "/api/nothing", "", "", 404, "no route"},
+		{"bad status filter", "GET", "/api/missions?status=DONE", "", "", 400, "status"},
+		{"bad limit", "GET", "/api/missions?limit=-3", "", "", 400, "limit"},
+		{"unknown parameter", "GET", "/api/missions?colour=red", "", "", 400, "colour"},
+		{"bad since", "GET", "/api/missions?since=yesterday", "", "", 400, "since"},
+		{"no such dead letter", "POST", "/api/dlq/replay", `{"ids": ["abcd1234"]}`, "application/json", 400, "no dead letter"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest(tt.method, r.http.URL+tt.path, strings.NewReader(tt.body))
+			if tt.ctype != "" {
+				req.Header.Set("Content-Type", tt.ctype)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			e := decode[struct{ Error string }](t, string(b))
+			if resp.StatusCode != tt.code || !strings.Contains(e.Error, tt.mentions) || strings.Contains(e.Error, "\n") {
+				t.Errorf("got %d %q, want %d and one line mentioning %q", resp.StatusCode, e.Error, tt.code, tt.mentions)
+			}
+		})
+	}
+	if _, body := r.do("GET", "/api/missions", ""); body != "[]\n" {
+		t.Errorf("after refused launches the history holds %s, want []", body)
+	}
+}
+
+func TestTokenGuardsTheAPIAndMetrics(t *testing.T) {
+	r := newRig(t, 0, withToken("s3cret"))
+	for _, tt := range []struct {
+		path, auth string
+		code       int
+	}{
+		{"/api/info", "", 401},
+		{"/api/info", "Bearer wrong", 401},
+		{"/api/info", "Bearer s3cret", 200},
+		{"/api/events/stream?mission=x", "", 401},
+		{"/metrics", "", 401},
+		{"/metrics", "Bearer s3cret", 200},
+		{"/openapi.yaml", "", 401},
+		{"/", "", 200},
+		{"/app.js", "", 200},
+		{"/healthz", "", 200},
+	} {
+		req, _ := http.NewRequest("GET", r.http.URL+tt.path, nil)
+		if tt.auth != "" {
+			req.Header.Set("Authorization", tt.auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tt.code {
+			t.Errorf("GET %s with %q: %d, want %d", tt.path, tt.auth, resp.StatusCode, tt.code)
+		}
+		if strings.Contains(string(b), "s3cret") {
+			t.Errorf("GET %s answered with the token in its body", tt.path)
+		}
+	}
+}
+
+func TestCheckAddr(t *testing.T) {
+	for _, tt := range []struct {
+		addr, token string
+		ok          bool
+	}{
+		{"127.0.0.1:8080", "", true},
+		{"localhost:8080", "", true},
+		{"[::1]:8080", "", true},
+		{"0.0.0.0:8080", "", false},
+		{":8080", "", false},
+		{"192.168.1.5:8080", "", false},
+		{"0.0.0.0:8080", "t", true},
+		{"8080", "", false},
+	} {
+		err := server.CheckAddr(tt.addr, tt.token)
+		if (err == nil) != tt.ok {
+			t.Errorf("CheckAddr(%q, token %q) = %v, want ok %v", tt.addr, tt.token, err, tt.ok)
+		}
+	}
+}
+
+func TestDeadLettersAndReplay(t *testing.T) {
+	r := newRig(t, 1)
+	code, body := r.do("POST", "/api/missions", `{"type": "raven", "count": 2, "fail_rate": 1, "max_attempts": 1, "speed": 50}`)
+	if code != 201 {
+		t.Fatalf("launch: %d %s", code, body)
+	}
+	var dead []ops.DeadLetter
+	eventually(t, "two dead letters", func() bool {
+		_, body := r.do("GET", "/api/dlq", "")
+		dead = decode[[]ops.DeadLetter](t, body)
+		return len(dead) == 2
+	})
+	if dead[0].Type != "raven" || !strings.Contains(dead[0].Reason, "failed after 1 attempt") {
+		t.Errorf("dead letter %+v: want a raven that failed after 1 attempt", dead[0])
+	}
+	code, body = r.do("POST", "/api/dlq/replay", `{"ids": ["`+dead[0].ID[:6]+`"]}`)
+	got := decode[struct{ Replayed []string }](t, body)
+	if code != 200 || len(got.Replayed) != 1 || got.Replayed[0] != dead[0].ID {
+		t.Fatalf("replay %s: %d %s, want that one id", dead[0].ID[:6], code, body)
+	}
+	eventually(t, "the replay in the mission's events", func() bool {
+		_, body = r.do("GET", "/api/missions/"+dead[0].ID+"/events", "")
+		replays := 0
+		for _, e := range decode[[]ops.Event](t, body) {
+			if e.Event == "mission_queued" && e.Detail == "replayed from the dead letters" {
+				replays++
+			}
+		}
+		return replays == 1
+	})
+}
+
+func TestHealthzAndMetrics(t *testing.T) {
+	r := newRig(t, 1)
+	if code, body := r.do("GET", "/healthz", ""); code != 200 || !strings.Contains(body, `"store":"ok"`) {
+		t.Errorf("healthz: %d %s", code, body)
+	}
+	r.do("POST", "/api/missions", `{"type": "raven", "count": 3, "fail_rate": 0, "speed": 50}`)
+	eventually(t, "three successes counted by /metrics", func() bool {
+		_, body := r.do("GET", "/metrics", "")
+		return strings.Contains(body, `palantir_outcomes_total{outcome="success"} 3`)
+	})
+	_, body := r.do("GET", "/metrics", "")
+	for _, want := range []string{`palantir_missions{status="SUCCESS",type="raven"} 3`, `palantir_queue_messages{backend="inproc",queue="missions",state="ready"} 0`,
+		`palantir_workers_live{backend="inproc",queue="missions"}`, "palantir_queue_wait_seconds_count", "palantir_execution_seconds_count"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	r.st.Close()
+	if code, body := r.do("GET", "/healthz", ""); code != 503 || strings.Contains(body, `"store":"ok"`) {
+		t.Errorf("healthz with the store closed: %d %s, want 503 naming the store", code, body)
+	}
+}
+
+// sse reads an event stream, sending each data frame's event on a channel.
+func sse(t *testing.T, url string) (<-chan ops.Event, func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ct := resp.Header.Get("Content-Type"); resp.StatusCode != 200 || ct != "text/event-stream" {
+		t.Fatalf("stream: %d %s", resp.StatusCode, ct)
+	}
+	out := make(chan ops.Event, 10000)
+	go func() {
+		defer resp.Body.Close()
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+				var e ops.Event
+				if json.Unmarshal([]byte(data), &e) == nil {
+					out <- e
+				}
+			}
+		}
+		close(out)
+	}()
+	return out, cancel
+}
+
+func TestEventStreamDeliversNewEventsAndASlowClientBlocksNoOne(t *testing.T) {
+	r := newRig(t, 2)
+	// A client that connects and never reads.
+	stalled, err := http.Get(r.http.URL + "/api/events/stream")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stalled.Body.Close()
+	all, stopAll := sse(t, r.http.URL+"/api/events/stream")
+	defer stopAll()
+	_, body := r.do("POST", "/api/missions", `{"type": "fellowship", "count": 20, "speed": 100, "fail_rate": 0}`)
+	ms := decode[[]ops.Mission](t, body)
+	one, stopOne := sse(t, r.http.URL+"/api/events/stream?mission="+ms[0].ID)
+	defer stopOne()
+	scored := map[string]bool{}
+	timeout := time.After(30 * time.Second)
+	for len(scored) < len(ms) {
+		select {
+		case e := <-all:
+			if e.Event == "hero_scored" {
+				scored[e.MissionID] = true
+			}
+		case <-timeout:
+			for _, m := range ms {
+				if !scored[m.ID] {
+					evs, _ := r.st.Events(context.Background(), store.EventFilter{MissionID: m.ID})
+					for _, e := range evs {
+						t.Logf("unseen mission %s: event %d %s %s", m.ID, e.ID, e.Name, e.At.Format("15:04:05.000000"))
+					}
+				}
+			}
+			t.Fatalf("the reading client saw %d of %d missions scored", len(scored), len(ms))
+		}
+	}
+	var mine []string
+	for len(mine) == 0 || mine[len(mine)-1] != "hero_scored" {
+		select {
+		case e := <-one:
+			if e.MissionID != ms[0].ID {
+				t.Fatalf("?mission=%s stream sent an event of %s", ms[0].ID, e.MissionID)
+			}
+			mine = append(mine, e.Event)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("mission stream got %v, no hero_scored", mine)
+		}
+	}
+}
