@@ -139,12 +139,15 @@ func notFound(w http.ResponseWriter, r *http.Request) {
 	writeError(w, http.StatusNotFound, fmt.Errorf("no route %s %s (see /openapi.yaml)", r.Method, r.URL.Path))
 }
 
-// auth demands the bearer token, when there is one.
-func (s *Server) auth(next http.Handler) http.Handler {
-	if s.cfg.Token == "" {
+func (s *Server) auth(next http.Handler) http.Handler { return BearerAuth(s.cfg.Token, next) }
+
+// BearerAuth demands "Authorization: Bearer token" before next, when token
+// is not empty (compared in constant time).
+func BearerAuth(token string, next http.Handler) http.Handler {
+	if token == "" {
 		return next
 	}
-	want := []byte("Bearer " + s.cfg.Token)
+	want := []byte("Bearer " + token)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got := []byte(r.Header.Get("Authorization"))
 		if subtle.ConstantTimeCompare(got, want) != 1 {
@@ -177,16 +180,17 @@ func secureHeaders(next http.Handler) http.Handler {
 
 // CheckAddr refuses to listen beyond loopback without a token: the API
 // launches missions and the metrics describe the deployment.
-func CheckAddr(addr, token string) error {
+// flag names the setting in the error.
+func CheckAddr(flag, addr, token string) error {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
-		return fmt.Errorf("%w: --addr %q: %v (use HOST:PORT, e.g. 127.0.0.1:8080)", ops.ErrInvalid, addr, err)
+		return fmt.Errorf("%w: %s %q: %v (use HOST:PORT, e.g. 127.0.0.1:8080)", ops.ErrInvalid, flag, addr, err)
 	}
 	if token != "" || isLoopback(host) {
 		return nil
 	}
-	return fmt.Errorf("%w: --addr %s listens beyond this machine: set --token (or PALANTIR_TOKEN) so that only you can use it, or bind 127.0.0.1",
-		ops.ErrInvalid, addr)
+	return fmt.Errorf("%w: %s %s listens beyond this machine: set a token (--token or PALANTIR_TOKEN) so that only you can use it, or bind 127.0.0.1",
+		ops.ErrInvalid, flag, addr)
 }
 
 func isLoopback(host string) bool {

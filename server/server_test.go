@@ -284,7 +284,7 @@ func TestCheckAddr(t *testing.T) {
 		{"0.0.0.0:8080", "t", true},
 		{"8080", "", false},
 	} {
-		err := server.CheckAddr(tt.addr, tt.token)
+		err := server.CheckAddr("--addr", tt.addr, tt.token)
 		if (err == nil) != tt.ok {
 			t.Errorf("CheckAddr(%q, token %q) = %v, want ok %v", tt.addr, tt.token, err, tt.ok)
 		}

@@ -88,7 +88,7 @@ func (o serveOptions) validate() error {
 	if o.Workers < 0 || o.Workers > 64 {
 		return usageErr("--workers must be between 0 and 64, got %d", o.Workers)
 	}
-	return server.CheckAddr(o.Addr, o.Token)
+	return server.CheckAddr("--addr", o.Addr, o.Token)
 }
 
 // embeddedWorkers: inproc needs workers in this process; with a broker,
@@ -143,11 +143,13 @@ func runServe(ctx context.Context, a *app, o serveOptions) error {
 	stopRun()
 	<-pollDone
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
 	_ = hs.Shutdown(sctx)
+	cancel()
 	stopWorkers()
 	if !a.be.Networked {
-		abandonUnfinished(sctx, a, st, started)
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		abandonUnfinished(actx, a, st, started)
+		cancel()
 	}
 	fmt.Fprintln(a.Err, "palantir serve: stopped")
 	return nil

@@ -2,14 +2,20 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/palantir-lab/palantir/backends"
+	"github.com/palantir-lab/palantir/metrics"
 	"github.com/palantir-lab/palantir/ops"
+	"github.com/palantir-lab/palantir/server"
 	"github.com/palantir-lab/palantir/store"
 	"github.com/palantir-lab/palantir/telemetry"
 	"github.com/palantir-lab/palantir/worker"
@@ -21,6 +27,8 @@ type workerOptions struct {
 	Prefetch    int
 	MaxMissions int
 	Quiet       bool
+	MetricsAddr string
+	Token       string // for /metrics beyond loopback: $PALANTIR_TOKEN
 }
 
 func newWorkerCmd(a *app, runF func(context.Context, *app, workerOptions) error) *cobra.Command {
@@ -76,6 +84,12 @@ EXIT STATUS
 			if o.MaxMissions < 0 {
 				return usageErr("--max-missions must not be negative, got %d", o.MaxMissions)
 			}
+			if o.MetricsAddr != "" {
+				o.Token = os.Getenv("PALANTIR_TOKEN")
+				if err := server.CheckAddr("--metrics-addr", o.MetricsAddr, o.Token); err != nil {
+					return err
+				}
+			}
 			if o.Name == "" {
 				host, _ := os.Hostname()
 				o.Name = fmt.Sprintf("%s-%d", host, os.Getpid())
@@ -92,6 +106,7 @@ EXIT STATUS
 	f.IntVar(&o.Prefetch, "prefetch", 0, "deliveries held unsettled at once, executing or waiting (0: the same as --concurrency)")
 	f.IntVar(&o.MaxMissions, "max-missions", 0, "exit after this many missions (0: run until stopped)")
 	f.BoolVarP(&o.Quiet, "quiet", "q", false, "do not print each mission event on stderr")
+	f.StringVar(&o.MetricsAddr, "metrics-addr", "", "serve this worker's Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9101; beyond loopback only with $PALANTIR_TOKEN)")
 	return cmd
 }
 
@@ -110,6 +125,13 @@ func runWorker(ctx context.Context, a *app, o workerOptions) error {
 		}
 	}
 	defer tel.Close()
+	if o.MetricsAddr != "" {
+		stop, err := serveWorkerMetrics(a, o, q, tel)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	fmt.Fprintf(a.Err, "worker %s: consuming %s queue %q (concurrency %d, prefetch %d, lease %v); store %s %s. Ctrl-C to stop.\n",
 		o.Name, a.be.Name, a.cfg.Queue, o.Concurrency, o.Prefetch, a.cfg.Lease, st.Driver(), st.Location())
 	warnDuplicateName(ctx, a, st, o.Name)
@@ -141,4 +163,32 @@ func warnDuplicateName(ctx context.Context, a *app, st *store.Store, name string
 			fmt.Fprintf(a.Err, "warning: a live worker named %q already runs (%s pid %d); status and history will mix them up: pick another --name\n", name, w.Host, w.PID)
 		}
 	}
+}
+
+// serveWorkerMetrics exposes this worker's own metrics: the events it
+// emits, and its queue's figures read at scrape time.
+func serveWorkerMetrics(a *app, o workerOptions, q backends.Queue, tel *telemetry.Recorder) (stop func(), err error) {
+	ln, err := net.Listen("tcp", o.MetricsAddr)
+	if err != nil {
+		return nil, usageErr("--metrics-addr %s: %v (pick another port)", o.MetricsAddr, errors.Unwrap(err))
+	}
+	m := metrics.New()
+	m.Register(metrics.Gauges(metrics.Source{Backend: a.be.Name, Queue: a.cfg.Queue, Stats: q.Stats}))
+	echo := tel.Echo
+	tel.Echo = func(e telemetry.Event) {
+		m.Observe(e)
+		if echo != nil {
+			echo(e)
+		}
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", server.BearerAuth(o.Token, m.Handler()))
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = hs.Serve(ln) }()
+	fmt.Fprintf(a.Err, "worker %s: metrics at http://%s/metrics\n", o.Name, ln.Addr())
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = hs.Shutdown(ctx)
+	}, nil
 }

@@ -1342,6 +1342,7 @@
         silence = setTimeout(() => ctl.abort(), STREAM_SILENCE_MS);
       };
       let unauthorized = false;
+      let connectedAt = 0;
       try {
         arm();
         const res = await fetch('/api/events/stream', {
@@ -1355,7 +1356,7 @@
         }
         if (!res.ok || !res.body) throw new Error(`stream: ${res.status}`);
         setConnection('connected', 'live');
-        backoff = 1000;
+        connectedAt = Date.now();
         if (everConnected) refreshAll(); // events went by while we were away
         everConnected = true;
         const parser = new SSEParser(onFrame);
@@ -1377,6 +1378,9 @@
         await Promise.race([tokenArrived(), sleep(10000)]);
         continue;
       }
+      // a stream that stayed up a while starts the backoff afresh; one that
+      // ends at once (a server going down) keeps doubling it
+      if (connectedAt && Date.now() - connectedAt > 5000) backoff = 1000;
       setConnection('reconnecting', `reconnecting in ${Math.round(backoff / 1000)}s`);
       await sleep(backoff);
       backoff = Math.min(backoff * 2, 10000);
