@@ -84,7 +84,7 @@ func New() *Metrics {
 	m.queueWait = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "palantir_queue_wait_seconds",
 		Help: "Time from the broker accepting a message to a worker starting it.", Buckets: buckets})
 	m.execution = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "palantir_execution_seconds",
-		Help: "Time from a worker starting an attempt to its end, by how it ended (completed, failed, retry).",
+		Help:    "Time from a worker starting an attempt to its end, by how it ended (completed, failed, retry).",
 		Buckets: buckets}, []string{"outcome"})
 	m.reg.MustRegister(m.events, m.outcomes, m.retries, m.deadLetters, m.redeliveries, m.queueWait, m.execution,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

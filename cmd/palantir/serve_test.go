@@ -55,7 +55,9 @@ func TestServeFlags(t *testing.T) {
 
 func TestWorkerMetricsAddrBeyondLoopbackNeedsAToken(t *testing.T) {
 	t.Setenv("PALANTIR_TOKEN", "")
-	err := parse(t, func(a *app) *cobra.Command { return newWorkerCmd(a, func(context.Context, *app, workerOptions) error { return nil }) },
+	err := parse(t, func(a *app) *cobra.Command {
+		return newWorkerCmd(a, func(context.Context, *app, workerOptions) error { return nil })
+	},
 		"--metrics-addr", "0.0.0.0:9101")
 	if exitCode(err) != exitUsage || !strings.Contains(err.Error(), "--metrics-addr") {
 		t.Errorf("worker --metrics-addr 0.0.0.0:9101 without a token: %v, want exit 2 naming the flag", err)
