@@ -9,6 +9,7 @@
   const MAX_MISSIONS = 200;      // rows in the missions table
   const MAX_PENDING = 8000;      // events waiting for the next frame
   const MAX_DOTS = 60;           // concurrent animations
+  const TABLE_EVERY_MS = 150;    // least time between two drawings of the missions table
   const MAX_WORKERS = 36;        // worker boxes
   const CHART_POINTS = 120;      // one point a second: two minutes
   const STALE_AFTER_MS = 3000;   // a worker without heartbeat for longer greys out
@@ -71,8 +72,10 @@
       $('token-input').focus();
     }
   }
-  function tokenArrived() {
-    return new Promise((r) => tokenWaiters.push(r));
+  let tokenPromise = null;
+  function tokenArrived() { // one promise however often it is awaited
+    if (!tokenPromise) tokenPromise = new Promise((r) => tokenWaiters.push(r));
+    return tokenPromise;
   }
   $('token-form').addEventListener('submit', (ev) => {
     ev.preventDefault();
@@ -83,6 +86,7 @@
     needToken = false;
     const w = tokenWaiters;
     tokenWaiters = [];
+    tokenPromise = null;
     for (const r of w) r();
     streamAbort(); // reconnect with the new token at once
     refreshAll();
@@ -122,8 +126,10 @@
       try { body = JSON.parse(text); } catch (_) { body = null; }
     }
     if (!res.ok) {
-      let msg = body && typeof body.error === 'string' ? body.error : (text.trim().slice(0, 300) || res.statusText);
-      throw new HTTPError(res.status, `${res.status}: ${msg}`);
+      // the server's own words when it gave them; the status otherwise
+      const msg = body && typeof body.error === 'string' ? body.error
+        : `${res.status} ${res.statusText}${text.trim() ? ': ' + text.trim().slice(0, 300) : ''}`;
+      throw new HTTPError(res.status, msg);
     }
     return body;
   }
@@ -274,6 +280,8 @@
     }
     const c = tr._c;
     const status = m.status || 'PENDING';
+    const rank = rankOf(status);
+    if (tr._rank !== rank) { tr._rank = rank; state.orderDirty = true; }
     const p = clamp(Math.round(m.progress || 0), 0, 100);
     setData(tr, 'status', status);
     setData(tr, 'progress', p);
@@ -296,6 +304,20 @@
     setText(c.score, FINISHED.has(status) ? String(m.score || 0) : '');
   }
 
+  // The table shows missions being worked on first, then those waiting in
+  // the queue, newest first, then the finished ones, last finished first.
+  function rankOf(status) {
+    if (FINISHED.has(status)) return 2;
+    if (status === 'QUEUED' || status === 'PENDING') return 1;
+    return 0;
+  }
+  function byDisplayOrder(a, b) {
+    const ra = rankOf(a.status), rb = rankOf(b.status);
+    if (ra !== rb) return ra - rb;
+    if (ra === 2 && (b.finishedAt || b.created) !== (a.finishedAt || a.created)) return (b.finishedAt || b.created) - (a.finishedAt || a.created);
+    return b.created - a.created || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
+  }
+
   function renderMissions() {
     evictMissions();
     for (const id of state.dirty) {
@@ -305,7 +327,7 @@
     state.dirty.clear();
     if (state.orderDirty) {
       state.orderDirty = false;
-      const order = [...state.missions.values()].sort((a, b) => b.created - a.created || (a.id < b.id ? 1 : -1));
+      const order = [...state.missions.values()].sort(byDisplayOrder);
       const tbody = $('missions');
       let cur = tbody.firstChild;
       for (const m of order) {
@@ -333,6 +355,7 @@
   // ---- events ---------------------------------------------------------------
   let pending = [];
   let frameQueued = false;
+  let lastTable = 0;
   let droppedWhileAway = false;
 
   function enqueue(ev) {
@@ -363,18 +386,30 @@
     }
     const batch = pending;
     pending = [];
-    for (const ev of batch) applyEvent(ev);
+    // the events of one batch of the stream are spread over the batch's
+    // own time span (at most 400 ms), so that their dots do not all start
+    // at once
+    let base = Infinity;
+    for (const ev of batch) { const t = parseTime(ev.at); if (t && t < base) base = t; }
+    for (const ev of batch) applyEvent(ev, base);
     state.eventsTotal += batch.length;
     if (batch.length) setData(document.body, 'events', state.eventsTotal);
-    renderMissions();
+    // the table is drawn a few times a second at most, the dots every frame
+    let tableLater = false;
+    if (state.dirty.size || state.orderDirty || state.missions.size > MAX_MISSIONS) {
+      if (now - lastTable >= TABLE_EVERY_MS || state.missions.size > 2 * MAX_MISSIONS) {
+        lastTable = now;
+        renderMissions();
+      } else tableLater = true;
+    }
     if (state.workersChanged) layoutArchitecture();
     stepDots(now);
-    if (pending.length || dots.active.length) requestFrame();
+    if (pending.length || dots.active.length || tableLater) requestFrame();
   }
 
   const pctRe = /^\s*(\d{1,3})%\s*(.*)$/;
 
-  function applyEvent(ev) {
+  function applyEvent(ev, base) {
     const id = typeof ev.mission_id === 'string' ? ev.mission_id : '';
     const svc = typeof ev.service === 'string' ? ev.service : '';
     const detail = typeof ev.detail === 'string' ? ev.detail : '';
@@ -463,7 +498,8 @@
     if (name === 'mission_dead_lettered' || (name === 'mission_queued' && /^replayed/.test(detail))) kick.dlq();
     if (id && id === state.selected) kick.timeline();
 
-    animateEvent(name, svc, detail, workerName || lastWorker);
+    const delay = Number.isFinite(base) && parseTime(ev.at) ? clamp(at - base, 0, 400) : 0;
+    animateEvent(name, svc, detail, workerName || lastWorker, delay);
   }
 
   // ---- workers --------------------------------------------------------------
@@ -686,7 +722,7 @@
   }
 
   // spawn starts an animation; dropped when MAX_DOTS are already running.
-  function spawn(kind, cls, from, to, opts = {}) {
+  function spawnDot(kind, cls, from, to, opts = {}) {
     if (!from) return;
     const d = dots.free.pop();
     if (!d) {
@@ -694,7 +730,7 @@
       return;
     }
     d.kind = kind;
-    d.t0 = performance.now();
+    d.t0 = performance.now() + (opts.delay || 0);
     d.dur = kind === 'pulse' ? 700 : 900;
     if (kind === 'move') {
       const [x1, y1, x2, y2] = anchors(from, to);
@@ -706,7 +742,7 @@
     d.g.setAttribute('class', `dot ${kind} ${cls}`);
     d.t.textContent = opts.label || '';
     d.c.setAttribute('r', kind === 'pulse' ? 4 : 5);
-    d.g.setAttribute('visibility', 'visible');
+    d.shown = false; // until its start time
     dots.active.push(d);
     dots.started++;
     requestFrame();
@@ -724,6 +760,7 @@
         continue;
       }
       if (t < 0) { keep.push(d); continue; }
+      if (!d.shown) { d.shown = true; d.g.setAttribute('visibility', 'visible'); }
       if (d.kind === 'move') {
         const [x1, y1, cx, cy, x2, y2] = d.p;
         const e = t < 0.5 ? 2 * t * t : 1 - Math.pow(-2 * t + 2, 2) / 2; // ease in-out
@@ -745,8 +782,9 @@
     setData(svg, 'active', keep.length);
   }
 
-  function animateEvent(name, svc, detail, worker) {
+  function animateEvent(name, svc, detail, worker, delay) {
     const B = arch.boxes;
+    const spawn = (kind, cls, from, to, opts = {}) => spawnDot(kind, cls, from, to, Object.assign({ delay }, opts));
     const wb = worker ? arch.workerBoxes.get(worker) : null;
     switch (name) {
       case 'mission_invoked':
@@ -1074,6 +1112,7 @@
       res.dataset.launched = String(n);
     } catch (e) {
       setText(err, e.message || String(e));
+      err.dataset.status = String(e.status || '');
     } finally {
       btn.disabled = false;
     }
@@ -1231,7 +1270,8 @@
         sv('title', null, title), sv('circle', { r: cls === 'progress' ? 3 : 5 })));
       if (cls === 'retry' || cls === 'redeliver' || cls === 'replay' || (cls === 'bad' && e.event === 'mission_dead_lettered')) {
         const lbl = cls === 'redeliver' ? 'redelivery' : cls === 'retry' ? (e.event === 'mission_retry' ? 'retry' : 'backoff') : cls === 'replay' ? 'replay' : 'dead letter';
-        marks.push(sv('text', { x: x + 6, y: y - 6, class: 'mark-label ' + cls }, lbl));
+        const right = x > W - 90; // near the right edge: the label goes to the left
+        marks.push(sv('text', { x: right ? x - 6 : x + 6, y: y - 6, class: 'mark-label ' + cls, 'text-anchor': right ? 'end' : 'start' }, lbl));
       }
       prev = [x, y, t];
     }
