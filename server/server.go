@@ -61,6 +61,7 @@ type Server struct {
 	hub      *hub
 	launcher *ops.Launcher
 	replayer *ops.Replayer
+	summary  summaryCache
 	handler  http.Handler
 }
 
