@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/palantir-lab/palantir/internal/config"
+	"github.com/palantir-lab/palantir/ops"
 )
 
 // parse runs a command's flag parsing and validation with runF capturing
@@ -39,11 +40,11 @@ func TestLaunchFlags(t *testing.T) {
 		code int // exit status of a parse error
 	}{
 		{name: "defaults", args: []string{"raven"},
-			want: launchOptions{Types: []string{"raven"}, Count: 1, FailRate: 0.2, MaxAttempts: 3, Speed: 1, Workers: 2}},
+			want: launchOptions{LaunchRequest: ops.LaunchRequest{Types: []string{"raven"}, Count: 1, FailRate: 0.2, MaxAttempts: 3, Speed: 1}, Workers: 2}},
 		{name: "everything", args: []string{"recon", "consult", "-n", "3", "--hero", "gandalf", "--fail-rate", "0", "--max-attempts", "5", "--speed", "10", "--seed", "42", "-w", "--workers", "4"},
-			want: launchOptions{Types: []string{"recon", "consult"}, Count: 3, Hero: "gandalf", MaxAttempts: 5, Speed: 10, Seed: 42, SeedSet: true, Wait: true, Workers: 4}},
+			want: launchOptions{LaunchRequest: ops.LaunchRequest{Types: []string{"recon", "consult"}, Count: 3, Hero: "gandalf", MaxAttempts: 5, Speed: 10, Seed: 42, SeedSet: true}, Wait: true, Workers: 4}},
 		{name: "seed zero is still a seed", args: []string{"raven", "--seed", "0"},
-			want: launchOptions{Types: []string{"raven"}, Count: 1, FailRate: 0.2, MaxAttempts: 3, Speed: 1, SeedSet: true, Workers: 2}},
+			want: launchOptions{LaunchRequest: ops.LaunchRequest{Types: []string{"raven"}, Count: 1, FailRate: 0.2, MaxAttempts: 3, Speed: 1, SeedSet: true}, Workers: 2}},
 		{name: "count zero", args: []string{"raven", "-n", "0"}, code: exitUsage},
 		{name: "negative fail rate", args: []string{"raven", "--fail-rate", "-0.1"}, code: exitUsage},
 		{name: "too many workers", args: []string{"raven", "--workers", "65"}, code: exitUsage},
@@ -145,7 +146,7 @@ func TestHistoryFlags(t *testing.T) {
 // validating --count 1000000 once expanded a million types, which put
 // launch's peak RSS at 85 MB for 1M missions against 36 MB for 200k.
 func TestLaunchValidateDoesNotExpandCount(t *testing.T) {
-	o := launchOptions{Types: []string{"raven", "fellowship"}, Count: 1_000_000, FailRate: 0.2, MaxAttempts: 3, Speed: 1, Workers: 2}
+	o := launchOptions{LaunchRequest: ops.LaunchRequest{Types: []string{"raven", "fellowship"}, Count: 1_000_000, FailRate: 0.2, MaxAttempts: 3, Speed: 1}, Workers: 2}
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	if err := o.validate(); err != nil {

@@ -16,16 +16,9 @@ import (
 )
 
 type launchOptions struct {
-	Types       []string
-	Count       int
-	Hero        string
-	FailRate    float64
-	MaxAttempts int
-	Speed       float64
-	Seed        uint64
-	SeedSet     bool
-	Wait        bool
-	Workers     int
+	ops.LaunchRequest
+	Wait    bool
+	Workers int
 }
 
 func newLaunchCmd(a *app, runF func(context.Context, *app, launchOptions) error) *cobra.Command {
@@ -91,12 +84,7 @@ func (o launchOptions) validate() error {
 	if o.Workers < 1 || o.Workers > 64 {
 		return usageErr("--workers must be between 1 and 64, got %d", o.Workers)
 	}
-	return o.request().Validate(ops.Flag)
-}
-
-func (o launchOptions) request() ops.LaunchRequest {
-	return ops.LaunchRequest{Types: o.Types, Count: o.Count, Hero: o.Hero, FailRate: o.FailRate, MaxAttempts: o.MaxAttempts,
-		Speed: o.Speed, Seed: o.Seed, SeedSet: o.SeedSet}
+	return o.LaunchRequest.Validate(ops.Flag)
 }
 
 func runLaunch(ctx context.Context, a *app, o launchOptions) error {
@@ -115,7 +103,7 @@ func runLaunch(ctx context.Context, a *app, o launchOptions) error {
 			fmt.Fprintf(a.Err, "published %d/%d missions\n", done, total)
 		}}
 	var ids []string // kept only to wait for them: a plain launch streams
-	err = l.Launch(ctx, o.request(), func(chunkIDs []string) error {
+	err = l.Launch(ctx, o.LaunchRequest, func(chunkIDs []string) error {
 		if wait {
 			ids = append(ids, chunkIDs...)
 			return nil
