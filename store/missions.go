@@ -141,13 +141,16 @@ func (s *Store) DeleteMissions(ctx context.Context, ids []string) error {
 }
 
 // MarkQueued moves PENDING missions to QUEUED once the broker took them. A
-// worker may already have started one: only PENDING rows change.
+// worker may already have started one (the launcher marks after the
+// broker answers): its state is left alone, but its queued time is still
+// filled in if it has none.
 func (s *Store) MarkQueued(ctx context.Context, ids []string, at time.Time) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	q, args, err := sqlx.In(`UPDATE missions SET status = 'QUEUED', queued_us = ?, updated_us = ?
-		WHERE status = 'PENDING' AND id IN (?)`, micros(at), micros(at), ids)
+	q, args, err := sqlx.In(`UPDATE missions SET status = CASE WHEN status = 'PENDING' THEN 'QUEUED' ELSE status END,
+		queued_us = COALESCE(queued_us, ?), updated_us = CASE WHEN status = 'PENDING' THEN ? ELSE updated_us END
+		WHERE (status = 'PENDING' OR queued_us IS NULL) AND id IN (?)`, micros(at), micros(at), ids)
 	if err != nil {
 		return err
 	}

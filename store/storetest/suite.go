@@ -37,6 +37,7 @@ func Run(t *testing.T, open func(t *testing.T) *store.Store) {
 		{"DeadLetterBook", testDeadLetters},
 		{"WorkersHeartbeat", testWorkers},
 		{"PublishFailureLeavesNothing", testDeleteUnpublished},
+		{"QueuedAtSurvivesAWorkerFasterThanTheLauncher", testQueuedAfterStart},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open(t)) })
@@ -423,5 +424,22 @@ func testDeleteUnpublished(t *testing.T, s *store.Store) {
 	must(t, "Delete", s.DeleteMissions(ctx, []string{"u1", "u2"}))
 	if n, _ := s.CountMissions(ctx); n != 0 {
 		t.Errorf("%d missions left after delete", n)
+	}
+}
+
+// A worker can start a mission before the launcher marks it QUEUED (it
+// publishes first): the late MarkQueued leaves the state alone but still
+// says when the broker took it, so that no started mission shows a null
+// queued_at.
+func testQueuedAfterStart(t *testing.T, s *store.Store) {
+	ctx := context.Background()
+	m := newMission("fast", mission.Raven, "gimli")
+	must(t, "Create", s.CreateMissions(ctx, []store.Mission{m}))
+	_, err := s.BeginAttempt(ctx, m.Order(), "inproc", "missions", 1, "eagle1", t0.Add(2*time.Second))
+	must(t, "BeginAttempt", err)
+	must(t, "late MarkQueued", s.MarkQueued(ctx, []string{"fast"}, t0.Add(time.Second)))
+	s.Flush()
+	if got := get(t, s, "fast"); got.Status != mission.Started || !got.QueuedAt.Equal(t0.Add(time.Second)) {
+		t.Errorf("after a late MarkQueued: status %s, queued at %v; want STARTED, queued at %v", got.Status, got.QueuedAt, t0.Add(time.Second))
 	}
 }
