@@ -428,6 +428,11 @@
     if (m) {
       const finished = FINISHED.has(m.status);
       const replay = name === 'mission_queued' && /^replayed/.test(detail);
+      // The stream is in store order, not time order (processes store their
+      // events in batches): an event older than the one that last set the
+      // status must not set it back, e.g. a launch's mission_queued stored
+      // after the worker's mission_started.
+      const older = at < (m.statusAt || 0);
       m.lastEvent = performance.now();
       switch (name) {
         case 'mission_invoked': {
@@ -439,21 +444,23 @@
         case 'mission_queued':
           if (replay) {
             m.status = 'QUEUED'; m.progress = 0; m.stage = ''; m.attempt = attempt || 1; m.score = 0; m.error = '';
-            m.finishedAt = 0;
-          } else if (!finished) {
-            m.status = 'QUEUED'; m.stage = ''; m.progress = 0;
+            m.finishedAt = 0; m.statusAt = at;
+          } else if (!finished && !older) {
+            m.status = 'QUEUED'; m.stage = ''; m.progress = 0; m.statusAt = at;
             if (attempt) m.attempt = attempt;
           }
           break;
         case 'mission_started':
-          if (!finished) {
+          if (!finished && !older) {
             m.status = 'STARTED'; m.progress = 0; m.stage = detail === 'redelivered' ? 'redelivered' : '';
+            m.statusAt = at;
             if (attempt) m.attempt = attempt;
             if (workerName) m.worker = workerName;
           }
           break;
         case 'mission_progress':
-          if (!finished) {
+          if (!finished && !older) {
+            m.statusAt = at;
             const pm = pctRe.exec(detail);
             m.status = 'PROCESSING';
             if (pm) { m.progress = clamp(parseInt(pm[1], 10), 0, 100); m.stage = pm[2]; }
@@ -462,7 +469,7 @@
           }
           break;
         case 'mission_retry':
-          if (!finished) { m.status = 'RETRY'; m.error = detail; if (workerName) m.worker = workerName; }
+          if (!finished && !older) { m.status = 'RETRY'; m.statusAt = at; m.error = detail; if (workerName) m.worker = workerName; }
           break;
         case 'mission_completed':
           m.status = 'SUCCESS'; m.progress = 100; m.finishedAt = at;
