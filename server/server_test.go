@@ -495,3 +495,27 @@ func TestThePageLoadsNothingFromElsewhere(t *testing.T) {
 		t.Errorf("/openapi.yaml: %d, %d bytes, want the API description", code, len(body))
 	}
 }
+
+// One poll can read thousands of events (a burst); a client that keeps up
+// gets every one of them, however large the store's batch.
+func TestEventStreamPassesABurstToAClientThatKeepsUp(t *testing.T) {
+	r := newRig(t, 0)
+	evs, stop := sse(t, r.http.URL+"/api/events/stream")
+	defer stop()
+	burst := make([]telemetry.Event, 6000)
+	for i := range burst {
+		burst[i] = telemetry.Event{At: time.Now(), Name: telemetry.MissionProgress, MissionID: fmt.Sprintf("m%05d", i), Attempt: 1, Service: "worker:w"}
+	}
+	if err := r.st.InsertEvents(context.Background(), burst); err != nil {
+		t.Fatal(err)
+	}
+	got := 0
+	for got < len(burst) {
+		select {
+		case <-evs:
+			got++
+		case <-time.After(10 * time.Second):
+			t.Fatalf("the stream delivered %d of a burst of %d events", got, len(burst))
+		}
+	}
+}

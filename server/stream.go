@@ -17,7 +17,8 @@ import (
 )
 
 // maxBehind is how many events a stream client may have waiting before
-// new ones are dropped for it (and it is told how many).
+// new ones are dropped for it (and it is told how many). Its backlog is
+// at most maxBehind plus one store batch.
 const maxBehind = 4096
 
 // pingEvery keeps idle streams open through proxies.
@@ -44,10 +45,16 @@ type hub struct {
 
 type subscriber struct {
 	mission string
-	ch      chan []ops.Event // batches; len(ch) batches hold behind events
+	ch      chan []frame // batches; together they hold behind events
 	behind  atomic.Int64
 	dropped atomic.Int64
 	done    chan struct{} // closed when the hub stops
+}
+
+// frame is one event, encoded once for every client.
+type frame struct {
+	mission string
+	data    []byte // the event object's JSON
 }
 
 func newHub(st *store.Store, every time.Duration, observe func(telemetry.Event), log *slog.Logger) *hub {
@@ -55,7 +62,7 @@ func newHub(st *store.Store, every time.Duration, observe func(telemetry.Event),
 }
 
 func (h *hub) subscribe(mission string) *subscriber {
-	s := &subscriber{mission: mission, ch: make(chan []ops.Event, 256), done: make(chan struct{})}
+	s := &subscriber{mission: mission, ch: make(chan []frame, 256), done: make(chan struct{})}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
@@ -123,16 +130,20 @@ func (h *hub) failed(ctx context.Context, err error, wait time.Duration, failing
 	return min(max(2*wait, h.every), 5*time.Second), true
 }
 
+// publish hands a batch to every subscriber. A subscriber more than
+// maxBehind events behind gets none of it, and is told how many it missed
+// when it catches up; one that keeps up gets every batch, however large.
 func (h *hub) publish(evs []telemetry.Event) {
 	if len(evs) == 0 {
 		return
 	}
-	all := make([]ops.Event, len(evs))
+	all := make([]frame, len(evs))
 	for i, e := range evs {
 		if h.observe != nil {
 			h.observe(e)
 		}
-		all[i] = ops.EventOf(e)
+		data, _ := json.Marshal(ops.EventOf(e))
+		all[i] = frame{mission: e.MissionID, data: data}
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -140,16 +151,16 @@ func (h *hub) publish(evs []telemetry.Event) {
 		batch := all
 		if s.mission != "" {
 			batch = nil
-			for _, e := range all {
-				if e.MissionID == s.mission {
-					batch = append(batch, e)
+			for _, f := range all {
+				if f.mission == s.mission {
+					batch = append(batch, f)
 				}
 			}
 			if len(batch) == 0 {
 				continue
 			}
 		}
-		if s.behind.Load()+int64(len(batch)) > maxBehind {
+		if s.behind.Load() > maxBehind {
 			s.dropped.Add(int64(len(batch)))
 			continue
 		}
@@ -239,15 +250,14 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 
 // frames renders a batch as SSE frames, led by a lagged frame when events
 // were dropped for this client.
-func frames(batch []ops.Event, dropped int64) string {
+func frames(batch []frame, dropped int64) string {
 	var b []byte
 	if dropped > 0 {
 		b = fmt.Appendf(b, "event: lagged\ndata: {\"dropped\": %d}\n\n", dropped)
 	}
-	for _, e := range batch {
-		data, _ := json.Marshal(e)
+	for _, f := range batch {
 		b = append(b, "data: "...)
-		b = append(b, data...)
+		b = append(b, f.data...)
 		b = append(b, "\n\n"...)
 	}
 	return string(b)
