@@ -102,7 +102,13 @@ func (s *Server) launch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var ids []string
-	err := s.launcher.Launch(r.Context(), req, func(chunk []string) error { ids = append(ids, chunk...); return nil })
+	err := s.launcher.Launch(r.Context(), req, func(chunk []string) error {
+		ids = append(ids, chunk...)
+		if s.cfg.QueueInProcess {
+			s.mine.add(chunk)
+		}
+		return nil
+	})
 	if err != nil {
 		writeError(w, statusOf(err), err)
 		return
@@ -248,6 +254,9 @@ func (s *Server) replay(w http.ResponseWriter, r *http.Request) {
 	}
 	if replayed == nil {
 		replayed = []string{}
+	}
+	if s.cfg.QueueInProcess {
+		s.mine.add(replayed)
 	}
 	writeJSON(w, http.StatusOK, replayedJSON{Replayed: replayed})
 }

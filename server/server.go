@@ -24,6 +24,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/palantir-lab/palantir/backends"
@@ -52,6 +53,10 @@ type Config struct {
 	Log             *slog.Logger
 	// PollEvery is how often the event stream reads the store [250ms].
 	PollEvery time.Duration
+	// QueueInProcess: the queue lives in this process (inproc) and ends
+	// with it, so the server keeps the ids of the missions it launched or
+	// replayed until they end: Unfinished lists them.
+	QueueInProcess bool
 }
 
 // Server answers HTTP requests. Run must be running for the event stream
@@ -63,6 +68,7 @@ type Server struct {
 	replayer *ops.Replayer
 	summary  summaryCache
 	handler  http.Handler
+	mine     unfinished
 }
 
 // New builds a server; call Run to start its event poller.
@@ -80,7 +86,7 @@ func New(cfg Config) *Server {
 			QueueName: cfg.QueueName},
 	}
 	cfg.Metrics.Register(metrics.Gauges(s.gaugeSource()))
-	s.hub = newHub(cfg.Store, cfg.PollEvery, cfg.Metrics.Observe, cfg.Log)
+	s.hub = newHub(cfg.Store, cfg.PollEvery, s.observe, cfg.Log)
 	s.handler = s.routes()
 	return s
 }
@@ -100,6 +106,52 @@ func (s *Server) gaugeSource() metrics.Source {
 			}
 			return n, err
 		}}
+}
+
+func (s *Server) observe(e telemetry.Event) {
+	s.cfg.Metrics.Observe(e)
+	if s.cfg.QueueInProcess && (e.Name == telemetry.MissionPersisted || e.Name == telemetry.MissionDeadLettered) {
+		s.mine.done(e.MissionID)
+	}
+}
+
+// Unfinished lists the missions this server launched or replayed onto a
+// queue in this process that it has not seen end (QueueInProcess only):
+// what is lost when the process stops.
+func (s *Server) Unfinished() []string { return s.mine.list() }
+
+// unfinished is a set of mission ids, bounded by what the in-process
+// queue holds: ids leave it when their mission ends.
+type unfinished struct {
+	mu  sync.Mutex
+	ids map[string]struct{}
+}
+
+func (u *unfinished) add(ids []string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.ids == nil {
+		u.ids = map[string]struct{}{}
+	}
+	for _, id := range ids {
+		u.ids[id] = struct{}{}
+	}
+}
+
+func (u *unfinished) done(id string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	delete(u.ids, id)
+}
+
+func (u *unfinished) list() []string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	out := make([]string, 0, len(u.ids))
+	for id := range u.ids {
+		out = append(out, id)
+	}
+	return out
 }
 
 // Run polls the store for new events until ctx ends, feeding the stream's

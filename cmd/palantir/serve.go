@@ -14,7 +14,6 @@ import (
 	"github.com/palantir-lab/palantir/backends"
 	"github.com/palantir-lab/palantir/metrics"
 	"github.com/palantir-lab/palantir/server"
-	"github.com/palantir-lab/palantir/store"
 	"github.com/palantir-lab/palantir/telemetry"
 )
 
@@ -117,8 +116,8 @@ func runServe(ctx context.Context, a *app, o serveOptions) error {
 		names = append(names, fmt.Sprintf("eagle%d", i))
 	}
 	srv := server.New(server.Config{Store: st, Queue: q, Telemetry: tel, Metrics: metrics.New(), Backend: a.be.Name,
-		QueueName: a.cfg.Queue, Token: o.Token, Version: buildVersion().Version, EmbeddedWorkers: names, Log: a.log})
-	started := time.Now()
+		QueueName: a.cfg.Queue, Token: o.Token, Version: buildVersion().Version, EmbeddedWorkers: names, Log: a.log,
+		QueueInProcess: !a.be.Networked})
 	stopWorkers := func() {}
 	if n > 0 {
 		stopWorkers = startEmbeddedWorkers(ctx, a, q, st, tel, n)
@@ -146,32 +145,13 @@ func runServe(ctx context.Context, a *app, o serveOptions) error {
 	_ = hs.Shutdown(sctx)
 	cancel()
 	stopWorkers()
-	if !a.be.Networked {
+	if ids := srv.Unfinished(); len(ids) > 0 {
 		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		abandonUnfinished(actx, a, st, started)
+		if n, err := st.Abandon(actx, ids, "interrupted: the inproc queue lived in the serve process", time.Now()); err == nil && n > 0 {
+			fmt.Fprintf(a.Err, "%d unfinished mission(s) marked FAILURE: the inproc queue ends with this process\n", n)
+		}
 		cancel()
 	}
 	fmt.Fprintln(a.Err, "palantir serve: stopped")
 	return nil
-}
-
-// abandonUnfinished ends as FAILURE the missions launched on inproc while
-// serve ran that did not finish: their queue lived in this process.
-func abandonUnfinished(ctx context.Context, a *app, st *store.Store, since time.Time) {
-	ms, err := st.History(ctx, store.Filter{Backend: a.be.Name, Since: since})
-	if err != nil {
-		return
-	}
-	var ids []string
-	for _, m := range ms {
-		if m.Queue == a.cfg.Queue && !m.Status.Final() {
-			ids = append(ids, m.ID)
-		}
-	}
-	if len(ids) == 0 {
-		return
-	}
-	if n, err := st.Abandon(ctx, ids, "interrupted: the inproc queue lived in the serve process", time.Now()); err == nil && n > 0 {
-		fmt.Fprintf(a.Err, "%d unfinished mission(s) marked FAILURE: the inproc queue ends with this process\n", n)
-	}
 }

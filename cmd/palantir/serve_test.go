@@ -14,7 +14,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/palantir-lab/palantir/mission"
 	"github.com/palantir-lab/palantir/ops"
+	"github.com/palantir-lab/palantir/store"
 )
 
 func TestServeFlags(t *testing.T) {
@@ -128,6 +130,18 @@ func TestServeRunsEmbeddedWorkersAndStopsCleanly(t *testing.T) {
 		}
 	}
 	slow := post(`{"type": "recon", "count": 6, "speed": 0.2}`) // ~25 s each: still queued when serve stops
+	// Another process's inproc mission in the same store (a `palantir
+	// launch` running beside serve): not serve's to give up on.
+	other := store.MissionFromOrder(mission.Order{ID: "otherprocess", Type: mission.Recon, Hero: "frodo", MaxAttempts: 3,
+		Speed: 1, CreatedAt: time.Now()}, "inproc", "missions")
+	st, err := store.Open(context.Background(), filepath.Join(dir, "palantir.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreateMissions(context.Background(), []store.Mission{other}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
 	stop()
 	select {
 	case code := <-exited:
@@ -137,9 +151,12 @@ func TestServeRunsEmbeddedWorkersAndStopsCleanly(t *testing.T) {
 	case <-time.After(40 * time.Second):
 		t.Fatal("serve did not stop after the signal")
 	}
-	ms := decode[[]ops.Mission](t, cli(t, dir, "status", slow[5].ID, "-o", "json"))
+	ms := decode[[]ops.Mission](t, cli(t, dir, "status", slow[5].ID, "otherprocess", "-o", "json"))
 	if ms[0].Status != "FAILURE" || !strings.Contains(ms[0].Error, "inproc queue") {
 		t.Errorf("a mission still queued when serve stopped: %s %q, want FAILURE saying the inproc queue ended", ms[0].Status, ms[0].Error)
+	}
+	if ms[1].Status != "PENDING" {
+		t.Errorf("another process's mission after serve stopped: %s %q, want it untouched (PENDING)", ms[1].Status, ms[1].Error)
 	}
 }
 
