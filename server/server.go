@@ -185,7 +185,28 @@ func (s *Server) routes() http.Handler {
 	for pattern, h := range api {
 		mux.Handle(pattern, s.auth(h))
 	}
-	return secureHeaders(mux)
+	return secureHeaders(s.loopbackHostOnly(mux))
+}
+
+// loopbackHostOnly: without a token the server listens on loopback only,
+// and answers only requests addressed to a loopback name. A page on
+// another site whose name its owner rebinds to 127.0.0.1 (DNS rebinding)
+// sends its own name as Host, and gets 403.
+func (s *Server) loopbackHostOnly(next http.Handler) http.Handler {
+	if s.cfg.Token != "" {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := r.Host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		if !isLoopback(strings.Trim(host, "[]")) {
+			writeError(w, http.StatusForbidden, fmt.Errorf("Host %q is not a loopback name: without --token this server answers only 127.0.0.1, localhost and [::1]", ops.Truncate(r.Host, 100)))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 func notFound(w http.ResponseWriter, r *http.Request) {

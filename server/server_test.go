@@ -519,3 +519,43 @@ func TestEventStreamPassesABurstToAClientThatKeepsUp(t *testing.T) {
 		}
 	}
 }
+
+// Without a token the server answers only requests addressed to a
+// loopback name: a page on another site whose name was rebound to
+// 127.0.0.1 (DNS rebinding) must not read the API or launch through it.
+func TestWithoutATokenOnlyLoopbackHostsAreAnswered(t *testing.T) {
+	r := newRig(t, 0)
+	for _, tt := range []struct {
+		host string
+		code int
+	}{
+		{"attacker.example:8080", http.StatusForbidden},
+		{"attacker.example", http.StatusForbidden},
+		{"127.0.0.1:8080", http.StatusOK},
+		{"localhost:8080", http.StatusOK},
+		{"[::1]:8080", http.StatusOK},
+		{"LOCALHOST", http.StatusOK},
+	} {
+		req, _ := http.NewRequest("GET", r.http.URL+"/api/info", nil)
+		req.Host = tt.host
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tt.code {
+			t.Errorf("GET /api/info with Host %s: %d, want %d", tt.host, resp.StatusCode, tt.code)
+		}
+	}
+	req, _ := http.NewRequest("POST", r.http.URL+"/api/missions", strings.NewReader(`{"type": "raven"}`))
+	req.Host = "attacker.example"
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if _, body := r.do("GET", "/api/missions", ""); resp.StatusCode != http.StatusForbidden || body != "[]\n" {
+		t.Errorf("a launch addressed to attacker.example: %d, history %s; want 403 and nothing launched", resp.StatusCode, body)
+	}
+}
