@@ -15,6 +15,7 @@
 //	palantir_missions{type,status}               missions in the store by type and state
 //	palantir_queue_messages{backend,queue,state} ready, in_flight, delayed, dead_letters
 //	palantir_workers_live{backend,queue}         workers that beat within the live window
+//	palantir_source_up{source}                   whether the store and the broker answered the scrape
 package metrics
 
 import (

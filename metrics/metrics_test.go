@@ -1,12 +1,16 @@
 package metrics_test
 
 import (
+	"context"
+	"errors"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/palantir-lab/palantir/backends"
 	"github.com/palantir-lab/palantir/metrics"
+	"github.com/palantir-lab/palantir/store"
 	"github.com/palantir-lab/palantir/telemetry"
 )
 
@@ -52,6 +56,32 @@ func TestEventsBecomeMetrics(t *testing.T) {
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %s", want)
+		}
+	}
+}
+
+// A broker or store that does not answer leaves its gauges out and says
+// so in palantir_source_up; the rest of the scrape still answers 200.
+func TestAScrapeSurvivesAnUnreachableSource(t *testing.T) {
+	m := metrics.New()
+	m.Register(metrics.Gauges(metrics.Source{Backend: "redis", Queue: "q",
+		Stats: func(context.Context) (backends.Stats, error) {
+			return backends.Stats{}, errors.New("connection refused")
+		},
+		Counts: func(context.Context) ([]store.Count, error) {
+			return []store.Count{{Key: "raven", Status: "SUCCESS", N: 2}}, nil
+		}}))
+	m.Observe(telemetry.Event{Name: telemetry.MissionRetry, MissionID: "a", Attempt: 1, At: time.Now()})
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	body := rec.Body.String()
+	if rec.Code != 200 {
+		t.Fatalf("scrape with the broker down: %d %s", rec.Code, body)
+	}
+	for _, want := range []string{`palantir_retries_total 1`, `palantir_missions{status="SUCCESS",type="raven"} 2`,
+		`palantir_source_up{source="broker"} 0`, `palantir_source_up{source="store"} 1`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("scrape with the broker down lacks %s", want)
 		}
 	}
 }
