@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/palantir-lab/palantir/backends"
 	"github.com/palantir-lab/palantir/mission"
@@ -110,12 +112,12 @@ func (s *Server) launch(w http.ResponseWriter, r *http.Request) {
 		return nil
 	})
 	if err != nil {
-		writeError(w, statusOf(err), err)
+		s.fail(w, r, err)
 		return
 	}
 	ms, err := s.cfg.Store.Missions(r.Context(), ids)
 	if err != nil {
-		writeError(w, statusOf(err), fmt.Errorf("store: %w", err))
+		s.fail(w, r, fmt.Errorf("store: %w", err))
 		return
 	}
 	writeJSON(w, http.StatusCreated, ops.Missions(ms))
@@ -144,7 +146,7 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request) {
 	}
 	ms, err := s.cfg.Store.History(r.Context(), f)
 	if err != nil {
-		writeError(w, statusOf(err), fmt.Errorf("store: %w", err))
+		s.fail(w, r, fmt.Errorf("store: %w", err))
 		return
 	}
 	writeJSON(w, http.StatusOK, ops.Missions(ms))
@@ -153,12 +155,35 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request) {
 // resolve turns the {id} of the path (an id or a unique prefix) into an
 // id, answering the request itself when it cannot.
 func (s *Server) resolve(w http.ResponseWriter, r *http.Request) (string, bool) {
-	id, err := s.cfg.Store.Resolve(r.Context(), r.PathValue("id"))
+	return s.resolveID(w, r, r.PathValue("id"))
+}
+
+func (s *Server) resolveID(w http.ResponseWriter, r *http.Request, arg string) (string, bool) {
+	if !plainText(arg) || len(arg) > maxParam {
+		writeError(w, http.StatusNotFound, fmt.Errorf("%w: %q", store.ErrNotFound, ops.Truncate(strings.ToValidUTF8(strings.ReplaceAll(arg, "\x00", ""), "?"), 40)))
+		return "", false
+	}
+	id, err := s.cfg.Store.Resolve(r.Context(), arg)
 	if err != nil {
-		writeError(w, statusOf(err), err)
+		s.fail(w, r, err)
 		return "", false
 	}
 	return id, true
+}
+
+// fail answers with err's status. An error the store did not classify is
+// a 503 when the store no longer answers (a database outage surfaces as
+// whatever its driver says), a 500 otherwise.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	code := statusOf(err)
+	if code == http.StatusInternalServerError {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), time.Second)
+		defer cancel()
+		if perr := s.cfg.Store.Ping(ctx); perr != nil {
+			code, err = http.StatusServiceUnavailable, fmt.Errorf("store unreachable: %w", err)
+		}
+	}
+	writeError(w, code, err)
 }
 
 func (s *Server) mission(w http.ResponseWriter, r *http.Request) {
@@ -168,7 +193,7 @@ func (s *Server) mission(w http.ResponseWriter, r *http.Request) {
 	}
 	ms, err := s.cfg.Store.Missions(r.Context(), []string{id})
 	if err != nil || len(ms) == 0 {
-		writeError(w, statusOf(err), fmt.Errorf("store: mission %s: %w", id, errors.Join(err, store.ErrNotFound)))
+		s.fail(w, r, fmt.Errorf("store: mission %s: %w", id, errors.Join(err, store.ErrNotFound)))
 		return
 	}
 	writeJSON(w, http.StatusOK, ops.MissionOf(ms[0]))
@@ -181,7 +206,7 @@ func (s *Server) missionEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	evs, err := s.cfg.Store.Events(r.Context(), store.EventFilter{MissionID: id})
 	if err != nil {
-		writeError(w, statusOf(err), fmt.Errorf("store: %w", err))
+		s.fail(w, r, fmt.Errorf("store: %w", err))
 		return
 	}
 	// As trace: by time, since processes store their events in batches.
@@ -192,7 +217,7 @@ func (s *Server) missionEvents(w http.ResponseWriter, r *http.Request) {
 func (s *Server) leaderboard(w http.ResponseWriter, r *http.Request) {
 	rows, err := ops.Leaderboard(r.Context(), s.cfg.Store)
 	if err != nil {
-		writeError(w, statusOf(err), err)
+		s.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, rows)
@@ -205,7 +230,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 		return ops.Summary(ctx, s.cfg.Store, s.cfg.Backend, s.cfg.QueueName, s.cfg.Queue.Stats)
 	})
 	if err != nil {
-		writeError(w, statusOf(err), err)
+		s.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, rows)
@@ -224,7 +249,7 @@ func (s *Server) deadLetters(w http.ResponseWriter, r *http.Request) {
 	}
 	dead, err := s.cfg.Queue.DeadLetters(r.Context(), limit)
 	if err != nil {
-		writeError(w, statusOf(err), fmt.Errorf("list dead letters of %s queue %q: %w", s.cfg.Backend, s.cfg.QueueName, err))
+		s.fail(w, r, fmt.Errorf("list dead letters of %s queue %q: %w", s.cfg.Backend, s.cfg.QueueName, err))
 		return
 	}
 	rows := make([]ops.DeadLetter, len(dead))
@@ -249,7 +274,7 @@ func (s *Server) replay(w http.ResponseWriter, r *http.Request) {
 	}
 	replayed, err := s.replayer.Replay(r.Context(), body.IDs)
 	if err != nil {
-		writeError(w, statusOf(err), fmt.Errorf("ids: %w", err))
+		s.fail(w, r, fmt.Errorf("ids: %w", err))
 		return
 	}
 	if replayed == nil {
@@ -287,8 +312,16 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)
-	if err == nil && dec.More() {
-		err = errors.New("one JSON object expected, found more after it")
+	if err == nil {
+		// Read the rest too: whitespace is fine, more JSON is not, and a
+		// body past the limit is refused whatever it is padded with.
+		rest, rerr := io.ReadAll(io.MultiReader(dec.Buffered(), r.Body))
+		switch {
+		case rerr != nil:
+			err = rerr
+		case len(bytes.TrimSpace(rest)) > 0:
+			err = errors.New("one JSON object expected, found more after it")
+		}
 	}
 	if err == nil {
 		return true
@@ -306,6 +339,8 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 		err = errors.New("malformed JSON: the body ends too early")
 	case errors.As(err, &syntax):
 		err = fmt.Errorf("malformed JSON at byte %d: %v", syntax.Offset, syntax)
+	case errors.As(err, &typ) && typ.Field == "":
+		err = fmt.Errorf("the body must be a JSON object, got %s", typ.Value)
 	case errors.As(err, &typ):
 		err = fmt.Errorf("%s: want a JSON %s, got %s", typ.Field, typ.Type, typ.Value)
 	case strings.HasPrefix(err.Error(), "json: unknown field"):
@@ -316,13 +351,25 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 }
 
 func onlyParams(q url.Values, known ...string) error {
-	for k := range q {
+	for k, vs := range q {
 		if !slices.Contains(known, k) {
-			return fmt.Errorf("unknown parameter %q (known: %s)", k, strings.Join(known, ", "))
+			return fmt.Errorf("unknown parameter %q (known: %s)", ops.Truncate(k, 40), strings.Join(known, ", "))
+		}
+		for _, v := range vs {
+			if !plainText(v) || len(v) > maxParam {
+				return fmt.Errorf("%s: want UTF-8 text of at most %d bytes without NUL", k, maxParam)
+			}
 		}
 	}
 	return nil
 }
+
+// maxParam bounds a query parameter or an id: every value palantir makes
+// is far shorter, and a database asked to match 50 KB of pattern fails in
+// ways that say nothing useful.
+const maxParam = 256
+
+func plainText(s string) bool { return utf8.ValidString(s) && !strings.ContainsRune(s, 0) }
 
 // limitParam is ?limit=: def when absent, at most maxList (0: maxList).
 func limitParam(q url.Values, def int) (int, error) {

@@ -23,6 +23,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -171,46 +172,58 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /metrics", s.auth(s.cfg.Metrics.Handler()))
 	api := map[string]http.HandlerFunc{
 		"GET /api/info":                 s.info,
-		"POST /api/missions":            s.launch,
+		"POST /api/missions":            jsonBody(s.launch),
 		"GET /api/missions":             s.history,
 		"GET /api/missions/{id}":        s.mission,
 		"GET /api/missions/{id}/events": s.missionEvents,
 		"GET /api/leaderboard":          s.leaderboard,
 		"GET /api/status":               s.status,
 		"GET /api/dlq":                  s.deadLetters,
-		"POST /api/dlq/replay":          s.replay,
+		"POST /api/dlq/replay":          jsonBody(s.replay),
 		"GET /api/events/stream":        s.stream,
-		"/api/":                         notFound,
 	}
 	for pattern, h := range api {
 		mux.Handle(pattern, s.auth(h))
 	}
-	return secureHeaders(s.loopbackHostOnly(mux))
+	return secureHeaders(s.loopbackHostOnly(jsonErrors(mux)))
 }
 
-// loopbackHostOnly: without a token the server listens on loopback only,
-// and answers only requests addressed to a loopback name. A page on
-// another site whose name its owner rebinds to 127.0.0.1 (DNS rebinding)
-// sends its own name as Host, and gets 403.
-func (s *Server) loopbackHostOnly(next http.Handler) http.Handler {
-	if s.cfg.Token != "" {
-		return next
-	}
+// jsonErrors answers what no route takes with the API's JSON errors: 405
+// with Allow when the path exists for other methods, 404 otherwise.
+func jsonErrors(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		host := r.Host
-		if h, _, err := net.SplitHostPort(host); err == nil {
-			host = h
-		}
-		if !isLoopback(strings.Trim(host, "[]")) {
-			writeError(w, http.StatusForbidden, fmt.Errorf("Host %q is not a loopback name: without --token this server answers only 127.0.0.1, localhost and [::1]", ops.Truncate(r.Host, 100)))
+		if _, pattern := mux.Handler(r); pattern != "" {
+			mux.ServeHTTP(w, r)
 			return
 		}
-		next.ServeHTTP(w, r)
+		var allow []string
+		for _, m := range []string{http.MethodGet, http.MethodPost} {
+			probe := r.Clone(r.Context())
+			probe.Method = m
+			if _, pattern := mux.Handler(probe); pattern != "" {
+				allow = append(allow, m)
+			}
+		}
+		if len(allow) == 0 || r.Method == http.MethodGet && slices.Contains(allow, http.MethodGet) {
+			writeError(w, http.StatusNotFound, fmt.Errorf("no route %s %s (see /openapi.yaml)", r.Method, ops.Truncate(r.URL.Path, 100)))
+			return
+		}
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		writeError(w, http.StatusMethodNotAllowed, fmt.Errorf("%s %s: method not allowed (allowed: %s)", r.Method, ops.Truncate(r.URL.Path, 100), strings.Join(allow, ", ")))
 	})
 }
 
-func notFound(w http.ResponseWriter, r *http.Request) {
-	writeError(w, http.StatusNotFound, fmt.Errorf("no route %s %s (see /openapi.yaml)", r.Method, r.URL.Path))
+// jsonBody: a state-changing request must be application/json, which an
+// HTML form on another site cannot send, and its body is bounded.
+func jsonBody(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
+			writeError(w, http.StatusUnsupportedMediaType, errors.New("Content-Type must be application/json"))
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
+		next(w, r)
+	}
 }
 
 func (s *Server) auth(next http.Handler) http.Handler { return BearerAuth(s.cfg.Token, next) }
@@ -241,13 +254,6 @@ func secureHeaders(next http.Handler) http.Handler {
 		h.Set("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'")
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "no-referrer")
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
-				writeError(w, http.StatusUnsupportedMediaType, errors.New("Content-Type must be application/json"))
-				return
-			}
-			r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
-		}
 		next.ServeHTTP(w, r)
 	})
 }
@@ -273,4 +279,25 @@ func isLoopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// loopbackHostOnly: without a token the server listens on loopback only,
+// and answers only requests addressed to a loopback name. A page on
+// another site whose name its owner rebinds to 127.0.0.1 (DNS rebinding)
+// sends its own name as Host, and gets 403.
+func (s *Server) loopbackHostOnly(next http.Handler) http.Handler {
+	if s.cfg.Token != "" {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := r.Host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		if !isLoopback(strings.Trim(host, "[]")) {
+			writeError(w, http.StatusForbidden, fmt.Errorf("Host %q is not a loopback name: without --token this server answers only 127.0.0.1, localhost and [::1]", ops.Truncate(r.Host, 100)))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }

@@ -213,6 +213,13 @@ func TestBadInputIsAClearError(t *testing.T) {
 		{"unknown parameter", "GET", "/api/missions?colour=red", "", "", 400, "colour"},
 		{"bad since", "GET", "/api/missions?since=yesterday", "", "", 400, "since"},
 		{"no such dead letter", "POST", "/api/dlq/replay", `{"ids": ["abcd1234"]}`, "application/json", 400, "no dead letter"},
+		{"a huge id", "GET", "/api/missions/" + strings.Repeat("a", 50001), "", "", 404, "no such mission"},
+		{"a NUL in an id", "GET", "/api/missions/%00abcd/events", "", "", 404, "no such mission"},
+		{"a stream of a NUL id", "GET", "/api/events/stream?mission=%00abcd", "", "", 400, "mission"},
+		{"bytes that are not UTF-8", "GET", "/api/missions?worker=%ff", "", "", 400, "worker"},
+		{"a body padded past the limit", "POST", "/api/missions", `{"type": "raven"}` + strings.Repeat(" ", server.MaxBody), "application/json", 413, "bytes"},
+		{"an array body", "POST", "/api/missions", `[1]`, "application/json", 400, "JSON object"},
+		{"a wrong method", "DELETE", "/api/missions", "", "application/json", 405, "GET, POST"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -557,5 +564,17 @@ func TestWithoutATokenOnlyLoopbackHostsAreAnswered(t *testing.T) {
 	resp.Body.Close()
 	if _, body := r.do("GET", "/api/missions", ""); resp.StatusCode != http.StatusForbidden || body != "[]\n" {
 		t.Errorf("a launch addressed to attacker.example: %d, history %s; want 403 and nothing launched", resp.StatusCode, body)
+	}
+}
+
+// A store that stops answering gives 503, as documented, not 500.
+func TestAStoreOutageIs503(t *testing.T) {
+	r := newRig(t, 0)
+	r.st.Close()
+	for _, path := range []string{"/api/missions", "/api/leaderboard", "/api/missions/abcd"} {
+		code, body := r.do("GET", path, "")
+		if code != http.StatusServiceUnavailable || !strings.Contains(body, "store") {
+			t.Errorf("GET %s with the store down: %d %s, want 503 naming the store", path, code, body)
+		}
 	}
 }

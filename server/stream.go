@@ -193,9 +193,8 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 	}
 	missionID := ""
 	if arg := q.Get("mission"); arg != "" {
-		id, err := s.cfg.Store.Resolve(r.Context(), arg)
-		if err != nil {
-			writeError(w, statusOf(err), err)
+		id, ok := s.resolveID(w, r, arg)
+		if !ok {
 			return
 		}
 		missionID = id
