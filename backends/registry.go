@@ -108,7 +108,23 @@ func Redact(rawURL string) string {
 		}
 		return "(unparseable URL)"
 	}
+	if u.RawQuery != "" {
+		q := u.Query()
+		for k := range q {
+			if secretParam(k) {
+				q.Set(k, "xxxxx")
+			}
+		}
+		u.RawQuery = q.Encode()
+	}
 	return u.Redacted()
+}
+
+// secretParam reports whether a URL query parameter may hold a secret
+// (PostgreSQL's password and sslpassword, and their kin).
+func secretParam(key string) bool {
+	k := strings.ToLower(key)
+	return strings.Contains(k, "pass") || strings.Contains(k, "secret") || strings.Contains(k, "token")
 }
 
 // urlInText finds URLs inside a message.

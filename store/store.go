@@ -41,8 +41,11 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"
+
 	"github.com/jmoiron/sqlx"
 	_ "modernc.org/sqlite" // registers "sqlite"
+
+	"github.com/palantir-lab/palantir/backends"
 )
 
 //go:embed migrations/*.sql
@@ -181,11 +184,10 @@ func parseURL(raw string) (driver, dsn, where string, err error) {
 	case raw == "":
 		raw = DefaultPath
 	case strings.HasPrefix(raw, "postgres://"), strings.HasPrefix(raw, "postgresql://"):
-		u, perr := url.Parse(raw)
-		if perr != nil {
+		if _, perr := url.Parse(raw); perr != nil {
 			return "", "", "", fmt.Errorf("%w: postgres URL does not parse", ErrBadURL)
 		}
-		return "postgres", raw, u.Redacted(), nil
+		return "postgres", raw, backends.Redact(raw), nil
 	case strings.HasPrefix(raw, "sqlite://"):
 		raw = strings.TrimPrefix(raw, "sqlite://")
 	case strings.HasPrefix(raw, "sqlite:"):

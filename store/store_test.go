@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -121,4 +122,18 @@ func TestWritesAfterCloseFailCleanly(t *testing.T) {
 		t.Errorf("Heartbeat after Close: %v, want ErrClosed", err)
 	}
 	s.SetProgress(context.Background(), "m", 1, 50, "stage", time.Now()) // asynchronous: must not panic either
+}
+
+// A PostgreSQL password can sit in the query (?password=, ?sslpassword=)
+// as well as in the user part; neither may reach a message or a page.
+func TestLocationHidesPasswordsInTheQuery(t *testing.T) {
+	url := testservices.PostgresDB(t) // trust auth: the passwords are ignored
+	sep := "?"
+	if strings.Contains(url, "?") {
+		sep = "&"
+	}
+	s := openT(t, url+sep+"password=secret2&sslpassword=secret3")
+	if loc := s.Location(); strings.Contains(loc, "secret2") || strings.Contains(loc, "secret3") || !strings.Contains(loc, "127.0.0.1") {
+		t.Errorf("Location() = %q: want the host and no password", loc)
+	}
 }
