@@ -803,3 +803,36 @@ func TestDashboardKeepsTimeOrderWhenEventsArriveOutOfIt(t *testing.T) {
 		t.Errorf("after started, progress, then a late queued event: row %+v, want PROCESSING 25%% on eagle1", got)
 	}
 }
+
+// A row the stream left unfinished (an event that arrived after the
+// mission's end, or after its row was evicted) is corrected from the API
+// even when the mission is older than the newest hundred the page polls.
+func TestDashboardCorrectsRowsOlderThanItsPoll(t *testing.T) {
+	browser := chromiumPath(t)
+	e := inprocEnv(t)
+	base := e.serve()
+	postMissions(t, base, `{"type": "raven", "count": 120, "speed": 100, "fail_rate": 0}`)
+	var oldest string
+	for deadline := time.Now().Add(30 * time.Second); oldest == ""; time.Sleep(100 * time.Millisecond) {
+		ms := e.missions("history", "--limit", "0")
+		done := 0
+		for _, m := range ms {
+			if m.Status == "SUCCESS" {
+				done++
+			}
+		}
+		if done == 120 {
+			oldest = ms[len(ms)-1].ID
+		} else if time.Now().After(deadline) {
+			t.Fatalf("%d of 120 missions done after 30 s", done)
+		}
+	}
+	p := openDashboard(t, browser, e, base)
+	p.waitJS("body[data-ready=1]", `document.body.dataset.ready === '1'`, 15*time.Second)
+	p.eval(fmt.Sprintf(`window.palantirDashboard.enqueue({id: 0, at: new Date().toISOString(), event: 'mission_invoked',
+		mission_id: %q, attempt: 1, service: 'api', since_prev_ms: 0, detail: 'raven for aragorn'}) || true`, oldest))
+	p.waitJS("the late row corrected to SUCCESS", fmt.Sprintf(`(() => {
+		const tr = document.querySelector('#missions tr[data-mission-id=%q]');
+		return tr && tr.dataset.status === 'SUCCESS';
+	})()`, oldest), 10*time.Second)
+}
