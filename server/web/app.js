@@ -7,6 +7,8 @@
 (() => {
   // ---- limits ---------------------------------------------------------
   const MAX_MISSIONS = 200;      // rows in the missions table
+  const STALE_PER_POLL = 20;     // unfinished rows outside the newest 100 refreshed by id per poll
+  const MAX_GONE = 5000;         // ids of evicted finished rows, so late events do not bring them back
   const MAX_PENDING = 8000;      // events waiting for the next frame
   const MAX_DOTS = 60;           // concurrent animations
   const TABLE_EVERY_MS = 150;    // least time between two drawings of the missions table
@@ -141,6 +143,7 @@
     queue: null,            // the queue row of /api/status
     counts: {},             // states summed over type rows
     missions: new Map(),    // id -> mission record (insertion order irrelevant)
+    gone: new Set(),        // ids of finished rows evicted from the table (rememberGone)
     rows: new Map(),        // id -> <tr>
     dirty: new Set(),       // ids whose row needs drawing
     orderDirty: false,
@@ -242,12 +245,25 @@
     const victims = finished.concat(live);
     let i = 0;
     while (ms.size > MAX_MISSIONS && i < victims.length) {
-      const id = victims[i++].id;
-      ms.delete(id);
-      state.dirty.delete(id);
-      const tr = state.rows.get(id);
-      if (tr) { tr.remove(); state.rows.delete(id); }
+      const m = victims[i++];
+      if (FINISHED.has(m.status)) rememberGone(m.id);
+      forgetMission(m.id);
     }
+  }
+
+  function forgetMission(id) {
+    state.missions.delete(id);
+    state.dirty.delete(id);
+    const tr = state.rows.get(id);
+    if (tr) { tr.remove(); state.rows.delete(id); }
+  }
+
+  // rememberGone keeps the ids of finished rows that were evicted, oldest
+  // out first: the stream is in store order, and an event of a mission
+  // can come after its end.
+  function rememberGone(id) {
+    state.gone.add(id);
+    if (state.gone.size > MAX_GONE) state.gone.delete(state.gone.values().next().value);
   }
 
   function makeRow(m) {
@@ -421,7 +437,7 @@
 
     let m = id ? state.missions.get(id) : null;
     const known = !!m;
-    if (id && !m && name !== 'hero_scored' && name !== 'mission_dead_lettered' && name !== 'mission_persisted') {
+    if (id && !m && !state.gone.has(id) && name !== 'hero_scored' && name !== 'mission_dead_lettered' && name !== 'mission_persisted') {
       m = getMission(id, at);
     }
     const lastWorker = m ? m.worker : '';
@@ -997,6 +1013,19 @@
     const list = await api('/api/missions?limit=100');
     if (!Array.isArray(list)) return;
     for (const o of list) mergeMission(o, sent);
+    // Rows the newest hundred did not cover and the stream left unfinished
+    // (an event that came after the mission's end): ask for them by id, a
+    // few per poll.
+    const seen = new Set(list.map((o) => o && o.id));
+    const stale = [...state.missions.values()].filter((m) => !FINISHED.has(m.status) && !seen.has(m.id) &&
+      performance.now() - (m.lastEvent || 0) > 1500).slice(0, STALE_PER_POLL);
+    await Promise.all(stale.map(async (m) => {
+      try {
+        mergeMission(await api('/api/missions/' + encodeURIComponent(m.id)), sent);
+      } catch (e) {
+        if (e && e.status === 404) forgetMission(m.id);
+      }
+    }));
     renderMissions();
   }, 2000);
 
