@@ -273,8 +273,11 @@ func (s *Server) replay(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	replayed, err := s.replayer.Replay(r.Context(), body.IDs)
+	if errors.Is(err, ops.ErrInvalid) {
+		err = fmt.Errorf("ids: %w", err)
+	}
 	if err != nil {
-		s.fail(w, r, fmt.Errorf("ids: %w", err))
+		s.fail(w, r, err)
 		return
 	}
 	if replayed == nil {

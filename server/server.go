@@ -269,7 +269,7 @@ func CheckAddr(flag, addr, token string) error {
 	if token != "" || isLoopback(host) {
 		return nil
 	}
-	return fmt.Errorf("%w: %s %s listens beyond this machine: set a token (--token or PALANTIR_TOKEN) so that only you can use it, or bind 127.0.0.1",
+	return fmt.Errorf("%w: %s %s listens beyond this machine: set a token (PALANTIR_TOKEN, or serve's --token) so that only you can use it, or bind 127.0.0.1",
 		ops.ErrInvalid, flag, addr)
 }
 

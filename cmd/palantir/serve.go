@@ -78,7 +78,7 @@ EXIT STATUS
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.Addr, "addr", "127.0.0.1:8080", "address to listen on (beyond loopback only with --token)")
-	f.IntVar(&o.Workers, "workers", 2, "embedded workers (inproc: default 2; with a broker: default none)")
+	f.IntVar(&o.Workers, "workers", 0, "embedded workers, eagle1… (default: 2 on inproc, none with a broker)")
 	f.StringVar(&o.Token, "token", "", "bearer token the API and /metrics demand (default $PALANTIR_TOKEN)")
 	return cmd
 }
@@ -90,16 +90,25 @@ func (o serveOptions) validate() error {
 	return server.CheckAddr("--addr", o.Addr, o.Token)
 }
 
-// embeddedWorkers: inproc needs workers in this process; with a broker,
-// only when asked.
-func (o serveOptions) embeddedWorkers(be backends.Backend) int {
-	if be.Networked && !o.WorkersSet {
-		return 0
+// embeddedWorkers: inproc needs workers in this process (two unless
+// told); with a broker, only when asked.
+func (o serveOptions) embeddedWorkers(be backends.Backend) (int, error) {
+	switch {
+	case be.Networked:
+		return o.Workers, nil
+	case !o.WorkersSet:
+		return 2, nil
+	case o.Workers == 0:
+		return 0, usageErr("--workers 0: the inproc queue lives in this process, so nothing else could run its missions; give at least 1, or use a broker")
 	}
-	return o.Workers
+	return o.Workers, nil
 }
 
 func runServe(ctx context.Context, a *app, o serveOptions) error {
+	n, err := o.embeddedWorkers(a.be)
+	if err != nil {
+		return err
+	}
 	st, q, err := a.StoreAndQueue(ctx)
 	if err != nil {
 		return err
@@ -110,7 +119,6 @@ func runServe(ctx context.Context, a *app, o serveOptions) error {
 	}
 	tel := telemetry.NewRecorder(st, a.log)
 	defer tel.Close()
-	n := o.embeddedWorkers(a.be)
 	var names []string
 	for i := 1; i <= n; i++ {
 		names = append(names, fmt.Sprintf("eagle%d", i))

@@ -27,13 +27,13 @@ func TestServeFlags(t *testing.T) {
 		code int
 		want serveOptions
 	}{
-		{name: "defaults", want: serveOptions{Addr: "127.0.0.1:8080", Workers: 2}},
+		{name: "defaults", want: serveOptions{Addr: "127.0.0.1:8080"}},
 		{name: "beyond loopback without a token", args: []string{"--addr", "0.0.0.0:8080"}, code: exitUsage},
 		{name: "all interfaces without a token", args: []string{"--addr", ":8080"}, code: exitUsage},
 		{name: "beyond loopback with --token", args: []string{"--addr", "0.0.0.0:8080", "--token", "t"},
-			want: serveOptions{Addr: "0.0.0.0:8080", Workers: 2, Token: "t"}},
+			want: serveOptions{Addr: "0.0.0.0:8080", Token: "t"}},
 		{name: "beyond loopback with PALANTIR_TOKEN", args: []string{"--addr", "0.0.0.0:8080"}, env: "e",
-			want: serveOptions{Addr: "0.0.0.0:8080", Workers: 2, Token: "e"}},
+			want: serveOptions{Addr: "0.0.0.0:8080", Token: "e"}},
 		{name: "workers", args: []string{"--workers", "3"}, want: serveOptions{Addr: "127.0.0.1:8080", Workers: 3, WorkersSet: true}},
 		{name: "negative workers", args: []string{"--workers", "-1"}, code: exitUsage},
 		{name: "not an address", args: []string{"--addr", "8080"}, code: exitUsage},
