@@ -8,7 +8,8 @@
 #     "redelivered" in their events), all end SUCCESS, scored once, and
 #     /metrics counts the redeliveries.
 #  3. Side by side: the same launch with the same seed on inproc and on
-#     Redis gives the same missions, heroes and ambushes (attempts).
+#     RabbitMQ (serve with two embedded workers) gives the same missions,
+#     heroes and ambushes (attempts).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../../.." && pwd)
@@ -16,13 +17,20 @@ work=$(mktemp -d)
 queue="lab8-$$-$RANDOM"
 bin="$root/bin/palantir"
 pids=()
+drop_queues() {  # best effort: delete part 3's RabbitMQ queues from the shared broker
+  command -v rabbitmqctl >/dev/null || return 0
+  local q qs
+  qs=$(timeout 20 rabbitmqctl list_queues -q name </dev/null 2>/dev/null | grep -E "^$queue-side(\.|\$)") || return 0
+  for q in $qs; do timeout 20 rabbitmqctl delete_queue -q "$q" </dev/null >/dev/null 2>&1 & done
+  wait
+}
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  drop_queues
   if command -v redis-cli >/dev/null; then
     timeout 10 redis-cli -u "${PALANTIR_REDIS_URL:-redis://127.0.0.1:6379/0}" \
-      DEL "palantir:{$queue}" "palantir:{$queue}:delayed" "palantir:{$queue}:dead" \
-      "palantir:{$queue-side}" "palantir:{$queue-side}:delayed" "palantir:{$queue-side}:dead" >/dev/null 2>&1 || true
+      DEL "palantir:{$queue}" "palantir:{$queue}:delayed" "palantir:{$queue}:dead" >/dev/null 2>&1 || true
   fi
   cd / && rm -rf "$work"
 }
@@ -35,16 +43,17 @@ api() { curl -sS --max-time 10 "$@"; }
 launch() { # base-url, json body -> the new missions
   api -X POST -H 'Content-Type: application/json' -d "$2" "$1/api/missions"
 }
-# serve DIR ARGS…: starts palantir serve in DIR on a free port, prints its URL.
+# serve DIR ARGS…: starts palantir serve in DIR on a free port and sets
+# url to its address. (Not url=$(serve …): a command substitution is a
+# subshell, whose pids+= the cleanup would never see.)
 serve() {
   local dir=$1; shift
   local port; port=$(free_port)
   mkdir -p "$dir"
-  # stdout too goes to a file: $(serve …) would otherwise wait for serve to end.
   (cd "$dir" && exec "$bin" "$@" serve --addr "127.0.0.1:$port" >serve.log 2>&1) &
   pids+=($!)
   for _ in $(seq 100); do
-    api -o /dev/null "http://127.0.0.1:$port/healthz" 2>/dev/null && { echo "http://127.0.0.1:$port"; return; }
+    if api -o /dev/null "http://127.0.0.1:$port/healthz" 2>/dev/null; then url="http://127.0.0.1:$port"; return; fi
     sleep 0.1
   done
   fail "serve in $dir did not answer: $(cat "$dir/serve.log")"
@@ -64,7 +73,7 @@ sys.exit(not (len(ms) == len(ids) and all(m["status"] in ("SUCCESS", "FAILURE") 
 ids_of() { python3 -c 'import json,sys; print("\n".join(m["id"] for m in json.load(sys.stdin)))'; }
 
 # --- 1. inproc: round-robin over two embedded workers -------------------
-url=$(serve "$work/inproc")
+serve "$work/inproc"
 launch "$url" '{"type": "fellowship", "speed": 10, "fail_rate": 0, "seed": 42}' | ids_of >"$work/inproc/ids"
 until_all_final "$url" "$work/inproc/ids"
 api "$url/api/missions?limit=1000" | python3 -c '
@@ -78,7 +87,7 @@ print("inproc: 5 SUCCESS, shared by", ", ".join(sorted(workers)))' || fail "inpr
 # --- 2. Redis: a worker killed under the dashboard's eyes ----------------
 redis_dir="$work/redis"
 flags=(--backend redis --queue "$queue" --lease 2s)
-url=$(serve "$redis_dir" "${flags[@]}")
+serve "$redis_dir" "${flags[@]}"
 (cd "$redis_dir" && exec "$bin" "${flags[@]}" worker --name victim --concurrency 2 --quiet 2>victim.log) & victim=$!; pids+=($victim)
 (cd "$redis_dir" && exec "$bin" "${flags[@]}" worker --name rescuer --concurrency 2 --quiet 2>rescuer.log) & pids+=($!)
 for _ in $(seq 100); do
@@ -130,13 +139,13 @@ PY
 # --- 3. Side by side: the same seed on two backends ----------------------
 # A queue of its own: part 2's rescuer still consumes $queue, and would
 # write these missions' outcomes to part 2's store.
-left=$(serve "$work/side-inproc")
-right=$(serve "$work/side-redis" --backend redis --queue "$queue-side" --workers 2)
+serve "$work/side-inproc"; left=$url
+serve "$work/side-rabbitmq" --backend rabbitmq --queue "$queue-side" --workers 2; right=$url
 body='{"type": "fellowship", "speed": 20, "fail_rate": 0.5, "seed": 7}'
 launch "$left" "$body" | ids_of >"$work/side-inproc/ids"
-launch "$right" "$body" | ids_of >"$work/side-redis/ids"
+launch "$right" "$body" | ids_of >"$work/side-rabbitmq/ids"
 until_all_final "$left" "$work/side-inproc/ids"
-until_all_final "$right" "$work/side-redis/ids"
+until_all_final "$right" "$work/side-rabbitmq/ids"
 api "$left/api/missions" >"$work/left.json"
 api "$right/api/missions" >"$work/right.json"
 python3 - "$work/left.json" "$work/right.json" <<'PY' || fail "side by side: the same seed gave different missions on two backends"
@@ -147,8 +156,8 @@ left, right = (json.load(open(p)) for p in sys.argv[1:])
 # do not sort as times.)
 shape = lambda ms: sorted((m["hero"], m["type"], m["attempt"], m["status"]) for m in ms)
 assert shape(left) == shape(right), (shape(left), shape(right))
-assert {m["backend"] for m in left} == {"inproc"} and {m["backend"] for m in right} == {"redis"}
+assert {m["backend"] for m in left} == {"inproc"} and {m["backend"] for m in right} == {"rabbitmq"}
 retries = sum(m["attempt"] - 1 for m in left)
-print(f"side by side: inproc and redis ran the same 5 missions with the same {retries} ambush retries")
+print(f"side by side: inproc and rabbitmq ran the same 5 missions with the same {retries} ambush retries")
 PY
 echo "lab 8 passed"
