@@ -51,14 +51,11 @@ func Summary(ctx context.Context, st *store.Store, backend, queue string, stats 
 		rows = append(rows, counted...)
 	}
 	rows = append(rows, queueRow(ctx, backend, queue, stats))
-	workers, err := st.Workers(ctx, time.Now().Add(-LiveWindow))
+	workers, err := LiveWorkers(ctx, st, backend, queue) // this summary is about the current backend's queue
 	if err != nil {
-		return nil, fmt.Errorf("store: %w", err)
+		return nil, err
 	}
 	for _, w := range workers {
-		if !w.StoppedAt.IsZero() || w.Backend != backend || w.Queue != queue {
-			continue // this summary is about the current backend's queue
-		}
 		hb, processed := w.HeartbeatAt.UTC(), w.Processed
 		r := StatusRow{Group: "live_worker", Key: w.Name, Backend: w.Backend, HeartbeatAt: &hb, Processed: &processed,
 			Host: w.Host, PID: w.PID, Current: []string{}}
@@ -68,6 +65,23 @@ func Summary(ctx context.Context, st *store.Store, backend, queue string, stats 
 		rows = append(rows, r)
 	}
 	return rows, nil
+}
+
+// LiveWorkers are the workers of backend's queue that beat within
+// LiveWindow and have not said they stopped: what status lists, what the
+// dashboard draws, and what a waiting launch looks for.
+func LiveWorkers(ctx context.Context, st *store.Store, backend, queue string) ([]store.Worker, error) {
+	all, err := st.Workers(ctx, time.Now().Add(-LiveWindow))
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	var live []store.Worker
+	for _, w := range all {
+		if w.StoppedAt.IsZero() && w.Backend == backend && w.Queue == queue {
+			live = append(live, w)
+		}
+	}
+	return live, nil
 }
 
 func countRows(ctx context.Context, st *store.Store, group string) ([]StatusRow, error) {

@@ -98,14 +98,8 @@ func (s *Server) gaugeSource() metrics.Source {
 	return metrics.Source{Backend: backend, Queue: queue, Stats: s.cfg.Queue.Stats,
 		Counts: func(ctx context.Context) ([]store.Count, error) { return st.CountsBy(ctx, "type") },
 		LiveWorkers: func(ctx context.Context) (int, error) {
-			ws, err := st.Workers(ctx, time.Now().Add(-ops.LiveWindow))
-			n := 0
-			for _, w := range ws {
-				if w.StoppedAt.IsZero() && w.Backend == backend && w.Queue == queue {
-					n++
-				}
-			}
-			return n, err
+			ws, err := ops.LiveWorkers(ctx, st, backend, queue)
+			return len(ws), err
 		}}
 }
 

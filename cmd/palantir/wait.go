@@ -114,14 +114,8 @@ func hintNoWorker(ctx context.Context, a *app, st *store.Store, ms []store.Missi
 			return
 		}
 	}
-	workers, err := st.Workers(ctx, time.Now().Add(-ops.LiveWindow))
-	if err != nil {
+	if live, err := ops.LiveWorkers(ctx, st, a.be.Name, a.cfg.Queue); err != nil || len(live) > 0 {
 		return
-	}
-	for _, w := range workers {
-		if w.StoppedAt.IsZero() && w.Backend == a.be.Name && w.Queue == a.cfg.Queue {
-			return
-		}
 	}
 	fmt.Fprintf(a.Err, "still waiting: no live worker of %s queue %q reports to store %s. Start one with the same --backend, --queue and --store (in the same directory for the default palantir.db).\n",
 		a.be.Name, a.cfg.Queue, st.Location())
