@@ -17,9 +17,12 @@ import (
 )
 
 // maxBehind is how many events a stream client may have waiting before
-// new ones are dropped for it (and it is told how many). Its backlog is
-// at most maxBehind plus one store batch.
-const maxBehind = 4096
+// new ones are dropped for it (and it is told how many). It holds two full
+// store batches: a poller far behind reads its next batch at once, often
+// before the client's goroutine has even taken the first, and that client
+// is not slow. Its backlog is at most maxBehind plus one store batch
+// (about 4 MB of encoded events).
+const maxBehind = 2 * store.EventBatch
 
 // pingEvery keeps idle streams open through proxies.
 const pingEvery = 15 * time.Second
@@ -48,6 +51,7 @@ type subscriber struct {
 	ch      chan []frame // batches; together they hold behind events
 	behind  atomic.Int64
 	dropped atomic.Int64
+	lagged  chan struct{} // signalled when events are dropped
 	done    chan struct{} // closed when the hub stops
 }
 
@@ -62,7 +66,7 @@ func newHub(st *store.Store, every time.Duration, observe func(telemetry.Event),
 }
 
 func (h *hub) subscribe(mission string) *subscriber {
-	s := &subscriber{mission: mission, ch: make(chan []frame, 256), done: make(chan struct{})}
+	s := &subscriber{mission: mission, ch: make(chan []frame, 256), lagged: make(chan struct{}, 1), done: make(chan struct{})}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
@@ -114,7 +118,7 @@ func (h *hub) run(ctx context.Context) error {
 		}
 		wait = h.every
 		h.publish(evs)
-		if len(evs) > 0 && wait > 0 && len(evs) >= 5000 {
+		if len(evs) >= store.EventBatch {
 			wait = 0 // far behind: read on at once
 		}
 	}
@@ -160,16 +164,25 @@ func (h *hub) publish(evs []telemetry.Event) {
 				continue
 			}
 		}
-		if s.behind.Load() > maxBehind {
-			s.dropped.Add(int64(len(batch)))
-			continue
+		if s.behind.Load() < maxBehind {
+			select {
+			case s.ch <- batch:
+				s.behind.Add(int64(len(batch)))
+				continue
+			default:
+			}
 		}
-		select {
-		case s.ch <- batch:
-			s.behind.Add(int64(len(batch)))
-		default:
-			s.dropped.Add(int64(len(batch)))
-		}
+		s.drop(len(batch))
+	}
+}
+
+// drop counts events the client will not get and wakes its stream, which
+// says so at once rather than with the next batch that reaches it.
+func (s *subscriber) drop(n int) {
+	s.dropped.Add(int64(n))
+	select {
+	case s.lagged <- struct{}{}:
+	default:
 	}
 }
 
@@ -241,6 +254,10 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 		case batch := <-sub.ch:
 			sub.behind.Add(-int64(len(batch)))
 			if !write(frames(batch, sub.dropped.Swap(0))) {
+				return
+			}
+		case <-sub.lagged:
+			if n := sub.dropped.Swap(0); n > 0 && !write(frames(nil, n)) {
 				return
 			}
 		}

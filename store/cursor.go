@@ -30,9 +30,9 @@ type EventCursor struct {
 // poll.
 const cursorWindow = 2048
 
-// cursorBatch bounds one Next, so that a follower far behind catches up in
-// steps of bounded memory.
-const cursorBatch = 5000
+// EventBatch bounds one Next, so that a follower far behind catches up in
+// steps of bounded memory: a Next that returns this many has more to read.
+const EventBatch = 5000
 
 // FollowEvents returns a cursor over the events after id after (of one
 // mission when missionID is not empty).
@@ -56,7 +56,7 @@ func (s *Store) LastEventID(ctx context.Context) (int64, error) {
 }
 
 // Next returns the events stored since the last call, in id order, at
-// most cursorBatch of them (call again at once when it returns that many).
+// most EventBatch of them (call again at once when it returns that many).
 func (c *EventCursor) Next(ctx context.Context) ([]telemetry.Event, error) {
 	q := `SELECT id, at_us, name, mission_id, attempt, service, since_us, detail FROM events WHERE id > ?`
 	args := []any{max(c.high-c.window, 0)}
@@ -64,7 +64,7 @@ func (c *EventCursor) Next(ctx context.Context) ([]telemetry.Event, error) {
 		q += ` AND mission_id = ?`
 		args = append(args, c.missionID)
 	}
-	q += fmt.Sprintf(` ORDER BY id LIMIT %d`, cursorBatch+len(c.seen))
+	q += fmt.Sprintf(` ORDER BY id LIMIT %d`, EventBatch+len(c.seen))
 	evs, err := c.s.selectEvents(ctx, q, args...)
 	if err != nil {
 		return nil, err
