@@ -26,6 +26,11 @@ type Received struct {
 	// Redelivered is true when another consumer (or an earlier connection)
 	// already received this copy without settling it.
 	Redelivered bool
+	// Deliveries counts the deliveries of this copy, this one included:
+	// 1 the first time, more after crashes or lost leases. A Retry
+	// publishes a new copy, whose count starts again. 0 when the broker
+	// cannot tell (the worker then relies on Redelivered).
+	Deliveries int
 }
 
 // DeadLetter is a message that was given up on, with the reason.
@@ -149,6 +154,8 @@ var (
 	ErrUnknownBackend = errors.New("unknown backend")
 	// ErrBadURL: a backend URL or one of its parameters is invalid.
 	ErrBadURL = errors.New("bad backend URL")
+	// ErrTooLarge: a message body is over Config.MaxMessageBytes.
+	ErrTooLarge = errors.New("message too large")
 )
 
 // DeadLetterBook keeps dead letters for a backend that has no durable

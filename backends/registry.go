@@ -26,10 +26,55 @@ type Config struct {
 	// keeps its dead letters.
 	DeadLetters DeadLetterBook
 	Logger      *slog.Logger
+	// MaxMessageBytes bounds a message body: Publish refuses a larger one
+	// with ErrTooLarge, and a consumer reads no more than a few of them
+	// at once [DefaultMaxMessageBytes].
+	MaxMessageBytes int
+	// MaxDeliveries is how many deliveries without an outcome a copy may
+	// have before it is dead-lettered; brokers that enforce a delivery
+	// limit of their own set it above this [DefaultMaxDeliveries].
+	MaxDeliveries int
 }
 
 // DefaultLease is the visibility timeout when Config.Lease is zero.
 const DefaultLease = 30 * time.Second
+
+// The limits when Config leaves them zero. A mission's order is a few
+// hundred bytes: 256 KiB leaves room for bench's padded messages while
+// keeping a poll of a hundred of them in a few tens of MB. Ten deliveries
+// without an outcome outlast any honest SIGKILL storm of the labs, and
+// stop a message that crashes every worker it reaches.
+const (
+	DefaultMaxMessageBytes = 256 << 10
+	DefaultMaxDeliveries   = 10
+)
+
+// MaxBytes is MaxMessageBytes or its default.
+func (c Config) MaxBytes() int {
+	if c.MaxMessageBytes > 0 {
+		return c.MaxMessageBytes
+	}
+	return DefaultMaxMessageBytes
+}
+
+// DeliveryLimit is MaxDeliveries or its default.
+func (c Config) DeliveryLimit() int {
+	if c.MaxDeliveries > 0 {
+		return c.MaxDeliveries
+	}
+	return DefaultMaxDeliveries
+}
+
+// CheckSizes returns ErrTooLarge, naming the first message over the limit,
+// for Publish to call before it sends anything.
+func (c Config) CheckSizes(msgs []Message) error {
+	for _, m := range msgs {
+		if len(m.Body) > c.MaxBytes() {
+			return fmt.Errorf("%w: message %s is %d bytes, over the limit of %d (max_message_size)", ErrTooLarge, m.ID, len(m.Body), c.MaxBytes())
+		}
+	}
+	return nil
+}
 
 // Opener connects to a broker. It must fail within a few seconds, wrapping
 // ErrUnreachable, when the broker does not answer.

@@ -51,6 +51,8 @@ func Run(t *testing.T, h Harness) {
 		{"CancelReceive", testCancelReceive},
 		{"CloseTwice", testCloseTwice},
 		{"Purge", testPurge},
+		{"OversizedMessageIsRefusedAtPublish", testOversized},
+		{"DeliveriesAreCounted", testDeliveriesCounted},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, h) })
@@ -455,4 +457,50 @@ func testPurge(t *testing.T, h Harness) {
 	}
 	statsEventually(t, q, "empty after purge", func(s backends.Stats) bool { return s.Ready == 0 })
 	expectNothing(t, subscribe(t, q, "c"), 300*time.Millisecond)
+}
+
+// A message over the size limit is refused before anything of its batch
+// is sent; one of exactly the limit goes through whole.
+func testOversized(t *testing.T, h Harness) {
+	q := open(t, h, QueueName(t))
+	limit := backends.Config{}.MaxBytes()
+	ok := backends.Message{ID: "fits", Body: make([]byte, limit)}
+	big := backends.Message{ID: "too-big", Body: make([]byte, limit+1)}
+	err := q.Publish(ctx(t), ok, big)
+	if !errors.Is(err, backends.ErrTooLarge) {
+		t.Fatalf("Publish of %d bytes: %v, want ErrTooLarge", limit+1, err)
+	}
+	statsEventually(t, q, "nothing of a refused batch enqueued", func(s backends.Stats) bool { return s.Ready == 0 })
+	must(t, "Publish at the limit", q.Publish(ctx(t), ok))
+	d := receive(t, subscribe(t, q, "c"), 5*time.Second)
+	if got := len(d.Received().Body); got != limit {
+		t.Fatalf("received %d bytes, want %d", got, limit)
+	}
+	must(t, "Ack", d.Ack(ctx(t)))
+}
+
+// Every backend counts the deliveries of a copy, so that the worker can
+// dead-letter one that never reaches an outcome (it crashes every worker
+// that takes it). A retry is a new copy, counted from 1 again.
+func testDeliveriesCounted(t *testing.T, h Harness) {
+	name := QueueName(t)
+	doomed := open(t, h, name)
+	must(t, "Publish", doomed.Publish(ctx(t), msgs("n", 1)...))
+	first := receive(t, subscribe(t, doomed, "doomed"), 5*time.Second)
+	if n := first.Received().Deliveries; n != 1 {
+		t.Fatalf("first delivery counted %d, want 1", n)
+	}
+	must(t, "Close", doomed.Close())
+
+	survivor := subscribe(t, open(t, h, name), "survivor")
+	again := receive(t, survivor, 5*h.Lease+5*time.Second)
+	if n := again.Received().Deliveries; n != 2 {
+		t.Fatalf("delivery after a dead consumer counted %d, want 2", n)
+	}
+	must(t, "Retry", again.Retry(ctx(t), 0))
+	retried := receive(t, survivor, 5*time.Second)
+	if n := retried.Received().Deliveries; n != 1 {
+		t.Fatalf("first delivery of a retry counted %d, want 1", n)
+	}
+	must(t, "Ack", retried.Ack(ctx(t)))
 }

@@ -66,6 +66,7 @@ type entry struct {
 	enqueuedAt  time.Time
 	due         time.Time // for delayed entries
 	redelivered bool
+	deliveries  int    // times received; a Release takes its one back
 	token       uint64 // identifies the current delivery while in flight
 	leaseUntil  time.Time
 }
@@ -151,6 +152,9 @@ func (q *Queue) Publish(ctx context.Context, msgs ...backends.Message) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if err := q.cfg.CheckSizes(msgs); err != nil {
+		return fmt.Errorf("inproc publish: %w", err)
+	}
 	now := time.Now()
 	q.st.mu.Lock()
 	for _, m := range msgs {
@@ -207,9 +211,10 @@ func (c *consumer) Receive(ctx context.Context) (backends.Delivery, error) {
 			st.tokens++
 			e.token = st.tokens
 			e.leaseUntil = now.Add(c.q.cfg.Lease)
+			e.deliveries++
 			st.inflight[e.token] = e
 			d := &delivery{q: c.q, e: e, token: e.token, rec: backends.Received{
-				Message: e.msg, EnqueuedAt: e.enqueuedAt, Redelivered: e.redelivered,
+				Message: e.msg, EnqueuedAt: e.enqueuedAt, Redelivered: e.redelivered, Deliveries: e.deliveries,
 			}}
 			st.mu.Unlock()
 			return d, nil
@@ -301,6 +306,7 @@ func (d *delivery) Retry(ctx context.Context, delay time.Duration) error {
 func (d *delivery) Release(ctx context.Context) error {
 	return d.settle("release", func(st *state) {
 		d.e.redelivered = true
+		d.e.deliveries-- // given back unprocessed: not a delivery without an outcome
 		st.ready = append([]*entry{d.e}, st.ready...)
 	})
 }
