@@ -188,6 +188,20 @@ func TestDecode(t *testing.T) {
 		"no id":         `{"type":"raven","hero":"frodo","fail_rate":0,"max_attempts":1,"speed":1}`,
 		"zero speed":    `{"id":"x","type":"raven","hero":"frodo","fail_rate":0,"max_attempts":1,"speed":0}`,
 		"fail rate > 1": `{"id":"x","type":"raven","hero":"frodo","fail_rate":2,"max_attempts":1,"speed":1}`,
+		// What a store refuses must not reach it: a NUL byte (PostgreSQL
+		// text), an id beyond an index entry (~2.7 KB on PostgreSQL).
+		"NUL in id":    `{"id":"x\u0000y","type":"raven","hero":"frodo","fail_rate":0,"max_attempts":1,"speed":1}`,
+		"id of 3 KB":   `{"id":"` + strings.Repeat("x", 3000) + `","type":"raven","hero":"frodo","fail_rate":0,"max_attempts":1,"speed":1}`,
+		"id of 129":    `{"id":"` + strings.Repeat("x", 129) + `","type":"raven","hero":"frodo","fail_rate":0,"max_attempts":1,"speed":1}`,
+		"space in id":  `{"id":"a b","type":"raven","hero":"frodo","fail_rate":0,"max_attempts":1,"speed":1}`,
+		"invalid utf8": "{\"id\":\"a\xff\",\"type\":\"raven\",\"hero\":\"frodo\",\"fail_rate\":0,\"max_attempts\":1,\"speed\":1}",
+	}
+	for _, id := range []string{"k3x9q2mz7w4a", "bench-000000001", "lab.4:a_b-c", strings.Repeat("x", 128)} {
+		o := good
+		o.ID = id
+		if err := o.Validate(); err != nil {
+			t.Errorf("id %q refused: %v", id, err)
+		}
 	}
 	for name, b := range bad {
 		if _, err := Decode([]byte(b)); !errors.Is(err, ErrMalformed) {

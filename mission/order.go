@@ -36,10 +36,37 @@ const (
 // ErrMalformed is returned by Decode for a body that is not a valid Order.
 var ErrMalformed = errors.New("malformed mission")
 
+// MaxIDLength bounds a mission id: far above the 12 characters palantir
+// draws, far below what a store index takes.
+const MaxIDLength = 128
+
+// CheckID accepts ids of 1 to MaxIDLength letters, digits and . _ : -, so
+// that an id is safe in a store key, a URL path, a broker header and a
+// terminal, and no store ever sees one it would refuse.
+func CheckID(id string) error {
+	switch {
+	case id == "":
+		return errors.New("id is empty")
+	case len(id) > MaxIDLength:
+		return fmt.Errorf("id is %d bytes, over %d", len(id), MaxIDLength)
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; !idByte(c) {
+			return fmt.Errorf("id has %q at byte %d (allowed: letters, digits, . _ : -)", c, i)
+		}
+	}
+	return nil
+}
+
+func idByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+		c == '.' || c == '_' || c == ':' || c == '-'
+}
+
 // Validate checks an order's fields, naming the first bad one.
 func (o Order) Validate() error {
-	if o.ID == "" {
-		return errors.New("id is empty")
+	if err := CheckID(o.ID); err != nil {
+		return err
 	}
 	if _, err := Lookup(o.Type); err != nil {
 		return err
