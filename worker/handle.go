@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 
 	"github.com/palantir-lab/palantir/backends"
@@ -32,21 +33,38 @@ func (w *Worker) handle(stop, ctx context.Context, d backends.Delivery) {
 // worker is told to stop taking work.
 func (w *Worker) run(stop, ctx context.Context, d backends.Delivery) Result {
 	rec := d.Received()
+	if n := len(rec.Body); n > w.cfg.MaxMessageBytes {
+		return w.deadLetterUnread(ctx, d, fmt.Sprintf("message of %d bytes is over the limit of %d (max_message_size)", n, w.cfg.MaxMessageBytes))
+	}
 	o, err := mission.Decode(rec.Body)
 	if err != nil {
-		return w.deadLetterMalformed(ctx, d, err)
+		return w.deadLetterUnread(ctx, d, err.Error())
 	}
-	stopLease := w.keepLease(ctx, d, o.ID)
-	r := w.inSlot(stop, ctx, o, rec)
-	stopLease()
+	// The lease is kept until the delivery is settled: saving the outcome
+	// may wait for the store, and a lease that lapsed meanwhile would hand
+	// the mission to another worker.
+	lease := w.keepLease(ctx, d, o.ID)
+	defer lease.stop()
+	if rec.Deliveries > w.cfg.MaxDeliveries {
+		reason := fmt.Sprintf("delivered %d times without an outcome (max_deliveries %d)", rec.Deliveries, w.cfg.MaxDeliveries)
+		return w.giveUp(ctx, d, o, rec.Attempt, reason, reason)
+	}
+	r := w.inSlot(stop, lease.ctx, o, rec)
 	// The outcome is persisted and settled outside the slot: while this
 	// mission waits for its commit, another executes.
 	switch {
+	case lease.lost():
+		w.log.Warn("lease lost: the mission was delivered again elsewhere; this copy is abandoned", "mission", o.ID, "attempt", rec.Attempt)
+		return NotSettled
 	case r.noSlot:
 		return w.giveBack(d, o, rec.Attempt, false)
+	case r.beginErr != nil && store.Permanent(r.beginErr):
+		reason := "the store refused the mission: " + r.beginErr.Error()
+		w.log.Error(reason, "mission", o.ID)
+		return w.deadLetterUnread(ctx, d, reason)
 	case r.beginErr != nil:
-		w.log.Error("store: cannot start mission; giving it back", "mission", o.ID, "err", r.beginErr)
-		return settled(w.settle("release", o.ID, d.Release(ctx)), Released)
+		// The worker is stopping while the store is away.
+		return w.giveBack(d, o, rec.Attempt, false)
 	case r.verdict == store.AlreadySucceeded, r.verdict == store.Stale:
 		w.log.Info("duplicate delivery acknowledged without running it", "mission", o.ID, "attempt", rec.Attempt)
 		return settled(w.settle("ack", o.ID, d.Ack(ctx)), Duplicate)
@@ -81,7 +99,11 @@ func (w *Worker) inSlot(stop, ctx context.Context, o mission.Order, rec backends
 		return slotResult{noSlot: true}
 	}
 	defer func() { <-w.slots }()
-	verdict, err := w.st.BeginAttempt(ctx, o, w.cfg.Backend, w.cfg.Queue, rec.Attempt, w.cfg.Name, time.Now())
+	var verdict store.Begin
+	err := w.write(stop, ctx, "begin", func(ctx context.Context) (err error) {
+		verdict, err = w.st.BeginAttempt(ctx, o, w.cfg.Backend, w.cfg.Queue, rec.Attempt, w.cfg.Name, time.Now())
+		return err
+	})
 	if err != nil || verdict != store.Proceed {
 		return slotResult{beginErr: err, verdict: verdict}
 	}
@@ -132,16 +154,27 @@ func (w *Worker) execute(ctx context.Context, o mission.Order, attempt int) (err
 		// microseconds (bench), whose outcome follows at once anyway.
 		if now := time.Now(); s.Progress < 100 && now.Sub(lastWrite) >= progressEvery {
 			lastWrite = now
-			if err := w.st.SetProgress(ctx, o.ID, attempt, s.Progress, s.Name, now); err != nil {
-				w.log.Warn("progress not recorded", "mission", o.ID, "err", err)
-			}
+			w.noted("progress", w.st.SetProgress(ctx, o.ID, attempt, s.Progress, s.Name, now))
 		}
 		w.emit(telemetry.MissionProgress, o.ID, attempt, w.self, fmt.Sprintf("%d%% %s", s.Progress, s.Name), time.Time{})
 	})
 }
 
-// keepLease extends the delivery's lease until the returned stop is called.
-func (w *Worker) keepLease(ctx context.Context, d backends.Delivery, id string) (stop func()) {
+// lease keeps a delivery's lease alive. Its ctx ends when the lease is
+// lost (the message went to another worker), so that this copy stops
+// rather than finishing work that is no longer its own.
+type lease struct {
+	ctx    context.Context
+	lostIt atomic.Bool
+	stop   func()
+}
+
+func (l *lease) lost() bool { return l.lostIt.Load() }
+
+// keepLease extends the delivery's lease every Lease/3 until stopped.
+func (w *Worker) keepLease(ctx context.Context, d backends.Delivery, id string) *lease {
+	lctx, cancel := context.WithCancel(ctx)
+	l := &lease{ctx: lctx}
 	done := make(chan struct{})
 	finished := make(chan struct{})
 	go func() {
@@ -155,13 +188,20 @@ func (w *Worker) keepLease(ctx context.Context, d backends.Delivery, id string) 
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				if err := d.Extend(ctx); err != nil {
+				err := d.Extend(ctx)
+				if errors.Is(err, backends.ErrLeaseLost) {
+					l.lostIt.Store(true)
+					cancel()
+					return
+				}
+				if err != nil {
 					w.log.Warn("lease not extended", "mission", id, "err", err)
 				}
 			}
 		}
 	}()
-	return func() { close(done); <-finished }
+	l.stop = func() { close(done); <-finished; cancel() }
+	return l
 }
 
 func (w *Worker) succeed(ctx context.Context, d backends.Delivery, o mission.Order, attempt int) Result {
@@ -171,11 +211,13 @@ func (w *Worker) succeed(ctx context.Context, d backends.Delivery, o mission.Ord
 			w.stamp(telemetry.HeroScored, o.ID, attempt, svc, fmt.Sprintf("%s +%d", o.Hero, points))}
 	})
 	m := store.Mission{ID: o.ID, Hero: o.Hero, Attempt: attempt, Worker: w.cfg.Name}
-	recorded, err := w.st.Complete(ctx, m, points, time.Now(), oc.events())
+	var recorded bool
+	err := w.write(ctx, ctx, "success", func(ctx context.Context) (err error) {
+		recorded, err = w.st.Complete(ctx, m, points, time.Now(), oc.events())
+		return err
+	})
 	if err != nil {
-		// Not persisted, so not acked: the mission will come back.
-		w.log.Error("store: success not recorded; giving the mission back", "mission", o.ID, "err", err)
-		return settled(w.settle("release", o.ID, d.Release(ctx)), Released)
+		return w.notRecorded(ctx, d, o, attempt, "success", err)
 	}
 	oc.report(recorded)
 	if recorded {
@@ -187,31 +229,43 @@ func (w *Worker) succeed(ctx context.Context, d backends.Delivery, o mission.Ord
 
 func (w *Worker) fail(ctx context.Context, d backends.Delivery, o mission.Order, attempt int, cause error) Result {
 	reason := cause.Error()
-	now := time.Now()
-	if attempt < o.MaxAttempts {
-		delay := mission.Backoff(o, attempt)
-		if err := w.st.MarkRetry(ctx, o.ID, attempt, reason, now); err != nil {
-			w.log.Warn("retry not recorded", "mission", o.ID, "err", err)
-		}
-		w.emit(telemetry.MissionRetry, o.ID, attempt, w.self, fmt.Sprintf("%s; attempt %d in %v", reason, attempt+1, delay.Round(time.Millisecond)), time.Time{})
-		if err := d.Retry(ctx, delay); err != nil {
-			w.log.Error("broker: retry not scheduled; the attempt will be delivered again", "mission", o.ID, "err", err)
-			return NotSettled
-		}
-		if err := w.st.MarkRequeued(ctx, o.ID, attempt+1, time.Now()); err != nil {
-			w.log.Warn("requeue not recorded", "mission", o.ID, "err", err)
-		}
-		w.emit(telemetry.MissionQueued, o.ID, attempt+1, telemetry.Broker(w.cfg.Backend), fmt.Sprintf("retry after %v", delay.Round(time.Millisecond)), time.Time{})
-		return Retried
+	if attempt >= o.MaxAttempts {
+		return w.giveUp(ctx, d, o, attempt, reason, fmt.Sprintf("failed after %d attempts: %s", attempt, reason))
 	}
-	final := fmt.Sprintf("failed after %d attempts: %s", attempt, reason)
+	delay := mission.Backoff(o, attempt)
+	if err := w.write(ctx, ctx, "retry", func(ctx context.Context) error {
+		return w.st.MarkRetry(ctx, o.ID, attempt, reason, time.Now())
+	}); err != nil {
+		w.log.Warn("retry not recorded", "mission", o.ID, "err", err)
+	}
+	w.emit(telemetry.MissionRetry, o.ID, attempt, w.self, fmt.Sprintf("%s; attempt %d in %v", reason, attempt+1, delay.Round(time.Millisecond)), time.Time{})
+	if err := d.Retry(ctx, delay); err != nil {
+		w.log.Error("broker: retry not scheduled; the attempt will be delivered again", "mission", o.ID, "err", err)
+		return NotSettled
+	}
+	if err := w.write(ctx, ctx, "requeue", func(ctx context.Context) error {
+		return w.st.MarkRequeued(ctx, o.ID, attempt+1, time.Now())
+	}); err != nil {
+		w.log.Warn("requeue not recorded", "mission", o.ID, "err", err)
+	}
+	w.emit(telemetry.MissionQueued, o.ID, attempt+1, telemetry.Broker(w.cfg.Backend), fmt.Sprintf("retry after %v", delay.Round(time.Millisecond)), time.Time{})
+	return Retried
+}
+
+// giveUp records the mission as FAILURE with reason and moves its message
+// to the dead letters with final: after its last attempt, or after too
+// many deliveries without an outcome.
+func (w *Worker) giveUp(ctx context.Context, d backends.Delivery, o mission.Order, attempt int, reason, final string) Result {
 	oc := w.newOutcome(telemetry.MissionFailed, o.ID, attempt, reason, func(svc string) []telemetry.Event {
 		return []telemetry.Event{w.stamp(telemetry.MissionPersisted, o.ID, attempt, svc, "FAILURE")}
 	})
-	recorded, err := w.st.Fail(ctx, o.ID, attempt, w.cfg.Name, reason, now, oc.events())
+	var recorded bool
+	err := w.write(ctx, ctx, "failure", func(ctx context.Context) (err error) {
+		recorded, err = w.st.Fail(ctx, o.ID, attempt, w.cfg.Name, reason, time.Now(), oc.events())
+		return err
+	})
 	if err != nil {
-		w.log.Error("store: failure not recorded; giving the mission back", "mission", o.ID, "err", err)
-		return settled(w.settle("release", o.ID, d.Release(ctx)), Released)
+		return w.notRecorded(ctx, d, o, attempt, "failure", err)
 	}
 	oc.report(recorded)
 	if !w.settle("dead-letter", o.ID, d.DeadLetter(ctx, final)) {
@@ -219,6 +273,20 @@ func (w *Worker) fail(ctx context.Context, d backends.Delivery, o mission.Order,
 	}
 	w.emit(telemetry.MissionDeadLettered, o.ID, attempt, telemetry.Broker(w.cfg.Backend), final, time.Time{})
 	return Failed
+}
+
+// notRecorded settles a delivery whose outcome the store did not take:
+// refused for good, it goes to the dead letters with the store's reason;
+// otherwise (the worker stops while the store is away) it goes back to
+// the queue, unacked, to be run again.
+func (w *Worker) notRecorded(ctx context.Context, d backends.Delivery, o mission.Order, attempt int, what string, err error) Result {
+	if store.Permanent(err) {
+		reason := fmt.Sprintf("the store refused the %s: %v", what, err)
+		w.log.Error(reason, "mission", o.ID)
+		return w.deadLetterUnread(ctx, d, reason)
+	}
+	w.log.Error("store: "+what+" not recorded; giving the mission back", "mission", o.ID, "err", err)
+	return w.giveBack(d, o, attempt, false)
 }
 
 // giveBack returns a mission at shutdown: unfinished (started) or never
@@ -233,22 +301,22 @@ func (w *Worker) giveBack(d backends.Delivery, o mission.Order, attempt int, sta
 	if started {
 		how = "unfinished"
 		w.log.Info("shutdown: unfinished mission returned to the queue", "mission", o.ID, "attempt", attempt)
-		if err := w.st.MarkRequeued(ctx, o.ID, attempt, time.Now()); err != nil {
-			w.log.Warn("requeue not recorded", "mission", o.ID, "err", err)
-		}
+		w.noted("requeue", w.st.MarkRequeued(ctx, o.ID, attempt, time.Now()))
 	}
 	w.emit(telemetry.MissionQueued, o.ID, attempt, telemetry.Broker(w.cfg.Backend),
 		fmt.Sprintf("returned %s by %s at shutdown", how, w.cfg.Name), time.Time{})
 	return Released
 }
 
-func (w *Worker) deadLetterMalformed(ctx context.Context, d backends.Delivery, cause error) Result {
+// deadLetterUnread moves a message that cannot be run (not a mission, too
+// large, refused by the store) to the dead letters with the reason.
+func (w *Worker) deadLetterUnread(ctx context.Context, d backends.Delivery, reason string) Result {
 	id := d.Received().ID
-	w.log.Warn("malformed message moved to the dead letters", "message", id, "reason", cause)
-	if !w.settle("dead-letter", id, d.DeadLetter(ctx, cause.Error())) {
+	w.log.Warn("message moved to the dead letters", "message", id, "reason", reason)
+	if !w.settle("dead-letter", id, d.DeadLetter(ctx, reason)) {
 		return NotSettled
 	}
-	w.emit(telemetry.MissionDeadLettered, id, d.Received().Attempt, telemetry.Broker(w.cfg.Backend), cause.Error(), time.Time{})
+	w.emit(telemetry.MissionDeadLettered, id, d.Received().Attempt, telemetry.Broker(w.cfg.Backend), reason, time.Time{})
 	return Malformed
 }
 

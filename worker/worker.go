@@ -45,6 +45,13 @@ type Config struct {
 	// MaxMissions stops the worker after it has settled this many
 	// deliveries (0: never).
 	MaxMissions int
+	// MaxMessageBytes: a larger message is dead-lettered unread
+	// [backends.DefaultMaxMessageBytes].
+	MaxMessageBytes int
+	// MaxDeliveries: a message delivered more often than this without an
+	// outcome (it crashed or outlived every worker that took it) is
+	// dead-lettered [backends.DefaultMaxDeliveries].
+	MaxDeliveries int
 	// Lease is the backend's visibility timeout; the worker extends the
 	// lease of each running mission every Lease/3 [backends.DefaultLease].
 	Lease time.Duration
@@ -75,7 +82,7 @@ const (
 	Duplicate  Result = "duplicate" // already recorded by another delivery
 	Retried    Result = "retry"     // failed; the next attempt is scheduled
 	Failed     Result = "failure"   // failed its last attempt; dead-lettered
-	Malformed  Result = "malformed" // not a mission; dead-lettered
+	Malformed  Result = "malformed" // cannot be run (not a mission, too large, refused by the store); dead-lettered
 	Released   Result = "released"  // given back unfinished
 	NotSettled Result = "unsettled" // the broker refused the settlement
 )
@@ -101,6 +108,8 @@ func (c *Config) defaults() {
 	if c.Lease <= 0 {
 		c.Lease = backends.DefaultLease
 	}
+	lim := backends.Config{MaxMessageBytes: c.MaxMessageBytes, MaxDeliveries: c.MaxDeliveries}
+	c.MaxMessageBytes, c.MaxDeliveries = lim.MaxBytes(), lim.DeliveryLimit()
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = 30 * time.Second
 	}
@@ -133,7 +142,8 @@ type Worker struct {
 	released  atomic.Int64
 	started   time.Time
 
-	slots chan struct{} // one token per mission executing
+	slots  chan struct{} // one token per mission executing
+	health *health
 
 	mu      sync.Mutex
 	current map[string]bool // mission ids in progress
@@ -143,7 +153,8 @@ type Worker struct {
 func New(cfg Config, sub backends.Subscriber, st Store, tel *telemetry.Recorder) *Worker {
 	cfg.defaults()
 	return &Worker{cfg: cfg, sub: sub, st: st, tel: tel, log: cfg.Logger.With("worker", cfg.Name),
-		self: telemetry.Worker(cfg.Name), current: map[string]bool{}, slots: make(chan struct{}, cfg.Concurrency)}
+		self: telemetry.Worker(cfg.Name), current: map[string]bool{}, slots: make(chan struct{}, cfg.Concurrency),
+		health: newHealth(cfg.Logger.With("worker", cfg.Name))}
 }
 
 // Processed is how many deliveries the worker has handled, released ones
@@ -202,6 +213,10 @@ func (w *Worker) Run(ctx context.Context) error {
 func (w *Worker) loop(ctx, work context.Context, cons backends.Consumer) error {
 	backoff := time.Duration(0)
 	for ctx.Err() == nil {
+		// No new work while the store is away: what was taken is held.
+		if w.health.wait(ctx) != nil {
+			return nil
+		}
 		if max := int64(w.cfg.MaxMissions); max > 0 && w.taken.Add(1) > max {
 			return nil
 		}
@@ -266,9 +281,7 @@ func (w *Worker) startHeartbeat(ctx context.Context) (stop func()) {
 		}
 		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		if err := w.st.Heartbeat(bctx, hb); err != nil {
-			w.log.Warn("heartbeat not recorded", "err", err)
-		}
+		w.noted("heartbeat", w.st.Heartbeat(bctx, hb))
 	}
 	beat(false)
 	done := make(chan struct{})
