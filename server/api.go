@@ -396,6 +396,8 @@ func statusOf(err error) int {
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return http.StatusNotFound
+	case errors.Is(err, backends.ErrTooLarge):
+		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, ops.ErrInvalid), errors.Is(err, store.ErrAmbiguous), errors.Is(err, mission.ErrUnknownType),
 		errors.Is(err, mission.ErrUnknownHero):
 		return http.StatusBadRequest

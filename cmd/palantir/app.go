@@ -110,7 +110,7 @@ func (a *app) Queue(ctx context.Context) (backends.Queue, error) {
 		return nil, err
 	}
 	q, err := a.be.Open(ctx, backends.Config{URL: a.brokerURL(), Queue: a.cfg.Queue, Lease: a.cfg.Lease,
-		DeadLetters: st, Logger: a.log})
+		DeadLetters: st, Logger: a.log, MaxMessageBytes: a.cfg.MaxMessageBytes(), MaxDeliveries: a.cfg.MaxDeliveries})
 	if err != nil {
 		return nil, err
 	}

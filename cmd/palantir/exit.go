@@ -45,7 +45,8 @@ func exitCode(err error) int {
 		return exitFailure
 	case errors.Is(err, errUsage), errors.Is(err, ops.ErrInvalid), errors.Is(err, config.ErrInvalid), errors.Is(err, backends.ErrUnknownBackend),
 		errors.Is(err, backends.ErrBadURL), errors.Is(err, store.ErrBadURL), errors.Is(err, mission.ErrUnknownType),
-		errors.Is(err, mission.ErrUnknownHero), errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrAmbiguous):
+		errors.Is(err, mission.ErrUnknownHero), errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrAmbiguous),
+		errors.Is(err, backends.ErrTooLarge):
 		return exitUsage
 	case errors.Is(err, backends.ErrUnreachable), errors.Is(err, store.ErrUnreachable):
 		return exitUnreachable

@@ -64,6 +64,8 @@ or ./palantir.yaml; see config.example.yaml), then defaults.`,
 	pf.String("log-level", config.Defaults["log_level"].(string), "log level on stderr: debug, info, warn, error")
 	pf.Duration("lease", 30e9, "visibility timeout: an unsettled mission of a silent worker is redelivered after this")
 	pf.Duration("shutdown-timeout", 30e9, "on SIGINT/SIGTERM, how long in-flight missions may finish before they are returned")
+	pf.String("max-message-size", config.Defaults["max_message_size"].(string), "largest message body: bigger ones are refused at launch (exit 2) and dead-lettered unread by workers (e.g. 256KiB, 1MiB)")
+	pf.Int("max-deliveries", config.Defaults["max_deliveries"].(int), "deliveries of one message without an outcome (its workers died) before it is dead-lettered")
 
 	root.AddCommand(
 		newLaunchCmd(a, nil),

@@ -24,7 +24,8 @@ func startEmbeddedWorkers(ctx context.Context, a *app, q backends.Subscriber, st
 	var wg sync.WaitGroup
 	for i := 1; i <= n; i++ {
 		w := worker.New(worker.Config{Name: fmt.Sprintf("eagle%d", i), Concurrency: 1, Lease: a.cfg.Lease,
-			ShutdownTimeout: a.cfg.ShutdownTimeout, Backend: a.be.Name, Queue: a.cfg.Queue, Logger: a.log}, q, st, tel)
+			ShutdownTimeout: a.cfg.ShutdownTimeout, Backend: a.be.Name, Queue: a.cfg.Queue, Logger: a.log,
+			MaxMessageBytes: a.cfg.MaxMessageBytes(), MaxDeliveries: a.cfg.MaxDeliveries}, q, st, tel)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

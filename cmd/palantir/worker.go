@@ -140,6 +140,7 @@ func runWorker(ctx context.Context, a *app, o workerOptions) error {
 	}
 	w := worker.New(worker.Config{Name: o.Name, Concurrency: o.Concurrency, Prefetch: o.Prefetch, MaxMissions: o.MaxMissions,
 		Lease: a.cfg.Lease, ShutdownTimeout: a.cfg.ShutdownTimeout, Backend: a.be.Name, Queue: a.cfg.Queue,
+		MaxMessageBytes: a.cfg.MaxMessageBytes(), MaxDeliveries: a.cfg.MaxDeliveries,
 		Logger: a.log, OnBrokerError: func(err error, retryIn time.Duration) {
 			fmt.Fprintf(a.Err, "%s worker %s: %v; retrying in %v\n", time.Now().Format("15:04:05.000"), o.Name, err, retryIn)
 		}}, q, st, tel)

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 )
@@ -28,6 +29,8 @@ type Config struct {
 	LogLevel        string        `mapstructure:"log_level"`
 	Lease           time.Duration `mapstructure:"lease"`
 	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
+	MaxMessageSize  string        `mapstructure:"max_message_size"`
+	MaxDeliveries   int           `mapstructure:"max_deliveries"`
 
 	// File is the config file that was read, if any (not a key).
 	File string `mapstructure:"-"`
@@ -45,6 +48,21 @@ var Defaults = map[string]any{
 	"log_level":        "warn",
 	"lease":            "30s",
 	"shutdown_timeout": "30s",
+	"max_message_size": "256KiB",
+	"max_deliveries":   10,
+}
+
+// The bounds of max_message_size: an order is a few hundred bytes, and a
+// broker batch of messages near 64 MiB would hold a worker's memory.
+const (
+	minMessageSize = 1 << 10
+	maxMessageSize = 64 << 20
+)
+
+// MaxMessageBytes is max_message_size in bytes (Validate has checked it).
+func (c Config) MaxMessageBytes() int {
+	n, _ := humanize.ParseBytes(c.MaxMessageSize)
+	return int(n)
 }
 
 // Keys lists the keys in a stable order.
@@ -163,6 +181,13 @@ func (c Config) Validate() error {
 		return bad("lease", "%v is too short (at least 100ms)", c.Lease)
 	case c.ShutdownTimeout < 0:
 		return bad("shutdown_timeout", "%v is negative", c.ShutdownTimeout)
+	case c.MaxDeliveries < 1 || c.MaxDeliveries > 1000:
+		return bad("max_deliveries", "%d (between 1 and 1000)", c.MaxDeliveries)
+	}
+	if n, err := humanize.ParseBytes(c.MaxMessageSize); err != nil || n < minMessageSize || n > maxMessageSize {
+		return bad("max_message_size", "%q (a size between 1KiB and 64MiB, e.g. 256KiB)", c.MaxMessageSize)
+	}
+	switch {
 	case strings.TrimSpace(c.Store) == "":
 		return bad("store", "empty (a SQLite file path or a postgres:// URL)")
 	}

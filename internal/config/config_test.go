@@ -51,6 +51,20 @@ func TestPrecedenceFlagEnvFileDefault(t *testing.T) {
 	}
 }
 
+// Sizes read as people write them; the limits reach the typed Config.
+func TestLimitsAreParsed(t *testing.T) {
+	t.Chdir(t.TempDir())
+	for raw, want := range map[string]int{"256KiB": 256 << 10, "1 MiB": 1 << 20, "4096": 4096, "64kb": 64000} {
+		c, err := Load(flags(t, "--max-message-size", raw, "--max-deliveries", "4"), "")
+		if err != nil {
+			t.Fatalf("%s: %v", raw, err)
+		}
+		if c.MaxMessageBytes() != want || c.MaxDeliveries != 4 {
+			t.Errorf("%s: %d bytes, %d deliveries; want %d, 4", raw, c.MaxMessageBytes(), c.MaxDeliveries, want)
+		}
+	}
+}
+
 func TestPalantirYAMLInWorkingDirectoryIsRead(t *testing.T) {
 	dir := t.TempDir()
 	t.Chdir(dir)
@@ -74,6 +88,10 @@ func TestInvalidValuesNameTheKey(t *testing.T) {
 		{"lease duration", []string{"--lease", "soon"}, nil, "lease"},
 		{"lease too short", []string{"--lease", "1ms"}, nil, "lease"},
 		{"queue", []string{"--queue", "has space"}, nil, "queue"},
+		{"message size", []string{"--max-message-size", "huge"}, nil, "max_message_size"},
+		{"message size too small", []string{"--max-message-size", "100"}, nil, "max_message_size"},
+		{"message size too large", nil, map[string]string{"PALANTIR_MAX_MESSAGE_SIZE": "2GiB"}, "max_message_size"},
+		{"deliveries", []string{"--max-deliveries", "0"}, nil, "max_deliveries"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
