@@ -201,7 +201,7 @@ func parseURL(raw string) (driver, dsn, where string, err error) {
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout(15000)")
 	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Add("_pragma", "synchronous(FULL)")
 	// Immediate transactions take the write lock up front, so two processes
 	// never deadlock upgrading read locks; the busy timeout makes them wait.
 	q.Add("_txlock", "immediate")
