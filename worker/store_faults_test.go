@@ -242,3 +242,81 @@ func TestLimitsDeadLetterAtConsume(t *testing.T) {
 		t.Errorf("crasher in the store: %s %q, want FAILURE with the reason", m.Status, m.Error)
 	}
 }
+
+// stealable hands out deliveries whose lease can be taken away: once
+// stolen, Extend and every settlement say ErrLeaseLost, as a backend does
+// when the lease lapsed and another consumer took the message.
+type stealable struct {
+	backends.Subscriber
+	stolen atomic.Bool
+}
+
+func (s *stealable) Subscribe(ctx context.Context, o backends.ConsumerOptions) (backends.Consumer, error) {
+	c, err := s.Subscriber.Subscribe(ctx, o)
+	return stealConsumer{Consumer: c, s: s}, err
+}
+
+type stealConsumer struct {
+	backends.Consumer
+	s *stealable
+}
+
+func (c stealConsumer) Receive(ctx context.Context) (backends.Delivery, error) {
+	d, err := c.Consumer.Receive(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return stealDelivery{Delivery: d, s: c.s}, nil
+}
+
+type stealDelivery struct {
+	backends.Delivery
+	s *stealable
+}
+
+func (d stealDelivery) Extend(ctx context.Context) error {
+	if d.s.stolen.Load() {
+		return backends.ErrLeaseLost
+	}
+	return d.Delivery.Extend(ctx)
+}
+
+// A worker whose lease was lost stops the stale copy at once: it neither
+// keeps extending nor finishes work that now belongs to another worker.
+func TestLostLeaseStopsTheStaleCopy(t *testing.T) {
+	r := newRig(t)
+	q := r.open()
+	r.launch(q, r.order("m", mission.Recon, 0, 3))
+	sub := &stealable{Subscriber: q}
+	started, never := make(chan string, 1), make(chan struct{})
+	var results sync.Map
+	w := r.worker("zombie", sub, func(c *worker.Config) {
+		c.Sleep = blockingSleep(started, never)
+		c.ShutdownTimeout = time.Minute
+		c.Observe = func(o worker.Observation) { results.Store(o.Received.ID, o.Result) }
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	<-started
+	sub.stolen.Store(true)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if res, ok := results.Load("m"); ok {
+			if res != worker.NotSettled {
+				t.Errorf("stale copy ended %v, want %v", res, worker.NotSettled)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the stale copy still runs 5s after its lease was lost")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if m := r.mission("m"); m.Status.Final() {
+		t.Errorf("the stale copy recorded %s", m.Status)
+	}
+	cancel()
+	<-done
+}
