@@ -32,7 +32,7 @@ func (s *Store) AddDeadLetter(ctx context.Context, queue string, dl backends.Dea
 		dl.Body = []byte{}
 	}
 	_, err := s.db.ExecContext(ctx, s.rebind(`INSERT INTO dead_letters (queue, message_id, body, attempt, reason, dead_us)
-		VALUES (?, ?, ?, ?, ?, ?)`), queue, dl.ID, dl.Body, dl.Attempt, dl.Reason, micros(dl.DeadAt))
+		VALUES (?, ?, ?, ?, ?, ?)`), queue, readable(dl.ID, 256), dl.Body, dl.Attempt, readable(dl.Reason, 4096), micros(dl.DeadAt))
 	return err
 }
 

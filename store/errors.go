@@ -39,3 +39,7 @@ func Permanent(err error) bool {
 	}
 	return false
 }
+
+// Permanent is the package's Permanent as a method, so that a telemetry
+// recorder writing to the store can tell a refused batch from an outage.
+func (s *Store) Permanent(err error) bool { return Permanent(err) }

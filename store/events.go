@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jmoiron/sqlx"
 
@@ -47,8 +48,8 @@ func (s *Store) insertEventsTx(ctx context.Context, tx *sqlx.Tx, events []teleme
 		chunk := events[start:min(start+eventsPerInsert, len(events))]
 		args := make([]any, 0, 7*len(chunk))
 		for _, e := range chunk {
-			args = append(args, micros(e.At), string(e.Name), e.MissionID, e.Attempt, e.Service,
-				e.SincePrev.Microseconds(), e.Detail)
+			args = append(args, micros(e.At), string(e.Name), readable(e.MissionID, 256), e.Attempt,
+				readable(e.Service, 256), e.SincePrev.Microseconds(), readable(e.Detail, 4096))
 		}
 		if _, err := s.execTx(ctx, tx, insertEventsSQL(len(chunk)), args...); err != nil {
 			return err
@@ -92,4 +93,20 @@ func (s *Store) selectEvents(ctx context.Context, q string, args ...any) ([]tele
 			SincePrev: time.Duration(r.SinceUS) * time.Microsecond, Detail: r.Detail}
 	}
 	return out, nil
+}
+
+// readable makes text from outside (a stranger's message id, an error
+// quoting its bytes) storable on every store: valid UTF-8, no NUL byte
+// (PostgreSQL refuses both, and would refuse the whole batch), at most max
+// bytes.
+func readable(s string, max int) string {
+	s = strings.ToValidUTF8(strings.ReplaceAll(s, "\x00", "\uFFFD"), "\uFFFD")
+	if len(s) <= max {
+		return s
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut]
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -28,6 +29,8 @@ type Recorder struct {
 	done   chan struct{}
 	closed sync.Once
 	flush  chan chan struct{}
+
+	dropped atomic.Int64
 
 	mu   sync.Mutex
 	last map[string]time.Time
@@ -128,33 +131,75 @@ func (r *Recorder) Close() {
 	})
 }
 
+// maxKept bounds the events kept while the store is away (some 10 MB);
+// beyond it new events are dropped, and counted.
+const maxKept = 50000
+
+// Dropped is how many events were never written: refused by the store, or
+// over maxKept during an outage.
+func (r *Recorder) Dropped() int64 { return r.dropped.Load() }
+
+// permanent asks the writer, if it can tell, whether err is a refusal of
+// the events themselves, which trying again would not cure.
+func (r *Recorder) permanent(err error) bool {
+	p, ok := r.w.(interface{ Permanent(error) bool })
+	return ok && p.Permanent(err)
+}
+
+// outage is the recorder's view of the store while writes fail: events are
+// kept, and written again after a growing delay.
+type outage struct {
+	since   time.Time // zero while the store answers
+	wait    time.Duration
+	retryAt time.Time
+}
+
 func (r *Recorder) loop() {
-	batch := make([]Event, 0, r.MaxBatch)
+	var kept []Event
+	var out outage
 	tick := time.NewTicker(r.FlushEvery)
 	defer tick.Stop()
-	write := func() {
-		if len(batch) == 0 {
+	add := func(e Event) {
+		if len(kept) >= maxKept {
+			r.dropped.Add(1)
 			return
 		}
-		if r.w != nil {
-			// A detached context: events must land even while the process
-			// is shutting down.
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			if err := r.w.InsertEvents(ctx, batch); err != nil {
-				r.log.Warn("telemetry events not persisted", "count", len(batch), "err", err)
-			}
-			cancel()
+		kept = append(kept, e)
+	}
+	// write writes what is kept, a batch at a time; during an outage only
+	// once its delay has passed, unless asked now (Flush).
+	write := func(now bool) {
+		if r.w == nil {
+			kept = kept[:0]
+			return
 		}
-		batch = batch[:0]
+		if !now && time.Now().Before(out.retryAt) {
+			return
+		}
+		done := 0
+		for done < len(kept) {
+			n := min(len(kept)-done, r.MaxBatch)
+			if err := r.insert(kept[done : done+n]); err != nil && !r.permanent(err) {
+				r.failed(&out, len(kept)-done, err)
+				break
+			} else if err != nil {
+				r.dropped.Add(int64(n))
+				r.log.Warn("telemetry events refused by the store; dropped", "count", n, "err", err)
+			}
+			done += n
+		}
+		kept = append(kept[:0], kept[done:]...)
+		if len(kept) == 0 && !out.since.IsZero() {
+			r.log.Warn("telemetry: the store answers again; the kept events are written",
+				"after", time.Since(out.since).Round(time.Millisecond), "dropped", r.dropped.Load())
+			out = outage{}
+		}
 	}
 	drain := func() {
 		for {
 			select {
 			case e := <-r.in:
-				batch = append(batch, e)
-				if len(batch) >= r.MaxBatch {
-					write()
-				}
+				add(e)
 			default:
 				return
 			}
@@ -163,18 +208,40 @@ func (r *Recorder) loop() {
 	for {
 		select {
 		case e := <-r.in:
-			batch = append(batch, e)
-			if len(batch) >= r.MaxBatch {
-				write()
+			add(e)
+			if len(kept) >= r.MaxBatch && out.since.IsZero() {
+				write(false)
 			}
 		case <-tick.C:
-			write()
+			write(false)
 		case ack := <-r.flush:
 			drain()
-			write()
+			write(true)
 			close(ack)
 		case <-r.done:
+			if len(kept) > 0 {
+				r.log.Error("telemetry events not written: the store does not answer", "count", len(kept))
+			}
 			return
 		}
 	}
+}
+
+// insert writes one batch with a detached context: events must land even
+// while the process is shutting down.
+func (r *Recorder) insert(batch []Event) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return r.w.InsertEvents(ctx, batch)
+}
+
+// failed notes a write that failed because the store is away: said once
+// per outage, tried again after a delay doubling up to 5s.
+func (r *Recorder) failed(out *outage, waiting int, err error) {
+	if out.since.IsZero() {
+		out.since = time.Now()
+		r.log.Warn("telemetry: the store does not answer; keeping events to write later", "waiting", waiting, "err", err)
+	}
+	out.wait = min(max(2*out.wait, 100*time.Millisecond), 5*time.Second)
+	out.retryAt = time.Now().Add(out.wait)
 }

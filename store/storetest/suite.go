@@ -6,9 +6,11 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -38,6 +40,7 @@ func Run(t *testing.T, open func(t *testing.T) *store.Store) {
 		{"WorkersHeartbeat", testWorkers},
 		{"PublishFailureLeavesNothing", testDeleteUnpublished},
 		{"QueuedAtSurvivesAWorkerFasterThanTheLauncher", testQueuedAfterStart},
+		{"EventsWithAStrangersBytesAreKept", testStrangeEventText},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open(t)) })
@@ -441,5 +444,40 @@ func testQueuedAfterStart(t *testing.T, s *store.Store) {
 	s.Flush()
 	if got := get(t, s, "fast"); got.Status != mission.Started || !got.QueuedAt.Equal(t0.Add(time.Second)) {
 		t.Errorf("after a late MarkQueued: status %s, queued at %v; want STARTED, queued at %v", got.Status, got.QueuedAt, t0.Add(time.Second))
+	}
+}
+
+// An event may name a message a stranger published, with any bytes in its
+// id: PostgreSQL refuses a NUL byte and invalid UTF-8 in text, so a batch
+// holding one would be refused whole. The store keeps such text readable
+// instead.
+func testStrangeEventText(t *testing.T, s *store.Store) {
+	ctx := context.Background()
+	odd := "a\x00b\xffc" + strings.Repeat("x", 1000)
+	err := s.InsertEvents(ctx, []telemetry.Event{{At: time.Now(), Name: telemetry.MissionDeadLettered, MissionID: odd,
+		Attempt: 1, Service: "broker:redis\x00", Detail: "reason \xfe\x00"}})
+	must(t, "InsertEvents", err)
+	evs, err := s.Events(ctx, store.EventFilter{Limit: 1})
+	must(t, "Events", err)
+	if len(evs) != 1 {
+		t.Fatalf("%d events stored", len(evs))
+	}
+	e := evs[0]
+	for _, f := range []string{e.MissionID, e.Service, e.Detail} {
+		if strings.ContainsRune(f, 0) || !utf8.ValidString(f) {
+			t.Errorf("stored %q: want valid UTF-8 without NUL", f)
+		}
+	}
+	if !strings.HasPrefix(e.MissionID, "a") || len(e.MissionID) > 256 {
+		t.Errorf("mission id stored as %q (%d bytes)", e.MissionID, len(e.MissionID))
+	}
+	// A dead letter of such a message too: refusing it would put the
+	// message back, to be dead-lettered again and again.
+	must(t, "AddDeadLetter", s.AddDeadLetter(ctx, "odd", backends.DeadLetter{Message: backends.Message{ID: odd, Body: []byte{0, 0xff}},
+		Reason: "malformed \x00", DeadAt: time.Now()}))
+	dls, err := s.ListDeadLetters(ctx, "odd", 0)
+	must(t, "ListDeadLetters", err)
+	if len(dls) != 1 || strings.ContainsRune(dls[0].ID, 0) || string(dls[0].Body) != "\x00\xff" {
+		t.Errorf("dead letters %+v", dls)
 	}
 }
