@@ -34,8 +34,13 @@ type outgoing struct {
 // Publish enqueues msgs on the work queue and returns once the broker has
 // confirmed all of them. It blocks for the confirms (and up to 10 s for a
 // lost connection to come back); cancelling ctx abandons the wait. On
-// error some messages may have been enqueued. Safe for concurrent use.
+// error some messages may have been enqueued, except for a body over
+// Config.MaxBytes: then nothing of the batch is sent and the error wraps
+// backends.ErrTooLarge. Safe for concurrent use.
 func (q *Queue) Publish(ctx context.Context, msgs ...backends.Message) error {
+	if err := q.cfg.CheckSizes(msgs); err != nil {
+		return fmt.Errorf("rabbitmq publish %s: %w", q.names.work, err)
+	}
 	now := time.Now()
 	outs := make([]outgoing, len(msgs))
 	for i, m := range msgs {
