@@ -54,7 +54,9 @@
 // x-palantir-attempt (int32) and x-palantir-enqueued-at (RFC 3339 with
 // nanoseconds: when the copy becomes receivable, which for a retry is after
 // its delay; AMQP's Timestamp has only second precision). Dead letters also
-// carry x-palantir-reason and x-palantir-dead-at. A message published by
+// carry x-palantir-reason and x-palantir-dead-at; a copy republished to
+// count its deliveries carries x-palantir-deliveries (see Delivery count).
+// A message published by
 // hand without any of these is still delivered, as attempt 1, with the ID
 // "raw-" followed by a hash of its body, and EnqueuedAt = the time it was
 // received.
@@ -87,6 +89,20 @@
 //   - With queue_type=quorum every queue above is a quorum queue
 //     (replicated, for clusters), and the retry ladder dead-letters with
 //     x-dead-letter-strategy at-least-once.
+//
+// # Delivery count
+//
+// Received.Deliveries counts the deliveries of a copy without an outcome,
+// this one included. Quorum queues count for us (x-delivery-count, which
+// RabbitMQ 4.3 narrowed to failed deliveries: a Release no longer counts
+// there). A classic queue only says that a message was delivered before
+// (the redelivered flag), so a consumer that receives such a message with
+// no count republishes it, confirmed, with x-palantir-deliveries = the
+// deliveries so far, acks the original, and hands out the copy when it
+// comes: the count survives the next crash, and the copy waits at the tail
+// of the queue. If that publish fails, the original is handed out as it
+// is, counted 2 or more (at least). A Retry is a new copy, counted from 1.
+// The worker, not the backend, decides what a count means.
 //
 // Not guaranteed: ordering after a redelivery or retry; exactness of a retry
 // delay when different delays share a ladder class (see Names); anything a
