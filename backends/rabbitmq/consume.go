@@ -91,7 +91,7 @@ func (c *consumer) open(ctx context.Context, declare bool) (*session, <-chan amq
 		return nil, nil, classify(err)
 	}
 	if declare {
-		if _, err := c.q.names.declare(ch, c.q.set.queueType); err != nil {
+		if _, err := c.q.declare(ch); err != nil {
 			return fail(err)
 		}
 	}

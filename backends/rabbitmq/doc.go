@@ -22,7 +22,15 @@
 // on open, after every reconnect, and by Stats and Purge:
 //
 //   - Q, the work queue: durable, on the default exchange with routing
-//     key Q, x-queue-type classic or quorum.
+//     key Q, x-queue-type classic or quorum. As a quorum queue it also has
+//     x-delivery-limit (twice the worker's limit, at least 20) and
+//     dead-letters what exceeds it to Q.dead (x-dead-letter-exchange "",
+//     x-dead-letter-routing-key Q.dead, at-least-once), where `dlq list`
+//     shows the reason from its x-death header. The worker dead-letters at
+//     its own limit first; the broker's is the backstop (RabbitMQ 4 would
+//     otherwise drop the message at its default limit of 20). A quorum Q
+//     declared by an older palantir without these is used as it is, with
+//     a warning naming the policy that adds them.
 //   - Q.retry.125ms, Q.retry.250ms, Q.retry.500ms, Q.retry.1s, Q.retry.2s,
 //     Q.retry.4s, Q.retry.8s, Q.retry.16s, Q.retry.32s and Q.retry.long,
 //     the retry ladder: durable queues with no consumers whose

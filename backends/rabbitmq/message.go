@@ -3,6 +3,7 @@ package rabbitmq
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"strconv"
 	"time"
 
@@ -134,10 +135,48 @@ func deadLetter(d amqp.Delivery) backends.DeadLetter {
 	if s, ok := d.Headers[hdrDeadAt].(string); ok {
 		dl.DeadAt, _ = time.Parse(time.RFC3339Nano, s)
 	}
+	if dl.Reason == "" {
+		if reason, queue, at, ok := lastDeath(d); ok {
+			dl.Reason = brokerReason(reason, queue)
+			if dl.DeadAt.IsZero() {
+				dl.DeadAt = at
+			}
+		}
+	}
 	if dl.DeadAt.IsZero() {
 		dl.DeadAt = d.Timestamp
 	}
 	return dl
+}
+
+// lastDeath reads the most recent entry of the x-death header that
+// RabbitMQ adds when it dead-letters a message itself (most recent first).
+func lastDeath(d amqp.Delivery) (reason, queue string, at time.Time, ok bool) {
+	deaths, _ := d.Headers["x-death"].([]any)
+	if len(deaths) == 0 {
+		return "", "", time.Time{}, false
+	}
+	death, _ := deaths[0].(amqp.Table)
+	reason, _ = death["reason"].(string)
+	queue, _ = death["queue"].(string)
+	at, _ = death["time"].(time.Time)
+	return reason, queue, at, reason != ""
+}
+
+// brokerReason words a dead letter that RabbitMQ moved itself, from the
+// x-death reason, for `palantir dlq list`.
+func brokerReason(reason, queue string) string {
+	switch reason {
+	case "delivery_limit":
+		return fmt.Sprintf("delivered too many times without an outcome: the delivery limit of %s (x-delivery-limit) dead-lettered it", queue)
+	case "rejected":
+		return fmt.Sprintf("rejected without requeue by a consumer of %s", queue)
+	case "expired":
+		return fmt.Sprintf("expired in %s", queue)
+	case "maxlen":
+		return fmt.Sprintf("%s was full (x-max-length)", queue)
+	}
+	return fmt.Sprintf("dead-lettered by RabbitMQ from %s: %s", queue, reason)
 }
 
 // headerInt reads an integer header whichever AMQP type a publisher chose.

@@ -64,6 +64,12 @@ type Queue struct {
 	// the latter with the broker's consumer count.
 	inflight  atomic.Int64
 	consumers atomic.Int64
+
+	// legacy is set once the quorum work queue turned out to be one an
+	// older palantir declared (see declareOn); legacyWarned says the
+	// warning about it was logged.
+	legacy       atomic.Bool
+	legacyWarned atomic.Bool
 }
 
 var _ backends.Queue = (*Queue)(nil)
@@ -168,14 +174,53 @@ func (q *Queue) dial(ctx context.Context) (*amqp.Connection, error) {
 	})
 }
 
-// declareOn declares the topology on a fresh channel of conn.
+// shape is how this Queue declares its queues.
+func (q *Queue) shape() shape {
+	return shape{
+		queueType:     q.set.queueType,
+		deliveryLimit: brokerDeliveryLimit(q.cfg.DeliveryLimit()),
+		workerLimit:   q.cfg.DeliveryLimit(),
+		legacy:        q.legacy.Load(),
+	}
+}
+
+// declare declares the topology on ch (see names.declare).
+func (q *Queue) declare(ch *amqp.Channel) (counts, error) {
+	return q.names.declare(ch, q.shape())
+}
+
+// declareOn declares the topology on fresh channels of conn. A quorum work
+// queue that an older palantir declared, without the dead-letter target
+// and delivery limit of today's, is refused by the broker
+// (PRECONDITION_FAILED: other arguments). Its messages must not be
+// stranded by an upgrade, so declareOn checks that the queue has exactly
+// the old arguments and then uses it as it is, warning once with the
+// policy that gives it what it lacks. Any other difference is an error
+// that says how to fix it.
 func (q *Queue) declareOn(conn *amqp.Connection) error {
+	err := q.declareChannel(conn)
+	if !isWorkShape(err) || q.set.queueType != amqp.QueueTypeQuorum || q.legacy.Load() {
+		return err
+	}
+	q.legacy.Store(true)
+	if lerr := q.declareChannel(conn); lerr != nil {
+		q.legacy.Store(false)
+		return err
+	}
+	if !q.legacyWarned.Swap(true) {
+		q.log.Warn(q.names.legacyAdvice(q.shape()))
+	}
+	return nil
+}
+
+// declareChannel declares the topology on a channel of its own.
+func (q *Queue) declareChannel(conn *amqp.Connection) error {
 	ch, err := conn.Channel()
 	if err != nil {
 		return err
 	}
 	defer ch.Close()
-	_, err = q.names.declare(ch, q.set.queueType)
+	_, err = q.declare(ch)
 	return err
 }
 

@@ -515,3 +515,158 @@ func BenchmarkRoundTrip(b *testing.B) {
 		sent += len(batch)
 	}
 }
+
+// amqpChannel opens a raw channel on url for the test, as a stranger with
+// the broker's own tools would.
+func amqpChannel(t *testing.T, url string) *amqp.Channel {
+	t.Helper()
+	conn, err := amqp.Dial(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ch
+}
+
+// TestQuorumDeliveryLimitDeadLetters returns a message to a quorum work
+// queue (basic.reject with requeue, which every RabbitMQ version counts)
+// until the broker's own delivery limit takes it: it must end in the dead
+// letters with a reason, not vanish (RabbitMQ 4 drops it by default).
+func TestQuorumDeliveryLimitDeadLetters(t *testing.T) {
+	url := withParam(testURL(t), "queue_type=quorum")
+	queue := backendtest.QueueName(t)
+	q, err := rabbitmq.Open(context.Background(), backends.Config{URL: url, Queue: queue, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cleanupTopology(t, url, queue)
+	t.Cleanup(func() { q.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := q.Publish(ctx, backends.Message{ID: "poison", Body: []byte("boom"), Attempt: 2}); err != nil {
+		t.Fatal(err)
+	}
+
+	ch := amqpChannel(t, url)
+	const most = 200 // far above any limit palantir sets by default
+	returns := 0
+	for ; returns < most; returns++ {
+		ad, ok, err := ch.Get(queue, false)
+		if err != nil {
+			t.Fatalf("get after %d returns: %v", returns, err)
+		}
+		if !ok {
+			break
+		}
+		if err := ad.Reject(true); err != nil {
+			t.Fatalf("reject after %d returns: %v", returns, err)
+		}
+	}
+	if returns == most {
+		t.Fatalf("the message was still in %s after %d returns: the work queue has no delivery limit", queue, most)
+	}
+	t.Logf("the broker dead-lettered the message after %d returns", returns)
+	if limit := 2 * backends.DefaultMaxDeliveries; returns <= backends.DefaultMaxDeliveries {
+		t.Errorf("the broker took the message after %d returns, want more than the worker's limit %d (about %d)", returns, backends.DefaultMaxDeliveries, limit)
+	}
+	var dead []backends.DeadLetter
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		dead, err = q.DeadLetters(ctx, 0)
+		if err == nil && len(dead) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("dead letters after the broker's delivery limit: %v, %v; want the message (lost after %d returns?)", dead, err, returns)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	dl := dead[0]
+	if dl.ID != "poison" || dl.Attempt != 2 || string(dl.Body) != "boom" {
+		t.Errorf("dead letter %+v, want poison attempt 2 body boom", dl)
+	}
+	if !strings.Contains(dl.Reason, "delivery limit") || !strings.Contains(dl.Reason, queue) {
+		t.Errorf("dead letter reason %q, want it to name the delivery limit and %s", dl.Reason, queue)
+	}
+	if dl.DeadAt.IsZero() || time.Since(dl.DeadAt) > time.Minute {
+		t.Errorf("dead letter time %v, want about now", dl.DeadAt)
+	}
+}
+
+// TestQuorumWorkQueueOfAnOlderVersion opens a quorum work queue declared as
+// palantir did before it had a dead-letter target and delivery limit: its
+// messages must still be served, with a warning that names the policy to
+// apply.
+func TestQuorumWorkQueueOfAnOlderVersion(t *testing.T) {
+	url := withParam(testURL(t), "queue_type=quorum")
+	queue := backendtest.QueueName(t)
+	cleanupTopology(t, url, queue)
+	ch := amqpChannel(t, url)
+	if _, err := ch.QueueDeclare(queue, true, false, false, false, amqp.Table{amqp.QueueTypeArg: amqp.QueueTypeQuorum}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.Publish("", queue, false, false, amqp.Publishing{MessageId: "old", Body: []byte("old")}); err != nil {
+		t.Fatal(err)
+	}
+
+	var logs strings.Builder
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	q, err := rabbitmq.Open(ctx, backends.Config{URL: url, Queue: queue, Logger: log})
+	if err != nil {
+		t.Fatalf("Open over a work queue of an older palantir: %v", err)
+	}
+	t.Cleanup(func() { q.Close() })
+	if got := strings.Count(logs.String(), "set_policy"); got != 1 {
+		t.Errorf("warnings naming the policy: %d, want 1; logs:\n%s", got, logs.String())
+	}
+	if _, err := q.Stats(ctx); err != nil {
+		t.Errorf("Stats: %v", err)
+	}
+	c, err := q.Subscribe(ctx, backends.ConsumerOptions{Name: "c"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	d, err := c.Receive(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := d.Received().ID; got != "old" {
+		t.Errorf("received %s, want old", got)
+	}
+	if err := d.Ack(ctx); err != nil {
+		t.Error(err)
+	}
+	if err := q.Publish(ctx, backends.Message{ID: "new", Body: []byte("new")}); err != nil {
+		t.Errorf("Publish: %v", err)
+	}
+}
+
+// TestQuorumDeliveryLimitMismatch opens a quorum queue with a worker limit
+// whose broker limit differs from the one the queue was declared with: a
+// configuration error that says what to do.
+func TestQuorumDeliveryLimitMismatch(t *testing.T) {
+	url := withParam(testURL(t), "queue_type=quorum")
+	queue := backendtest.QueueName(t)
+	q, err := rabbitmq.Open(context.Background(), backends.Config{URL: url, Queue: queue})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cleanupTopology(t, url, queue)
+	q.Close()
+	_, err = rabbitmq.Open(context.Background(), backends.Config{URL: url, Queue: queue, MaxDeliveries: 50})
+	if !errors.Is(err, backends.ErrBadURL) {
+		t.Fatalf("Open with another max_deliveries: %v, want ErrBadURL", err)
+	}
+	for _, want := range []string{"max_deliveries", "x-delivery-limit", "delete_queue " + queue} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+}
