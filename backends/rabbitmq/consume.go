@@ -396,9 +396,10 @@ func (d *delivery) Release(ctx context.Context) error {
 // Retry publishes a confirmed copy as attempt+1 to the retry ladder (to
 // the work queue when delay <= 0), then acks the original. If the copy
 // cannot be published, the original is released back to the queue (left
-// unsettled it would hold a prefetch slot until the channel closed); if the
-// copy is confirmed but the ack cannot be sent, both come back and the
-// error wraps ErrLeaseLost.
+// unsettled it would hold a prefetch slot until the channel closed). If
+// the copy is confirmed but the ack cannot be sent (the channel is gone),
+// Retry still returns nil: the copy is what counts, and the original comes
+// back as a stale redelivery of the old attempt (logged as a warning).
 func (d *delivery) Retry(ctx context.Context, delay time.Duration) error {
 	names := d.s.q.names
 	m := d.rec.Message
@@ -435,10 +436,35 @@ func (d *delivery) replace(ctx context.Context, op string, out outgoing) error {
 		}
 		return fmt.Errorf("rabbitmq %s %s: publish to %s: %w (the original was released back to the queue)", op, d.rec.ID, out.queue, err)
 	}
+	if d.s.q.afterCopy != nil {
+		d.s.q.afterCopy(d)
+	}
 	if err := d.finish(ack); err != nil {
-		return fmt.Errorf("rabbitmq %s %s: the copy is in %s, but the original could not be acked and will come back too: %w", op, d.rec.ID, out.queue, err)
+		// The copy is what counts: reporting a failure here would have the
+		// worker keep the old attempt current while the copy runs the
+		// next one, and the original, redelivered, start a second retry
+		// chain. Succeeding lets the worker record the next attempt (or
+		// the dead letter); the original comes back as a stale
+		// redelivery of an attempt already settled, which the worker
+		// acks without running it.
+		d.settleLost()
+		d.s.q.log.Warn("rabbitmq "+op+": the copy is confirmed but the original could not be acked; it will be delivered again, stale",
+			"id", d.rec.ID, "attempt", d.rec.Attempt, "copy_in", out.queue, "err", err)
 	}
 	return nil
+}
+
+// settleLost marks the delivery settled after a settlement whose copy
+// counts although the ack was lost with the channel (the broker has the
+// original back already).
+func (d *delivery) settleLost() {
+	d.s.mu.Lock()
+	defer d.s.mu.Unlock()
+	d.state = settled
+	if _, ok := d.s.held[d.ad.DeliveryTag]; ok {
+		delete(d.s.held, d.ad.DeliveryTag)
+		d.s.q.inflight.Add(-1)
+	}
 }
 
 // Extend has no lease to renew: the delivery is the consumer's for as long

@@ -86,7 +86,10 @@
 //     publishes a confirmed copy to Q.dead and then acks. If the process dies
 //     between the two steps the original comes back with its old attempt
 //     beside the copy: at-least-once, and the worker records outcomes once.
-//     If the copy cannot be published, the original is released back to
+//     The same holds when the copy is confirmed but the ack is lost with
+//     the channel: Retry and DeadLetter then return nil (the copy is what
+//     counts, so the worker records the next attempt and the redelivered
+//     original is stale) and log a warning. If the copy cannot be published, the original is released back to
 //     the queue rather than left holding a prefetch slot.
 //   - Release is basic.nack with requeue.
 //   - After a connection or channel is lost the backend reconnects with

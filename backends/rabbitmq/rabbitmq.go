@@ -70,6 +70,10 @@ type Queue struct {
 	// warning about it was logged.
 	legacy       atomic.Bool
 	legacyWarned atomic.Bool
+
+	// afterCopy, set only by tests, runs between the confirm of a Retry's
+	// or DeadLetter's copy and the ack of the original.
+	afterCopy func(*delivery)
 }
 
 var _ backends.Queue = (*Queue)(nil)

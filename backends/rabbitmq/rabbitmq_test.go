@@ -670,3 +670,78 @@ func TestQuorumDeliveryLimitMismatch(t *testing.T) {
 		}
 	}
 }
+
+// TestCopyConfirmedAckFailed breaks the channel between the confirm of a
+// Retry's (or DeadLetter's) copy and the ack of the original. The copy is
+// what counts: the settlement succeeds, so that the worker records the
+// next attempt (or the dead letter) and one mission never runs two retry
+// chains; the original comes back as a stale redelivery of the old
+// attempt, which the worker acks without running.
+func TestCopyConfirmedAckFailed(t *testing.T) {
+	url := testURL(t)
+	for _, op := range []string{"Retry", "DeadLetter"} {
+		t.Run(op, func(t *testing.T) {
+			queue := backendtest.QueueName(t)
+			q, err := rabbitmq.Open(context.Background(), backends.Config{URL: url, Queue: queue, Logger: testLogger(t)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			cleanupTopology(t, url, queue)
+			t.Cleanup(func() { q.Close() })
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := q.Publish(ctx, backends.Message{ID: "m", Body: []byte("m")}); err != nil {
+				t.Fatal(err)
+			}
+			c, err := q.Subscribe(ctx, backends.ConsumerOptions{Name: "c", Prefetch: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			d, err := c.Receive(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rabbitmq.BreakAckAfterCopy(q)
+			if op == "Retry" {
+				err = d.Retry(ctx, 0)
+			} else {
+				err = d.DeadLetter(ctx, "gave up")
+			}
+			if err != nil {
+				t.Fatalf("%s whose copy was confirmed but whose ack failed: %v, want nil (the copy counts)", op, err)
+			}
+			if err := d.Ack(ctx); !errors.Is(err, backends.ErrSettled) {
+				t.Errorf("Ack after a successful %s: %v, want ErrSettled", op, err)
+			}
+
+			want := map[int]bool{1: true} // the stale original
+			if op == "Retry" {
+				want[2] = true // and the copy
+			}
+			for range want {
+				rc, cancelRc := context.WithTimeout(ctx, 10*time.Second)
+				again, err := c.Receive(rc)
+				cancelRc()
+				if err != nil {
+					t.Fatalf("Receive (still waiting for attempts %v): %v", want, err)
+				}
+				got := again.Received()
+				if got.ID != "m" || !want[got.Attempt] {
+					t.Errorf("received %s attempt %d, want m attempt in %v", got.ID, got.Attempt, want)
+				}
+				delete(want, got.Attempt)
+				if err := again.Ack(ctx); err != nil {
+					t.Error(err)
+				}
+			}
+			dead, err := q.DeadLetters(ctx, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if wantDead := map[bool]int{true: 0, false: 1}[op == "Retry"]; len(dead) != wantDead {
+				t.Errorf("dead letters %v, want %d", dead, wantDead)
+			}
+		})
+	}
+}
