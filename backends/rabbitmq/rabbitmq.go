@@ -56,7 +56,8 @@ type Queue struct {
 	conn *amqp.Connection // nil while reconnecting or after Close
 	up   chan struct{}    // closed while conn is usable; replaced when it is lost
 
-	pub publisher
+	pub   publisher
+	block blockState // connection.blocked of the current connection
 
 	// inflight counts the deliveries this Queue's consumers hold unsettled
 	// (received from the broker, buffered or handed out); consumers counts
@@ -115,6 +116,7 @@ func Open(ctx context.Context, cfg backends.Config) (*Queue, error) {
 	}
 	q.conn = conn
 	close(q.up)
+	q.watchBlocked(conn)
 	q.wg.Add(1)
 	go q.supervise(conn)
 	return q, nil
@@ -291,6 +293,7 @@ func (q *Queue) reconnect() *amqp.Connection {
 			q.conn = conn
 			close(q.up)
 			q.mu.Unlock()
+			q.watchBlocked(conn)
 			return conn
 		}
 		q.log.Warn("rabbitmq reconnect failed", "url", q.set.redacted, "attempt", attempt, "retry_in", min(2*backoff, maxBackoff), "err", err)

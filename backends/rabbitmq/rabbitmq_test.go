@@ -745,3 +745,62 @@ func TestCopyConfirmedAckFailed(t *testing.T) {
 		})
 	}
 }
+
+// TestPublishBlockedByAlarm raises a memory alarm on a private node: a
+// publish must give up within a bounded time with an error that says the
+// broker blocked publishers (and maps to exit status 3), rather than wait
+// for confirms forever; once the alarm clears, publishing works again.
+func TestPublishBlockedByAlarm(t *testing.T) {
+	node := startPrivateNode(t)
+	queue := backendtest.QueueName(t)
+	q, err := rabbitmq.Open(context.Background(), backends.Config{URL: node.url, Queue: queue, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { q.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := q.Publish(ctx, backends.Message{ID: "before", Body: []byte("x")}); err != nil {
+		t.Fatalf("Publish before the alarm: %v", err)
+	}
+
+	node.mustCtl(t, "set_vm_memory_high_watermark", "0.0000001")
+	for range 2 { // the publish that meets the block, and one that starts blocked
+		start := time.Now()
+		err := q.Publish(ctx, backends.Message{ID: "during", Body: []byte("x")})
+		took := time.Since(start)
+		t.Logf("Publish under the alarm returned after %v: %v", took.Round(time.Millisecond), err)
+		if !errors.Is(err, rabbitmq.ErrBlocked) || !errors.Is(err, backends.ErrUnreachable) {
+			t.Fatalf("Publish under a memory alarm: %v, want ErrBlocked and ErrUnreachable", err)
+		}
+		if !strings.Contains(err.Error(), "blocked publishers: memory/disk alarm") {
+			t.Errorf("error %q does not say what blocks it", err)
+		}
+		if strings.Contains(err.Error(), "guest:guest") {
+			t.Errorf("error %q shows the password", err)
+		}
+		if took > time.Minute {
+			t.Errorf("Publish took %v to give up, want well under a minute", took)
+		}
+	}
+
+	node.mustCtl(t, "set_vm_memory_high_watermark", "0.8")
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := q.Publish(ctx, backends.Message{ID: "after", Body: []byte("x")})
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Publish after the alarm cleared: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	st, err := q.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Ready < 2 {
+		t.Errorf("Stats after the alarm: %+v, want the messages published before and after it", st)
+	}
+}
