@@ -88,28 +88,29 @@ func (b *blockState) set(conn *amqp.Connection, active bool, reason string) {
 
 // watchBlocked follows conn's connection.blocked and connection.unblocked
 // notifications until conn closes. A new connection starts unblocked.
-func (q *Queue) watchBlocked(conn *amqp.Connection) {
-	q.block.mu.Lock()
-	q.block.conn = conn
-	q.block.mu.Unlock()
-	q.block.set(conn, false, "")
+func (l *link) watchBlocked(conn *amqp.Connection) {
+	q := l.q
+	l.block.mu.Lock()
+	l.block.conn = conn
+	l.block.mu.Unlock()
+	l.block.set(conn, false, "")
 	blocks := conn.NotifyBlocked(make(chan amqp.Blocking, 4))
 	q.wg.Add(1)
 	go func() {
 		defer q.wg.Done()
 		for b := range blocks { // closed by amqp091-go when conn closes
 			if b.Active {
-				q.log.Warn("rabbitmq blocked this connection's publishers (resource alarm)", "url", q.set.redacted, "reason", b.Reason)
+				q.log.Warn("rabbitmq blocked this connection's publishers (resource alarm)", "connection", l.name, "url", q.set.redacted, "reason", b.Reason)
 			} else {
-				q.log.Info("rabbitmq unblocked this connection's publishers", "url", q.set.redacted)
+				q.log.Info("rabbitmq unblocked this connection's publishers", "connection", l.name, "url", q.set.redacted)
 			}
-			q.block.set(conn, b.Active, b.Reason)
+			l.block.set(conn, b.Active, b.Reason)
 		}
 	}()
 }
 
-// awaitPublish waits until dc is confirmed (dc nil: until the connection
-// is not blocked), ctx ends, or a deadline passes: blockedWait after the
+// awaitPublish waits until dc is confirmed (dc nil: until the publishing
+// connection is not blocked), ctx ends, or a deadline passes: blockedWait after the
 // later of start and the block, or the overall timer. It reports whether
 // dc was acked.
 func (q *Queue) awaitPublish(ctx context.Context, dc *amqp.DeferredConfirmation, start time.Time, overall <-chan time.Time) (bool, error) {
@@ -118,7 +119,7 @@ func (q *Queue) awaitPublish(ctx context.Context, dc *amqp.DeferredConfirmation,
 		done = dc.Done()
 	}
 	for {
-		active, reason, since, changed := q.block.snapshot()
+		active, reason, since, changed := q.publishing.block.snapshot()
 		if dc == nil && !active {
 			return true, nil
 		}

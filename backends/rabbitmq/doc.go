@@ -71,6 +71,13 @@
 //
 // # Delivery semantics
 //
+//   - A Queue has two connections: "palantir Q" for consumers and admin
+//     calls, "palantir Q publisher" for every publish. RabbitMQ blocks a
+//     connection that publishes during a memory or disk alarm
+//     (connection.blocked), acks included; apart, consumers keep acking.
+//     A publish on a blocked connection gives up after 10 s, and any
+//     publish without its confirms after 30 s, with an error wrapping
+//     ErrBlocked (for the alarm) and backends.ErrUnreachable.
 //   - Publish uses a dedicated channel in confirm mode with the mandatory
 //     flag: it returns once the broker has confirmed every message (at most
 //     1024 outstanding); a broker nack, or a message that no queue took, is

@@ -155,7 +155,7 @@ func (q *Queue) pubChannel(ctx context.Context) (*amqp.Channel, error) {
 	if p.ch != nil && !p.ch.IsClosed() {
 		return p.ch, nil
 	}
-	ch, err := q.channel(ctx)
+	ch, err := q.publishing.channel(ctx)
 	if err != nil {
 		return nil, err
 	}
