@@ -21,7 +21,7 @@ func (q *Queue) Stats(ctx context.Context) (backends.Stats, error) {
 	var st backends.Stats
 	err := q.withChannel(ctx, func(ch *amqp.Channel) error {
 		ours := q.consumers.Load()
-		c, err := q.names.declare(ch, q.set.queueType)
+		c, err := q.declare(ch)
 		if err != nil {
 			return err
 		}
@@ -108,7 +108,7 @@ func (q *Queue) Replay(ctx context.Context, ids ...string) ([]string, error) {
 func (q *Queue) Purge(ctx context.Context) (int64, error) {
 	var n int64
 	err := q.withChannel(ctx, func(ch *amqp.Channel) error {
-		if _, err := q.names.declare(ch, q.set.queueType); err != nil {
+		if _, err := q.declare(ch); err != nil {
 			return err
 		}
 		for _, name := range append([]string{q.names.work}, q.names.retry...) {

@@ -91,7 +91,7 @@ func (c *consumer) open(ctx context.Context, declare bool) (*session, <-chan amq
 		return nil, nil, classify(err)
 	}
 	if declare {
-		if _, err := c.q.names.declare(ch, c.q.set.queueType); err != nil {
+		if _, err := c.q.declare(ch); err != nil {
 			return fail(err)
 		}
 	}
@@ -216,15 +216,62 @@ func (c *consumer) Receive(ctx context.Context) (backends.Delivery, error) {
 	if c.isDone() {
 		return nil, fmt.Errorf("rabbitmq receive %s: %w", c.q.names.work, backends.ErrClosed)
 	}
-	select {
-	case d := <-c.out:
-		return d, nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case <-c.done:
-	case <-c.q.done:
+	for {
+		var d *delivery
+		select {
+		case d = <-c.out:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-c.done:
+			return nil, fmt.Errorf("rabbitmq receive %s: %w", c.q.names.work, backends.ErrClosed)
+		case <-c.q.done:
+			return nil, fmt.Errorf("rabbitmq receive %s: %w", c.q.names.work, backends.ErrClosed)
+		}
+		if !d.uncounted {
+			return d, nil
+		}
+		replaced, err := d.recount(ctx)
+		switch {
+		case err != nil:
+			return nil, err
+		case !replaced:
+			return d, nil
+		}
+		// Its counted copy will come in its turn.
 	}
-	return nil, fmt.Errorf("rabbitmq receive %s: %w", c.q.names.work, backends.ErrClosed)
+}
+
+// recount puts a counted copy of a redelivered message whose count the
+// broker does not know (see deliveries) in its place: it publishes the
+// copy, confirmed, then acks the original, and reports true. If the copy
+// cannot be published (the broker refuses, or blocks publishers), it
+// reports false and the delivery is handed out as it is, counted at
+// least: a redelivered message must not loop between the queue and a
+// failing publish. If ctx ends first, it releases the original and
+// returns ctx's error.
+func (d *delivery) recount(ctx context.Context) (bool, error) {
+	if err := d.begin(); err != nil {
+		// The channel is gone and the broker has it back already.
+		return true, nil
+	}
+	q := d.s.q
+	out := outgoing{queue: q.names.work, msg: publishing(d.rec.Message, time.Now(), d.rec.EnqueuedAt)}
+	out.msg.Headers[hdrDeliveries] = int32(min(d.rec.Deliveries-1, 1<<31-1))
+	if err := q.publish(ctx, []outgoing{out}); err != nil {
+		if ctx.Err() != nil {
+			_ = d.finish(requeue) // if it fails, the broker has it back anyway
+			return false, ctx.Err()
+		}
+		d.unclaim()
+		q.log.Warn("rabbitmq could not republish a redelivered message to count its deliveries; handing it out as it is",
+			"id", d.rec.ID, "deliveries_at_least", d.rec.Deliveries, "err", err)
+		return false, nil
+	}
+	if err := d.finish(ack); err != nil {
+		q.log.Warn("rabbitmq redelivered message counted, but the original could not be acked: it will come back beside its copy",
+			"id", d.rec.ID, "err", err)
+	}
+	return true, nil
 }
 
 // Close cancels the consumer by closing its channel, without settling
@@ -251,6 +298,9 @@ type delivery struct {
 	s   *session
 	ad  amqp.Delivery
 	rec backends.Received
+	// uncounted: redelivered without a broker count; Receive republishes
+	// it counted rather than hand it out (see deliveries).
+	uncounted bool
 
 	state settleState // guarded by s.mu
 }
@@ -258,6 +308,7 @@ type delivery struct {
 // hold registers a delivery the broker just pushed.
 func (s *session) hold(ad amqp.Delivery) *delivery {
 	d := &delivery{s: s, ad: ad, rec: received(ad, time.Now())}
+	_, d.uncounted = deliveries(ad)
 	s.mu.Lock()
 	s.held[ad.DeliveryTag] = d
 	s.q.inflight.Add(1)
@@ -279,6 +330,15 @@ func (d *delivery) begin() error {
 	}
 	d.state = settling
 	return nil
+}
+
+// unclaim undoes begin when nothing was sent.
+func (d *delivery) unclaim() {
+	d.s.mu.Lock()
+	defer d.s.mu.Unlock()
+	if d.state == settling {
+		d.state = unsettled
+	}
 }
 
 // finish sends the ack or nack on the delivery's own channel. Holding s.mu
@@ -336,9 +396,10 @@ func (d *delivery) Release(ctx context.Context) error {
 // Retry publishes a confirmed copy as attempt+1 to the retry ladder (to
 // the work queue when delay <= 0), then acks the original. If the copy
 // cannot be published, the original is released back to the queue (left
-// unsettled it would hold a prefetch slot until the channel closed); if the
-// copy is confirmed but the ack cannot be sent, both come back and the
-// error wraps ErrLeaseLost.
+// unsettled it would hold a prefetch slot until the channel closed). If
+// the copy is confirmed but the ack cannot be sent (the channel is gone),
+// Retry still returns nil: the copy is what counts, and the original comes
+// back as a stale redelivery of the old attempt (logged as a warning).
 func (d *delivery) Retry(ctx context.Context, delay time.Duration) error {
 	names := d.s.q.names
 	m := d.rec.Message
@@ -375,10 +436,35 @@ func (d *delivery) replace(ctx context.Context, op string, out outgoing) error {
 		}
 		return fmt.Errorf("rabbitmq %s %s: publish to %s: %w (the original was released back to the queue)", op, d.rec.ID, out.queue, err)
 	}
+	if d.s.q.afterCopy != nil {
+		d.s.q.afterCopy(d)
+	}
 	if err := d.finish(ack); err != nil {
-		return fmt.Errorf("rabbitmq %s %s: the copy is in %s, but the original could not be acked and will come back too: %w", op, d.rec.ID, out.queue, err)
+		// The copy is what counts: reporting a failure here would have the
+		// worker keep the old attempt current while the copy runs the
+		// next one, and the original, redelivered, start a second retry
+		// chain. Succeeding lets the worker record the next attempt (or
+		// the dead letter); the original comes back as a stale
+		// redelivery of an attempt already settled, which the worker
+		// acks without running it.
+		d.settleLost()
+		d.s.q.log.Warn("rabbitmq "+op+": the copy is confirmed but the original could not be acked; it will be delivered again, stale",
+			"id", d.rec.ID, "attempt", d.rec.Attempt, "copy_in", out.queue, "err", err)
 	}
 	return nil
+}
+
+// settleLost marks the delivery settled after a settlement whose copy
+// counts although the ack was lost with the channel (the broker has the
+// original back already).
+func (d *delivery) settleLost() {
+	d.s.mu.Lock()
+	defer d.s.mu.Unlock()
+	d.state = settled
+	if _, ok := d.s.held[d.ad.DeliveryTag]; ok {
+		delete(d.s.held, d.ad.DeliveryTag)
+		d.s.q.inflight.Add(-1)
+	}
 }
 
 // Extend has no lease to renew: the delivery is the consumer's for as long

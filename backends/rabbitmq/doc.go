@@ -22,7 +22,15 @@
 // on open, after every reconnect, and by Stats and Purge:
 //
 //   - Q, the work queue: durable, on the default exchange with routing
-//     key Q, x-queue-type classic or quorum.
+//     key Q, x-queue-type classic or quorum. As a quorum queue it also has
+//     x-delivery-limit (twice the worker's limit, at least 20) and
+//     dead-letters what exceeds it to Q.dead (x-dead-letter-exchange "",
+//     x-dead-letter-routing-key Q.dead, at-least-once), where `dlq list`
+//     shows the reason from its x-death header. The worker dead-letters at
+//     its own limit first; the broker's is the backstop (RabbitMQ 4 would
+//     otherwise drop the message at its default limit of 20). A quorum Q
+//     declared by an older palantir without these is used as it is, with
+//     a warning naming the policy that adds them.
 //   - Q.retry.125ms, Q.retry.250ms, Q.retry.500ms, Q.retry.1s, Q.retry.2s,
 //     Q.retry.4s, Q.retry.8s, Q.retry.16s, Q.retry.32s and Q.retry.long,
 //     the retry ladder: durable queues with no consumers whose
@@ -54,13 +62,22 @@
 // x-palantir-attempt (int32) and x-palantir-enqueued-at (RFC 3339 with
 // nanoseconds: when the copy becomes receivable, which for a retry is after
 // its delay; AMQP's Timestamp has only second precision). Dead letters also
-// carry x-palantir-reason and x-palantir-dead-at. A message published by
+// carry x-palantir-reason and x-palantir-dead-at; a copy republished to
+// count its deliveries carries x-palantir-deliveries (see Delivery count).
+// A message published by
 // hand without any of these is still delivered, as attempt 1, with the ID
 // "raw-" followed by a hash of its body, and EnqueuedAt = the time it was
 // received.
 //
 // # Delivery semantics
 //
+//   - A Queue has two connections: "palantir Q" for consumers and admin
+//     calls, "palantir Q publisher" for every publish. RabbitMQ blocks a
+//     connection that publishes during a memory or disk alarm
+//     (connection.blocked), acks included; apart, consumers keep acking.
+//     A publish on a blocked connection gives up after 10 s, and any
+//     publish without its confirms after 30 s, with an error wrapping
+//     ErrBlocked (for the alarm) and backends.ErrUnreachable.
 //   - Publish uses a dedicated channel in confirm mode with the mandatory
 //     flag: it returns once the broker has confirmed every message (at most
 //     1024 outstanding); a broker nack, or a message that no queue took, is
@@ -76,7 +93,10 @@
 //     publishes a confirmed copy to Q.dead and then acks. If the process dies
 //     between the two steps the original comes back with its old attempt
 //     beside the copy: at-least-once, and the worker records outcomes once.
-//     If the copy cannot be published, the original is released back to
+//     The same holds when the copy is confirmed but the ack is lost with
+//     the channel: Retry and DeadLetter then return nil (the copy is what
+//     counts, so the worker records the next attempt and the redelivered
+//     original is stale) and log a warning. If the copy cannot be published, the original is released back to
 //     the queue rather than left holding a prefetch slot.
 //   - Release is basic.nack with requeue.
 //   - After a connection or channel is lost the backend reconnects with
@@ -87,6 +107,20 @@
 //   - With queue_type=quorum every queue above is a quorum queue
 //     (replicated, for clusters), and the retry ladder dead-letters with
 //     x-dead-letter-strategy at-least-once.
+//
+// # Delivery count
+//
+// Received.Deliveries counts the deliveries of a copy without an outcome,
+// this one included. Quorum queues count for us (x-delivery-count, which
+// RabbitMQ 4.3 narrowed to failed deliveries: a Release no longer counts
+// there). A classic queue only says that a message was delivered before
+// (the redelivered flag), so a consumer that receives such a message with
+// no count republishes it, confirmed, with x-palantir-deliveries = the
+// deliveries so far, acks the original, and hands out the copy when it
+// comes: the count survives the next crash, and the copy waits at the tail
+// of the queue. If that publish fails, the original is handed out as it
+// is, counted 2 or more (at least). A Retry is a new copy, counted from 1.
+// The worker, not the backend, decides what a count means.
 //
 // Not guaranteed: ordering after a redelivery or retry; exactness of a retry
 // delay when different delays share a ladder class (see Names); anything a

@@ -32,10 +32,18 @@ type outgoing struct {
 }
 
 // Publish enqueues msgs on the work queue and returns once the broker has
-// confirmed all of them. It blocks for the confirms (and up to 10 s for a
-// lost connection to come back); cancelling ctx abandons the wait. On
-// error some messages may have been enqueued. Safe for concurrent use.
+// confirmed all of them. It blocks for the confirms, at most 30 s (and up
+// to 10 s more for a lost connection to come back); while the broker
+// blocks publishers (a memory or disk alarm) it gives up after 10 s with
+// an error wrapping ErrBlocked and backends.ErrUnreachable. Cancelling
+// ctx abandons the wait. On
+// error some messages may have been enqueued, except for a body over
+// Config.MaxBytes: then nothing of the batch is sent and the error wraps
+// backends.ErrTooLarge. Safe for concurrent use.
 func (q *Queue) Publish(ctx context.Context, msgs ...backends.Message) error {
+	if err := q.cfg.CheckSizes(msgs); err != nil {
+		return fmt.Errorf("rabbitmq publish %s: %w", q.names.work, err)
+	}
 	now := time.Now()
 	outs := make([]outgoing, len(msgs))
 	for i, m := range msgs {
@@ -56,9 +64,17 @@ func (q *Queue) publish(ctx context.Context, outs []outgoing) error {
 	if err := ctx.Err(); err != nil || len(outs) == 0 {
 		return err
 	}
+	start := time.Now()
+	overall := time.NewTimer(confirmWait)
+	defer overall.Stop()
 	p := &q.pub
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	// Opening a channel waits for the broker's answer, which a blocked
+	// connection does not give.
+	if _, err := q.awaitPublish(ctx, nil, start, overall.C); err != nil {
+		return err
+	}
 	ch, err := q.pubChannel(ctx)
 	if err != nil {
 		return err
@@ -66,7 +82,7 @@ func (q *Queue) publish(ctx context.Context, outs []outgoing) error {
 	pending := make([]*amqp.DeferredConfirmation, 0, min(len(outs), confirmWindow))
 	returned := 0
 	await := func(dc *amqp.DeferredConfirmation) error {
-		acked, err := dc.WaitContext(ctx)
+		acked, err := q.awaitPublish(ctx, dc, start, overall.C)
 		if err != nil {
 			// Confirms and returns may still arrive for this batch; a new
 			// channel keeps them away from the next one.
@@ -89,6 +105,13 @@ func (q *Queue) publish(ctx context.Context, outs []outgoing) error {
 		return nil
 	}
 	for _, o := range outs {
+		// Nothing more is written to a blocked connection: the broker
+		// reads none of it, and a full socket would block the write
+		// beyond any deadline.
+		if _, err := q.awaitPublish(ctx, nil, start, overall.C); err != nil {
+			p.discard()
+			return err
+		}
 		if len(pending) == confirmWindow {
 			if err := await(pending[0]); err != nil {
 				return err
@@ -132,7 +155,7 @@ func (q *Queue) pubChannel(ctx context.Context) (*amqp.Channel, error) {
 	if p.ch != nil && !p.ch.IsClosed() {
 		return p.ch, nil
 	}
-	ch, err := q.channel(ctx)
+	ch, err := q.publishing.channel(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -147,11 +170,14 @@ func (q *Queue) pubChannel(ctx context.Context) (*amqp.Channel, error) {
 	return ch, nil
 }
 
-// discard abandons the publishing channel. Caller holds p.mu.
+// discard abandons the publishing channel. Caller holds p.mu. The close
+// runs in the background: channel.close waits for the broker's answer,
+// which a blocked connection does not give until the alarm clears (or the
+// connection closes).
 func (p *publisher) discard() {
-	if p.ch != nil {
-		_ = p.ch.Close()
+	if ch := p.ch; ch != nil {
 		p.ch = nil
+		go func() { _ = ch.Close() }()
 	}
 }
 

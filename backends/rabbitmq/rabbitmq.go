@@ -39,7 +39,8 @@ func Backend() backends.Backend {
 	}
 }
 
-// Queue is one palantir queue on one RabbitMQ connection. Every method is
+// Queue is one palantir queue on two RabbitMQ connections, one that
+// consumes and one that publishes (see consuming). Every method is
 // safe for concurrent use. Config.Lease is ignored: a delivery's lease is
 // the channel it arrived on.
 type Queue struct {
@@ -50,11 +51,16 @@ type Queue struct {
 
 	done      chan struct{} // closed by Close
 	closeOnce sync.Once
-	wg        sync.WaitGroup // the supervisor and the consumers' pumps
+	wg        sync.WaitGroup // the supervisors, watchers and the consumers' pumps
+	mu        sync.Mutex     // orders Subscribe's wg.Add before Close's wait
 
-	mu   sync.Mutex
-	conn *amqp.Connection // nil while reconnecting or after Close
-	up   chan struct{}    // closed while conn is usable; replaced when it is lost
+	// Two connections, because RabbitMQ blocks a connection that publishes
+	// during a resource alarm, all of it, acks included: consuming carries
+	// the consumers and the admin calls, publishing every publish (Publish,
+	// and the copies of Retry, DeadLetter and recount). Acks, which free
+	// what the alarm is about, go on while publishers wait.
+	consuming  link
+	publishing link
 
 	pub publisher
 
@@ -64,6 +70,16 @@ type Queue struct {
 	// the latter with the broker's consumer count.
 	inflight  atomic.Int64
 	consumers atomic.Int64
+
+	// legacy is set once the quorum work queue turned out to be one an
+	// older palantir declared (see declareOn); legacyWarned says the
+	// warning about it was logged.
+	legacy       atomic.Bool
+	legacyWarned atomic.Bool
+
+	// afterCopy, set only by tests, runs between the confirm of a Retry's
+	// or DeadLetter's copy and the ack of the original.
+	afterCopy func(*delivery)
 }
 
 var _ backends.Queue = (*Queue)(nil)
@@ -91,9 +107,10 @@ func Open(ctx context.Context, cfg backends.Config) (*Queue, error) {
 		names: namesFor(cfg.Queue),
 		log:   log.With("backend", Name, "queue", cfg.Queue),
 		done:  make(chan struct{}),
-		up:    make(chan struct{}),
 	}
-	conn, err := q.dial(ctx)
+	q.consuming = link{q: q, name: "palantir " + cfg.Queue, declares: true, up: make(chan struct{})}
+	q.publishing = link{q: q, name: "palantir " + cfg.Queue + " publisher", up: make(chan struct{})}
+	conn, err := q.dial(ctx, q.consuming.name)
 	if err != nil {
 		// Refused, timed out, TLS or handshake failure, bad credentials or
 		// vhost: whichever, there is no broker to use at this URL.
@@ -103,10 +120,13 @@ func Open(ctx context.Context, cfg backends.Config) (*Queue, error) {
 		conn.Close()
 		return nil, fmt.Errorf("rabbitmq open %s: %w", set.redacted, classify(err))
 	}
-	q.conn = conn
-	close(q.up)
-	q.wg.Add(1)
-	go q.supervise(conn)
+	pconn, err := q.dial(ctx, q.publishing.name)
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("rabbitmq open %s: publishing connection: %w: %w", set.redacted, backends.ErrUnreachable, err)
+	}
+	q.consuming.start(conn)
+	q.publishing.start(pconn)
 	return q, nil
 }
 
@@ -121,13 +141,9 @@ func (q *Queue) Close() error {
 	q.closeOnce.Do(func() {
 		q.mu.Lock()
 		close(q.done)
-		conn := q.conn
-		q.conn = nil
 		q.mu.Unlock()
-		if conn != nil {
-			// The error only says the connection was already gone.
-			_ = conn.CloseDeadline(time.Now().Add(q.set.dialTimeout))
-		}
+		q.publishing.close()
+		q.consuming.close()
 		// After the connection, which ends any publish waiting for confirms.
 		q.pub.close()
 		q.wg.Wait()
@@ -144,11 +160,12 @@ func (q *Queue) isClosed() bool {
 	}
 }
 
-// dial opens a connection. ctx bounds the TCP connect; the dial timeout
+// dial opens a connection called name (as the management UI and
+// rabbitmqctl list_connections show it). ctx bounds the TCP connect; the dial timeout
 // bounds connect, TLS and AMQP handshake alike.
-func (q *Queue) dial(ctx context.Context) (*amqp.Connection, error) {
+func (q *Queue) dial(ctx context.Context, name string) (*amqp.Connection, error) {
 	props := amqp.NewConnectionProperties()
-	props.SetClientConnectionName("palantir " + q.cfg.Queue)
+	props.SetClientConnectionName(name)
 	timeout := q.set.dialTimeout
 	return amqp.DialConfig(q.set.dialURL, amqp.Config{
 		Properties: props,
@@ -168,136 +185,64 @@ func (q *Queue) dial(ctx context.Context) (*amqp.Connection, error) {
 	})
 }
 
-// declareOn declares the topology on a fresh channel of conn.
+// shape is how this Queue declares its queues.
+func (q *Queue) shape() shape {
+	return shape{
+		queueType:     q.set.queueType,
+		deliveryLimit: brokerDeliveryLimit(q.cfg.DeliveryLimit()),
+		workerLimit:   q.cfg.DeliveryLimit(),
+		legacy:        q.legacy.Load(),
+	}
+}
+
+// declare declares the topology on ch (see names.declare).
+func (q *Queue) declare(ch *amqp.Channel) (counts, error) {
+	return q.names.declare(ch, q.shape())
+}
+
+// declareOn declares the topology on fresh channels of conn. A quorum work
+// queue that an older palantir declared, without the dead-letter target
+// and delivery limit of today's, is refused by the broker
+// (PRECONDITION_FAILED: other arguments). Its messages must not be
+// stranded by an upgrade, so declareOn checks that the queue has exactly
+// the old arguments and then uses it as it is, warning once with the
+// policy that gives it what it lacks. Any other difference is an error
+// that says how to fix it.
 func (q *Queue) declareOn(conn *amqp.Connection) error {
+	err := q.declareChannel(conn)
+	if !isWorkShape(err) || q.set.queueType != amqp.QueueTypeQuorum || q.legacy.Load() {
+		return err
+	}
+	q.legacy.Store(true)
+	if lerr := q.declareChannel(conn); lerr != nil {
+		q.legacy.Store(false)
+		return err
+	}
+	if !q.legacyWarned.Swap(true) {
+		q.log.Warn(q.names.legacyAdvice(q.shape()))
+	}
+	return nil
+}
+
+// declareChannel declares the topology on a channel of its own.
+func (q *Queue) declareChannel(conn *amqp.Connection) error {
 	ch, err := conn.Channel()
 	if err != nil {
 		return err
 	}
 	defer ch.Close()
-	_, err = q.names.declare(ch, q.set.queueType)
+	_, err = q.declare(ch)
 	return err
 }
 
-// supervise watches conn and replaces it when it is lost, until Close.
-func (q *Queue) supervise(conn *amqp.Connection) {
-	defer q.wg.Done()
-	for {
-		lost := conn.NotifyClose(make(chan *amqp.Error, 1))
-		var cause *amqp.Error
-		select {
-		case <-q.done:
-			return
-		case cause = <-lost:
-		}
-		if q.isClosed() {
-			return
-		}
-		q.lost(conn)
-		q.log.Warn("rabbitmq connection lost; reconnecting", "url", q.set.redacted, "err", cause)
-		if conn = q.reconnect(); conn == nil {
-			return
-		}
-		q.log.Info("rabbitmq reconnected", "url", q.set.redacted)
-	}
-}
-
-// lost forgets conn if it is still the current connection.
-func (q *Queue) lost(conn *amqp.Connection) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.conn == conn && conn != nil {
-		q.conn = nil
-		q.up = make(chan struct{})
-	}
-}
-
-// reconnect dials with capped exponential backoff until it succeeds (and
-// returns the new connection) or the Queue is closed (and returns nil).
-func (q *Queue) reconnect() *amqp.Connection {
-	backoff := minBackoff
-	for attempt := 1; ; attempt++ {
-		t := time.NewTimer(backoff)
-		select {
-		case <-q.done:
-			t.Stop()
-			return nil
-		case <-t.C:
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), q.set.dialTimeout)
-		conn, err := q.dial(ctx)
-		cancel()
-		if err == nil {
-			if err = q.declareOn(conn); err != nil {
-				conn.Close()
-			}
-		}
-		if err == nil {
-			q.mu.Lock()
-			if q.isClosed() {
-				q.mu.Unlock()
-				conn.Close()
-				return nil
-			}
-			q.conn = conn
-			close(q.up)
-			q.mu.Unlock()
-			return conn
-		}
-		q.log.Warn("rabbitmq reconnect failed", "url", q.set.redacted, "attempt", attempt, "retry_in", min(2*backoff, maxBackoff), "err", err)
-		backoff = min(2*backoff, maxBackoff)
-	}
-}
-
-// connection returns the current connection, waiting up to reconnectWait
-// for one that was lost to come back.
-func (q *Queue) connection(ctx context.Context) (*amqp.Connection, error) {
-	wait := time.NewTimer(reconnectWait)
-	defer wait.Stop()
-	for {
-		q.mu.Lock()
-		conn, up := q.conn, q.up
-		q.mu.Unlock()
-		if q.isClosed() {
-			return nil, backends.ErrClosed
-		}
-		if conn != nil && !conn.IsClosed() {
-			return conn, nil
-		}
-		if conn != nil {
-			// Closed, and the supervisor has not noticed yet.
-			q.lost(conn)
-			continue
-		}
-		select {
-		case <-up:
-		case <-q.done:
-			return nil, backends.ErrClosed
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-wait.C:
-			return nil, fmt.Errorf("%w: still reconnecting to %s after %v", backends.ErrUnreachable, q.set.redacted, reconnectWait)
-		}
-	}
-}
-
-// channel opens a channel on the current connection.
+// channel opens a channel on the consuming connection.
 func (q *Queue) channel(ctx context.Context) (*amqp.Channel, error) {
-	for range 2 {
-		conn, err := q.connection(ctx)
-		if err != nil {
-			return nil, err
-		}
-		ch, err := conn.Channel()
-		if err == nil {
-			return ch, nil
-		}
-		if !conn.IsClosed() {
-			return nil, classify(err)
-		}
-		q.lost(conn) // and wait for the next one, once
-	}
-	return nil, fmt.Errorf("%w: connection to %s lost", backends.ErrUnreachable, q.set.redacted)
+	return q.consuming.channel(ctx)
+}
+
+// connection returns the consuming connection (see link.connection).
+func (q *Queue) connection(ctx context.Context) (*amqp.Connection, error) {
+	return q.consuming.connection(ctx)
 }
 
 // classify wraps err with backends.ErrUnreachable when it means the broker

@@ -260,21 +260,33 @@ func TestReconnect(t *testing.T) {
 		t.Errorf("Ack after the connection was closed: %v, want ErrLeaseLost", err)
 	}
 
-	for _, want := range []string{"a", "b"} {
+	// In either order: on a classic queue the redelivered a is
+	// republished with its delivery count, behind b.
+	got := map[string]backends.Received{}
+	for range 2 {
 		rc, cancelRc := context.WithTimeout(ctx, 15*time.Second)
 		d, err := c.Receive(rc)
 		cancelRc()
 		if err != nil {
-			t.Fatalf("Receive %s after reconnect: %v", want, err)
+			t.Fatalf("Receive after reconnect (got %v so far): %v", got, err)
 		}
-		if got := d.Received(); got.ID != want || got.Attempt != 1 {
-			t.Errorf("after reconnect got %s attempt %d, want %s attempt 1", got.ID, got.Attempt, want)
-		}
-		if want == "a" && !d.Received().Redelivered {
-			t.Errorf("%s came back without Redelivered", want)
-		}
+		got[d.Received().ID] = d.Received()
 		if err := d.Ack(ctx); err != nil {
-			t.Errorf("Ack %s after reconnect: %v", want, err)
+			t.Errorf("Ack %s after reconnect: %v", d.Received().ID, err)
+		}
+	}
+	for id, want := range map[string]backends.Received{
+		"a": {Message: backends.Message{ID: "a", Attempt: 1}, Redelivered: true, Deliveries: 2},
+		"b": {Message: backends.Message{ID: "b", Attempt: 1}, Deliveries: 1},
+	} {
+		r, ok := got[id]
+		if !ok {
+			t.Errorf("after reconnect %s never came; got %v", id, got)
+			continue
+		}
+		if r.Attempt != want.Attempt || r.Redelivered != want.Redelivered || r.Deliveries != want.Deliveries {
+			t.Errorf("after reconnect got %s attempt %d redelivered %v deliveries %d, want attempt %d redelivered %v deliveries %d",
+				id, r.Attempt, r.Redelivered, r.Deliveries, want.Attempt, want.Redelivered, want.Deliveries)
 		}
 	}
 	if err := q.Publish(ctx, backends.Message{ID: "c", Body: []byte("c")}); err != nil {
@@ -501,5 +513,336 @@ func BenchmarkRoundTrip(b *testing.B) {
 			}
 		}
 		sent += len(batch)
+	}
+}
+
+// amqpChannel opens a raw channel on url for the test, as a stranger with
+// the broker's own tools would.
+func amqpChannel(t *testing.T, url string) *amqp.Channel {
+	t.Helper()
+	conn, err := amqp.Dial(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ch
+}
+
+// TestQuorumDeliveryLimitDeadLetters returns a message to a quorum work
+// queue (basic.reject with requeue, which every RabbitMQ version counts)
+// until the broker's own delivery limit takes it: it must end in the dead
+// letters with a reason, not vanish (RabbitMQ 4 drops it by default).
+func TestQuorumDeliveryLimitDeadLetters(t *testing.T) {
+	url := withParam(testURL(t), "queue_type=quorum")
+	queue := backendtest.QueueName(t)
+	q, err := rabbitmq.Open(context.Background(), backends.Config{URL: url, Queue: queue, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cleanupTopology(t, url, queue)
+	t.Cleanup(func() { q.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := q.Publish(ctx, backends.Message{ID: "poison", Body: []byte("boom"), Attempt: 2}); err != nil {
+		t.Fatal(err)
+	}
+
+	ch := amqpChannel(t, url)
+	const most = 200 // far above any limit palantir sets by default
+	returns := 0
+	for ; returns < most; returns++ {
+		ad, ok, err := ch.Get(queue, false)
+		if err != nil {
+			t.Fatalf("get after %d returns: %v", returns, err)
+		}
+		if !ok {
+			break
+		}
+		if err := ad.Reject(true); err != nil {
+			t.Fatalf("reject after %d returns: %v", returns, err)
+		}
+	}
+	if returns == most {
+		t.Fatalf("the message was still in %s after %d returns: the work queue has no delivery limit", queue, most)
+	}
+	t.Logf("the broker dead-lettered the message after %d returns", returns)
+	if limit := 2 * backends.DefaultMaxDeliveries; returns <= backends.DefaultMaxDeliveries {
+		t.Errorf("the broker took the message after %d returns, want more than the worker's limit %d (about %d)", returns, backends.DefaultMaxDeliveries, limit)
+	}
+	var dead []backends.DeadLetter
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		dead, err = q.DeadLetters(ctx, 0)
+		if err == nil && len(dead) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("dead letters after the broker's delivery limit: %v, %v; want the message (lost after %d returns?)", dead, err, returns)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	dl := dead[0]
+	if dl.ID != "poison" || dl.Attempt != 2 || string(dl.Body) != "boom" {
+		t.Errorf("dead letter %+v, want poison attempt 2 body boom", dl)
+	}
+	if !strings.Contains(dl.Reason, "delivery limit") || !strings.Contains(dl.Reason, queue) {
+		t.Errorf("dead letter reason %q, want it to name the delivery limit and %s", dl.Reason, queue)
+	}
+	if dl.DeadAt.IsZero() || time.Since(dl.DeadAt) > time.Minute {
+		t.Errorf("dead letter time %v, want about now", dl.DeadAt)
+	}
+}
+
+// TestQuorumWorkQueueOfAnOlderVersion opens a quorum work queue declared as
+// palantir did before it had a dead-letter target and delivery limit: its
+// messages must still be served, with a warning that names the policy to
+// apply.
+func TestQuorumWorkQueueOfAnOlderVersion(t *testing.T) {
+	url := withParam(testURL(t), "queue_type=quorum")
+	queue := backendtest.QueueName(t)
+	cleanupTopology(t, url, queue)
+	ch := amqpChannel(t, url)
+	if _, err := ch.QueueDeclare(queue, true, false, false, false, amqp.Table{amqp.QueueTypeArg: amqp.QueueTypeQuorum}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.Publish("", queue, false, false, amqp.Publishing{MessageId: "old", Body: []byte("old")}); err != nil {
+		t.Fatal(err)
+	}
+
+	var logs strings.Builder
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	q, err := rabbitmq.Open(ctx, backends.Config{URL: url, Queue: queue, Logger: log})
+	if err != nil {
+		t.Fatalf("Open over a work queue of an older palantir: %v", err)
+	}
+	t.Cleanup(func() { q.Close() })
+	if got := strings.Count(logs.String(), "set_policy"); got != 1 {
+		t.Errorf("warnings naming the policy: %d, want 1; logs:\n%s", got, logs.String())
+	}
+	if _, err := q.Stats(ctx); err != nil {
+		t.Errorf("Stats: %v", err)
+	}
+	c, err := q.Subscribe(ctx, backends.ConsumerOptions{Name: "c"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	d, err := c.Receive(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := d.Received().ID; got != "old" {
+		t.Errorf("received %s, want old", got)
+	}
+	if err := d.Ack(ctx); err != nil {
+		t.Error(err)
+	}
+	if err := q.Publish(ctx, backends.Message{ID: "new", Body: []byte("new")}); err != nil {
+		t.Errorf("Publish: %v", err)
+	}
+}
+
+// TestQuorumDeliveryLimitMismatch opens a quorum queue with a worker limit
+// whose broker limit differs from the one the queue was declared with: a
+// configuration error that says what to do.
+func TestQuorumDeliveryLimitMismatch(t *testing.T) {
+	url := withParam(testURL(t), "queue_type=quorum")
+	queue := backendtest.QueueName(t)
+	q, err := rabbitmq.Open(context.Background(), backends.Config{URL: url, Queue: queue})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cleanupTopology(t, url, queue)
+	q.Close()
+	_, err = rabbitmq.Open(context.Background(), backends.Config{URL: url, Queue: queue, MaxDeliveries: 50})
+	if !errors.Is(err, backends.ErrBadURL) {
+		t.Fatalf("Open with another max_deliveries: %v, want ErrBadURL", err)
+	}
+	for _, want := range []string{"max_deliveries", "x-delivery-limit", "delete_queue " + queue} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+}
+
+// TestCopyConfirmedAckFailed breaks the channel between the confirm of a
+// Retry's (or DeadLetter's) copy and the ack of the original. The copy is
+// what counts: the settlement succeeds, so that the worker records the
+// next attempt (or the dead letter) and one mission never runs two retry
+// chains; the original comes back as a stale redelivery of the old
+// attempt, which the worker acks without running.
+func TestCopyConfirmedAckFailed(t *testing.T) {
+	url := testURL(t)
+	for _, op := range []string{"Retry", "DeadLetter"} {
+		t.Run(op, func(t *testing.T) {
+			queue := backendtest.QueueName(t)
+			q, err := rabbitmq.Open(context.Background(), backends.Config{URL: url, Queue: queue, Logger: testLogger(t)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			cleanupTopology(t, url, queue)
+			t.Cleanup(func() { q.Close() })
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := q.Publish(ctx, backends.Message{ID: "m", Body: []byte("m")}); err != nil {
+				t.Fatal(err)
+			}
+			c, err := q.Subscribe(ctx, backends.ConsumerOptions{Name: "c", Prefetch: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			d, err := c.Receive(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rabbitmq.BreakAckAfterCopy(q)
+			if op == "Retry" {
+				err = d.Retry(ctx, 0)
+			} else {
+				err = d.DeadLetter(ctx, "gave up")
+			}
+			if err != nil {
+				t.Fatalf("%s whose copy was confirmed but whose ack failed: %v, want nil (the copy counts)", op, err)
+			}
+			if err := d.Ack(ctx); !errors.Is(err, backends.ErrSettled) {
+				t.Errorf("Ack after a successful %s: %v, want ErrSettled", op, err)
+			}
+
+			want := map[int]bool{1: true} // the stale original
+			if op == "Retry" {
+				want[2] = true // and the copy
+			}
+			for range want {
+				rc, cancelRc := context.WithTimeout(ctx, 10*time.Second)
+				again, err := c.Receive(rc)
+				cancelRc()
+				if err != nil {
+					t.Fatalf("Receive (still waiting for attempts %v): %v", want, err)
+				}
+				got := again.Received()
+				if got.ID != "m" || !want[got.Attempt] {
+					t.Errorf("received %s attempt %d, want m attempt in %v", got.ID, got.Attempt, want)
+				}
+				delete(want, got.Attempt)
+				if err := again.Ack(ctx); err != nil {
+					t.Error(err)
+				}
+			}
+			dead, err := q.DeadLetters(ctx, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if wantDead := map[bool]int{true: 0, false: 1}[op == "Retry"]; len(dead) != wantDead {
+				t.Errorf("dead letters %v, want %d", dead, wantDead)
+			}
+		})
+	}
+}
+
+// TestPublishBlockedByAlarm raises a memory alarm on a private node: a
+// publish must give up within a bounded time with an error that says the
+// broker blocked publishers (and maps to exit status 3), rather than wait
+// for confirms forever; once the alarm clears, publishing works again.
+func TestPublishBlockedByAlarm(t *testing.T) {
+	node := startPrivateNode(t)
+	queue := backendtest.QueueName(t)
+	q, err := rabbitmq.Open(context.Background(), backends.Config{URL: node.url, Queue: queue, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { q.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := q.Publish(ctx, backends.Message{ID: "before", Body: []byte("x")}); err != nil {
+		t.Fatalf("Publish before the alarm: %v", err)
+	}
+
+	node.mustCtl(t, "set_vm_memory_high_watermark", "0.0000001")
+	for range 2 { // the publish that meets the block, and one that starts blocked
+		start := time.Now()
+		err := q.Publish(ctx, backends.Message{ID: "during", Body: []byte("x")})
+		took := time.Since(start)
+		t.Logf("Publish under the alarm returned after %v: %v", took.Round(time.Millisecond), err)
+		if !errors.Is(err, rabbitmq.ErrBlocked) || !errors.Is(err, backends.ErrUnreachable) {
+			t.Fatalf("Publish under a memory alarm: %v, want ErrBlocked and ErrUnreachable", err)
+		}
+		if !strings.Contains(err.Error(), "blocked publishers: memory/disk alarm") {
+			t.Errorf("error %q does not say what blocks it", err)
+		}
+		if strings.Contains(err.Error(), "guest:guest") {
+			t.Errorf("error %q shows the password", err)
+		}
+		if took > time.Minute {
+			t.Errorf("Publish took %v to give up, want well under a minute", took)
+		}
+	}
+
+	// Consuming goes on during the alarm: acks free what the alarm is
+	// about, so a worker whose retries were blocked must still ack.
+	c, err := q.Subscribe(ctx, backends.ConsumerOptions{Name: "c"})
+	if err != nil {
+		t.Fatalf("Subscribe during the alarm: %v", err)
+	}
+	defer c.Close()
+	d, err := c.Receive(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Ack(ctx); err != nil {
+		t.Fatalf("Ack during the alarm: %v", err)
+	}
+	stats := make(chan error, 1)
+	go func() {
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			st, err := q.Stats(ctx)
+			switch {
+			case err != nil:
+				stats <- err
+				return
+			case st.Ready == 0 && st.InFlight <= 0:
+				stats <- nil
+				return
+			case time.Now().After(deadline):
+				stats <- fmt.Errorf("the ack was not taken: %+v", st)
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
+	select {
+	case err := <-stats:
+		if err != nil {
+			t.Fatalf("Stats during the alarm: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Stats during the alarm did not answer within 20s: the consuming connection is blocked too")
+	}
+
+	node.mustCtl(t, "set_vm_memory_high_watermark", "0.8")
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := q.Publish(ctx, backends.Message{ID: "after", Body: []byte("x")})
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Publish after the alarm cleared: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	st, err := q.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Ready < 1 {
+		t.Errorf("Stats after the alarm: %+v, want the message published after it", st)
 	}
 }

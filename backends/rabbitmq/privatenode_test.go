@@ -1,0 +1,156 @@
+package rabbitmq_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+)
+
+// RabbitMQ's own scripts, run directly (the /usr/sbin wrappers switch to
+// the rabbitmq user and to the shared node's cookie).
+const (
+	rabbitmqServer = "/usr/lib/rabbitmq/bin/rabbitmq-server"
+	rabbitmqctl    = "/usr/lib/rabbitmq/bin/rabbitmqctl"
+)
+
+// privateNode is a RabbitMQ node of the test's own, on free loopback ports
+// in a temporary directory, for faults no test may inflict on the shared
+// broker (resource alarms).
+type privateNode struct {
+	name, home, url string
+}
+
+// startPrivateNode starts a node and stops it when t ends. Where RabbitMQ
+// is not installed, or the node does not come up within a minute, the
+// test skips (fails with PALANTIR_REQUIRE_SERVICES=1).
+func startPrivateNode(t *testing.T) *privateNode {
+	t.Helper()
+	unusable := func(format string, args ...any) {
+		t.Helper()
+		if os.Getenv("PALANTIR_REQUIRE_SERVICES") == "1" {
+			t.Fatalf("a private RabbitMQ node is required (PALANTIR_REQUIRE_SERVICES=1): "+format, args...)
+		}
+		t.Skipf("SKIPPING: no private RabbitMQ node: "+format, args...)
+	}
+	for _, bin := range []string{rabbitmqServer, rabbitmqctl} {
+		if _, err := os.Stat(bin); err != nil {
+			unusable("%v", err)
+		}
+	}
+	dir := t.TempDir()
+	cookie := make([]byte, 20)
+	rand.Read(cookie)
+	n := &privateNode{name: fmt.Sprintf("ptest-%d-%s@localhost", os.Getpid(), hex.EncodeToString(cookie[:4])), home: dir}
+	port, dist := freePort(t), freePort(t)
+	n.url = fmt.Sprintf("amqp://guest:guest@127.0.0.1:%d/", port)
+	files := map[string]string{
+		".erlang.cookie":  hex.EncodeToString(cookie),
+		"rabbitmq.conf":   fmt.Sprintf("listeners.tcp.default = 127.0.0.1:%d\nloopback_users = none\n", port),
+		"enabled_plugins": "[].\n",
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.Chmod(filepath.Join(dir, ".erlang.cookie"), 0o400)
+	log, err := os.Create(filepath.Join(dir, "server.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	cmd := exec.Command(rabbitmqServer)
+	cmd.Dir = dir
+	cmd.Env = append(n.env(),
+		fmt.Sprintf("RABBITMQ_NODE_PORT=%d", port),
+		fmt.Sprintf("RABBITMQ_DIST_PORT=%d", dist),
+		"RABBITMQ_MNESIA_BASE="+filepath.Join(dir, "mnesia"),
+		"RABBITMQ_LOG_BASE="+filepath.Join(dir, "log"),
+		"RABBITMQ_CONFIG_FILE="+filepath.Join(dir, "rabbitmq.conf"),
+		"RABBITMQ_ENABLED_PLUGINS_FILE="+filepath.Join(dir, "enabled_plugins"),
+	)
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // to end the Erlang VM with its script
+	if err := cmd.Start(); err != nil {
+		unusable("start %s: %v", rabbitmqServer, err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if out, err := n.ctl(ctx, "stop"); err != nil {
+			t.Logf("rabbitmqctl stop %s: %v: %s", n.name, err, out)
+		}
+		select {
+		case <-exited:
+		case <-time.After(15 * time.Second):
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // only the group this test started
+			<-exited
+		}
+	})
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for {
+		conn, err := amqp.DialConfig(n.url, amqp.Config{Dial: amqp.DefaultDial(time.Second)})
+		if err == nil {
+			conn.Close()
+			break
+		}
+		select {
+		case <-exited:
+			out, _ := os.ReadFile(filepath.Join(dir, "server.log"))
+			unusable("node %s exited at start:\n%s", n.name, out)
+		case <-ctx.Done():
+			unusable("node %s did not accept connections within %v: %v", n.name, time.Since(start), err)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+	t.Logf("private RabbitMQ node %s up in %v", n.name, time.Since(start).Round(100*time.Millisecond))
+	return n
+}
+
+// env is the environment for the node and for rabbitmqctl talking to it.
+func (n *privateNode) env() []string {
+	return append(os.Environ(), "HOME="+n.home, "RABBITMQ_NODENAME="+n.name)
+}
+
+// ctl runs rabbitmqctl against the node.
+func (n *privateNode) ctl(ctx context.Context, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, rabbitmqctl, append([]string{"-n", n.name}, args...)...)
+	cmd.Env = n.env()
+	cmd.Dir = n.home
+	return cmd.CombinedOutput()
+}
+
+// mustCtl runs rabbitmqctl and fails the test if it fails.
+func (n *privateNode) mustCtl(t *testing.T, args ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if out, err := n.ctl(ctx, args...); err != nil {
+		t.Fatalf("rabbitmqctl %v: %v: %s", args, err, out)
+	}
+}
+
+// freePort returns a loopback TCP port that was free a moment ago.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
