@@ -142,6 +142,7 @@ func followEvents(ctx context.Context, a *app, st *store.Store, f store.EventFil
 		}
 	}
 	cur := st.FollowEvents(f.MissionID, after)
+	out := outage{a: a}
 	for {
 		select {
 		case <-ctx.Done():
@@ -150,11 +151,12 @@ func followEvents(ctx context.Context, a *app, st *store.Store, f store.EventFil
 		}
 		more, err := cur.Next(ctx)
 		if err != nil {
-			if ctx.Err() != nil {
+			if !out.failed(ctx, fmt.Errorf("store: %w", err)) {
 				return nil
 			}
-			return fmt.Errorf("store: %w", err)
+			continue
 		}
+		out.ok()
 		for _, e := range more {
 			print(e)
 		}

@@ -71,13 +71,18 @@ func runStatus(ctx context.Context, a *app, o statusOptions) error {
 		// compact document per refresh, as events --follow does.
 		a.compactJSON = true
 	}
+	out := outage{a: a}
 	for {
 		if isTTY(a.Out) && !a.json() {
 			fmt.Fprint(a.Out, "\033[H\033[2J")
 		}
 		if err := printStatus(ctx, a, st, ids); err != nil {
-			return err
+			if out.failed(ctx, err) {
+				continue
+			}
+			return nil
 		}
+		out.ok()
 		if len(ids) > 0 {
 			ms, err := st.Missions(ctx, ids)
 			if err == nil && allFinal(ms) {

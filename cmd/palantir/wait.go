@@ -81,11 +81,16 @@ func waitMissions(ctx context.Context, a *app, st *store.Store, ids []string) ([
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	hintAt := time.Now().Add(5 * time.Second)
+	out := outage{a: a}
 	for {
 		ms, err := missionsInChunks(ctx, st, ids)
 		if err != nil {
-			return nil, fmt.Errorf("store: %w", err)
+			if out.failed(ctx, fmt.Errorf("store: %w", err)) {
+				continue
+			}
+			return nil, ctx.Err()
 		}
+		out.ok()
 		view.update(ms)
 		if allFinal(ms) {
 			return ms, nil
