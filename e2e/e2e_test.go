@@ -345,7 +345,7 @@ func TestMalformedMessageIsDeadLetteredAndWorkerCarriesOn(t *testing.T) {
 		if len(dead) != 1 || !strings.Contains(dead[0].Reason, "malformed") || dead[0].Body != "this is not a mission" {
 			t.Errorf("dead letters: %+v", dead)
 		}
-		if n := strings.Count(e.workerLog("eagle1"), "malformed message moved to the dead letters"); n != 1 {
+		if n := strings.Count(e.workerLog("eagle1"), "message moved to the dead letters"); n != 1 || !strings.Contains(e.workerLog("eagle1"), "malformed mission") {
 			t.Errorf("worker logged the malformed message %d times, want once:\n%s", n, e.workerLog("eagle1"))
 		}
 	})
