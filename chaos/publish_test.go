@@ -4,16 +4,24 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	amqp "github.com/rabbitmq/amqp091-go"
+
 	"github.com/palantir-lab/palantir/backends"
 	"github.com/palantir-lab/palantir/backends/all"
+	"github.com/palantir-lab/palantir/backends/rabbitmq"
 	"github.com/palantir-lab/palantir/backends/redis"
 	"github.com/palantir-lab/palantir/chaos"
+	"github.com/palantir-lab/palantir/internal/testservices"
 	"github.com/palantir-lab/palantir/mission"
 )
 
@@ -181,4 +189,46 @@ func TestChaosPublishOnRedis(t *testing.T) {
 	_ = w.Wait()
 	_, status, _ := l.palantir("status")
 	t.Logf("dead letters: %+v\nstatus after the worker:\n%s", dead, status)
+}
+
+// TestChaosPublishOnRabbitMQ: the same command on another broker puts
+// every kind on its queue (nothing in chaos knows which broker it is).
+func TestChaosPublishOnRabbitMQ(t *testing.T) {
+	url := testservices.AMQPURL()
+	conn, err := amqp.DialConfig(url, amqp.Config{Dial: amqp.DefaultDial(3 * time.Second)})
+	if err != nil {
+		testservices.Unavailable(t, "RabbitMQ", url, err)
+	}
+	l := &lab{t: t, dir: t.TempDir(), queue: fmt.Sprintf("chaos-test-%d-%x", os.Getpid(), rand.Uint32())}
+	l.store = filepath.Join(l.dir, "palantir.db")
+	t.Cleanup(func() {
+		defer conn.Close()
+		for _, name := range rabbitmq.QueueNames(l.queue) {
+			ch, err := conn.Channel()
+			if err != nil {
+				t.Errorf("delete RabbitMQ queue %s: %v", name, err)
+				return
+			}
+			if _, err := ch.QueueDelete(name, false, false, false); err != nil {
+				t.Errorf("delete RabbitMQ queue %s: %v", name, err)
+			}
+			ch.Close()
+		}
+	})
+	for _, kind := range []string{"malformed", "oversized", "rejected"} {
+		code, _, errs := l.palantir("chaos", "publish", kind, "--backend", "rabbitmq", "--amqp-url", url)
+		if code != 0 {
+			t.Fatalf("chaos publish %s on RabbitMQ: exit %d: %s", kind, code, errs)
+		}
+	}
+	be, _ := all.Registry().Resolve("rabbitmq")
+	q, err := be.Open(context.Background(), backends.Config{URL: url, Queue: l.queue})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	waitFor(t, 10*time.Second, "three ready messages", func() bool {
+		s, err := q.Stats(context.Background())
+		return err == nil && s.Ready == 3
+	})
 }
