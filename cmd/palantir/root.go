@@ -80,6 +80,7 @@ or ./palantir.yaml; see config.example.yaml), then defaults.`,
 		newDoctorCmd(a, nil),
 		newBenchCmd(a, nil),
 		newServeCmd(a, nil),
+		newChaosCmd(a),
 		newVersionCmd(a),
 		newGenDocsCmd(),
 	)
