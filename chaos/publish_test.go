@@ -165,30 +165,30 @@ func TestChaosPublishOnRedis(t *testing.T) {
 		}
 	}
 
-	// A worker dead-letters the malformed ones and carries on. (What it
-	// does with the oversized and rejected ones is being changed under
-	// issue 10: it is logged here, not asserted.)
+	// A worker dead-letters every one of them, unrun, saying why, and
+	// carries on.
 	w := l.start("eagle1", "worker", "--name", "eagle1")
+	want := map[string]string{"malformed": "malformed", "oversized": "over the limit", "rejected": "id "}
 	var dead []struct{ ID, Reason string }
-	waitFor(t, 30*time.Second, "the malformed messages in the dead letters", func() bool {
+	waitFor(t, 30*time.Second, "every bad message in the dead letters", func() bool {
 		_, out, _ := l.palantir("dlq", "list", "-o", "json")
 		dead = nil
 		_ = json.Unmarshal([]byte(out), &dead)
-		n := 0
-		for _, r := range published["malformed"] {
-			if slices.ContainsFunc(dead, func(d struct{ ID, Reason string }) bool {
-				return d.ID == r.ID && strings.Contains(d.Reason, "malformed")
-			}) {
-				n++
-			}
-		}
-		return n == 3
+		return len(dead) >= 9
 	})
-	time.Sleep(2 * time.Second)
 	_ = w.Process.Signal(syscall.SIGTERM)
 	_ = w.Wait()
-	_, status, _ := l.palantir("status")
-	t.Logf("dead letters: %+v\nstatus after the worker:\n%s", dead, status)
+	for kind, rows := range published {
+		for _, r := range rows {
+			i := slices.IndexFunc(dead, func(d struct{ ID, Reason string }) bool { return d.ID == r.ID })
+			if i < 0 || !strings.Contains(dead[i].Reason, want[kind]) {
+				t.Errorf("%s %s: dead letter %v, want a reason with %q", kind, r.ID, i >= 0 && dead[i].Reason != "", want[kind])
+			}
+		}
+	}
+	if _, status, _ := l.palantir("history", "-o", "json"); strings.Contains(status, "SUCCESS") {
+		t.Errorf("a bad message was run to an outcome: %s", status)
+	}
 }
 
 // TestChaosPublishOnRabbitMQ: the same command on another broker puts

@@ -109,13 +109,20 @@ func (a *app) Queue(ctx context.Context) (backends.Queue, error) {
 	if err != nil {
 		return nil, err
 	}
-	q, err := a.be.Open(ctx, backends.Config{URL: a.brokerURL(), Queue: a.cfg.Queue, Lease: a.cfg.Lease,
-		DeadLetters: st, Logger: a.log, MaxMessageBytes: a.cfg.MaxMessageBytes(), MaxDeliveries: a.cfg.MaxDeliveries})
+	cfg := a.backendConfig()
+	cfg.DeadLetters = st
+	q, err := a.be.Open(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
 	a.q = q
 	return q, nil
+}
+
+// backendConfig is what the settings say about the queue.
+func (a *app) backendConfig() backends.Config {
+	return backends.Config{URL: a.brokerURL(), Queue: a.cfg.Queue, Lease: a.cfg.Lease, Logger: a.log,
+		MaxMessageBytes: a.cfg.MaxMessageBytes(), MaxDeliveries: a.cfg.MaxDeliveries}
 }
 
 func (a *app) Close() {

@@ -10,7 +10,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/palantir-lab/palantir/backends"
 	"github.com/palantir-lab/palantir/chaos"
 )
 
@@ -209,14 +208,15 @@ type badJSON struct {
 }
 
 func runChaosPublish(ctx context.Context, a *app, o chaosPublishOptions) error {
-	bad, err := chaos.BadMessages(o.Kind, o.Count, backends.DefaultMaxMessageBytes)
+	cfg := a.backendConfig()
+	bad, err := chaos.BadMessages(o.Kind, o.Count, cfg.MaxBytes())
 	if err != nil {
 		return usageErr("chaos publish: %v", err)
 	}
 	// A queue of its own whose limit lets the oversized ones through: the
 	// point is to see what the consuming side does with them.
-	q, err := a.be.Open(ctx, backends.Config{URL: a.brokerURL(), Queue: a.cfg.Queue, Lease: a.cfg.Lease, Logger: a.log,
-		MaxMessageBytes: max(chaos.MaxBody(bad), backends.DefaultMaxMessageBytes)})
+	cfg.MaxMessageBytes = max(chaos.MaxBody(bad), cfg.MaxBytes())
+	q, err := a.be.Open(ctx, cfg)
 	if err != nil {
 		return err
 	}
