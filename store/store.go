@@ -34,6 +34,7 @@ import (
 	"io/fs"
 	"net/url"
 	"path"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -175,7 +176,8 @@ func ping(ctx context.Context, db *sqlx.DB) error {
 
 // firstLine folds a multi-line driver error into one line.
 func firstLine(err error) string {
-	return strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", " ")), " ")
+	// A driver's error may quote the location it was given.
+	return backends.RedactText(strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", " ")), " "))
 }
 
 func parseURL(raw string) (driver, dsn, where string, err error) {
@@ -193,7 +195,12 @@ func parseURL(raw string) (driver, dsn, where string, err error) {
 	case strings.HasPrefix(raw, "sqlite:"):
 		raw = strings.TrimPrefix(raw, "sqlite:")
 	case strings.Contains(raw, "://"):
-		return "", "", "", fmt.Errorf("%w: scheme of %q (known: a SQLite file path, sqlite:PATH, postgres://)", ErrBadURL, raw[:strings.Index(raw, "://")+3])
+		return "", "", "", fmt.Errorf("%w: %s: unknown scheme (known: a SQLite file path, sqlite:PATH, postgres://)", ErrBadURL, backends.Redact(raw))
+	case mistypedPostgres.MatchString(raw):
+		// Taken as a file name, it would be printed in every banner, password included.
+		return "", "", "", fmt.Errorf("%w: %s: a PostgreSQL URL starts with postgres:// (a SQLite file name cannot start with postgres:)", ErrBadURL, backends.Redact(raw))
+	case keywordDSN.MatchString(raw):
+		return "", "", "", fmt.Errorf("%w: %s: a PostgreSQL key=value connection string is not accepted; write it as a URL, postgres://user@host:5432/db?sslmode=disable (the password after user: or in PGPASSWORD)", ErrBadURL, backends.Redact(raw))
 	}
 	if raw == "" {
 		return "", "", "", fmt.Errorf("%w: empty SQLite path", ErrBadURL)
@@ -205,8 +212,16 @@ func parseURL(raw string) (driver, dsn, where string, err error) {
 	// Immediate transactions take the write lock up front, so two processes
 	// never deadlock upgrading read locks; the busy timeout makes them wait.
 	q.Add("_txlock", "immediate")
-	return "sqlite", "file:" + raw + "?" + q.Encode(), raw, nil
+	return "sqlite", "file:" + raw + "?" + q.Encode(), backends.Redact(raw), nil
 }
+
+// mistypedPostgres is a postgres URL without its "://" (postgres:/…,
+// postgres//…, postgresql:…).
+var mistypedPostgres = regexp.MustCompile(`(?i)^postgres(ql)?(:|//)`)
+
+// keywordDSN is a PostgreSQL key=value connection string ("host=h
+// user=u password=p dbname=d").
+var keywordDSN = regexp.MustCompile(`(?i)(^|\s)(host|hostaddr|port|dbname|user|password|passfile|sslmode|sslpassword|sslkey|sslcert|sslrootcert|connect_timeout|application_name)\s*=`)
 
 // rebind turns ? placeholders into the driver's.
 func (s *Store) rebind(q string) string { return s.db.Rebind(q) }
