@@ -33,6 +33,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"os"
 	"path"
 	"regexp"
 	"slices"
@@ -124,6 +125,11 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 	driver, dsn, where, err := parseURL(rawURL)
 	if err != nil {
 		return nil, err
+	}
+	if driver == "sqlite" {
+		if err := createPrivate(sqlitePath(dsn)); err != nil {
+			return nil, fmt.Errorf("open %s store %s: %w: %v", driver, where, ErrUnreachable, firstLine(err))
+		}
 	}
 	sqlDriver := map[string]string{"sqlite": "sqlite", "postgres": "pgx"}[driver]
 	db, err := sqlx.Open(sqlDriver, dsn)
@@ -222,6 +228,34 @@ var mistypedPostgres = regexp.MustCompile(`(?i)^postgres(ql)?(:|//)`)
 // keywordDSN is a PostgreSQL key=value connection string ("host=h
 // user=u password=p dbname=d").
 var keywordDSN = regexp.MustCompile(`(?i)(^|\s)(host|hostaddr|port|dbname|user|password|passfile|sslmode|sslpassword|sslkey|sslcert|sslrootcert|connect_timeout|application_name)\s*=`)
+
+// createPrivate creates the SQLite file, if it does not exist yet, readable
+// and writable by its owner only (0600, less if the umask says so): it
+// holds every mission's order and error text. SQLite gives its -wal and
+// -shm files the mode of the database file. An existing file keeps the
+// mode its owner gave it.
+func createPrivate(path string) error {
+	if path == "" || path == ":memory:" {
+		return nil
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// sqlitePath is the file of a "file:PATH?…" DSN.
+func sqlitePath(dsn string) string {
+	p := strings.TrimPrefix(dsn, "file:")
+	if i := strings.LastIndex(p, "?"); i >= 0 {
+		p = p[:i]
+	}
+	return p
+}
 
 // rebind turns ? placeholders into the driver's.
 func (s *Store) rebind(q string) string { return s.db.Rebind(q) }
