@@ -44,7 +44,7 @@ func FuzzDecode(f *testing.F) {
 		if !o2.CreatedAt.Equal(o.CreatedAt) {
 			t.Fatalf("created_at %v became %v", o.CreatedAt, o2.CreatedAt)
 		}
-		o.CreatedAt, o2.CreatedAt = o2.CreatedAt, o2.CreatedAt
+		o.CreatedAt = o2.CreatedAt
 		if o2 != o {
 			t.Fatalf("round trip changed the order:\n got %+v\nwant %+v", o2, o)
 		}
