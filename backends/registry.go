@@ -125,9 +125,13 @@ func (r *Registry) Resolve(nameOrURL string) (Backend, error) {
 		if name, ok := r.byScheme[key[:i]]; ok {
 			return r.byName[name], nil
 		}
-		return Backend{}, fmt.Errorf("%w: URL scheme %q (known schemes: %s)", ErrUnknownBackend, key[:i], strings.Join(r.schemes(), ", "))
+		if scheme.MatchString(key[:i]) {
+			return Backend{}, fmt.Errorf("%w: URL scheme %q (known schemes: %s)", ErrUnknownBackend, key[:i], strings.Join(r.schemes(), ", "))
+		}
 	}
-	return Backend{}, fmt.Errorf("%w %q (known: %s)", ErrUnknownBackend, nameOrURL, strings.Join(r.order, ", "))
+	// Never echo it whole: it may be a mistyped URL with a password.
+	return Backend{}, fmt.Errorf("%w %q (known: %s; or a URL with one of the schemes %s)", ErrUnknownBackend, Redact(strings.TrimSpace(nameOrURL)),
+		strings.Join(r.order, ", "), strings.Join(r.schemes(), ", "))
 }
 
 func (r *Registry) schemes() []string {
@@ -139,45 +143,129 @@ func (r *Registry) schemes() []string {
 	return s
 }
 
-// Redact returns rawURL with any password replaced, for logs and errors.
-// A string that does not parse is reduced to its scheme, since it may hold
-// a secret in a shape we cannot recognise.
+// Redact returns rawURL with its secrets replaced by xxxxx, for logs,
+// errors, banners and JSON. It hides:
+//
+//   - the password of the userinfo (scheme://user:PASSWORD@host);
+//   - the value of every query parameter, and of every key=value pair,
+//     whose name says it holds a secret (password, sslpassword, token,
+//     secret and their kin), as in PostgreSQL's ?sslpassword= or a
+//     key=value DSN ("host=h password=PASSWORD");
+//   - in a string that is not a URL (a mistyped "redis//:PASSWORD@host/0",
+//     "amqp:/user:PASSWORD@host" or a file path), whatever sits between a
+//     user name's ':' and the last '@'.
+//
+// A string with "://" that does not parse is reduced to its scheme, since
+// it may hold a secret in a shape we cannot recognise.
 func Redact(rawURL string) string {
 	if rawURL == "" {
 		return ""
 	}
+	i := strings.Index(rawURL, "://")
+	if i <= 0 {
+		return redactLoose(rawURL)
+	}
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		if i := strings.Index(rawURL, "://"); i > 0 {
+		if scheme.MatchString(rawURL[:i]) {
 			return rawURL[:i] + "://(unparseable URL)"
 		}
 		return "(unparseable URL)"
 	}
+	_, hasPassword := u.User.Password()
+	secret := false
 	if u.RawQuery != "" {
 		q := u.Query()
 		for k := range q {
 			if secretParam(k) {
 				q.Set(k, "xxxxx")
+				secret = true
 			}
 		}
-		u.RawQuery = q.Encode()
+		if secret {
+			u.RawQuery = q.Encode()
+		}
 	}
-	return u.Redacted()
+	if !hasPassword && !secret && !strings.Contains(rawURL, "@") {
+		// Nothing to hide: keep it as written ("postgres://" stays so).
+		return redactPairs(rawURL)
+	}
+	out := u.Redacted()
+	if u.User == nil && strings.Contains(out, "@") {
+		// "scheme://host/:PASSWORD@…": no userinfo to url, but a shape
+		// a driver may still read as one.
+		out = redactUserinfo(out, i+3)
+	}
+	return redactPairs(out)
+}
+
+// scheme is a URL scheme (RFC 3986).
+var scheme = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]*$`)
+
+// schemePrefix is what a mistyped URL keeps of its scheme ("redis:/",
+// "amqp//").
+// A bare "word:" is not one: it may as well be "user:" of "user:PASSWORD@host".
+var schemePrefix = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]*(:/+|//)`)
+
+// redactLoose redacts a string that is not a URL with "://".
+func redactLoose(s string) string {
+	start := 0
+	if m := schemePrefix.FindStringIndex(s); m != nil {
+		start = m[1]
+	}
+	return redactPairs(redactUserinfo(s, start))
+}
+
+// redactUserinfo hides what follows the first ':' of the user information
+// of s, which starts at start and ends at the last '@'.
+func redactUserinfo(s string, start int) string {
+	at := strings.LastIndex(s, "@")
+	if at < start {
+		return s
+	}
+	c := strings.Index(s[start:at], ":")
+	if c < 0 {
+		return s
+	}
+	return s[:start+c+1] + "xxxxx" + s[at:]
+}
+
+// secretPair is a key=value pair whose key names a secret, in a query
+// string, a fragment or a key=value DSN (whose values may be quoted).
+var secretPair = regexp.MustCompile(`(?i)([a-z0-9_.-]*(?:pass|secret|token|pwd)[a-z0-9_.-]*\s*=\s*)('(?:[^'\\]|\\.)*'?|"(?:[^"\\]|\\.)*"?|[^\s&;#]*)`)
+
+func redactPairs(s string) string {
+	return secretPair.ReplaceAllStringFunc(s, func(m string) string {
+		sub := secretPair.FindStringSubmatch(m)
+		if sub[2] == "xxxxx" {
+			return m
+		}
+		return sub[1] + "xxxxx"
+	})
 }
 
 // secretParam reports whether a URL query parameter may hold a secret
 // (PostgreSQL's password and sslpassword, and their kin).
 func secretParam(key string) bool {
 	k := strings.ToLower(key)
-	return strings.Contains(k, "pass") || strings.Contains(k, "secret") || strings.Contains(k, "token")
+	return strings.Contains(k, "pass") || strings.Contains(k, "secret") || strings.Contains(k, "token") || strings.Contains(k, "pwd")
 }
 
-// urlInText finds URLs inside a message.
-var urlInText = regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.-]*://[^\s"'<>]+`)
+// wordInText is one whitespace-delimited word of a message.
+var wordInText = regexp.MustCompile(`[^\s"'<>(),\x60]+`)
 
-// RedactText redacts every URL inside a message (an error from a driver
-// that may quote the URL it was given), for text that leaves the process:
-// an HTTP answer, a log line.
+// RedactText redacts every URL, user:password@ pair and secret key=value
+// pair inside a message (an error from a driver that may quote the URL,
+// or part of it, it was given), for text that leaves the process: an HTTP
+// answer, a log line, an error on stderr.
 func RedactText(s string) string {
-	return urlInText.ReplaceAllStringFunc(s, Redact)
+	s = redactPairs(s)
+	return wordInText.ReplaceAllStringFunc(s, func(w string) string {
+		if !strings.Contains(w, "@") && !strings.Contains(w, "//") {
+			return w
+		}
+		// "open redis://…: refused": the colon is the sentence's.
+		core := strings.TrimRight(w, ":;,.")
+		return Redact(core) + w[len(core):]
+	})
 }

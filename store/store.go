@@ -33,7 +33,9 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"os"
 	"path"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -124,6 +126,11 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	if driver == "sqlite" {
+		if err := createPrivate(sqlitePath(dsn)); err != nil {
+			return nil, fmt.Errorf("open %s store %s: %w: %v", driver, where, ErrUnreachable, firstLine(err))
+		}
+	}
 	sqlDriver := map[string]string{"sqlite": "sqlite", "postgres": "pgx"}[driver]
 	db, err := sqlx.Open(sqlDriver, dsn)
 	if err != nil {
@@ -175,7 +182,8 @@ func ping(ctx context.Context, db *sqlx.DB) error {
 
 // firstLine folds a multi-line driver error into one line.
 func firstLine(err error) string {
-	return strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", " ")), " ")
+	// A driver's error may quote the location it was given.
+	return backends.RedactText(strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", " ")), " "))
 }
 
 func parseURL(raw string) (driver, dsn, where string, err error) {
@@ -193,7 +201,12 @@ func parseURL(raw string) (driver, dsn, where string, err error) {
 	case strings.HasPrefix(raw, "sqlite:"):
 		raw = strings.TrimPrefix(raw, "sqlite:")
 	case strings.Contains(raw, "://"):
-		return "", "", "", fmt.Errorf("%w: scheme of %q (known: a SQLite file path, sqlite:PATH, postgres://)", ErrBadURL, raw[:strings.Index(raw, "://")+3])
+		return "", "", "", fmt.Errorf("%w: %s: unknown scheme (known: a SQLite file path, sqlite:PATH, postgres://)", ErrBadURL, backends.Redact(raw))
+	case mistypedPostgres.MatchString(raw):
+		// Taken as a file name, it would be printed in every banner, password included.
+		return "", "", "", fmt.Errorf("%w: %s: a PostgreSQL URL starts with postgres:// (a SQLite file name cannot start with postgres:)", ErrBadURL, backends.Redact(raw))
+	case keywordDSN.MatchString(raw):
+		return "", "", "", fmt.Errorf("%w: %s: a PostgreSQL key=value connection string is not accepted; write it as a URL, postgres://user@host:5432/db?sslmode=disable (the password after user: or in PGPASSWORD)", ErrBadURL, backends.Redact(raw))
 	}
 	if raw == "" {
 		return "", "", "", fmt.Errorf("%w: empty SQLite path", ErrBadURL)
@@ -205,7 +218,43 @@ func parseURL(raw string) (driver, dsn, where string, err error) {
 	// Immediate transactions take the write lock up front, so two processes
 	// never deadlock upgrading read locks; the busy timeout makes them wait.
 	q.Add("_txlock", "immediate")
-	return "sqlite", "file:" + raw + "?" + q.Encode(), raw, nil
+	return "sqlite", "file:" + raw + "?" + q.Encode(), backends.Redact(raw), nil
+}
+
+// mistypedPostgres is a postgres URL without its "://" (postgres:/…,
+// postgres//…, postgresql:…).
+var mistypedPostgres = regexp.MustCompile(`(?i)^postgres(ql)?(:|//)`)
+
+// keywordDSN is a PostgreSQL key=value connection string ("host=h
+// user=u password=p dbname=d").
+var keywordDSN = regexp.MustCompile(`(?i)(^|\s)(host|hostaddr|port|dbname|user|password|passfile|sslmode|sslpassword|sslkey|sslcert|sslrootcert|connect_timeout|application_name)\s*=`)
+
+// createPrivate creates the SQLite file, if it does not exist yet, readable
+// and writable by its owner only (0600, less if the umask says so): it
+// holds every mission's order and error text. SQLite gives its -wal and
+// -shm files the mode of the database file. An existing file keeps the
+// mode its owner gave it.
+func createPrivate(path string) error {
+	if path == "" || path == ":memory:" {
+		return nil
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// sqlitePath is the file of a "file:PATH?…" DSN.
+func sqlitePath(dsn string) string {
+	p := strings.TrimPrefix(dsn, "file:")
+	if i := strings.LastIndex(p, "?"); i >= 0 {
+		p = p[:i]
+	}
+	return p
 }
 
 // rebind turns ? placeholders into the driver's.

@@ -46,6 +46,10 @@ func TestOpenErrors(t *testing.T) {
 		{"unknown scheme", "mysql://root@localhost/db", store.ErrBadURL},
 		{"unreachable postgres", "postgres://u:hunter2@127.0.0.1:1/db?connect_timeout=2", store.ErrUnreachable},
 		{"unwritable sqlite", "/proc/nope/palantir.db", store.ErrUnreachable},
+		{"postgres without ://", "postgres//u:hunter2@127.0.0.1/db", store.ErrBadURL},
+		{"postgres with one slash", "postgresql:/u:hunter2@127.0.0.1/db", store.ErrBadURL},
+		{"key=value DSN", "host=127.0.0.1 user=u password=hunter2 dbname=d", store.ErrBadURL},
+		{"unknown scheme with a password", "mysql://root:hunter2@localhost/db", store.ErrBadURL},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

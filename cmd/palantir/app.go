@@ -56,8 +56,22 @@ func (a *app) configure(cfg config.Config) error {
 	a.cfg, a.be = cfg, be
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.LogLevel))
-	a.log = slog.New(slog.NewTextHandler(a.Err, &slog.HandlerOptions{Level: level}))
+	a.log = slog.New(slog.NewTextHandler(a.Err, &slog.HandlerOptions{Level: level, ReplaceAttr: redactAttr}))
 	return nil
+}
+
+// redactAttr passes every string and error of a log line through
+// backends.RedactText: a driver's error may quote its URL.
+func redactAttr(_ []string, attr slog.Attr) slog.Attr {
+	switch v := attr.Value; {
+	case v.Kind() == slog.KindString:
+		attr.Value = slog.StringValue(backends.RedactText(v.String()))
+	case v.Kind() == slog.KindAny:
+		if err, ok := v.Any().(error); ok {
+			attr.Value = slog.StringValue(backends.RedactText(err.Error()))
+		}
+	}
+	return attr
 }
 
 func (a *app) json() bool { return a.cfg.Output == "json" }
@@ -84,7 +98,7 @@ func (a *app) Store(ctx context.Context) (*store.Store, error) {
 	}
 	st, err := store.Open(ctx, a.cfg.Store)
 	if err != nil {
-		return nil, err
+		return nil, redactErr(err)
 	}
 	a.st = st
 	return st, nil
@@ -113,7 +127,7 @@ func (a *app) Queue(ctx context.Context) (backends.Queue, error) {
 	cfg.DeadLetters = st
 	q, err := a.be.Open(ctx, cfg)
 	if err != nil {
-		return nil, err
+		return nil, redactErr(err)
 	}
 	a.q = q
 	return q, nil

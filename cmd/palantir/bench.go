@@ -14,6 +14,7 @@ import (
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
 
+	"github.com/palantir-lab/palantir/backends"
 	"github.com/palantir-lab/palantir/bench"
 )
 
@@ -213,6 +214,8 @@ func benchSettings(o benchOptions) string {
 		st = "temporary SQLite"
 	case bench.StoreNone:
 		st = "none"
+	default:
+		st = backends.Redact(st)
 	}
 	prefetch := o.Prefetch
 	if prefetch == 0 {

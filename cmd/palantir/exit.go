@@ -66,8 +66,27 @@ func reportError(w io.Writer, err error) {
 		fmt.Fprintln(w, "palantir: interrupted")
 		return
 	}
-	msg := strings.ReplaceAll(err.Error(), "\n", " ")
+	msg := strings.ReplaceAll(backends.RedactText(err.Error()), "\n", " ")
 	msg = strings.Replace(msg, errUsage.Error()+": ", "", 1)
 	msg = strings.Replace(msg, ops.ErrInvalid.Error()+": ", "", 1)
 	fmt.Fprintln(w, "palantir: "+msg)
+}
+
+// redacted is an error whose message went through backends.RedactText
+// (a driver may quote the URL it was given, or a part of it), with the
+// original still there for errors.Is.
+type redacted struct {
+	err error
+	msg string
+}
+
+func (e redacted) Error() string { return e.msg }
+func (e redacted) Unwrap() error { return e.err }
+
+// redactErr hides the passwords in err's message.
+func redactErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	return redacted{err: err, msg: backends.RedactText(err.Error())}
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/palantir-lab/palantir/backends"
 	"github.com/palantir-lab/palantir/internal/config"
 )
 
@@ -40,7 +41,7 @@ or ./palantir.yaml; see config.example.yaml), then defaults.`,
 			}
 			if err != nil && cmd.Name() == "doctor" {
 				// doctor's first check is the configuration itself.
-				fmt.Fprintf(io.Out, "FAIL config   %v\n              fix: correct the value named above (see config.example.yaml)\n", err)
+				fmt.Fprintf(io.Out, "FAIL config   %s\n              fix: correct the value named above (see config.example.yaml)\n", backends.RedactText(err.Error()))
 			}
 			return err
 		},

@@ -142,7 +142,7 @@ func runWorker(ctx context.Context, a *app, o workerOptions) error {
 		Lease: a.cfg.Lease, ShutdownTimeout: a.cfg.ShutdownTimeout, Backend: a.be.Name, Queue: a.cfg.Queue,
 		MaxMessageBytes: a.cfg.MaxMessageBytes(), MaxDeliveries: a.cfg.MaxDeliveries,
 		Logger: a.log, OnBrokerError: func(err error, retryIn time.Duration) {
-			fmt.Fprintf(a.Err, "%s worker %s: %v; retrying in %v\n", time.Now().Format("15:04:05.000"), o.Name, err, retryIn)
+			fmt.Fprintf(a.Err, "%s worker %s: %s; retrying in %v\n", time.Now().Format("15:04:05.000"), o.Name, backends.RedactText(err.Error()), retryIn)
 		}}, q, st, tel)
 	start := time.Now()
 	err = w.Run(ctx)
