@@ -171,6 +171,9 @@ func TestOpenBadURL(t *testing.T) {
 		{name: "not a URL", url: "amqp://guest:sec%ret@127.0.0.1:5672/", want: "does not parse"},
 		{name: "wrong scheme", url: "redis://127.0.0.1:6379/", want: "amqp"},
 		{name: "empty", url: "", want: "empty"},
+		// One slash: no host, and the driver would dial localhost with
+		// the user and password taken for the vhost, then quote it back.
+		{name: "no host", url: "amqp:/guest:secret@127.0.0.1:5672/", want: "no host"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -54,6 +54,9 @@ func parseURL(rawURL string) (settings, error) {
 	if u.Scheme != "amqp" && u.Scheme != "amqps" {
 		return bad("scheme %q is not amqp or amqps", u.Scheme)
 	}
+	if u.Host == "" {
+		return bad("no host (want amqp://user:password@host:5672/vhost, with two slashes)")
+	}
 	if u.Fragment != "" {
 		return bad("unexpected #fragment")
 	}
