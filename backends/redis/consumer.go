@@ -298,8 +298,17 @@ type entry struct {
 // an entry added by hand may have none of them, and is still delivered:
 // its id is the stream entry id, its attempt 1, and its body the value of
 // its only field, or all its fields as a JSON object.
+//
+// Deliveries is the group's delivery counter of the entry (1 when read
+// with XREADGROUP, one more each time XAUTOCLAIM reclaims it) plus the
+// deliveries without an outcome of the copy it was released from (field
+// prior_deliveries), so that a Release does not reset the count.
 func (c *consumer) newDelivery(e entry, claimed bool) *delivery {
 	id, body, attempt := decodeFields(e.sid, e.fields)
+	prior, err := strconv.Atoi(e.fields["prior_deliveries"])
+	if err != nil || prior < 0 {
+		prior = 0
+	}
 	return &delivery{
 		c:     c,
 		sid:   e.sid,
@@ -308,6 +317,7 @@ func (c *consumer) newDelivery(e entry, claimed bool) *delivery {
 			Message:     backends.Message{ID: id, Body: body, Attempt: attempt},
 			EnqueuedAt:  streamTime(e.sid),
 			Redelivered: claimed || e.count > 1 || e.fields["redelivered"] == "1",
+			Deliveries:  int(e.count) + prior,
 		},
 	}
 }
@@ -412,9 +422,13 @@ func (d *delivery) Retry(ctx context.Context, delay time.Duration) error {
 // stream, marked redelivered, and deletes this entry, atomically. Streams
 // cannot push to the front: the copy is received after what is already
 // waiting, but without waiting for the lease.
+//
+// A release is not a delivery without an outcome (the message was given
+// back unprocessed): the copy carries this one's count minus one, which
+// its next delivery adds to its own.
 func (d *delivery) Release(ctx context.Context) error {
 	return d.settle(ctx, "release", releaseScript, []string{d.c.q.keys.Stream},
-		d.rec.ID, d.rec.Body, d.rec.Attempt)
+		d.rec.ID, d.rec.Body, d.rec.Attempt, max(d.rec.Deliveries-1, 0))
 }
 
 // DeadLetter appends the message with reason and time to the dead-letter

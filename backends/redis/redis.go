@@ -65,6 +65,7 @@ type Queue struct {
 	keys   KeyNames
 	lease  time.Duration
 	where  string // the URL, redacted, for errors
+	cfg    backends.Config
 
 	once sync.Once
 	done chan struct{}
@@ -125,6 +126,7 @@ func Open(ctx context.Context, cfg backends.Config) (*Queue, error) {
 		keys:      Keys(cfg.Queue),
 		lease:     cfg.Lease,
 		where:     where,
+		cfg:       cfg,
 		done:      make(chan struct{}),
 		consumers: map[*consumer]struct{}{},
 		acks:      make(chan *ackReq, maxAcks),
@@ -177,8 +179,10 @@ func (q *Queue) closed() bool {
 
 // Publish appends msgs to the work stream in one pipelined round trip and
 // returns once Redis has accepted all of them (into memory: see the
-// package comment on durability). On error some may have been appended.
-// Safe for concurrent use; cancelling ctx abandons the wait.
+// package comment on durability). On error some may have been appended,
+// except for ErrTooLarge: a batch with a body over Config.MaxBytes is
+// refused whole before anything is sent. Safe for concurrent use;
+// cancelling ctx abandons the wait.
 func (q *Queue) Publish(ctx context.Context, msgs ...backends.Message) error {
 	if q.closed() {
 		return fmt.Errorf("redis publish %s: %w", q.keys.Stream, backends.ErrClosed)
@@ -188,6 +192,9 @@ func (q *Queue) Publish(ctx context.Context, msgs ...backends.Message) error {
 	}
 	if len(msgs) == 0 {
 		return nil
+	}
+	if err := q.cfg.CheckSizes(msgs); err != nil {
+		return fmt.Errorf("redis publish %s: %w", q.keys.Stream, err)
 	}
 	_, err := q.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
 		for _, m := range msgs {

@@ -567,3 +567,33 @@ func TestBrokerRestartWithAOF(t *testing.T) {
 		t.Errorf("after the restart got %v (id: redelivered), want %v", got, want)
 	}
 }
+
+// TestReleaseKeepsDeliveryCount: a Release appends a new stream entry,
+// whose group counter starts again at 1, but a release is not a delivery
+// without an outcome, so the count goes on from the released copy's.
+func TestReleaseKeepsDeliveryCount(t *testing.T) {
+	s := needRedis(t)
+	name := backendtest.QueueName(t)
+	ctx := context.Background()
+	q := s.open(t, name, lease)
+	if err := q.Publish(ctx, backends.Message{ID: "crashy", Body: []byte("{}")}); err != nil {
+		t.Fatal(err)
+	}
+	c := subscribe(t, q, "c", 1)
+	first := receive(t, c, 5*time.Second)
+	time.Sleep(lease + 100*time.Millisecond) // as if its worker had died
+	second := receive(t, c, 5*time.Second)
+	if got := []int{first.Received().Deliveries, second.Received().Deliveries}; got[0] != 1 || got[1] != 2 {
+		t.Fatalf("deliveries %v, want [1 2]", got)
+	}
+	if err := second.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	third := receive(t, c, 5*time.Second)
+	if got := third.Received(); got.Deliveries != 2 || !got.Redelivered {
+		t.Errorf("after Release: deliveries %d redelivered %v, want 2 true", got.Deliveries, got.Redelivered)
+	}
+	if err := third.Ack(ctx); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -52,11 +52,13 @@ settle()
 return 1
 `)
 
-// releaseScript: ARGV[5] id, ARGV[6] body, ARGV[7] attempt. The copy is
-// marked redelivered, since a consumer already had it.
+// releaseScript: ARGV[5] id, ARGV[6] body, ARGV[7] attempt, ARGV[8]
+// earlier deliveries without an outcome. The copy is marked redelivered,
+// since a consumer already had it.
 var releaseScript = goredis.NewScript(luaOwned + `
 if not owned() then return 0 end
-redis.call('XADD', KEYS[1], '*', 'id', ARGV[5], 'body', ARGV[6], 'attempt', ARGV[7], 'redelivered', '1')
+redis.call('XADD', KEYS[1], '*', 'id', ARGV[5], 'body', ARGV[6], 'attempt', ARGV[7], 'redelivered', '1',
+  'prior_deliveries', ARGV[8])
 settle()
 return 1
 `)
