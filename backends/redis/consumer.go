@@ -171,8 +171,9 @@ func (c *consumer) fetch(ctx context.Context) error {
 		_ = reapScript.Run(rctx, c.q.client, []string{c.q.keys.Stream}, Group, idle, "").Err()
 	}
 
-	res, err := pollScript.Run(rctx, c.q.client, []string{c.q.keys.Stream, c.q.keys.Delayed},
-		Group, c.name, c.q.lease.Milliseconds(), want, c.cursor).Slice()
+	k := c.q.keys
+	res, err := pollScript.Run(rctx, c.q.client, []string{k.Stream, k.Delayed, k.Dead},
+		Group, c.name, c.q.lease.Milliseconds(), want, c.cursor, c.q.cfg.MaxBytes(), c.q.budget).Slice()
 	if isNoGroup(err) {
 		return c.q.ensureGroup(rctx)
 	}
@@ -184,6 +185,9 @@ func (c *consumer) fetch(ctx context.Context) error {
 		return fmt.Errorf("redis receive %s: %w", c.q.keys.Stream, err)
 	}
 	c.cursor = p.cursor
+	for _, k := range p.killed {
+		c.logTooLarge(k.id, k.size)
+	}
 	ds := make([]*delivery, 0, len(p.claimed)+len(p.fresh))
 	for _, e := range p.claimed {
 		ds = append(ds, c.newDelivery(e, true))
@@ -200,11 +204,14 @@ func (c *consumer) fetch(ctx context.Context) error {
 	if p.nextDue >= 0 {
 		block = min(block, max(time.Duration(p.nextDue-p.now)*time.Millisecond, minBlock))
 	}
+	// One entry at most: this read returns its body to us whatever its
+	// size (an oversized one is then dead-lettered, see below); the next
+	// poll reads the rest within its budget.
 	streams, err := c.q.client.XReadGroup(rctx, &goredis.XReadGroupArgs{
 		Group:    Group,
 		Consumer: c.name,
 		Streams:  []string{c.q.keys.Stream, ">"},
-		Count:    want,
+		Count:    1,
 		Block:    block,
 	}).Result()
 	switch {
@@ -221,11 +228,41 @@ func (c *consumer) fetch(ctx context.Context) error {
 			for k, v := range m.Values {
 				f[k] = fmt.Sprint(v)
 			}
-			ds = append(ds, c.newDelivery(entry{sid: m.ID, fields: f, count: 1}, false))
+			d := c.newDelivery(entry{sid: m.ID, fields: f, count: 1}, false)
+			if n := len(d.rec.Body); n > c.q.cfg.MaxBytes() {
+				c.kill(rctx, d)
+				continue
+			}
+			ds = append(ds, d)
 		}
 	}
 	c.deposit(ds)
 	return nil
+}
+
+// kill dead-letters d, whose body is over the size limit, inside Redis.
+// Best effort: an entry not dead-lettered now is caught by the poll
+// script after the lease.
+func (c *consumer) kill(ctx context.Context, d *delivery) {
+	k := c.q.keys
+	n, err := killScript.Run(ctx, c.q.client, []string{k.Stream, k.Delayed, k.Dead},
+		d.settleArgs(c.q.cfg.MaxBytes())...).Int64()
+	if err != nil {
+		c.q.log.Warn("redis: could not dead-letter an oversized entry; it will be tried again after the lease",
+			"id", d.rec.ID, "bytes", len(d.rec.Body), "err", err)
+		return
+	}
+	if n > 0 {
+		c.logTooLarge(d.rec.ID, n)
+	}
+}
+
+// logTooLarge says once that the backend dead-lettered message id, of n
+// bytes, without handing it to the worker.
+func (c *consumer) logTooLarge(id string, n int64) {
+	c.q.log.Warn("redis: dead-lettered a message over the size limit without delivering it",
+		"id", id, "bytes", n, "limit", c.q.cfg.MaxBytes(),
+		"reason", fmt.Sprintf("message of %d bytes is over the limit of %d (max_message_size)", n, c.q.cfg.MaxBytes()))
 }
 
 // deposit adds ds to buf, or gives them back if the consumer was closed
@@ -467,11 +504,18 @@ type poll struct {
 	cursor         string
 	nextDue, now   int64 // server milliseconds; nextDue -1 when none
 	claimed, fresh []entry
+	killed         []killed
+}
+
+// killed is an entry the poll script dead-lettered for its size.
+type killed struct {
+	id   string
+	size int64
 }
 
 func parsePoll(res []any) (poll, error) {
 	var p poll
-	if len(res) != 5 {
+	if len(res) != 6 {
 		return p, fmt.Errorf("unexpected poll reply of %d elements", len(res))
 	}
 	var ok1, ok2, ok3 bool
@@ -487,6 +531,14 @@ func parsePoll(res []any) (poll, error) {
 	}
 	if p.fresh, err = parseEntries(res[4], false); err != nil {
 		return p, err
+	}
+	list, _ := res[5].([]any)
+	for _, item := range list {
+		if k, ok := item.([]any); ok && len(k) == 2 {
+			id, _ := k[0].(string)
+			n, _ := k[1].(int64)
+			p.killed = append(p.killed, killed{id: id, size: n})
+		}
 	}
 	return p, nil
 }

@@ -66,6 +66,8 @@ type Queue struct {
 	lease  time.Duration
 	where  string // the URL, redacted, for errors
 	cfg    backends.Config
+	log    *slog.Logger
+	budget int // bytes one poll may read (pollBudget)
 
 	once sync.Once
 	done chan struct{}
@@ -127,6 +129,8 @@ func Open(ctx context.Context, cfg backends.Config) (*Queue, error) {
 		lease:     cfg.Lease,
 		where:     where,
 		cfg:       cfg,
+		log:       logger(cfg),
+		budget:    pollBudget(cfg.MaxBytes()),
 		done:      make(chan struct{}),
 		consumers: map[*consumer]struct{}{},
 		acks:      make(chan *ackReq, maxAcks),
@@ -134,6 +138,26 @@ func Open(ctx context.Context, cfg backends.Config) (*Queue, error) {
 	}
 	go q.ackLoop()
 	return q, nil
+}
+
+// logger is cfg.Logger, else slog's default, for what the backend must
+// tell although no caller asked (a message it dead-lettered itself).
+func logger(cfg backends.Config) *slog.Logger {
+	l := cfg.Logger
+	if l == nil {
+		l = slog.Default()
+	}
+	return l.With("backend", Name, "queue", cfg.Queue)
+}
+
+// pollBudget is how many bytes of entries one poll may read: a few MiB,
+// and room for two messages of the largest size allowed. Reading is
+// bounded by bytes, not only by the prefetch, because a stranger may
+// have put entries of any size in the stream: the poll script, which
+// blocks every client of the server while it runs, and the worker's
+// memory stay bounded.
+func pollBudget(maxBytes int) int {
+	return max(4<<20, 2*maxBytes)
 }
 
 // Backend returns "redis".

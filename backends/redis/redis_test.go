@@ -59,6 +59,13 @@ func needRedis(t testing.TB) *server {
 // the queue's keys.
 func (s *server) open(t testing.TB, queue string, l time.Duration) *redis.Queue {
 	t.Helper()
+	return s.openWith(t, backends.Config{Queue: queue, Lease: l})
+}
+
+// openWith is open with more of the config; URL is the server's.
+func (s *server) openWith(t testing.TB, cfg backends.Config) *redis.Queue {
+	t.Helper()
+	queue := cfg.Queue
 	s.mu.Lock()
 	if !s.cleaned[queue] {
 		s.cleaned[queue] = true
@@ -67,7 +74,8 @@ func (s *server) open(t testing.TB, queue string, l time.Duration) *redis.Queue 
 		t.Cleanup(func() { s.client.Del(context.Background(), k.Stream, k.Delayed, k.Dead) })
 	}
 	s.mu.Unlock()
-	q, err := redis.Open(context.Background(), backends.Config{URL: s.url, Queue: queue, Lease: l})
+	cfg.URL = s.url
+	q, err := redis.Open(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("Open(%s): %v", queue, err)
 	}
