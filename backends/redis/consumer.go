@@ -195,7 +195,10 @@ func (c *consumer) fetch(ctx context.Context) error {
 	for _, e := range p.fresh {
 		ds = append(ds, c.newDelivery(e, false))
 	}
-	if len(ds) > 0 || ctx.Err() != nil {
+	if len(ds) > 0 || len(p.killed) > 0 || ctx.Err() != nil {
+		// After dead-lettering, poll again rather than block: more
+		// oversized entries may wait, and the poll keeps their bodies in
+		// Redis where a blocking read would bring one here.
 		c.deposit(ds)
 		return nil
 	}
@@ -226,14 +229,17 @@ func (c *consumer) fetch(ctx context.Context) error {
 		for _, m := range s.Messages {
 			f := make(map[string]string, len(m.Values))
 			for k, v := range m.Values {
-				f[k] = fmt.Sprint(v)
+				if s, ok := v.(string); ok {
+					f[k] = s // no copy: this may be a huge body
+				} else {
+					f[k] = fmt.Sprint(v)
+				}
 			}
-			d := c.newDelivery(entry{sid: m.ID, fields: f, count: 1}, false)
-			if n := len(d.rec.Body); n > c.q.cfg.MaxBytes() {
-				c.kill(rctx, d)
+			if bodySize(f) > c.q.cfg.MaxBytes() {
+				c.kill(rctx, m.ID, fieldOr(f, "id", m.ID))
 				continue
 			}
-			ds = append(ds, d)
+			ds = append(ds, c.newDelivery(entry{sid: m.ID, fields: f, count: 1}, false))
 		}
 	}
 	c.deposit(ds)
@@ -243,18 +249,41 @@ func (c *consumer) fetch(ctx context.Context) error {
 // kill dead-letters d, whose body is over the size limit, inside Redis.
 // Best effort: an entry not dead-lettered now is caught by the poll
 // script after the lease.
-func (c *consumer) kill(ctx context.Context, d *delivery) {
+func (c *consumer) kill(ctx context.Context, sid, id string) {
 	k := c.q.keys
 	n, err := killScript.Run(ctx, c.q.client, []string{k.Stream, k.Delayed, k.Dead},
-		d.settleArgs(c.q.cfg.MaxBytes())...).Int64()
+		Group, c.name, sid, 1, c.q.cfg.MaxBytes()).Int64()
 	if err != nil {
-		c.q.log.Warn("redis: could not dead-letter an oversized entry; it will be tried again after the lease",
-			"id", d.rec.ID, "bytes", len(d.rec.Body), "err", err)
+		c.q.log.Warn("redis: could not dead-letter a message over the size limit; it will be tried again after the lease",
+			"id", id, "err", err)
 		return
 	}
 	if n > 0 {
-		c.logTooLarge(d.rec.ID, n)
+		c.logTooLarge(id, n)
 	}
+}
+
+// bodySize is the length of the body decodeFields would return for f
+// (luaSize's measure), without building it.
+func bodySize(f map[string]string) int {
+	if b, ok := f["body"]; ok {
+		return len(b)
+	}
+	n := 0
+	for k, v := range f {
+		if len(f) == 1 {
+			return len(v)
+		}
+		n += len(k) + len(v)
+	}
+	return n
+}
+
+func fieldOr(f map[string]string, key, def string) string {
+	if v := f[key]; v != "" {
+		return v
+	}
+	return def
 }
 
 // logTooLarge says once that the backend dead-lettered message id, of n
