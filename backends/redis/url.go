@@ -20,10 +20,26 @@ import (
 var urlParams = []string{
 	"addr", "client_name", "cluster", "conn_max_idle_time", "conn_max_lifetime",
 	"db", "dial_timeout", "master_name", "max_active_conns", "max_idle_conns",
-	"max_retries", "max_retry_backoff", "min_idle_conns", "min_retry_backoff",
-	"pool_size", "pool_timeout", "protocol", "read_timeout", "skip_verify",
-	"write_timeout",
+	"min_idle_conns", "pool_size", "pool_timeout", "protocol", "read_timeout",
+	"skip_verify", "write_timeout",
 }
+
+// retryParams are go-redis's parameters for its automatic retries, which
+// palantir turns off (see noRetries).
+var retryParams = []string{"max_retries", "max_retry_backoff", "min_retry_backoff"}
+
+// noRetries is go-redis's MaxRetries for "never". go-redis repeats a
+// command whose reply did not come (a read timeout, a connection reset
+// after the write) on a new connection, up to 3 times by default. That is
+// harmless for a read, but the Lua scripts here are not idempotent: a
+// settlement that ran, and whose reply was lost, runs again, finds the
+// entry settled, and reports a successful ack as ErrLeaseLost; a poll
+// that ran again reads a second batch while the first sits pending on
+// this consumer for a whole lease. So nothing is repeated behind the
+// caller's back: an unanswered command fails with ErrUnreachable, whose
+// outcome is unknown, and the callers (the worker's backoff, a settlement
+// called again, a consumer that recovers its lost reads) decide.
+const noRetries = -1
 
 // defaultDialTimeout keeps Open within the few seconds the Opener
 // contract allows when the URL does not say otherwise.
@@ -67,7 +83,7 @@ func redact(rawURL string) string {
 	}
 	q := u.Query()
 	for k := range q {
-		if !slices.Contains(urlParams, k) {
+		if !slices.Contains(urlParams, k) && !slices.Contains(retryParams, k) {
 			q[k] = []string{"xxxxx"}
 		}
 	}
@@ -93,8 +109,13 @@ func parseURL(rawURL string) (clientSpec, error) {
 	q := u.Query()
 	var unknown []string
 	for k := range q {
-		if !slices.Contains(urlParams, k) {
+		if !slices.Contains(urlParams, k) && !slices.Contains(retryParams, k) {
 			unknown = append(unknown, k)
+		}
+	}
+	for _, k := range retryParams {
+		if q.Has(k) {
+			return bad("%s: palantir turns go-redis's automatic retries off, since a repeated Lua script can report a settled message as lost; palantir's worker retries instead (remove the parameter)", k)
 		}
 	}
 	if len(unknown) > 0 {
@@ -142,6 +163,7 @@ func parseURL(rawURL string) (clientSpec, error) {
 		if err == nil {
 			o := spec.singleOpts
 			o.ContextTimeoutEnabled = true
+			o.MaxRetries = noRetries
 			if o.DialTimeout == 0 {
 				o.DialTimeout = defaultDialTimeout
 			}
@@ -156,6 +178,7 @@ func parseURL(rawURL string) (clientSpec, error) {
 			o.Username, o.Password = o.SentinelUsername, o.SentinelPassword
 			o.SentinelUsername, o.SentinelPassword = "", ""
 			o.ContextTimeoutEnabled = true
+			o.MaxRetries = noRetries
 			if o.DialTimeout == 0 {
 				o.DialTimeout = defaultDialTimeout
 			}
@@ -166,6 +189,7 @@ func parseURL(rawURL string) (clientSpec, error) {
 		if err == nil {
 			o := spec.clusterOpts
 			o.ContextTimeoutEnabled = true
+			o.MaxRetries = noRetries
 			if o.DialTimeout == 0 {
 				o.DialTimeout = defaultDialTimeout
 			}
