@@ -188,6 +188,7 @@ func (c *consumer) fetch(ctx context.Context) error {
 	for _, k := range p.killed {
 		c.logTooLarge(k.id, k.size)
 	}
+	c.q.noteRefused(p.refused)
 	ds := make([]*delivery, 0, len(p.claimed)+len(p.fresh))
 	for _, e := range p.claimed {
 		ds = append(ds, c.newDelivery(e, true))
@@ -534,6 +535,7 @@ type poll struct {
 	nextDue, now   int64 // server milliseconds; nextDue -1 when none
 	claimed, fresh []entry
 	killed         []killed
+	refused        string // a write Redis refused (OOM), or ""
 }
 
 // killed is an entry the poll script dead-lettered for its size.
@@ -544,7 +546,7 @@ type killed struct {
 
 func parsePoll(res []any) (poll, error) {
 	var p poll
-	if len(res) != 6 {
+	if len(res) != 7 {
 		return p, fmt.Errorf("unexpected poll reply of %d elements", len(res))
 	}
 	var ok1, ok2, ok3 bool
@@ -569,6 +571,7 @@ func parsePoll(res []any) (poll, error) {
 			p.killed = append(p.killed, killed{id: id, size: n})
 		}
 	}
+	p.refused, _ = res[6].(string)
 	return p, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -75,6 +76,10 @@ type Queue struct {
 	mu        sync.Mutex // guards consumers and closing
 	consumers map[*consumer]struct{}
 	closing   bool // no new consumers
+
+	// refusing is true while polls find Redis refusing writes (OOM), so
+	// that it is logged once per change of state (noteRefused).
+	refusing atomic.Bool
 
 	acks      chan *ackReq // to ackLoop (acker.go)
 	ackerDone chan struct{}
@@ -239,12 +244,23 @@ func (q *Queue) Publish(ctx context.Context, msgs ...backends.Message) error {
 // ensureGroup creates the consumer group (and the stream) if they do not
 // exist. The group starts at the beginning of the stream, so messages
 // published before the first worker started are delivered.
+//
+// A Redis at maxmemory refuses XGROUP CREATE even when the group exists
+// (the command may allocate, so it is refused before it looks); the
+// group is then looked up instead, so that a worker can still join and
+// consume, which frees memory.
 func (q *Queue) ensureGroup(ctx context.Context) error {
 	err := q.client.XGroupCreateMkStream(ctx, q.keys.Stream, Group, "0").Err()
-	if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
-		return q.fail(ctx, "create group", q.keys.Stream, err)
+	if err == nil || strings.HasPrefix(err.Error(), "BUSYGROUP") {
+		return nil
 	}
-	return nil
+	if isOOM(err) {
+		gs, ierr := q.client.XInfoGroups(ctx, q.keys.Stream).Result()
+		if ierr == nil && slices.ContainsFunc(gs, func(g goredis.XInfoGroup) bool { return g.Name == Group }) {
+			return nil
+		}
+	}
+	return q.fail(ctx, "create group", q.keys.Stream, err)
 }
 
 // fail wraps err from operation op on target, classifying it: closed,
@@ -257,6 +273,10 @@ func (q *Queue) fail(ctx context.Context, op, target string, err error) error {
 		return fmt.Errorf("redis %s %s: %w", op, target, ctx.Err())
 	case isConnError(err):
 		return fmt.Errorf("redis %s %s at %s: %w: %w", op, target, q.where, backends.ErrUnreachable, err)
+	case isOOM(err):
+		// Transient: workers that receive and ack free memory, and a
+		// worker that waits resumes when they have.
+		return fmt.Errorf("redis %s %s at %s: %w: %s", op, target, q.where, backends.ErrUnreachable, oomHelp)
 	default:
 		return fmt.Errorf("redis %s %s: %w", op, target, err)
 	}
@@ -310,6 +330,30 @@ func isConnError(err error) bool {
 		}
 	}
 	return false
+}
+
+// noteRefused logs when polls start finding Redis refusing the writes
+// they would make (refused is its error, "" when none), and when they
+// stop: once per change, not once per poll. Safe for concurrent use.
+func (q *Queue) noteRefused(refused string) {
+	if refused != "" {
+		if !q.refusing.Swap(true) {
+			q.log.Warn("redis: due retries and oversized messages wait: "+oomHelp, "error", refused)
+		}
+		return
+	}
+	if q.refusing.Swap(false) {
+		q.log.Info("redis: writes accepted again (below maxmemory): due retries are moving")
+	}
+}
+
+// oomHelp says what a refused write (OOM) means and how to fix it.
+const oomHelp = "Redis is at its maxmemory limit and refuses writes (OOM, maxmemory-policy noeviction); " +
+	"workers still receive and ack, which frees memory; else raise maxmemory (CONFIG SET maxmemory) or delete keys"
+
+// isOOM reports whether err is Redis refusing a write at maxmemory.
+func isOOM(err error) bool {
+	return err != nil && strings.HasPrefix(err.Error(), "OOM ")
 }
 
 // isNoGroup reports whether err says the stream or its group is gone

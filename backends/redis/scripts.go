@@ -123,15 +123,18 @@ local function kill(sid, kv, n)
   end
   local id = f['id']
   if id == nil or id == '' then id = sid end
-  redis.call('XADD', KEYS[3], '*', 'id', id, 'body', body, 'attempt', f['attempt'] or '1',
+  local r = redis.pcall('XADD', KEYS[3], '*', 'id', id, 'body', body, 'attempt', f['attempt'] or '1',
     'reason', 'message of ' .. n .. ' bytes is over the limit of ' .. maxb .. ' (max_message_size)')
+  if type(r) == 'table' and r.err then return r.err end
   redis.call('XACK', KEYS[1], ARGV[1], sid)
   redis.call('XDEL', KEYS[1], sid)
+  return nil
 end
 `
 
 // pollScript is one round trip of Receive:
-//  1. move due retries from the delayed set (KEYS[2]) to the stream;
+//  1. move due retries from the delayed set (KEYS[2]) to the stream, as
+//     far as Redis accepts the writes;
 //  2. reclaim entries whose lease expired (idle at least ARGV[3] ms),
 //     scanning the pending list after cursor ARGV[5], with their delivery
 //     counts;
@@ -143,9 +146,15 @@ end
 // entry whose body is over ARGV[6] bytes is dead-lettered (kill) instead
 // of returned: it costs the budget, not the client.
 //
+// Only step 1 and dead-lettering allocate memory. A Redis at maxmemory
+// (noeviction) refuses them; the script then leaves those entries where
+// they are (a due retry in the delayed set, an oversized entry pending
+// until its lease expires) and goes on, since reading, claiming and the
+// acks that follow need no memory and free it. The refusal is returned.
+//
 // It returns {cursor, next due ms or -1, server now ms,
 // {{id, fields, count}...} reclaimed, {{id, fields}...} new,
-// {{message id, bytes}...} dead-lettered}.
+// {{message id, bytes}...} dead-lettered, refused write error or ”}.
 var pollScript = goredis.NewScript(`
 local maxb = tonumber(ARGV[6])
 ` + luaSize + `
@@ -154,6 +163,7 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local want = tonumber(ARGV[4])
 local budget = tonumber(ARGV[7])
 
+local refused = ''
 local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, 100)
 for _, m in ipairs(due) do
   local a = string.find(m, '\n', 1, true)
@@ -162,8 +172,12 @@ for _, m in ipairs(due) do
   if c then
     local n = tonumber(string.sub(m, b + 1, c - 1))
     local id = string.sub(m, c + 1, c + n)
-    redis.call('XADD', KEYS[1], '*', 'id', id, 'body', string.sub(m, c + n + 1),
+    local r = redis.pcall('XADD', KEYS[1], '*', 'id', id, 'body', string.sub(m, c + n + 1),
       'attempt', string.sub(m, a + 1, b - 1))
+    if type(r) == 'table' and r.err then
+      refused = r.err
+      break
+    end
   end
   redis.call('ZREM', KEYS[2], m)
 end
@@ -183,8 +197,12 @@ local function take(sid, kv)
   if n <= maxb then return true end
   local id = sid
   for i = 1, #kv, 2 do if kv[i] == 'id' and kv[i + 1] ~= '' then id = kv[i + 1] end end
-  kill(sid, kv, n)
-  table.insert(killed, {id, n})
+  local err = kill(sid, kv, n)
+  if err then
+    refused = err
+  else
+    table.insert(killed, {id, n})
+  end
   return false
 end
 
@@ -215,7 +233,7 @@ while #claimed + #fresh < want and room() do
   local e = x[1][2][1]
   if take(e[1], e[2]) then table.insert(fresh, e) end
 end
-return {cursor, nextdue, now, claimed, fresh, killed}
+return {cursor, nextdue, now, claimed, fresh, killed, refused}
 `)
 
 // killScript dead-letters an entry over the size limit that a blocking
@@ -229,7 +247,8 @@ if not owned() then return 0 end
 local e = redis.call('XRANGE', KEYS[1], ARGV[3], ARGV[3])
 if #e ~= 1 then return 0 end
 local n = size(e[1][2])
-kill(ARGV[3], e[1][2], n)
+local err = kill(ARGV[3], e[1][2], n)
+if err then return redis.error_reply(err) end
 return n
 `)
 
