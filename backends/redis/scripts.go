@@ -154,7 +154,7 @@ end
 //
 // It returns {cursor, next due ms or -1, server now ms,
 // {{id, fields, count}...} reclaimed, {{id, fields}...} new,
-// {{message id, bytes}...} dead-lettered, refused write error or ”}.
+// {{message id, bytes}...} dead-lettered, refused write error or an empty string}.
 var pollScript = goredis.NewScript(`
 local maxb = tonumber(ARGV[6])
 ` + luaSize + `
