@@ -2,6 +2,8 @@ package redis
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -104,6 +106,10 @@ func Open(ctx context.Context, cfg backends.Config) (*Queue, error) {
 		cfg.Lease = backends.DefaultLease
 	}
 	routeLogs(cfg.Logger)
+	if spec.insecure {
+		logger(cfg).Warn("redis: TLS without verifying the server's certificate (skip_verify=true): "+
+			"anyone on the path can read and change the traffic; name its CA with cacertfile instead", "url", where)
+	}
 	client := spec.newClient()
 
 	// The client's own timeouts and retries could add up to more than the
@@ -122,6 +128,12 @@ func Open(ctx context.Context, cfg backends.Config) (*Queue, error) {
 		switch {
 		case ctx.Err() != nil:
 			return nil, fmt.Errorf("redis open %s: %w", where, ctx.Err())
+		case tlsMismatch(err) != "":
+			return nil, fmt.Errorf("redis open %s: %w: %s", where, backends.ErrBadURL, tlsMismatch(err))
+		case spec.tls() && answersPlain(spec.addr()):
+			// A server without TLS reads the TLS hello as a command that
+			// never ends, and the handshake just times out.
+			return nil, fmt.Errorf("redis open %s: %w: %s", where, backends.ErrBadURL, noTLS)
 		case errors.Is(err, context.DeadlineExceeded) || isConnError(err):
 			return nil, fmt.Errorf("redis open %s: %w: %w", where, backends.ErrUnreachable, err)
 		default:
@@ -345,6 +357,53 @@ func (q *Queue) noteRefused(refused string) {
 	if q.refusing.Swap(false) {
 		q.log.Info("redis: writes accepted again (below maxmemory): due retries are moving")
 	}
+}
+
+// tlsMismatch explains a TLS handshake that failed because the two ends
+// are not configured alike, or returns "" for other errors. These are
+// configuration errors, not outages: waiting does not help.
+func tlsMismatch(err error) string {
+	var rec tls.RecordHeaderError
+	var unknownCA x509.UnknownAuthorityError
+	var host x509.HostnameError
+	var verify *tls.CertificateVerificationError
+	var alert tls.AlertError
+	switch {
+	case errors.As(err, &rec):
+		return noTLS
+	case errors.As(err, &unknownCA):
+		return "TLS: the server's certificate is signed by an unknown authority (name its CA with cacertfile=/path/ca.pem)"
+	case errors.As(err, &host):
+		return fmt.Sprintf("TLS: %v (connect by a name the certificate holds, or set server_name_indication)", host)
+	case errors.As(err, &verify):
+		return fmt.Sprintf("TLS: the server's certificate is not valid: %v", verify.Err)
+	case errors.As(err, &alert) || strings.Contains(err.Error(), "remote error: tls:"):
+		return fmt.Sprintf("TLS: the server refused the handshake (%v); if it requires client certificates (tls-auth-clients), set certfile and keyfile", err)
+	}
+	return ""
+}
+
+const noTLS = "the server does not speak TLS (use redis://, or the server's tls-port)"
+
+// answersPlain reports whether a plain-text PING to addr is answered
+// like Redis answers (+PONG, or an error such as -NOAUTH) within half a
+// second.
+func answersPlain(addr string) bool {
+	if addr == "" {
+		return false
+	}
+	conn, err := net.DialTimeout("tcp", addr, 500*time.Millisecond)
+	if err != nil {
+		return false
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(500 * time.Millisecond))
+	if _, err := conn.Write([]byte("PING\r\n")); err != nil {
+		return false
+	}
+	buf := make([]byte, 1)
+	n, _ := conn.Read(buf)
+	return n == 1 && (buf[0] == '+' || buf[0] == '-')
 }
 
 // oomHelp says what a refused write (OOM) means and how to fix it.

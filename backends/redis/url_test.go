@@ -29,6 +29,8 @@ func TestParseURL(t *testing.T) {
 		{name: "bad database", url: "redis://:secret@h/zero", err: "database"},
 		{name: "wrong scheme", url: "http://:secret@h/", err: "scheme"},
 		{name: "unparseable", url: "redis://:sec ret@h:port/", err: "does not parse"},
+		{name: "skip_verify without TLS", url: "redis://:secret@h/0?skip_verify=true", err: "skip_verify is a TLS parameter: use a rediss:// URL"},
+		{name: "CA file without TLS", url: "redis://:secret@h/0?cacertfile=/ca.pem", err: "cacertfile is a TLS parameter"},
 		{name: "automatic retries", url: "redis://:secret@h/0?max_retries=5", err: "max_retries: palantir turns go-redis's automatic retries off"},
 	}
 	for _, tt := range tests {
