@@ -171,8 +171,9 @@ func (c *consumer) fetch(ctx context.Context) error {
 		_ = reapScript.Run(rctx, c.q.client, []string{c.q.keys.Stream}, Group, idle, "").Err()
 	}
 
-	res, err := pollScript.Run(rctx, c.q.client, []string{c.q.keys.Stream, c.q.keys.Delayed},
-		Group, c.name, c.q.lease.Milliseconds(), want, c.cursor).Slice()
+	k := c.q.keys
+	res, err := pollScript.Run(rctx, c.q.client, []string{k.Stream, k.Delayed, k.Dead},
+		Group, c.name, c.q.lease.Milliseconds(), want, c.cursor, c.q.cfg.MaxBytes(), c.q.budget).Slice()
 	if isNoGroup(err) {
 		return c.q.ensureGroup(rctx)
 	}
@@ -184,6 +185,10 @@ func (c *consumer) fetch(ctx context.Context) error {
 		return fmt.Errorf("redis receive %s: %w", c.q.keys.Stream, err)
 	}
 	c.cursor = p.cursor
+	for _, k := range p.killed {
+		c.logTooLarge(k.id, k.size)
+	}
+	c.q.noteRefused(p.refused)
 	ds := make([]*delivery, 0, len(p.claimed)+len(p.fresh))
 	for _, e := range p.claimed {
 		ds = append(ds, c.newDelivery(e, true))
@@ -191,7 +196,10 @@ func (c *consumer) fetch(ctx context.Context) error {
 	for _, e := range p.fresh {
 		ds = append(ds, c.newDelivery(e, false))
 	}
-	if len(ds) > 0 || ctx.Err() != nil {
+	if len(ds) > 0 || len(p.killed) > 0 || ctx.Err() != nil {
+		// After dead-lettering, poll again rather than block: more
+		// oversized entries may wait, and the poll keeps their bodies in
+		// Redis where a blocking read would bring one here.
 		c.deposit(ds)
 		return nil
 	}
@@ -200,11 +208,14 @@ func (c *consumer) fetch(ctx context.Context) error {
 	if p.nextDue >= 0 {
 		block = min(block, max(time.Duration(p.nextDue-p.now)*time.Millisecond, minBlock))
 	}
+	// One entry at most: this read returns its body to us whatever its
+	// size (an oversized one is then dead-lettered, see below); the next
+	// poll reads the rest within its budget.
 	streams, err := c.q.client.XReadGroup(rctx, &goredis.XReadGroupArgs{
 		Group:    Group,
 		Consumer: c.name,
 		Streams:  []string{c.q.keys.Stream, ">"},
-		Count:    want,
+		Count:    1,
 		Block:    block,
 	}).Result()
 	switch {
@@ -219,13 +230,69 @@ func (c *consumer) fetch(ctx context.Context) error {
 		for _, m := range s.Messages {
 			f := make(map[string]string, len(m.Values))
 			for k, v := range m.Values {
-				f[k] = fmt.Sprint(v)
+				if s, ok := v.(string); ok {
+					f[k] = s // no copy: this may be a huge body
+				} else {
+					f[k] = fmt.Sprint(v)
+				}
+			}
+			if bodySize(f) > c.q.cfg.MaxBytes() {
+				c.kill(rctx, m.ID, fieldOr(f, "id", m.ID))
+				continue
 			}
 			ds = append(ds, c.newDelivery(entry{sid: m.ID, fields: f, count: 1}, false))
 		}
 	}
 	c.deposit(ds)
 	return nil
+}
+
+// kill dead-letters d, whose body is over the size limit, inside Redis.
+// Best effort: an entry not dead-lettered now is caught by the poll
+// script after the lease.
+func (c *consumer) kill(ctx context.Context, sid, id string) {
+	k := c.q.keys
+	n, err := killScript.Run(ctx, c.q.client, []string{k.Stream, k.Delayed, k.Dead},
+		Group, c.name, sid, 1, c.q.cfg.MaxBytes()).Int64()
+	if err != nil {
+		c.q.log.Warn("redis: could not dead-letter a message over the size limit; it will be tried again after the lease",
+			"id", id, "err", err)
+		return
+	}
+	if n > 0 {
+		c.logTooLarge(id, n)
+	}
+}
+
+// bodySize is the length of the body decodeFields would return for f
+// (luaSize's measure), without building it.
+func bodySize(f map[string]string) int {
+	if b, ok := f["body"]; ok {
+		return len(b)
+	}
+	n := 0
+	for k, v := range f {
+		if len(f) == 1 {
+			return len(v)
+		}
+		n += len(k) + len(v)
+	}
+	return n
+}
+
+func fieldOr(f map[string]string, key, def string) string {
+	if v := f[key]; v != "" {
+		return v
+	}
+	return def
+}
+
+// logTooLarge says once that the backend dead-lettered message id, of n
+// bytes, without handing it to the worker.
+func (c *consumer) logTooLarge(id string, n int64) {
+	c.q.log.Warn("redis: dead-lettered a message over the size limit without delivering it",
+		"id", id, "bytes", n, "limit", c.q.cfg.MaxBytes(),
+		"reason", fmt.Sprintf("message of %d bytes is over the limit of %d (max_message_size)", n, c.q.cfg.MaxBytes()))
 }
 
 // deposit adds ds to buf, or gives them back if the consumer was closed
@@ -298,8 +365,17 @@ type entry struct {
 // an entry added by hand may have none of them, and is still delivered:
 // its id is the stream entry id, its attempt 1, and its body the value of
 // its only field, or all its fields as a JSON object.
+//
+// Deliveries is the group's delivery counter of the entry (1 when read
+// with XREADGROUP, one more each time XAUTOCLAIM reclaims it) plus the
+// deliveries without an outcome of the copy it was released from (field
+// prior_deliveries), so that a Release does not reset the count.
 func (c *consumer) newDelivery(e entry, claimed bool) *delivery {
 	id, body, attempt := decodeFields(e.sid, e.fields)
+	prior, err := strconv.Atoi(e.fields["prior_deliveries"])
+	if err != nil || prior < 0 {
+		prior = 0
+	}
 	return &delivery{
 		c:     c,
 		sid:   e.sid,
@@ -308,6 +384,7 @@ func (c *consumer) newDelivery(e entry, claimed bool) *delivery {
 			Message:     backends.Message{ID: id, Body: body, Attempt: attempt},
 			EnqueuedAt:  streamTime(e.sid),
 			Redelivered: claimed || e.count > 1 || e.fields["redelivered"] == "1",
+			Deliveries:  int(e.count) + prior,
 		},
 	}
 }
@@ -412,9 +489,13 @@ func (d *delivery) Retry(ctx context.Context, delay time.Duration) error {
 // stream, marked redelivered, and deletes this entry, atomically. Streams
 // cannot push to the front: the copy is received after what is already
 // waiting, but without waiting for the lease.
+//
+// A release is not a delivery without an outcome (the message was given
+// back unprocessed): the copy carries this one's count minus one, which
+// its next delivery adds to its own.
 func (d *delivery) Release(ctx context.Context) error {
 	return d.settle(ctx, "release", releaseScript, []string{d.c.q.keys.Stream},
-		d.rec.ID, d.rec.Body, d.rec.Attempt)
+		d.rec.ID, d.rec.Body, d.rec.Attempt, max(d.rec.Deliveries-1, 0))
 }
 
 // DeadLetter appends the message with reason and time to the dead-letter
@@ -453,11 +534,19 @@ type poll struct {
 	cursor         string
 	nextDue, now   int64 // server milliseconds; nextDue -1 when none
 	claimed, fresh []entry
+	killed         []killed
+	refused        string // a write Redis refused (OOM), or ""
+}
+
+// killed is an entry the poll script dead-lettered for its size.
+type killed struct {
+	id   string
+	size int64
 }
 
 func parsePoll(res []any) (poll, error) {
 	var p poll
-	if len(res) != 5 {
+	if len(res) != 7 {
 		return p, fmt.Errorf("unexpected poll reply of %d elements", len(res))
 	}
 	var ok1, ok2, ok3 bool
@@ -474,6 +563,15 @@ func parsePoll(res []any) (poll, error) {
 	if p.fresh, err = parseEntries(res[4], false); err != nil {
 		return p, err
 	}
+	list, _ := res[5].([]any)
+	for _, item := range list {
+		if k, ok := item.([]any); ok && len(k) == 2 {
+			id, _ := k[0].(string)
+			n, _ := k[1].(int64)
+			p.killed = append(p.killed, killed{id: id, size: n})
+		}
+	}
+	p.refused, _ = res[6].(string)
 	return p, nil
 }
 

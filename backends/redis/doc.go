@@ -84,10 +84,38 @@
 // User and password are those of the Redis servers, also with Sentinel
 // (sentinels are reached without AUTH). Known query parameters: addr,
 // client_name, cluster, conn_max_idle_time, conn_max_lifetime, db,
-// dial_timeout, master_name, max_active_conns, max_idle_conns, max_retries,
-// max_retry_backoff, min_idle_conns, min_retry_backoff, pool_size,
-// pool_timeout, protocol, read_timeout, skip_verify, write_timeout (see
-// go-redis's ParseURL for their meaning). Any other parameter is an error
-// wrapping backends.ErrBadURL, and so are username and password in the
-// query string, where a redacted URL would still show them.
+// dial_timeout, master_name, max_active_conns, max_idle_conns,
+// min_idle_conns, pool_size, pool_timeout, protocol, read_timeout,
+// write_timeout (see go-redis's ParseURL for their meaning), and for
+// rediss:// only, with amqp091-go's names: cacertfile (PEM file of the CAs
+// to trust), certfile and keyfile (a client certificate and its key),
+// server_name_indication (the name to verify instead of the host), and
+// skip_verify (no verification; logged as a warning). Any other parameter
+// is an error wrapping backends.ErrBadURL, and so are username and
+// password in the query string, where a redacted URL would still show
+// them, TLS parameters on redis://, and max_retries and its backoff
+// parameters: go-redis's automatic retries are off (see noRetries in
+// url.go).
+//
+// # Limits and delivery counts
+//
+// Publish refuses a batch holding a body over Config.MaxBytes with
+// backends.ErrTooLarge before sending any of it. A poll reads entries one
+// at a time within a byte budget (pollBudget: a few MiB, at least one
+// entry); an entry whose body is over the limit (put there by another
+// client) is moved to the dead letters inside Redis with the reason
+// "message of N bytes is over the limit of M (max_message_size)" and
+// logged, never handed to the worker. Received.Deliveries is the consumer
+// group's delivery counter of the entry, plus, for a released copy, the
+// count it was released with.
+//
+// # Memory pressure
+//
+// At maxmemory with policy noeviction Redis refuses writes but still
+// serves reads, claims and acks. A poll then moves due retries and
+// dead-letters oversized entries only as far as Redis accepts, logs the
+// refusal once per change of state, and goes on delivering; acks free
+// memory. Subscribe joins an existing group although XGROUP CREATE is
+// refused. A refused write (Publish, Retry, DeadLetter, Release) is an
+// error wrapping backends.ErrUnreachable that names maxmemory.
 package redis

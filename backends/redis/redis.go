@@ -2,11 +2,14 @@ package redis
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -65,6 +68,9 @@ type Queue struct {
 	keys   KeyNames
 	lease  time.Duration
 	where  string // the URL, redacted, for errors
+	cfg    backends.Config
+	log    *slog.Logger
+	budget int // bytes one poll may read (pollBudget)
 
 	once sync.Once
 	done chan struct{}
@@ -72,6 +78,10 @@ type Queue struct {
 	mu        sync.Mutex // guards consumers and closing
 	consumers map[*consumer]struct{}
 	closing   bool // no new consumers
+
+	// refusing is true while polls find Redis refusing writes (OOM), so
+	// that it is logged once per change of state (noteRefused).
+	refusing atomic.Bool
 
 	acks      chan *ackReq // to ackLoop (acker.go)
 	ackerDone chan struct{}
@@ -96,6 +106,10 @@ func Open(ctx context.Context, cfg backends.Config) (*Queue, error) {
 		cfg.Lease = backends.DefaultLease
 	}
 	routeLogs(cfg.Logger)
+	if spec.insecure {
+		logger(cfg).Warn("redis: TLS without verifying the server's certificate (skip_verify=true): "+
+			"anyone on the path can read and change the traffic; name its CA with cacertfile instead", "url", where)
+	}
 	client := spec.newClient()
 
 	// The client's own timeouts and retries could add up to more than the
@@ -114,6 +128,12 @@ func Open(ctx context.Context, cfg backends.Config) (*Queue, error) {
 		switch {
 		case ctx.Err() != nil:
 			return nil, fmt.Errorf("redis open %s: %w", where, ctx.Err())
+		case tlsMismatch(err) != "":
+			return nil, fmt.Errorf("redis open %s: %w: %s", where, backends.ErrBadURL, tlsMismatch(err))
+		case spec.tls() && answersPlain(spec.addr()):
+			// A server without TLS reads the TLS hello as a command that
+			// never ends, and the handshake just times out.
+			return nil, fmt.Errorf("redis open %s: %w: %s", where, backends.ErrBadURL, noTLS)
 		case errors.Is(err, context.DeadlineExceeded) || isConnError(err):
 			return nil, fmt.Errorf("redis open %s: %w: %w", where, backends.ErrUnreachable, err)
 		default:
@@ -125,6 +145,9 @@ func Open(ctx context.Context, cfg backends.Config) (*Queue, error) {
 		keys:      Keys(cfg.Queue),
 		lease:     cfg.Lease,
 		where:     where,
+		cfg:       cfg,
+		log:       logger(cfg),
+		budget:    pollBudget(cfg.MaxBytes()),
 		done:      make(chan struct{}),
 		consumers: map[*consumer]struct{}{},
 		acks:      make(chan *ackReq, maxAcks),
@@ -132,6 +155,26 @@ func Open(ctx context.Context, cfg backends.Config) (*Queue, error) {
 	}
 	go q.ackLoop()
 	return q, nil
+}
+
+// logger is cfg.Logger, else slog's default, for what the backend must
+// tell although no caller asked (a message it dead-lettered itself).
+func logger(cfg backends.Config) *slog.Logger {
+	l := cfg.Logger
+	if l == nil {
+		l = slog.Default()
+	}
+	return l.With("backend", Name, "queue", cfg.Queue)
+}
+
+// pollBudget is how many bytes of entries one poll may read: a few MiB,
+// and room for two messages of the largest size allowed. Reading is
+// bounded by bytes, not only by the prefetch, because a stranger may
+// have put entries of any size in the stream: the poll script, which
+// blocks every client of the server while it runs, and the worker's
+// memory stay bounded.
+func pollBudget(maxBytes int) int {
+	return max(4<<20, 2*maxBytes)
 }
 
 // Backend returns "redis".
@@ -177,8 +220,10 @@ func (q *Queue) closed() bool {
 
 // Publish appends msgs to the work stream in one pipelined round trip and
 // returns once Redis has accepted all of them (into memory: see the
-// package comment on durability). On error some may have been appended.
-// Safe for concurrent use; cancelling ctx abandons the wait.
+// package comment on durability). On error some may have been appended,
+// except for ErrTooLarge: a batch with a body over Config.MaxBytes is
+// refused whole before anything is sent. Safe for concurrent use;
+// cancelling ctx abandons the wait.
 func (q *Queue) Publish(ctx context.Context, msgs ...backends.Message) error {
 	if q.closed() {
 		return fmt.Errorf("redis publish %s: %w", q.keys.Stream, backends.ErrClosed)
@@ -188,6 +233,9 @@ func (q *Queue) Publish(ctx context.Context, msgs ...backends.Message) error {
 	}
 	if len(msgs) == 0 {
 		return nil
+	}
+	if err := q.cfg.CheckSizes(msgs); err != nil {
+		return fmt.Errorf("redis publish %s: %w", q.keys.Stream, err)
 	}
 	_, err := q.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
 		for _, m := range msgs {
@@ -208,12 +256,23 @@ func (q *Queue) Publish(ctx context.Context, msgs ...backends.Message) error {
 // ensureGroup creates the consumer group (and the stream) if they do not
 // exist. The group starts at the beginning of the stream, so messages
 // published before the first worker started are delivered.
+//
+// A Redis at maxmemory refuses XGROUP CREATE even when the group exists
+// (the command may allocate, so it is refused before it looks); the
+// group is then looked up instead, so that a worker can still join and
+// consume, which frees memory.
 func (q *Queue) ensureGroup(ctx context.Context) error {
 	err := q.client.XGroupCreateMkStream(ctx, q.keys.Stream, Group, "0").Err()
-	if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
-		return q.fail(ctx, "create group", q.keys.Stream, err)
+	if err == nil || strings.HasPrefix(err.Error(), "BUSYGROUP") {
+		return nil
 	}
-	return nil
+	if isOOM(err) {
+		gs, ierr := q.client.XInfoGroups(ctx, q.keys.Stream).Result()
+		if ierr == nil && slices.ContainsFunc(gs, func(g goredis.XInfoGroup) bool { return g.Name == Group }) {
+			return nil
+		}
+	}
+	return q.fail(ctx, "create group", q.keys.Stream, err)
 }
 
 // fail wraps err from operation op on target, classifying it: closed,
@@ -226,6 +285,10 @@ func (q *Queue) fail(ctx context.Context, op, target string, err error) error {
 		return fmt.Errorf("redis %s %s: %w", op, target, ctx.Err())
 	case isConnError(err):
 		return fmt.Errorf("redis %s %s at %s: %w: %w", op, target, q.where, backends.ErrUnreachable, err)
+	case isOOM(err):
+		// Transient: workers that receive and ack free memory, and a
+		// worker that waits resumes when they have.
+		return fmt.Errorf("redis %s %s at %s: %w: %s", op, target, q.where, backends.ErrUnreachable, oomHelp)
 	default:
 		return fmt.Errorf("redis %s %s: %w", op, target, err)
 	}
@@ -279,6 +342,77 @@ func isConnError(err error) bool {
 		}
 	}
 	return false
+}
+
+// noteRefused logs when polls start finding Redis refusing the writes
+// they would make (refused is its error, "" when none), and when they
+// stop: once per change, not once per poll. Safe for concurrent use.
+func (q *Queue) noteRefused(refused string) {
+	if refused != "" {
+		if !q.refusing.Swap(true) {
+			q.log.Warn("redis: due retries and oversized messages wait: "+oomHelp, "error", refused)
+		}
+		return
+	}
+	if q.refusing.Swap(false) {
+		q.log.Info("redis: writes accepted again (below maxmemory): due retries are moving")
+	}
+}
+
+// tlsMismatch explains a TLS handshake that failed because the two ends
+// are not configured alike, or returns "" for other errors. These are
+// configuration errors, not outages: waiting does not help.
+func tlsMismatch(err error) string {
+	var rec tls.RecordHeaderError
+	var unknownCA x509.UnknownAuthorityError
+	var host x509.HostnameError
+	var verify *tls.CertificateVerificationError
+	var alert tls.AlertError
+	switch {
+	case errors.As(err, &rec):
+		return noTLS
+	case errors.As(err, &unknownCA):
+		return "TLS: the server's certificate is signed by an unknown authority (name its CA with cacertfile=/path/ca.pem)"
+	case errors.As(err, &host):
+		return fmt.Sprintf("TLS: %v (connect by a name the certificate holds, or set server_name_indication)", host)
+	case errors.As(err, &verify):
+		return fmt.Sprintf("TLS: the server's certificate is not valid: %v", verify.Err)
+	case errors.As(err, &alert) || strings.Contains(err.Error(), "remote error: tls:"):
+		return fmt.Sprintf("TLS: the server refused the handshake (%v); if it requires client certificates (tls-auth-clients), set certfile and keyfile", err)
+	}
+	return ""
+}
+
+const noTLS = "the server does not speak TLS (use redis://, or the server's tls-port)"
+
+// answersPlain reports whether a plain-text PING to addr is answered
+// like Redis answers (+PONG, or an error such as -NOAUTH) within half a
+// second.
+func answersPlain(addr string) bool {
+	if addr == "" {
+		return false
+	}
+	conn, err := net.DialTimeout("tcp", addr, 500*time.Millisecond)
+	if err != nil {
+		return false
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(500 * time.Millisecond))
+	if _, err := conn.Write([]byte("PING\r\n")); err != nil {
+		return false
+	}
+	buf := make([]byte, 1)
+	n, _ := conn.Read(buf)
+	return n == 1 && (buf[0] == '+' || buf[0] == '-')
+}
+
+// oomHelp says what a refused write (OOM) means and how to fix it.
+const oomHelp = "Redis is at its maxmemory limit and refuses writes (OOM, maxmemory-policy noeviction); " +
+	"workers still receive and ack, which frees memory; else raise maxmemory (CONFIG SET maxmemory) or delete keys"
+
+// isOOM reports whether err is Redis refusing a write at maxmemory.
+func isOOM(err error) bool {
+	return err != nil && strings.HasPrefix(err.Error(), "OOM ")
 }
 
 // isNoGroup reports whether err says the stream or its group is gone

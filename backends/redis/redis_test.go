@@ -59,6 +59,13 @@ func needRedis(t testing.TB) *server {
 // the queue's keys.
 func (s *server) open(t testing.TB, queue string, l time.Duration) *redis.Queue {
 	t.Helper()
+	return s.openWith(t, backends.Config{Queue: queue, Lease: l})
+}
+
+// openWith is open with more of the config; URL is the server's.
+func (s *server) openWith(t testing.TB, cfg backends.Config) *redis.Queue {
+	t.Helper()
+	queue := cfg.Queue
 	s.mu.Lock()
 	if !s.cleaned[queue] {
 		s.cleaned[queue] = true
@@ -67,7 +74,8 @@ func (s *server) open(t testing.TB, queue string, l time.Duration) *redis.Queue 
 		t.Cleanup(func() { s.client.Del(context.Background(), k.Stream, k.Delayed, k.Dead) })
 	}
 	s.mu.Unlock()
-	q, err := redis.Open(context.Background(), backends.Config{URL: s.url, Queue: queue, Lease: l})
+	cfg.URL = s.url
+	q, err := redis.Open(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("Open(%s): %v", queue, err)
 	}
@@ -565,5 +573,35 @@ func TestBrokerRestartWithAOF(t *testing.T) {
 	}
 	if want := map[string]bool{"pending": true, "waiting": false}; !maps.Equal(got, want) {
 		t.Errorf("after the restart got %v (id: redelivered), want %v", got, want)
+	}
+}
+
+// TestReleaseKeepsDeliveryCount: a Release appends a new stream entry,
+// whose group counter starts again at 1, but a release is not a delivery
+// without an outcome, so the count goes on from the released copy's.
+func TestReleaseKeepsDeliveryCount(t *testing.T) {
+	s := needRedis(t)
+	name := backendtest.QueueName(t)
+	ctx := context.Background()
+	q := s.open(t, name, lease)
+	if err := q.Publish(ctx, backends.Message{ID: "crashy", Body: []byte("{}")}); err != nil {
+		t.Fatal(err)
+	}
+	c := subscribe(t, q, "c", 1)
+	first := receive(t, c, 5*time.Second)
+	time.Sleep(lease + 100*time.Millisecond) // as if its worker had died
+	second := receive(t, c, 5*time.Second)
+	if got := []int{first.Received().Deliveries, second.Received().Deliveries}; got[0] != 1 || got[1] != 2 {
+		t.Fatalf("deliveries %v, want [1 2]", got)
+	}
+	if err := second.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	third := receive(t, c, 5*time.Second)
+	if got := third.Received(); got.Deliveries != 2 || !got.Redelivered {
+		t.Errorf("after Release: deliveries %d redelivered %v, want 2 true", got.Deliveries, got.Redelivered)
+	}
+	if err := third.Ack(ctx); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -52,11 +52,13 @@ settle()
 return 1
 `)
 
-// releaseScript: ARGV[5] id, ARGV[6] body, ARGV[7] attempt. The copy is
-// marked redelivered, since a consumer already had it.
+// releaseScript: ARGV[5] id, ARGV[6] body, ARGV[7] attempt, ARGV[8]
+// earlier deliveries without an outcome. The copy is marked redelivered,
+// since a consumer already had it.
 var releaseScript = goredis.NewScript(luaOwned + `
 if not owned() then return 0 end
-redis.call('XADD', KEYS[1], '*', 'id', ARGV[5], 'body', ARGV[6], 'attempt', ARGV[7], 'redelivered', '1')
+redis.call('XADD', KEYS[1], '*', 'id', ARGV[5], 'body', ARGV[6], 'attempt', ARGV[7], 'redelivered', '1',
+  'prior_deliveries', ARGV[8])
 settle()
 return 1
 `)
@@ -89,19 +91,79 @@ settle()
 return 1
 `)
 
+// luaSize is prepended to the scripts that read entries for a consumer.
+// KEYS[1] is the work stream, KEYS[3] the dead-letter stream, ARGV[1]
+// the group; the caller defines maxb, the limit on a body in bytes.
+//
+// size(kv) measures an entry's field list: the length of its body (the
+// body field, else the value of its only field, else all its fields, as
+// the consumer decodes it) and of the whole entry. kill dead-letters an
+// entry whose body is over maxb without it leaving Redis: the body is
+// copied inside the server, never sent to a client. The dead letter has
+// no dead_at field: its stream entry id says when it died.
+const luaSize = `
+local function size(kv)
+  local total, body, only = 0, nil, nil
+  for i = 1, #kv, 2 do
+    total = total + string.len(kv[i]) + string.len(kv[i + 1])
+    if kv[i] == 'body' then body = string.len(kv[i + 1]) end
+    only = string.len(kv[i + 1])
+  end
+  if body == nil then
+    if #kv == 2 then body = only else body = total end
+  end
+  return body, total
+end
+local function kill(sid, kv, n)
+  local f = {}
+  for i = 1, #kv, 2 do f[kv[i]] = kv[i + 1] end
+  local body = f['body']
+  if body == nil then
+    if #kv == 2 then body = kv[2] else body = cjson.encode(f) end
+  end
+  local id = f['id']
+  if id == nil or id == '' then id = sid end
+  local r = redis.pcall('XADD', KEYS[3], '*', 'id', id, 'body', body, 'attempt', f['attempt'] or '1',
+    'reason', 'message of ' .. n .. ' bytes is over the limit of ' .. maxb .. ' (max_message_size)')
+  if type(r) == 'table' and r.err then return r.err end
+  redis.call('XACK', KEYS[1], ARGV[1], sid)
+  redis.call('XDEL', KEYS[1], sid)
+  return nil
+end
+`
+
 // pollScript is one round trip of Receive:
-//  1. move due retries from the delayed set (KEYS[2]) to the stream;
-//  2. reclaim entries whose lease expired (XAUTOCLAIM from cursor ARGV[5],
-//     min idle ARGV[3] ms), with their delivery counts;
+//  1. move due retries from the delayed set (KEYS[2]) to the stream, as
+//     far as Redis accepts the writes;
+//  2. reclaim entries whose lease expired (idle at least ARGV[3] ms),
+//     scanning the pending list after cursor ARGV[5], with their delivery
+//     counts;
 //  3. read new entries without blocking, up to ARGV[4] in all.
 //
+// Entries are read one at a time, and reading stops once the bytes read
+// (whole entries) would pass the budget ARGV[7] with one more entry of
+// the largest size allowed (ARGV[6]); at least one entry is read. An
+// entry whose body is over ARGV[6] bytes is dead-lettered (kill) instead
+// of returned: it costs the budget, not the client.
+//
+// Only step 1 and dead-lettering allocate memory. A Redis at maxmemory
+// (noeviction) refuses them; the script then leaves those entries where
+// they are (a due retry in the delayed set, an oversized entry pending
+// until its lease expires) and goes on, since reading, claiming and the
+// acks that follow need no memory and free it. The refusal is returned.
+//
 // It returns {cursor, next due ms or -1, server now ms,
-// {{id, fields, count}...} reclaimed, {{id, fields}...} new}.
+// {{id, fields, count}...} reclaimed, {{id, fields}...} new,
+// {{message id, bytes}...} dead-lettered, refused write error or an empty string}.
 var pollScript = goredis.NewScript(`
+local maxb = tonumber(ARGV[6])
+` + luaSize + `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local want = tonumber(ARGV[4])
+local budget = tonumber(ARGV[7])
 
+local refused = ''
 local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, 100)
 for _, m in ipairs(due) do
   local a = string.find(m, '\n', 1, true)
@@ -110,8 +172,12 @@ for _, m in ipairs(due) do
   if c then
     local n = tonumber(string.sub(m, b + 1, c - 1))
     local id = string.sub(m, c + 1, c + n)
-    redis.call('XADD', KEYS[1], '*', 'id', id, 'body', string.sub(m, c + n + 1),
+    local r = redis.pcall('XADD', KEYS[1], '*', 'id', id, 'body', string.sub(m, c + n + 1),
       'attempt', string.sub(m, a + 1, b - 1))
+    if type(r) == 'table' and r.err then
+      refused = r.err
+      break
+    end
   end
   redis.call('ZREM', KEYS[2], m)
 end
@@ -119,28 +185,71 @@ local nextdue = -1
 local first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
 if #first == 2 then nextdue = tonumber(first[2]) end
 
-local claimed = {}
-local r = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[5], 'COUNT', want)
-local cursor = r[1]
-for _, e in ipairs(r[2]) do
-  if type(e) == 'table' and type(e[2]) == 'table' then
-    local p = redis.call('XPENDING', KEYS[1], ARGV[1], e[1], e[1], 1, ARGV[2])
-    local n = 2
-    if #p == 1 then n = p[1][4] end
-    table.insert(claimed, {e[1], e[2], n})
-  elseif type(e) == 'table' then
-    -- Redis 6.2 reports entries deleted from the stream this way.
-    redis.call('XACK', KEYS[1], ARGV[1], e[1])
+local loaded = 0
+local killed = {}
+local function room()
+  return loaded == 0 or loaded + maxb <= budget
+end
+-- take returns true for an entry to hand out, after killing one too big.
+local function take(sid, kv)
+  local n, total = size(kv)
+  loaded = loaded + total
+  if n <= maxb then return true end
+  local id = sid
+  for i = 1, #kv, 2 do if kv[i] == 'id' and kv[i + 1] ~= '' then id = kv[i + 1] end end
+  local err = kill(sid, kv, n)
+  if err then
+    refused = err
+  else
+    table.insert(killed, {id, n})
   end
+  return false
+end
+
+local claimed = {}
+local start = '-'
+if ARGV[5] ~= '0-0' then start = '(' .. ARGV[5] end
+local pend = redis.call('XPENDING', KEYS[1], ARGV[1], 'IDLE', ARGV[3], start, '+', want)
+local cursor = '0-0'
+for i, p in ipairs(pend) do
+  if #claimed >= want or not room() then break end
+  cursor = p[1]
+  local r = redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], p[1])
+  local e = r[1]
+  if type(e) == 'table' and type(e[2]) == 'table' then
+    if take(e[1], e[2]) then table.insert(claimed, {e[1], e[2], tonumber(p[4]) + 1}) end
+  elseif #r == 0 or type(e) ~= 'table' then
+    -- Deleted from the stream meanwhile (Redis 6.2 answers nil; 7.0
+    -- drops it from the pending list itself).
+    redis.call('XACK', KEYS[1], ARGV[1], p[1])
+  end
+  if i == #pend and #pend < want then cursor = '0-0' end
 end
 
 local fresh = {}
-if #claimed < want then
-  local x = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', want - #claimed,
-    'STREAMS', KEYS[1], '>')
-  if x then fresh = x[1][2] end
+while #claimed + #fresh < want and room() do
+  local x = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', 1, 'STREAMS', KEYS[1], '>')
+  if not x then break end
+  local e = x[1][2][1]
+  if take(e[1], e[2]) then table.insert(fresh, e) end
 end
-return {cursor, nextdue, now, claimed, fresh}
+return {cursor, nextdue, now, claimed, fresh, killed, refused}
+`)
+
+// killScript dead-letters an entry over the size limit that a blocking
+// read returned (the poll script catches all others before they leave
+// Redis); settlement layout (luaOwned), and KEYS[3] dead-letter stream,
+// ARGV[5] the limit. It returns the body's size, 0 if the lease was lost.
+var killScript = goredis.NewScript(`
+local maxb = tonumber(ARGV[5])
+` + luaOwned + luaSize + `
+if not owned() then return 0 end
+local e = redis.call('XRANGE', KEYS[1], ARGV[3], ARGV[3])
+if #e ~= 1 then return 0 end
+local n = size(e[1][2])
+local err = kill(ARGV[3], e[1][2], n)
+if err then return redis.error_reply(err) end
+return n
 `)
 
 // reapScript deletes consumers of group ARGV[1] that have nothing pending

@@ -2,8 +2,11 @@ package redis
 
 import (
 	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,10 +23,31 @@ import (
 var urlParams = []string{
 	"addr", "client_name", "cluster", "conn_max_idle_time", "conn_max_lifetime",
 	"db", "dial_timeout", "master_name", "max_active_conns", "max_idle_conns",
-	"max_retries", "max_retry_backoff", "min_idle_conns", "min_retry_backoff",
-	"pool_size", "pool_timeout", "protocol", "read_timeout", "skip_verify",
-	"write_timeout",
+	"min_idle_conns", "pool_size", "pool_timeout", "protocol", "read_timeout",
+	"skip_verify", "write_timeout",
+	// TLS (rediss:// only), named as in amqp091-go's AMQP URLs.
+	"cacertfile", "certfile", "keyfile", "server_name_indication",
 }
+
+// tlsParams are the parameters that only mean something with TLS.
+var tlsParams = []string{"cacertfile", "certfile", "keyfile", "server_name_indication", "skip_verify"}
+
+// retryParams are go-redis's parameters for its automatic retries, which
+// palantir turns off (see noRetries).
+var retryParams = []string{"max_retries", "max_retry_backoff", "min_retry_backoff"}
+
+// noRetries is go-redis's MaxRetries for "never". go-redis repeats a
+// command whose reply did not come (a read timeout, a connection reset
+// after the write) on a new connection, up to 3 times by default. That is
+// harmless for a read, but the Lua scripts here are not idempotent: a
+// settlement that ran, and whose reply was lost, runs again, finds the
+// entry settled, and reports a successful ack as ErrLeaseLost; a poll
+// that ran again reads a second batch while the first sits pending on
+// this consumer for a whole lease. So nothing is repeated behind the
+// caller's back: an unanswered command fails with ErrUnreachable, whose
+// outcome is unknown, and the callers (the worker's backoff, a settlement
+// called again, a consumer that recovers its lost reads) decide.
+const noRetries = -1
 
 // defaultDialTimeout keeps Open within the few seconds the Opener
 // contract allows when the URL does not say otherwise.
@@ -44,6 +68,9 @@ type clientSpec struct {
 	singleOpts   *goredis.Options
 	failoverOpts *goredis.FailoverOptions
 	clusterOpts  *goredis.ClusterOptions
+	// insecure is true when TLS does not verify the server
+	// (skip_verify=true): Open says so in the log.
+	insecure bool
 }
 
 func (s clientSpec) newClient() goredis.UniversalClient {
@@ -57,6 +84,30 @@ func (s clientSpec) newClient() goredis.UniversalClient {
 	}
 }
 
+// tls reports whether the URL asks for TLS.
+func (s clientSpec) tls() bool {
+	switch s.topology {
+	case sentinel:
+		return s.failoverOpts.TLSConfig != nil
+	case cluster:
+		return s.clusterOpts.TLSConfig != nil
+	default:
+		return s.singleOpts.TLSConfig != nil
+	}
+}
+
+// addr is the first address the client dials.
+func (s clientSpec) addr() string {
+	switch s.topology {
+	case sentinel:
+		return s.failoverOpts.SentinelAddrs[0]
+	case cluster:
+		return s.clusterOpts.Addrs[0]
+	default:
+		return s.singleOpts.Addr
+	}
+}
+
 // redact is backends.Redact, and also hides the values of query
 // parameters palantir does not know: one of them may be a password
 // (?password=...), which (*url.URL).Redacted leaves in place.
@@ -67,7 +118,7 @@ func redact(rawURL string) string {
 	}
 	q := u.Query()
 	for k := range q {
-		if !slices.Contains(urlParams, k) {
+		if !slices.Contains(urlParams, k) && !slices.Contains(retryParams, k) {
 			q[k] = []string{"xxxxx"}
 		}
 	}
@@ -93,8 +144,13 @@ func parseURL(rawURL string) (clientSpec, error) {
 	q := u.Query()
 	var unknown []string
 	for k := range q {
-		if !slices.Contains(urlParams, k) {
+		if !slices.Contains(urlParams, k) && !slices.Contains(retryParams, k) {
 			unknown = append(unknown, k)
+		}
+	}
+	for _, k := range retryParams {
+		if q.Has(k) {
+			return bad("%s: palantir turns go-redis's automatic retries off, since a repeated Lua script can report a settled message as lost; palantir's worker retries instead (remove the parameter)", k)
 		}
 	}
 	if len(unknown) > 0 {
@@ -111,12 +167,21 @@ func parseURL(rawURL string) (clientSpec, error) {
 		}
 		q.Del("cluster")
 	}
+	for _, k := range tlsParams {
+		if q.Has(k) && u.Scheme != "rediss" {
+			return bad("%s is a TLS parameter: use a rediss:// URL", k)
+		}
+	}
 	skipVerify := false
 	if q.Has("skip_verify") {
 		if skipVerify, err = strconv.ParseBool(q.Get("skip_verify")); err != nil {
 			return bad("skip_verify=%q is not a boolean", q.Get("skip_verify"))
 		}
-		q.Del("skip_verify")
+	}
+	tlsOpts := map[string]string{}
+	for _, k := range tlsParams {
+		tlsOpts[k] = q.Get(k)
+		q.Del(k)
 	}
 	u.RawQuery = q.Encode()
 
@@ -142,6 +207,7 @@ func parseURL(rawURL string) (clientSpec, error) {
 		if err == nil {
 			o := spec.singleOpts
 			o.ContextTimeoutEnabled = true
+			o.MaxRetries = noRetries
 			if o.DialTimeout == 0 {
 				o.DialTimeout = defaultDialTimeout
 			}
@@ -156,6 +222,7 @@ func parseURL(rawURL string) (clientSpec, error) {
 			o.Username, o.Password = o.SentinelUsername, o.SentinelPassword
 			o.SentinelUsername, o.SentinelPassword = "", ""
 			o.ContextTimeoutEnabled = true
+			o.MaxRetries = noRetries
 			if o.DialTimeout == 0 {
 				o.DialTimeout = defaultDialTimeout
 			}
@@ -166,6 +233,7 @@ func parseURL(rawURL string) (clientSpec, error) {
 		if err == nil {
 			o := spec.clusterOpts
 			o.ContextTimeoutEnabled = true
+			o.MaxRetries = noRetries
 			if o.DialTimeout == 0 {
 				o.DialTimeout = defaultDialTimeout
 			}
@@ -176,8 +244,46 @@ func parseURL(rawURL string) (clientSpec, error) {
 		// go-redis names the offending parameter, never the password.
 		return bad("%v", err)
 	}
-	if skipVerify && *tlsConf != nil {
-		(*tlsConf).InsecureSkipVerify = true
+	if *tlsConf != nil {
+		if err := configureTLS(*tlsConf, tlsOpts); err != nil {
+			return bad("%v", err)
+		}
+		(*tlsConf).InsecureSkipVerify = skipVerify
+		spec.insecure = skipVerify
 	}
 	return spec, nil
+}
+
+// configureTLS applies the URL's TLS parameters: cacertfile, a PEM file
+// of the CAs to trust instead of the system's; certfile and keyfile, a
+// client certificate and its key (both or neither), for a server with
+// tls-auth-clients; server_name_indication, the name to send and verify
+// instead of the URL's host. Files are read now, so that a wrong path is
+// a configuration error at once.
+func configureTLS(c *tls.Config, p map[string]string) error {
+	if f := p["cacertfile"]; f != "" {
+		pem, err := os.ReadFile(f)
+		if err != nil {
+			return fmt.Errorf("cacertfile: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return fmt.Errorf("cacertfile %s holds no PEM certificate", f)
+		}
+		c.RootCAs = pool
+	}
+	switch cert, key := p["certfile"], p["keyfile"]; {
+	case cert != "" && key != "":
+		pair, err := tls.LoadX509KeyPair(cert, key)
+		if err != nil {
+			return fmt.Errorf("certfile and keyfile: %w", err)
+		}
+		c.Certificates = []tls.Certificate{pair}
+	case cert != "" || key != "":
+		return errors.New("certfile and keyfile go together (a client certificate and its key)")
+	}
+	if sni := p["server_name_indication"]; sni != "" {
+		c.ServerName = sni
+	}
+	return nil
 }

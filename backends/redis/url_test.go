@@ -29,6 +29,9 @@ func TestParseURL(t *testing.T) {
 		{name: "bad database", url: "redis://:secret@h/zero", err: "database"},
 		{name: "wrong scheme", url: "http://:secret@h/", err: "scheme"},
 		{name: "unparseable", url: "redis://:sec ret@h:port/", err: "does not parse"},
+		{name: "skip_verify without TLS", url: "redis://:secret@h/0?skip_verify=true", err: "skip_verify is a TLS parameter: use a rediss:// URL"},
+		{name: "CA file without TLS", url: "redis://:secret@h/0?cacertfile=/ca.pem", err: "cacertfile is a TLS parameter"},
+		{name: "automatic retries", url: "redis://:secret@h/0?max_retries=5", err: "max_retries: palantir turns go-redis's automatic retries off"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -67,8 +70,9 @@ func TestParseURLOptions(t *testing.T) {
 	if o.TLSConfig == nil || !o.TLSConfig.InsecureSkipVerify {
 		t.Errorf("TLS config %+v, want InsecureSkipVerify", o.TLSConfig)
 	}
-	if o.DialTimeout != defaultDialTimeout || !o.ContextTimeoutEnabled {
-		t.Errorf("dial timeout %v, context timeouts %v; want %v, true", o.DialTimeout, o.ContextTimeoutEnabled, defaultDialTimeout)
+	if o.DialTimeout != defaultDialTimeout || !o.ContextTimeoutEnabled || o.MaxRetries != noRetries {
+		t.Errorf("dial timeout %v, context timeouts %v, max retries %d; want %v, true, %d",
+			o.DialTimeout, o.ContextTimeoutEnabled, o.MaxRetries, defaultDialTimeout, noRetries)
 	}
 
 	spec, err = parseURL("redis://:pw@s1:26379/1?master_name=mymaster&addr=s2:26379")
@@ -76,7 +80,7 @@ func TestParseURLOptions(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := spec.failoverOpts
-	if f.MasterName != "mymaster" || f.Password != "pw" || f.SentinelPassword != "" || f.DB != 1 || len(f.SentinelAddrs) != 2 {
+	if f.MasterName != "mymaster" || f.Password != "pw" || f.SentinelPassword != "" || f.DB != 1 || len(f.SentinelAddrs) != 2 || f.MaxRetries != noRetries {
 		t.Errorf("sentinel options master %q password %q sentinel password %q db %d sentinels %v",
 			f.MasterName, f.Password, f.SentinelPassword, f.DB, f.SentinelAddrs)
 	}
@@ -87,5 +91,8 @@ func TestParseURLOptions(t *testing.T) {
 	}
 	if got := spec.clusterOpts.Addrs; len(got) != 2 || got[0] != "n1:7000" || got[1] != "n2:7000" {
 		t.Errorf("cluster addrs %v, want [n1:7000 n2:7000]", got)
+	}
+	if got := spec.clusterOpts.MaxRetries; got != noRetries {
+		t.Errorf("cluster max retries %d, want %d", got, noRetries)
 	}
 }

@@ -1,0 +1,75 @@
+package redis_test
+
+import (
+	"bytes"
+	"net"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/palantir-lab/palantir/internal/testservices"
+)
+
+// privateRedis starts a redis-server of its own for t on a free loopback
+// port, in a temp dir, with no persistence and the extra args, and stops
+// it when t ends. It returns the port. Tests that need a server in a
+// state the shared one must not be put in (full, TLS) use it; without
+// redis-server in PATH they skip (or fail under
+// PALANTIR_REQUIRE_SERVICES=1).
+func privateRedis(t testing.TB, args ...string) string {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		testservices.Unavailable(t, "redis-server", "redis://127.0.0.1", err)
+	}
+	port := freePort(t)
+	all := append([]string{"--bind", "127.0.0.1", "--port", port, "--dir", t.TempDir(),
+		"--save", "", "--appendonly", "no"}, args...)
+	for i, a := range all {
+		if a == "{port}" {
+			all[i] = port
+		}
+	}
+	cmd := exec.Command(bin, all...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	addr := net.JoinHostPort("127.0.0.1", waitPort(all))
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return port
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("redis-server %s did not listen on %s within 5s:\n%s", strings.Join(all, " "), addr, out.String())
+		}
+	}
+}
+
+// waitPort is the port the server listens on last in args: the TLS port
+// when there is one.
+func waitPort(args []string) string {
+	port := ""
+	for i := 0; i+1 < len(args); i++ {
+		if (args[i] == "--port" && args[i+1] != "0") || args[i] == "--tls-port" {
+			port = args[i+1]
+		}
+	}
+	return port
+}
+
+// freePort returns a loopback TCP port that was free a moment ago.
+func freePort(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	_, port, _ := net.SplitHostPort(l.Addr().String())
+	return port
+}
