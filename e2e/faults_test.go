@@ -115,13 +115,16 @@ func (e *env) score(ids []string) (notFinal, doubly int) {
 			notFinal++
 		}
 	}
-	code, out, errs := e.palantir("events", "-o", "json")
+	code, out, errs := e.palantir("events", "--limit", "0", "-o", "json")
 	if code != 0 {
 		e.t.Fatalf("events: exit %d: %s", code, errs)
 	}
-	var evs []struct{ Name, MissionID string }
+	var evs []faultEvent
 	if err := json.Unmarshal([]byte(out), &evs); err != nil {
 		e.t.Fatalf("events: %v", err)
+	}
+	if len(evs) == 0 {
+		e.t.Fatal("no events stored")
 	}
 	scored := map[string]int{}
 	for _, ev := range evs {
@@ -135,6 +138,12 @@ func (e *env) score(ids []string) (notFinal, doubly int) {
 		}
 	}
 	return notFinal, doubly
+}
+
+// faultEvent is what the suite reads of an `events -o json` object.
+type faultEvent struct {
+	Name      string `json:"event"`
+	MissionID string `json:"mission_id"`
 }
 
 func (e *env) launch(args ...string) []string {
@@ -252,5 +261,86 @@ func TestWorkerFrozenPastItsLease(t *testing.T) {
 	}
 	if frozen.ProcessState != nil {
 		t.Errorf("the frozen worker exited: %v", frozen.ProcessState)
+	}
+}
+
+// tmpfsDir mounts a small tmpfs for the test (CI runs as root), for a
+// disk that fills up.
+func tmpfsDir(t *testing.T, size string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
+		testservices.Unavailable(t, "a tmpfs mount (needs root)", "", fmt.Errorf("%v: %s", err, out))
+	}
+	t.Cleanup(func() { _ = exec.Command("umount", "-l", dir).Run() })
+	return dir
+}
+
+// fillDisk writes a file until the file system is full.
+func fillDisk(t *testing.T, path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	block := make([]byte, 64<<10)
+	for {
+		if _, err := f.Write(block); err != nil {
+			return
+		}
+	}
+}
+
+// TestSQLiteDiskFullIsWaitedOut: the SQLite store's disk fills up mid-run.
+// Nothing is acked without its outcome, no mission runs again and again,
+// the worker stays quiet, and when space comes back the run completes,
+// every mission once.
+func TestSQLiteDiskFullIsWaitedOut(t *testing.T) {
+	url := reachableRedis(t)
+	disk := tmpfsDir(t, "8m")
+	e := &env{t: t, backend: "redis", dir: t.TempDir(), queue: fmt.Sprintf("e2e-diskfull-%d", os.Getpid())}
+	e.vars = []string{"PALANTIR_BACKEND=redis", "PALANTIR_REDIS_URL=" + url, "PALANTIR_QUEUE=" + e.queue,
+		"PALANTIR_STORE=" + filepath.Join(disk, "palantir.db"), "PALANTIR_LEASE=2s", "PALANTIR_SHUTDOWN_TIMEOUT=5s"}
+	t.Cleanup(func() { removeQueue(t, "redis", url, e.queue) })
+	ids := e.launch("raven", "--count", "24", "--speed", "2", "--fail-rate", "0")
+	w := e.startWorker("eagle1", "--concurrency", "2")
+	e.waitFor(30*time.Second, "a few missions done before the disk fills", func() bool {
+		return len(e.missions("history", "--status", "success")) >= 4
+	})
+	filler := filepath.Join(disk, "filler")
+	fillDisk(t, filler)
+	cpu0, logs0 := cpuSeconds(t, w.Process.Pid), lineCount(e.workerLog("eagle1"))
+	const full = 4 * time.Second
+	time.Sleep(full)
+	cpu, logs := cpuSeconds(t, w.Process.Pid)-cpu0, lineCount(e.workerLog("eagle1"))-logs0
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor(60*time.Second, "every mission final once space is back", func() bool {
+		notFinal, _ := e.score(ids)
+		return notFinal == 0
+	})
+	notFinal, doubly := e.score(ids)
+	started := 0
+	_, out, _ := e.palantir("events", "--limit", "0", "-o", "json")
+	var evs []faultEvent
+	if err := json.Unmarshal([]byte(out), &evs); err != nil || len(evs) == 0 {
+		t.Fatalf("events: %v (%d)", err, len(evs))
+	}
+	for _, ev := range evs {
+		if ev.Name == "mission_started" {
+			started++
+		}
+	}
+	t.Logf("SQLite disk full for %v: worker CPU %.2fs, %d log lines; %d starts for %d missions; lost/stuck %d, scored twice %d",
+		full, cpu, logs, started, len(ids), notFinal, doubly)
+	if cpu > 1.0 || logs > 12 {
+		t.Errorf("disk full for %v: %.2fs CPU and %d log lines, want no hot loop:\n%s", full, cpu, logs, e.workerLog("eagle1"))
+	}
+	if doubly != 0 || notFinal != 0 {
+		t.Errorf("not final %d, scored twice %d", notFinal, doubly)
+	}
+	if started > len(ids)+4 {
+		t.Errorf("%d starts for %d missions: missions ran again and again", started, len(ids))
 	}
 }
