@@ -103,7 +103,10 @@ func (c *consumer) Receive(ctx context.Context) (backends.Delivery, error) {
 			return nil, err
 		}
 		if d := c.pop(); d != nil {
-			return d, nil
+			if c.stillOurs(ctx, d) {
+				return d, nil
+			}
+			continue
 		}
 		select {
 		case c.fetching <- struct{}{}:
@@ -116,7 +119,10 @@ func (c *consumer) Receive(ctx context.Context) (backends.Delivery, error) {
 		}
 		if d := c.pop(); d != nil { // filled while we waited
 			<-c.fetching
-			return d, nil
+			if c.stillOurs(ctx, d) {
+				return d, nil
+			}
+			continue
 		}
 		err := c.fetch(ctx)
 		<-c.fetching
@@ -130,6 +136,26 @@ func (c *consumer) Receive(ctx context.Context) (backends.Delivery, error) {
 			return nil, err
 		}
 	}
+}
+
+// stillOurs renews the lease of a delivery that waited in the buffer for
+// half a lease or more before it was asked for, and drops it if another
+// consumer has reclaimed it meanwhile: handing it out would run it twice
+// at once, and its settlement would fail. A dropped entry is the other
+// consumer's now; nothing is lost.
+func (c *consumer) stillOurs(ctx context.Context, d *delivery) bool {
+	if time.Since(d.fetched) < c.q.lease/2 {
+		return true
+	}
+	err := d.Extend(ctx)
+	if errors.Is(err, backends.ErrLeaseLost) {
+		d.mu.Lock()
+		d.settled = true
+		d.mu.Unlock()
+		c.outstanding.Add(-1)
+		return false
+	}
+	return true // extended, or Redis did not answer: its settlement will tell
 }
 
 func (c *consumer) closed() bool {
@@ -377,9 +403,10 @@ func (c *consumer) newDelivery(e entry, claimed bool) *delivery {
 		prior = 0
 	}
 	return &delivery{
-		c:     c,
-		sid:   e.sid,
-		count: e.count,
+		c:       c,
+		sid:     e.sid,
+		count:   e.count,
+		fetched: time.Now(),
 		rec: backends.Received{
 			Message:     backends.Message{ID: id, Body: body, Attempt: attempt},
 			EnqueuedAt:  streamTime(e.sid),
@@ -422,6 +449,9 @@ type delivery struct {
 	sid   string
 	count int64 // the delivery count that proves the lease is still ours
 	rec   backends.Received
+	// fetched is when the entry was read: its lease runs from then, while
+	// it waits in the buffer too.
+	fetched time.Time
 
 	mu      sync.Mutex
 	settled bool

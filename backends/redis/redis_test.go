@@ -605,3 +605,49 @@ func TestReleaseKeepsDeliveryCount(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A consumer whose buffered entries outlived their lease (its process was
+// slow to ask for them) must not hand out one that another consumer has
+// taken meanwhile: that is a duplicate to a live consumer, whose ack then
+// fails. Seen under load in the conformance suite's concurrent case.
+func TestStaleBufferedEntriesAreNotHandedOutTwice(t *testing.T) {
+	s := needRedis(t)
+	name := fmt.Sprintf("ptest-stale-%d", time.Now().UnixNano())
+	slow := subscribe(t, s.open(t, name, lease), "slow", 10)
+	pub := s.open(t, name, lease)
+	var msgs []backends.Message
+	for i := range 10 {
+		msgs = append(msgs, backends.Message{ID: fmt.Sprintf("s%d", i), Body: []byte("x")})
+	}
+	if err := pub.Publish(context.Background(), msgs...); err != nil {
+		t.Fatal(err)
+	}
+	first := receive(t, slow, 5*time.Second) // the rest wait in its buffer
+	if err := first.Ack(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * lease)
+	fast := subscribe(t, s.open(t, name, lease), "fast", 10)
+	got := map[string]string{}
+	for len(got) < 9 {
+		d := receive(t, fast, 5*lease+5*time.Second)
+		got[d.Received().ID] = "fast"
+		if err := d.Ack(context.Background()); err != nil {
+			t.Fatalf("fast ack %s: %v", d.Received().ID, err)
+		}
+		if len(got) == 1 {
+			break // the fast one holds the rest in its own buffer now
+		}
+	}
+	for {
+		rc, cancel := context.WithTimeout(context.Background(), 3*lease)
+		d, err := slow.Receive(rc)
+		cancel()
+		if err != nil {
+			break
+		}
+		if err := d.Ack(context.Background()); err != nil {
+			t.Errorf("the slow consumer handed out %s, taken by another: ack: %v", d.Received().ID, err)
+		}
+	}
+}
