@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/palantir-lab/palantir/chaos"
 	"github.com/palantir-lab/palantir/internal/testservices"
 )
 
@@ -342,5 +344,62 @@ func TestSQLiteDiskFullIsWaitedOut(t *testing.T) {
 	}
 	if started > len(ids)+4 {
 		t.Errorf("%d starts for %d missions: missions ran again and again", started, len(ids))
+	}
+}
+
+// TestBrokerPartitionThroughTheChaosProxy: the worker reaches Redis
+// through palantir's chaos proxy, which black-holes the connection (a
+// half-open TCP connection: no reset, nothing answers) and later cuts it.
+// The worker waits without spinning, and finishes every mission once when
+// the network heals.
+func TestBrokerPartitionThroughTheChaosProxy(t *testing.T) {
+	direct := reachableRedis(t)
+	u, err := neturl.Parse(direct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy, err := chaos.Listen("127.0.0.1:0", u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.Close()
+	u.Host = proxy.Addr()
+	e := &env{t: t, backend: "redis", dir: t.TempDir(), queue: fmt.Sprintf("e2e-partition-%d", os.Getpid())}
+	e.vars = []string{"PALANTIR_BACKEND=redis", "PALANTIR_REDIS_URL=" + u.String(), "PALANTIR_QUEUE=" + e.queue,
+		"PALANTIR_STORE=" + filepath.Join(e.dir, "palantir.db"), "PALANTIR_LEASE=2s", "PALANTIR_SHUTDOWN_TIMEOUT=5s"}
+	t.Cleanup(func() { removeQueue(t, "redis", direct, e.queue) })
+	ids := e.launch("raven", "--count", "30", "--speed", "2", "--fail-rate", "0")
+	w := e.startWorker("eagle1", "--concurrency", "2")
+	done := func() int { return len(e.missions("history", "--status", "success", "--limit", "1000")) }
+	e.waitFor(30*time.Second, "a few missions done before the partition", func() bool { return done() >= 4 })
+
+	for _, fault := range []struct {
+		name  string
+		apply func()
+	}{{"black hole (half-open)", proxy.Blackhole}, {"cut", proxy.Cut}} {
+		before := done()
+		cpu0, logs0 := cpuSeconds(t, w.Process.Pid), lineCount(e.workerLog("eagle1"))
+		fault.apply()
+		const lasts = 5 * time.Second
+		time.Sleep(lasts)
+		cpu, logs := cpuSeconds(t, w.Process.Pid)-cpu0, lineCount(e.workerLog("eagle1"))-logs0
+		proxy.Heal()
+		t.Logf("Redis %s for %v: worker CPU %.2fs, %d log lines", fault.name, lasts, cpu, logs)
+		if cpu > 1.25 || logs > 20 {
+			t.Errorf("Redis %s for %v: %.2fs CPU and %d log lines, want no hot loop:\n%s", fault.name, lasts, cpu, logs, e.workerLog("eagle1"))
+		}
+		if fault.name == "cut" {
+			break
+		}
+		e.waitFor(60*time.Second, "progress after the network heals", func() bool { return done() > before })
+	}
+	e.waitFor(90*time.Second, "every mission final after the partitions", func() bool {
+		notFinal, _ := e.score(ids)
+		return notFinal == 0
+	})
+	notFinal, doubly := e.score(ids)
+	t.Logf("after a black hole and a cut: lost/stuck %d, scored twice %d", notFinal, doubly)
+	if notFinal != 0 || doubly != 0 {
+		t.Errorf("not final %d, scored twice %d", notFinal, doubly)
 	}
 }
