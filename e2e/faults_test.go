@@ -403,3 +403,39 @@ func TestBrokerPartitionThroughTheChaosProxy(t *testing.T) {
 		t.Errorf("not final %d, scored twice %d", notFinal, doubly)
 	}
 }
+
+// TestRabbitMQNodeRestartMidRun: the broker's node (a private one) stops
+// and starts again mid-run. Durable queues and persistent messages
+// survive; the worker reconnects by itself and finishes every mission
+// once.
+func TestRabbitMQNodeRestartMidRun(t *testing.T) {
+	node := testservices.StartRabbitMQ(t)
+	e := &env{t: t, backend: "rabbitmq", dir: t.TempDir(), queue: "restart"}
+	e.vars = []string{"PALANTIR_BACKEND=rabbitmq", "PALANTIR_AMQP_URL=" + node.URL, "PALANTIR_QUEUE=" + e.queue,
+		"PALANTIR_STORE=" + filepath.Join(e.dir, "palantir.db"), "PALANTIR_LEASE=2s", "PALANTIR_SHUTDOWN_TIMEOUT=5s"}
+	ids := e.launch("raven", "--count", "24", "--speed", "2", "--fail-rate", "0")
+	w := e.startWorker("eagle1", "--concurrency", "2")
+	e.waitFor(30*time.Second, "a few missions done before the restart", func() bool {
+		return len(e.missions("history", "--status", "success")) >= 4
+	})
+	cpu0, logs0 := cpuSeconds(t, w.Process.Pid), lineCount(e.workerLog("eagle1"))
+	start := time.Now()
+	node.MustCtl(t, "stop_app")
+	time.Sleep(4 * time.Second)
+	cpu, logs := cpuSeconds(t, w.Process.Pid)-cpu0, lineCount(e.workerLog("eagle1"))-logs0
+	node.MustCtl(t, "start_app")
+	down := time.Since(start)
+	e.waitFor(90*time.Second, "every mission final after the restart", func() bool {
+		notFinal, _ := e.score(ids)
+		return notFinal == 0
+	})
+	notFinal, doubly := e.score(ids)
+	t.Logf("RabbitMQ node stopped %v: worker CPU %.2fs, %d log lines while it was down; lost/stuck %d, scored twice %d",
+		down.Round(100*time.Millisecond), cpu, logs, notFinal, doubly)
+	if cpu > 1.0 || logs > 20 {
+		t.Errorf("node down: %.2fs CPU and %d log lines, want no hot loop:\n%s", cpu, logs, e.workerLog("eagle1"))
+	}
+	if notFinal != 0 || doubly != 0 {
+		t.Errorf("not final %d, scored twice %d", notFinal, doubly)
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/palantir-lab/palantir/backends"
 	"github.com/palantir-lab/palantir/backends/backendtest"
 	"github.com/palantir-lab/palantir/backends/rabbitmq"
+	"github.com/palantir-lab/palantir/internal/testservices"
 )
 
 // lease is what the suite waits for a dead consumer's messages; RabbitMQ
@@ -754,9 +755,9 @@ func TestCopyConfirmedAckFailed(t *testing.T) {
 // broker blocked publishers (and maps to exit status 3), rather than wait
 // for confirms forever; once the alarm clears, publishing works again.
 func TestPublishBlockedByAlarm(t *testing.T) {
-	node := startPrivateNode(t)
+	node := testservices.StartRabbitMQ(t)
 	queue := backendtest.QueueName(t)
-	q, err := rabbitmq.Open(context.Background(), backends.Config{URL: node.url, Queue: queue, Logger: testLogger(t)})
+	q, err := rabbitmq.Open(context.Background(), backends.Config{URL: node.URL, Queue: queue, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -767,7 +768,7 @@ func TestPublishBlockedByAlarm(t *testing.T) {
 		t.Fatalf("Publish before the alarm: %v", err)
 	}
 
-	node.mustCtl(t, "set_vm_memory_high_watermark", "0.0000001")
+	node.MustCtl(t, "set_vm_memory_high_watermark", "0.0000001")
 	for range 2 { // the publish that meets the block, and one that starts blocked
 		start := time.Now()
 		err := q.Publish(ctx, backends.Message{ID: "during", Body: []byte("x")})
@@ -829,7 +830,7 @@ func TestPublishBlockedByAlarm(t *testing.T) {
 		t.Fatal("Stats during the alarm did not answer within 20s: the consuming connection is blocked too")
 	}
 
-	node.mustCtl(t, "set_vm_memory_high_watermark", "0.8")
+	node.MustCtl(t, "set_vm_memory_high_watermark", "0.8")
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		err := q.Publish(ctx, backends.Message{ID: "after", Body: []byte("x")})

@@ -1,4 +1,4 @@
-package rabbitmq_test
+package testservices
 
 import (
 	"context"
@@ -23,21 +23,22 @@ const (
 	rabbitmqctl    = "/usr/lib/rabbitmq/bin/rabbitmqctl"
 )
 
-// privateNode is a RabbitMQ node of the test's own, on free loopback ports
+// RabbitNode is a RabbitMQ node of the test's own, on free loopback ports
 // in a temporary directory, for faults no test may inflict on the shared
 // broker (resource alarms).
-type privateNode struct {
-	name, home, url string
+type RabbitNode struct {
+	Name, Home string
+	URL        string // amqp://guest:guest@127.0.0.1:PORT/
 }
 
-// startPrivateNode starts a node and stops it when t ends. Where RabbitMQ
+// StartRabbitMQ starts a node and stops it when t ends. Where RabbitMQ
 // is not installed, or the node does not come up within a minute, the
 // test skips (fails with PALANTIR_REQUIRE_SERVICES=1).
-func startPrivateNode(t *testing.T) *privateNode {
+func StartRabbitMQ(t *testing.T) *RabbitNode {
 	t.Helper()
 	unusable := func(format string, args ...any) {
 		t.Helper()
-		if os.Getenv("PALANTIR_REQUIRE_SERVICES") == "1" {
+		if Required() {
 			t.Fatalf("a private RabbitMQ node is required (PALANTIR_REQUIRE_SERVICES=1): "+format, args...)
 		}
 		t.Skipf("SKIPPING: no private RabbitMQ node: "+format, args...)
@@ -50,9 +51,9 @@ func startPrivateNode(t *testing.T) *privateNode {
 	dir := t.TempDir()
 	cookie := make([]byte, 20)
 	rand.Read(cookie)
-	n := &privateNode{name: fmt.Sprintf("ptest-%d-%s@localhost", os.Getpid(), hex.EncodeToString(cookie[:4])), home: dir}
-	port, dist := freePort(t), freePort(t)
-	n.url = fmt.Sprintf("amqp://guest:guest@127.0.0.1:%d/", port)
+	n := &RabbitNode{Name: fmt.Sprintf("ptest-%d-%s@localhost", os.Getpid(), hex.EncodeToString(cookie[:4])), Home: dir}
+	port, dist := FreePort(t), FreePort(t)
+	n.URL = fmt.Sprintf("amqp://guest:guest@127.0.0.1:%d/", port)
 	files := map[string]string{
 		".erlang.cookie":  hex.EncodeToString(cookie),
 		"rabbitmq.conf":   fmt.Sprintf("listeners.tcp.default = 127.0.0.1:%d\nloopback_users = none\n", port),
@@ -71,7 +72,7 @@ func startPrivateNode(t *testing.T) *privateNode {
 	defer log.Close()
 	cmd := exec.Command(rabbitmqServer)
 	cmd.Dir = dir
-	cmd.Env = append(n.env(),
+	cmd.Env = append(n.Env(),
 		fmt.Sprintf("RABBITMQ_NODE_PORT=%d", port),
 		fmt.Sprintf("RABBITMQ_DIST_PORT=%d", dist),
 		"RABBITMQ_MNESIA_BASE="+filepath.Join(dir, "mnesia"),
@@ -89,8 +90,8 @@ func startPrivateNode(t *testing.T) *privateNode {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		if out, err := n.ctl(ctx, "stop"); err != nil {
-			t.Logf("rabbitmqctl stop %s: %v: %s", n.name, err, out)
+		if out, err := n.Ctl(ctx, "stop"); err != nil {
+			t.Logf("rabbitmqctl stop %s: %v: %s", n.Name, err, out)
 		}
 		select {
 		case <-exited:
@@ -103,7 +104,7 @@ func startPrivateNode(t *testing.T) *privateNode {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	for {
-		conn, err := amqp.DialConfig(n.url, amqp.Config{Dial: amqp.DefaultDial(time.Second)})
+		conn, err := amqp.DialConfig(n.URL, amqp.Config{Dial: amqp.DefaultDial(time.Second)})
 		if err == nil {
 			conn.Close()
 			break
@@ -111,41 +112,41 @@ func startPrivateNode(t *testing.T) *privateNode {
 		select {
 		case <-exited:
 			out, _ := os.ReadFile(filepath.Join(dir, "server.log"))
-			unusable("node %s exited at start:\n%s", n.name, out)
+			unusable("node %s exited at start:\n%s", n.Name, out)
 		case <-ctx.Done():
-			unusable("node %s did not accept connections within %v: %v", n.name, time.Since(start), err)
+			unusable("node %s did not accept connections within %v: %v", n.Name, time.Since(start), err)
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
-	t.Logf("private RabbitMQ node %s up in %v", n.name, time.Since(start).Round(100*time.Millisecond))
+	t.Logf("private RabbitMQ node %s up in %v", n.Name, time.Since(start).Round(100*time.Millisecond))
 	return n
 }
 
-// env is the environment for the node and for rabbitmqctl talking to it.
-func (n *privateNode) env() []string {
-	return append(os.Environ(), "HOME="+n.home, "RABBITMQ_NODENAME="+n.name)
+// Env is the environment for the node and for rabbitmqctl talking to it.
+func (n *RabbitNode) Env() []string {
+	return append(os.Environ(), "HOME="+n.Home, "RABBITMQ_NODENAME="+n.Name)
 }
 
-// ctl runs rabbitmqctl against the node.
-func (n *privateNode) ctl(ctx context.Context, args ...string) ([]byte, error) {
-	cmd := exec.CommandContext(ctx, rabbitmqctl, append([]string{"-n", n.name}, args...)...)
-	cmd.Env = n.env()
-	cmd.Dir = n.home
+// Ctl runs rabbitmqctl against the node.
+func (n *RabbitNode) Ctl(ctx context.Context, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, rabbitmqctl, append([]string{"-n", n.Name}, args...)...)
+	cmd.Env = n.Env()
+	cmd.Dir = n.Home
 	return cmd.CombinedOutput()
 }
 
-// mustCtl runs rabbitmqctl and fails the test if it fails.
-func (n *privateNode) mustCtl(t *testing.T, args ...string) {
+// MustCtl runs rabbitmqctl and fails the test if it fails.
+func (n *RabbitNode) MustCtl(t *testing.T, args ...string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if out, err := n.ctl(ctx, args...); err != nil {
+	if out, err := n.Ctl(ctx, args...); err != nil {
 		t.Fatalf("rabbitmqctl %v: %v: %s", args, err, out)
 	}
 }
 
-// freePort returns a loopback TCP port that was free a moment ago.
-func freePort(t *testing.T) int {
+// FreePort returns a loopback TCP port that was free a moment ago.
+func FreePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
