@@ -81,30 +81,48 @@ func (q *Queue) Replay(ctx context.Context, ids ...string) ([]string, error) {
 	if q.closed() {
 		return nil, fmt.Errorf("redis replay %s: %w", q.keys.Dead, backends.ErrClosed)
 	}
-	msgs, err := q.client.XRange(ctx, q.keys.Dead, "-", "+").Result()
-	if err != nil {
-		return nil, q.fail(ctx, "replay", q.keys.Dead, err)
+	want := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		want[id] = true
 	}
-	var sids []any
-	for _, m := range msgs {
-		if len(ids) == 0 || slices.Contains(ids, deadLetter(m).ID) {
-			sids = append(sids, m.ID)
-		}
-	}
+	// Page through the dead letters rather than read them all (with their
+	// bodies) at once; each page's matches are moved before the next page
+	// is read, so memory stays one page however many there are.
 	var replayed []string
-	for batch := range slices.Chunk(sids, replayBatch) {
-		got, err := replayScript.Run(ctx, q.client, []string{q.keys.Stream, q.keys.Dead}, batch...).StringSlice()
+	seen := map[string]bool{}
+	after := "-"
+	for {
+		page, err := q.client.XRangeN(ctx, q.keys.Dead, after, "+", replayPage).Result()
 		if err != nil {
 			return replayed, q.fail(ctx, "replay", q.keys.Dead, err)
 		}
-		for _, id := range got {
-			if !slices.Contains(replayed, id) {
-				replayed = append(replayed, id)
+		var sids []any
+		for _, m := range page {
+			if len(want) == 0 || want[deadLetter(m).ID] {
+				sids = append(sids, m.ID)
 			}
 		}
+		for batch := range slices.Chunk(sids, replayBatch) {
+			got, err := replayScript.Run(ctx, q.client, []string{q.keys.Stream, q.keys.Dead}, batch...).StringSlice()
+			if err != nil {
+				return replayed, q.fail(ctx, "replay", q.keys.Dead, err)
+			}
+			for _, id := range got {
+				if !seen[id] {
+					seen[id] = true
+					replayed = append(replayed, id)
+				}
+			}
+		}
+		if len(page) < replayPage {
+			return replayed, nil
+		}
+		after = "(" + page[len(page)-1].ID
 	}
-	return replayed, nil
 }
+
+// replayPage is how many dead letters Replay reads at a time.
+const replayPage = 100
 
 // Purge deletes the entries not yet delivered to the group and every
 // delayed retry, atomically, and returns how many it removed. Pending

@@ -651,3 +651,37 @@ func TestStaleBufferedEntriesAreNotHandedOutTwice(t *testing.T) {
 		}
 	}
 }
+
+// Replay pages through the dead letters: matches on every page are found,
+// each replayed once, whatever the page size.
+func TestReplayAcrossPages(t *testing.T) {
+	s := needRedis(t)
+	name := fmt.Sprintf("ptest-replay-%d", time.Now().UnixNano())
+	q := s.open(t, name, lease)
+	keys := redis.Keys(name)
+	t.Cleanup(func() { s.client.Del(context.Background(), keys.Stream, keys.Delayed, keys.Dead) })
+	for i := range 250 {
+		err := s.client.XAdd(context.Background(), &goredis.XAddArgs{Stream: keys.Dead,
+			Values: []any{"id", fmt.Sprintf("d%03d", i), "body", "x", "attempt", "2", "reason", "test"}}).Err()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := q.Replay(context.Background(), "d005", "d150", "d249", "d150", "nope")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(got) != "[d005 d150 d249]" {
+		t.Errorf("replayed %v, want [d005 d150 d249]", got)
+	}
+	rest, err := q.Replay(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rest) != 247 {
+		t.Errorf("replaying all replayed %d, want the other 247", len(rest))
+	}
+	if n, _ := s.client.XLen(context.Background(), keys.Stream).Result(); n != 250 {
+		t.Errorf("the work stream holds %d, want 250", n)
+	}
+}
