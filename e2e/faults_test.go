@@ -546,3 +546,54 @@ func TestRedisKilledMidRun(t *testing.T) {
 		})
 	}
 }
+
+// TestStorePartitionThroughTheChaosProxy: the worker reaches its
+// PostgreSQL store through the chaos proxy, which black-holes and then
+// cuts the connection for five seconds each. The worker holds its
+// missions without spinning and finishes every one once.
+func TestStorePartitionThroughTheChaosProxy(t *testing.T) {
+	redisURL := reachableRedis(t)
+	u, err := neturl.Parse(testservices.PostgresDB(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy, err := chaos.Listen("127.0.0.1:0", u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.Close()
+	u.Host = proxy.Addr()
+	e := &env{t: t, backend: "redis", dir: t.TempDir(), queue: fmt.Sprintf("e2e-storepart-%d", os.Getpid())}
+	e.vars = []string{"PALANTIR_BACKEND=redis", "PALANTIR_REDIS_URL=" + redisURL, "PALANTIR_QUEUE=" + e.queue,
+		"PALANTIR_STORE=" + u.String(), "PALANTIR_LEASE=2s", "PALANTIR_SHUTDOWN_TIMEOUT=5s"}
+	t.Cleanup(func() { removeQueue(t, "redis", redisURL, e.queue) })
+	ids := e.launch("raven", "--count", "30", "--speed", "2", "--fail-rate", "0")
+	w := e.startWorker("eagle1", "--concurrency", "2")
+	done := func() int { return len(e.missions("history", "--status", "success", "--limit", "1000")) }
+	e.waitFor(30*time.Second, "a few missions done before the partition", func() bool { return done() >= 4 })
+	for _, fault := range []struct {
+		name  string
+		apply func()
+	}{{"black hole (half-open)", proxy.Blackhole}, {"cut", proxy.Cut}} {
+		cpu0, logs0 := cpuSeconds(t, w.Process.Pid), lineCount(e.workerLog("eagle1"))
+		fault.apply()
+		const lasts = 5 * time.Second
+		time.Sleep(lasts)
+		cpu, logs := cpuSeconds(t, w.Process.Pid)-cpu0, lineCount(e.workerLog("eagle1"))-logs0
+		proxy.Heal()
+		t.Logf("store %s for %v: worker CPU %.2fs, %d log lines", fault.name, lasts, cpu, logs)
+		if cpu > 1.25 || logs > 20 {
+			t.Errorf("store %s for %v: %.2fs CPU and %d log lines, want no hot loop:\n%s", fault.name, lasts, cpu, logs, e.workerLog("eagle1"))
+		}
+		time.Sleep(time.Second)
+	}
+	e.waitFor(90*time.Second, "every mission final after the partitions", func() bool {
+		notFinal, _ := e.score(ids)
+		return notFinal == 0
+	})
+	notFinal, doubly := e.score(ids)
+	t.Logf("after a store black hole and a cut: lost/stuck %d, scored twice %d", notFinal, doubly)
+	if notFinal != 0 || doubly != 0 {
+		t.Errorf("not final %d, scored twice %d", notFinal, doubly)
+	}
+}
