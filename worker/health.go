@@ -78,7 +78,9 @@ func (h *health) wait(ctx context.Context) error {
 func (w *Worker) write(stop, ctx context.Context, what string, op func(context.Context) error) error {
 	wait := storeRetryMin
 	for {
-		err := op(ctx)
+		opCtx, cancel := context.WithTimeout(ctx, w.cfg.StoreTimeout)
+		err := op(opCtx)
+		cancel()
 		if err == nil {
 			w.health.ok()
 			return nil

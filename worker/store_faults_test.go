@@ -320,3 +320,56 @@ func TestLostLeaseStopsTheStaleCopy(t *testing.T) {
 	cancel()
 	<-done
 }
+
+// hangingStore answers nothing while hung: each write waits until its
+// context ends, as on a connection black-holed by the network.
+type hangingStore struct {
+	*store.Store
+	hung atomic.Bool
+}
+
+func (h *hangingStore) Complete(ctx context.Context, m store.Mission, points int, at time.Time, evs store.OutcomeEvents) (bool, error) {
+	if h.hung.Load() {
+		<-ctx.Done()
+		return false, ctx.Err()
+	}
+	return h.Store.Complete(ctx, m, points, at, evs)
+}
+
+// A store that stops answering without an error (a half-open connection)
+// is noticed after StoreTimeout rather than waited on for ever: the worker
+// says so, retries, and finishes the mission once the store answers.
+func TestHungStoreWriteTimesOutAndIsRetried(t *testing.T) {
+	r := newRig(t)
+	q := r.open()
+	hs := &hangingStore{Store: r.st}
+	hs.hung.Store(true)
+	r.launch(q, r.order("h", mission.Raven, 0, 1))
+	var log lines
+	w := worker.New(worker.Config{Name: "eagle1", Concurrency: 1, Lease: lease, ShutdownTimeout: time.Second,
+		HeartbeatEvery: 50 * time.Millisecond, Backend: "inproc", Queue: r.queue, StoreTimeout: 300 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(&log, nil))}, q, hs, r.tel)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(log.String(), "store does not answer") {
+		if time.Now().After(deadline) {
+			t.Fatalf("a hung store write was never given up on:\n%s", log.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	hs.hung.Store(false)
+	for !r.final("h")() {
+		if time.Now().After(deadline) {
+			t.Fatal("mission not finished after the store answered again")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	if m := r.mission("h"); m.Status != mission.Success {
+		t.Errorf("mission %s", m.Status)
+	}
+}

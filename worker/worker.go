@@ -52,6 +52,10 @@ type Config struct {
 	// outcome (it crashed or outlived every worker that took it) is
 	// dead-lettered [backends.DefaultMaxDeliveries].
 	MaxDeliveries int
+	// StoreTimeout bounds one store write: a store that stops answering
+	// without an error (a half-open connection) is then treated as away,
+	// said, and retried, instead of being waited on for ever [30s].
+	StoreTimeout time.Duration
 	// Lease is the backend's visibility timeout; the worker extends the
 	// lease of each running mission every Lease/3 [backends.DefaultLease].
 	Lease time.Duration
@@ -112,6 +116,11 @@ func (c *Config) defaults() {
 	c.MaxMessageBytes, c.MaxDeliveries = lim.MaxBytes(), lim.DeliveryLimit()
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = 30 * time.Second
+	}
+	if c.StoreTimeout <= 0 {
+		// Above SQLite's 15 s busy timeout: a store merely busy is not
+		// taken for one that is gone.
+		c.StoreTimeout = 30 * time.Second
 	}
 	if c.HeartbeatEvery <= 0 {
 		c.HeartbeatEvery = time.Second
