@@ -45,7 +45,14 @@ SIGTERM stops taking new missions, lets in-flight ones finish within
 killed with SIGKILL loses nothing: its unacknowledged missions are delivered
 to another worker (RabbitMQ: at once; Redis: after --lease). If the broker
 goes away while the worker runs, the worker says so and keeps retrying
-until it is back.
+until it is back. If the store stops answering, the worker takes no new
+missions, holds the ones it has without acknowledging them, says so once,
+and resumes by itself when the store is back.
+
+A message it cannot run goes to the dead letters with the reason, and the
+worker carries on: not a mission, larger than --max-message-size, refused
+by the store, or delivered more than --max-deliveries times without an
+outcome (every worker that took it died). See docs/reliability.md.
 
 --concurrency is how many missions execute at once, and by default also
 how many the broker hands this worker before it has settled any (its
