@@ -154,7 +154,11 @@ func (w *Worker) execute(ctx context.Context, o mission.Order, attempt int) (err
 		// microseconds (bench), whose outcome follows at once anyway.
 		if now := time.Now(); s.Progress < 100 && now.Sub(lastWrite) >= progressEvery {
 			lastWrite = now
-			w.noted("progress", w.st.SetProgress(ctx, o.ID, attempt, s.Progress, s.Name, now))
+			// The store writes progress asynchronously: its nil says
+			// nothing about the store being back, so only a failure counts.
+			if err := w.st.SetProgress(ctx, o.ID, attempt, s.Progress, s.Name, now); err != nil {
+				w.noted("progress", err)
+			}
 		}
 		w.emit(telemetry.MissionProgress, o.ID, attempt, w.self, fmt.Sprintf("%d%% %s", s.Progress, s.Name), time.Time{})
 	})

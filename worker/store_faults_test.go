@@ -373,3 +373,52 @@ func TestHungStoreWriteTimesOutAndIsRetried(t *testing.T) {
 		t.Errorf("mission %s", m.Status)
 	}
 }
+
+// progressLiar writes progress asynchronously, as the real store does: its
+// SetProgress returns nil whatever becomes of the write, so it proves
+// nothing about the store being back.
+type progressLiar struct{ *faultyStore }
+
+func (p progressLiar) SetProgress(context.Context, string, int, int, string, time.Time) error {
+	return nil
+}
+
+// An outage is said once however many progress steps a running mission
+// takes meanwhile: an asynchronous write's nil is not an answer from the
+// store. (Each step said "store answers again" and let new work in.)
+func TestProgressDuringAnOutageDoesNotEndIt(t *testing.T) {
+	r := newRig(t)
+	q := r.open()
+	fs := &faultyStore{Store: r.st}
+	r.launch(q, r.order("long", mission.Recon, 0, 1))
+	started := make(chan string, 1)
+	var once sync.Once
+	var log lines
+	w := worker.New(worker.Config{Name: "eagle1", Concurrency: 1, Lease: lease, ShutdownTimeout: time.Second,
+		HeartbeatEvery: 50 * time.Millisecond, Backend: "inproc", Queue: r.queue,
+		Logger: slog.New(slog.NewTextHandler(&log, nil)),
+		Sleep: func(ctx context.Context, d time.Duration) error {
+			once.Do(func() { started <- "started" })
+			return mission.Sleep(ctx, 150*time.Millisecond)
+		}}, q, progressLiar{fs}, r.tel)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	<-started
+	fs.down.Store(true)
+	time.Sleep(time.Second) // the mission's stages pass, its Complete fails
+	if n := strings.Count(log.String(), "store answers again"); n != 0 {
+		t.Errorf("said the store was back %d times while it was down:\n%s", n, log.String())
+	}
+	fs.down.Store(false)
+	deadline := time.Now().Add(10 * time.Second)
+	for !r.final("long")() {
+		if time.Now().After(deadline) {
+			t.Fatal("mission not finished after the store came back")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	<-done
+}
