@@ -189,6 +189,9 @@ func checkProcess(w store.Worker) (process, error) {
 	if len(p.args) == 0 || !strings.Contains(filepath.Base(p.args[0]), "palantir") {
 		return refuse("the process is %q, not palantir (the PID was reused)", strings.Join(p.args, " "))
 	}
+	if !runsWorkers(p.args) {
+		return refuse("the process is %q, which runs no worker", strings.Join(p.args, " "))
+	}
 	if p.start.After(w.StartedAt.Add(startSlack)) {
 		return refuse("the process started at %s, after the worker did (%s): the PID was reused",
 			p.start.Format(time.RFC3339), w.StartedAt.Format(time.RFC3339))
@@ -197,6 +200,19 @@ func checkProcess(w store.Worker) (process, error) {
 		return refuse("the process is palantir worker %q", name)
 	}
 	return p, nil
+}
+
+// runsWorkers reports whether a palantir command line is one of the
+// commands that run workers: worker itself, and launch, serve and dlq
+// replay, which run embedded ones on inproc.
+func runsWorkers(args []string) bool {
+	for _, a := range args[1:] {
+		switch a {
+		case "worker", "launch", "serve", "replay":
+			return true
+		}
+	}
+	return false
 }
 
 // nameFlag finds --name's value on a command line.

@@ -167,7 +167,15 @@ func TestKillRefusesWhatIsNotTheWorkersProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { proxy.Process.Kill(); proxy.Wait() })
-	time.Sleep(200 * time.Millisecond) // its start time is now in /proc
+	// A long-running palantir process with workers in it, needing no
+	// service: an inproc launch waiting on its embedded workers.
+	launcher := exec.Command(binary, "--store", filepath.Join(dir, "other.db"), "launch", "recon", "--speed", "0.01", "--fail-rate", "0", "--wait")
+	launcher.Dir = dir
+	if err := launcher.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { launcher.Process.Kill(); launcher.Wait() })
+	time.Sleep(200 * time.Millisecond) // their start times are now in /proc
 	gone := exec.Command("true")
 	if err := gone.Run(); err != nil {
 		t.Fatal(err)
@@ -182,10 +190,11 @@ func TestKillRefusesWhatIsNotTheWorkersProcess(t *testing.T) {
 		}
 	}
 	beat("not-palantir", host, sleeper.Process.Pid, now, "m1")
-	beat("reused", host, proxy.Process.Pid, now.Add(-time.Hour), "m2")
+	beat("reused", host, launcher.Process.Pid, now.Add(-time.Hour), "m2")
 	beat("exited", host, gone.ProcessState.Pid(), now, "")
 	beat("remote", "another-machine", proxy.Process.Pid, now, "m3")
 	beat("self", host, os.Getpid(), now, "")
+	beat("not-a-worker", host, proxy.Process.Pid, now, "m4")
 
 	tests := []struct {
 		name, worker string
@@ -198,6 +207,7 @@ func TestKillRefusesWhatIsNotTheWorkersProcess(t *testing.T) {
 		{name: "a worker of another machine", worker: "remote", want: chaos.ErrNoVictim, says: "another-machine"},
 		{name: "no such worker", worker: "nobody", want: chaos.ErrNoVictim, says: "no live worker"},
 		{name: "ourselves", worker: "self", want: chaos.ErrNotThatProcess, says: "not a worker's pid"},
+		{name: "a palantir process that runs no worker", worker: "not-a-worker", want: chaos.ErrNotThatProcess, says: "runs no worker"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -215,7 +225,7 @@ func TestKillRefusesWhatIsNotTheWorkersProcess(t *testing.T) {
 		!strings.Contains(err.Error(), `queue "q"`) {
 		t.Errorf("Kill on another queue: %v, want ErrNoVictim pointing at queue q", err)
 	}
-	for _, p := range []*exec.Cmd{sleeper, proxy} {
+	for _, p := range []*exec.Cmd{sleeper, proxy, launcher} {
 		if err := p.Process.Signal(syscall.Signal(0)); err != nil {
 			t.Fatalf("pid %d was hit: %v", p.Process.Pid, err)
 		}
@@ -223,13 +233,13 @@ func TestKillRefusesWhatIsNotTheWorkersProcess(t *testing.T) {
 
 	// The same palantir process under a row written after it started is
 	// that worker's (a worker named HOST-PID has no --name to compare).
-	beat("genuine", host, proxy.Process.Pid, time.Now(), "m4,m5")
+	beat("genuine", host, launcher.Process.Pid, time.Now(), "m4,m5")
 	k, err := chaos.Kill(ctx, st, chaos.KillRequest{Busy: true, Backend: "redis", Queue: "q", Rand: func(n int) int { return 0 }})
 	if err != nil {
 		t.Fatalf("Kill busy with a genuine worker among impostors: %v", err)
 	}
-	if k.Worker != "genuine" || k.PID != proxy.Process.Pid || !slices.Equal(k.Current, []string{"m4", "m5"}) || !k.Dead {
-		t.Errorf("killed %+v, want genuine (pid %d) holding m4, m5, dead", k, proxy.Process.Pid)
+	if k.Worker != "genuine" || k.PID != launcher.Process.Pid || !slices.Equal(k.Current, []string{"m4", "m5"}) || !k.Dead {
+		t.Errorf("killed %+v, want genuine (pid %d) holding m4, m5, dead", k, launcher.Process.Pid)
 	}
-	assertSIGKILLed(t, proxy, "the genuine process")
+	assertSIGKILLed(t, launcher, "the genuine process")
 }
