@@ -44,6 +44,7 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jmoiron/sqlx"
 	_ "modernc.org/sqlite" // registers "sqlite"
 
@@ -194,6 +195,12 @@ func parseURL(raw string) (driver, dsn, where string, err error) {
 	case strings.HasPrefix(raw, "postgres://"), strings.HasPrefix(raw, "postgresql://"):
 		if _, perr := url.Parse(raw); perr != nil {
 			return "", "", "", fmt.Errorf("%w: postgres URL does not parse", ErrBadURL)
+		}
+		// The driver reads the parameters only when it dials; a value it
+		// cannot use (sslmode=bogus) is a mistake in the URL, not an
+		// unreachable store. Its message may quote the URL: not shown.
+		if _, perr := pgx.ParseConfig(raw); perr != nil {
+			return "", "", "", fmt.Errorf("%w: postgres URL %s: %s", ErrBadURL, backends.Redact(raw), backends.RedactText(firstLine(perr)))
 		}
 		return "postgres", raw, backends.Redact(raw), nil
 	case strings.HasPrefix(raw, "sqlite://"):

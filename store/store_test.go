@@ -49,6 +49,8 @@ func TestOpenErrors(t *testing.T) {
 		{"postgres without ://", "postgres//u:hunter2@127.0.0.1/db", store.ErrBadURL},
 		{"postgres with one slash", "postgresql:/u:hunter2@127.0.0.1/db", store.ErrBadURL},
 		{"key=value DSN", "host=127.0.0.1 user=u password=hunter2 dbname=d", store.ErrBadURL},
+		{"bad sslmode", "postgres://u:hunter2@127.0.0.1/db?sslmode=bogus", store.ErrBadURL},
+		{"bad connect_timeout", "postgres://u:hunter2@127.0.0.1/db?connect_timeout=abc", store.ErrBadURL},
 		{"unknown scheme with a password", "mysql://root:hunter2@localhost/db", store.ErrBadURL},
 	}
 	for _, tt := range tests {
