@@ -48,6 +48,9 @@ func ParseMode(s string) (Mode, error) {
 // machines.
 var ErrNotLoopback = errors.New("not a loopback address")
 
+// ErrBadAddress: an address that is not HOST:PORT.
+var ErrBadAddress = errors.New("not a HOST:PORT address")
+
 // State is a Proxy's mode and figures.
 type State struct {
 	Listen string
@@ -148,7 +151,7 @@ func Listen(listen, target string) (*Proxy, error) {
 func CheckLoopback(addr string) error {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
-		return fmt.Errorf("address %q: %v (use HOST:PORT, e.g. 127.0.0.1:16379)", addr, err)
+		return fmt.Errorf("address %q: %w: %v (e.g. 127.0.0.1:16379)", addr, ErrBadAddress, err)
 	}
 	if strings.EqualFold(host, "localhost") {
 		return nil

@@ -379,7 +379,7 @@ func newChaosModeCmd(a *app, o *chaosProxyOptions, use, short string, mode chaos
 			} else {
 				st, err = ctl.Set(cmd.Context(), mode, delay)
 			}
-			if errors.Is(err, chaos.ErrNoProxy) || errors.Is(err, chaos.ErrNotLoopback) {
+			if errors.Is(err, chaos.ErrNoProxy) || errors.Is(err, chaos.ErrNotLoopback) || errors.Is(err, chaos.ErrBadAddress) {
 				return usageErr("chaos proxy %s: %v", name, err)
 			}
 			if err != nil {

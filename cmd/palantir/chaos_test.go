@@ -37,6 +37,7 @@ func TestChaosUsageErrorsExitTwo(t *testing.T) {
 			says: "not a loopback address"},
 		{name: "unknown proxy subcommand", args: []string{"chaos", "proxy", "melt"}, says: "unknown command"},
 		{name: "cut without control", args: []string{"chaos", "proxy", "cut"}, says: "--control is required"},
+		{name: "control as a URL", args: []string{"chaos", "proxy", "state", "--control", "http://127.0.0.1:16380/"}, says: "HOST:PORT"},
 		{name: "delay without duration", args: []string{"chaos", "proxy", "delay", "--control", "127.0.0.1:1"}, says: "accepts 1 arg"},
 		{name: "delay not a duration", args: []string{"chaos", "proxy", "delay", "soon", "--control", "127.0.0.1:1"}, says: "not a positive duration"},
 		{name: "delay zero", args: []string{"chaos", "proxy", "delay", "0s", "--control", "127.0.0.1:1"}, says: "not a positive duration"},
