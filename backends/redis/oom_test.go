@@ -150,3 +150,44 @@ func fill(t *testing.T, c *goredis.Client) {
 		}
 	}
 }
+
+// A batch refused at maxmemory is refused whole: nothing of it is on the
+// stream, so a launch that fails has published nothing its user cannot
+// see (a pipeline appended the first part of the batch before the OOM).
+func TestPublishAtMaxMemoryIsAllOrNothing(t *testing.T) {
+	port := privateRedis(t, "--maxmemory", "4mb", "--maxmemory-policy", "noeviction")
+	ctx := context.Background()
+	q, err := redis.Open(ctx, backends.Config{URL: "redis://127.0.0.1:" + port + "/0", Queue: "batches", Lease: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	plain := goredis.NewClient(&goredis.Options{Addr: "127.0.0.1:" + port})
+	defer plain.Close()
+	const batch = 200
+	body := []byte(strings.Repeat("b", 1024))
+	for i := 0; ; i++ {
+		msgs := make([]backends.Message, batch)
+		for j := range msgs {
+			msgs[j] = backends.Message{ID: fmt.Sprintf("b%d-%d", i, j), Body: body}
+		}
+		err := q.Publish(ctx, msgs...)
+		if err == nil {
+			if i > 1000 {
+				t.Fatal("Redis never refused a batch: is maxmemory set?")
+			}
+			continue
+		}
+		if !errors.Is(err, backends.ErrUnreachable) {
+			t.Fatalf("Publish at maxmemory: %v", err)
+		}
+		n, err := plain.XLen(ctx, redis.Keys("batches").Stream).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != int64(i*batch) {
+			t.Errorf("the stream holds %d entries after %d whole batches of %d: part of the refused batch was appended", n, i, batch)
+		}
+		return
+	}
+}

@@ -220,9 +220,9 @@ func (q *Queue) closed() bool {
 
 // Publish appends msgs to the work stream in one pipelined round trip and
 // returns once Redis has accepted all of them (into memory: see the
-// package comment on durability). On error some may have been appended,
-// except for ErrTooLarge: a batch with a body over Config.MaxBytes is
-// refused whole before anything is sent. Safe for concurrent use;
+// package comment on durability). A batch is one transaction: refused
+// (maxmemory, ErrTooLarge) it is refused whole; only a connection lost
+// during EXEC leaves it unknown. Safe for concurrent use;
 // cancelling ctx abandons the wait.
 func (q *Queue) Publish(ctx context.Context, msgs ...backends.Message) error {
 	if q.closed() {
@@ -237,7 +237,10 @@ func (q *Queue) Publish(ctx context.Context, msgs ...backends.Message) error {
 	if err := q.cfg.CheckSizes(msgs); err != nil {
 		return fmt.Errorf("redis publish %s: %w", q.keys.Stream, err)
 	}
-	_, err := q.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
+	// MULTI/EXEC: Redis at maxmemory refuses the whole transaction, where
+	// a pipeline appended the first part of a batch before the refusal,
+	// leaving messages whose launch had failed.
+	cmds, err := q.client.TxPipelined(ctx, func(p goredis.Pipeliner) error {
 		for _, m := range msgs {
 			attempt := max(m.Attempt, 1)
 			p.XAdd(ctx, &goredis.XAddArgs{
@@ -248,6 +251,13 @@ func (q *Queue) Publish(ctx context.Context, msgs ...backends.Message) error {
 		return nil
 	})
 	if err != nil {
+		// EXECABORT hides why: the refused command's own error says.
+		for _, c := range cmds {
+			if isOOM(c.Err()) {
+				err = c.Err()
+				break
+			}
+		}
 		return q.fail(ctx, "publish", q.keys.Stream, err)
 	}
 	return nil
