@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -55,8 +56,13 @@ func withParam(url, kv string) string {
 }
 
 // harness opens every queue as a new connection, as another process would,
-// and deletes the queue's whole topology when the test ends.
+// and deletes the queue's whole topology when the test ends, once, after
+// every handle on it is closed: the cleanup of the first Open runs last.
+// (Deleting it under the other handles' consumers made them redeclare it
+// while the next deletion ran, a race that crashed RabbitMQ 3.10's quorum
+// queue supervisor and left every later quorum declare INTERNAL_ERROR.)
 func harness(url string) backendtest.Harness {
+	var declared sync.Map
 	return backendtest.Harness{
 		Lease: lease,
 		Open: func(t *testing.T, queue string) backends.Queue {
@@ -65,7 +71,9 @@ func harness(url string) backendtest.Harness {
 			if err != nil {
 				t.Fatalf("Open %s: %v", queue, err)
 			}
-			cleanupTopology(t, url, queue)
+			if _, again := declared.LoadOrStore(queue, true); !again {
+				cleanupTopology(t, url, queue)
+			}
 			return q
 		},
 		InjectRaw: func(t *testing.T, queue string, body []byte) {
