@@ -150,6 +150,14 @@ func TestChaosProxyCommands(t *testing.T) {
 		}
 		return decode[[]chaos.State](t, r)[0]
 	}
+	// The proxy counts a connection open once it has dialled the target,
+	// a moment after accepting it.
+	for deadline := time.Now().Add(5 * time.Second); mode("state").Open != 1; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the proxy never counted the connection open: %+v", mode("state"))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	if st := mode("delay", "120ms"); st.Mode != chaos.ModeDelay || st.Delay != 120*time.Millisecond || st.Open != 1 {
 		t.Errorf("after delay: %+v", st)
 	}
