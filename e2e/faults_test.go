@@ -354,18 +354,9 @@ func TestSQLiteDiskFullIsWaitedOut(t *testing.T) {
 // the network heals.
 func TestBrokerPartitionThroughTheChaosProxy(t *testing.T) {
 	direct := reachableRedis(t)
-	u, err := neturl.Parse(direct)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy, err := chaos.Listen("127.0.0.1:0", u.Host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer proxy.Close()
-	u.Host = proxy.Addr()
+	proxy, through := proxied(t, direct)
 	e := &env{t: t, backend: "redis", dir: t.TempDir(), queue: fmt.Sprintf("e2e-partition-%d", os.Getpid())}
-	e.vars = []string{"PALANTIR_BACKEND=redis", "PALANTIR_REDIS_URL=" + u.String(), "PALANTIR_QUEUE=" + e.queue,
+	e.vars = []string{"PALANTIR_BACKEND=redis", "PALANTIR_REDIS_URL=" + through, "PALANTIR_QUEUE=" + e.queue,
 		"PALANTIR_STORE=" + filepath.Join(e.dir, "palantir.db"), "PALANTIR_LEASE=2s", "PALANTIR_SHUTDOWN_TIMEOUT=5s"}
 	t.Cleanup(func() { removeQueue(t, "redis", direct, e.queue) })
 	ids := e.launch("raven", "--count", "30", "--speed", "2", "--fail-rate", "0")
@@ -373,32 +364,58 @@ func TestBrokerPartitionThroughTheChaosProxy(t *testing.T) {
 	done := func() int { return len(e.missions("history", "--status", "success", "--limit", "1000")) }
 	e.waitFor(30*time.Second, "a few missions done before the partition", func() bool { return done() >= 4 })
 
-	for _, fault := range []struct {
-		name  string
-		apply func()
-	}{{"black hole (half-open)", proxy.Blackhole}, {"cut", proxy.Cut}} {
-		before := done()
-		cpu0, logs0 := cpuSeconds(t, w.Process.Pid), lineCount(e.workerLog("eagle1"))
-		fault.apply()
-		const lasts = 5 * time.Second
-		time.Sleep(lasts)
-		cpu, logs := cpuSeconds(t, w.Process.Pid)-cpu0, lineCount(e.workerLog("eagle1"))-logs0
-		proxy.Heal()
-		t.Logf("Redis %s for %v: worker CPU %.2fs, %d log lines", fault.name, lasts, cpu, logs)
-		if cpu > 1.25 || logs > 20 {
-			t.Errorf("Redis %s for %v: %.2fs CPU and %d log lines, want no hot loop:\n%s", fault.name, lasts, cpu, logs, e.workerLog("eagle1"))
-		}
-		if fault.name == "cut" {
-			break
-		}
-		e.waitFor(60*time.Second, "progress after the network heals", func() bool { return done() > before })
+	before := done()
+	e.partition(w, proxy, "Redis", "black hole (half-open)", proxy.Blackhole)
+	e.waitFor(60*time.Second, "progress after the network heals", func() bool { return done() > before })
+	e.partition(w, proxy, "Redis", "cut", proxy.Cut)
+	e.finishedOnce(ids, "after a black hole and a cut")
+}
+
+// proxied puts a chaos proxy in front of the service at rawURL and returns
+// it with the URL that goes through it.
+func proxied(t *testing.T, rawURL string) (*chaos.Proxy, string) {
+	t.Helper()
+	u, err := neturl.Parse(rawURL)
+	if err != nil {
+		t.Fatal(err)
 	}
-	e.waitFor(90*time.Second, "every mission final after the partitions", func() bool {
+	proxy, err := chaos.Listen("127.0.0.1:0", u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proxy.Close() })
+	u.Host = proxy.Addr()
+	return proxy, u.String()
+}
+
+// partition applies a proxy fault for five seconds, heals it, and checks
+// that the worker neither spun nor logged on meanwhile.
+func (e *env) partition(w *exec.Cmd, proxy *chaos.Proxy, service, fault string, apply func()) {
+	t := e.t
+	t.Helper()
+	cpu0, logs0 := cpuSeconds(t, w.Process.Pid), lineCount(e.workerLog("eagle1"))
+	apply()
+	const lasts = 5 * time.Second
+	time.Sleep(lasts)
+	cpu, logs := cpuSeconds(t, w.Process.Pid)-cpu0, lineCount(e.workerLog("eagle1"))-logs0
+	proxy.Heal()
+	t.Logf("%s %s for %v: worker CPU %.2fs, %d log lines", service, fault, lasts, cpu, logs)
+	if cpu > 1.25 || logs > 20 {
+		t.Errorf("%s %s for %v: %.2fs CPU and %d log lines, want no hot loop:\n%s", service, fault, lasts, cpu, logs, e.workerLog("eagle1"))
+	}
+}
+
+// finishedOnce waits until every mission is final, then checks that none
+// was lost, left stuck or scored twice.
+func (e *env) finishedOnce(ids []string, after string) {
+	t := e.t
+	t.Helper()
+	e.waitFor(90*time.Second, "every mission final "+after, func() bool {
 		notFinal, _ := e.score(ids)
 		return notFinal == 0
 	})
 	notFinal, doubly := e.score(ids)
-	t.Logf("after a black hole and a cut: lost/stuck %d, scored twice %d", notFinal, doubly)
+	t.Logf("%s: lost/stuck %d, scored twice %d", after, notFinal, doubly)
 	if notFinal != 0 || doubly != 0 {
 		t.Errorf("not final %d, scored twice %d", notFinal, doubly)
 	}
@@ -553,47 +570,18 @@ func TestRedisKilledMidRun(t *testing.T) {
 // missions without spinning and finishes every one once.
 func TestStorePartitionThroughTheChaosProxy(t *testing.T) {
 	redisURL := reachableRedis(t)
-	u, err := neturl.Parse(testservices.PostgresDB(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy, err := chaos.Listen("127.0.0.1:0", u.Host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer proxy.Close()
-	u.Host = proxy.Addr()
+	proxy, through := proxied(t, testservices.PostgresDB(t))
 	e := &env{t: t, backend: "redis", dir: t.TempDir(), queue: fmt.Sprintf("e2e-storepart-%d", os.Getpid())}
 	e.vars = []string{"PALANTIR_BACKEND=redis", "PALANTIR_REDIS_URL=" + redisURL, "PALANTIR_QUEUE=" + e.queue,
-		"PALANTIR_STORE=" + u.String(), "PALANTIR_LEASE=2s", "PALANTIR_SHUTDOWN_TIMEOUT=5s"}
+		"PALANTIR_STORE=" + through, "PALANTIR_LEASE=2s", "PALANTIR_SHUTDOWN_TIMEOUT=5s"}
 	t.Cleanup(func() { removeQueue(t, "redis", redisURL, e.queue) })
 	ids := e.launch("raven", "--count", "30", "--speed", "2", "--fail-rate", "0")
 	w := e.startWorker("eagle1", "--concurrency", "2")
 	done := func() int { return len(e.missions("history", "--status", "success", "--limit", "1000")) }
 	e.waitFor(30*time.Second, "a few missions done before the partition", func() bool { return done() >= 4 })
-	for _, fault := range []struct {
-		name  string
-		apply func()
-	}{{"black hole (half-open)", proxy.Blackhole}, {"cut", proxy.Cut}} {
-		cpu0, logs0 := cpuSeconds(t, w.Process.Pid), lineCount(e.workerLog("eagle1"))
-		fault.apply()
-		const lasts = 5 * time.Second
-		time.Sleep(lasts)
-		cpu, logs := cpuSeconds(t, w.Process.Pid)-cpu0, lineCount(e.workerLog("eagle1"))-logs0
-		proxy.Heal()
-		t.Logf("store %s for %v: worker CPU %.2fs, %d log lines", fault.name, lasts, cpu, logs)
-		if cpu > 1.25 || logs > 20 {
-			t.Errorf("store %s for %v: %.2fs CPU and %d log lines, want no hot loop:\n%s", fault.name, lasts, cpu, logs, e.workerLog("eagle1"))
-		}
-		time.Sleep(time.Second)
-	}
-	e.waitFor(90*time.Second, "every mission final after the partitions", func() bool {
-		notFinal, _ := e.score(ids)
-		return notFinal == 0
-	})
-	notFinal, doubly := e.score(ids)
-	t.Logf("after a store black hole and a cut: lost/stuck %d, scored twice %d", notFinal, doubly)
-	if notFinal != 0 || doubly != 0 {
-		t.Errorf("not final %d, scored twice %d", notFinal, doubly)
-	}
+	e.partition(w, proxy, "store", "black hole (half-open)", proxy.Blackhole)
+	time.Sleep(time.Second)
+	e.partition(w, proxy, "store", "cut", proxy.Cut)
+	time.Sleep(time.Second)
+	e.finishedOnce(ids, "after a store black hole and a cut")
 }
