@@ -149,12 +149,16 @@ func padded(o mission.Order, size int) ([]byte, error) {
 
 // malformed returns the i-th malformed body, in rotation, and what it is.
 func malformed(i int, id string) ([]byte, string) {
-	switch i % 3 {
+	switch i % 4 {
 	case 0:
 		return []byte("chaos " + id + ": this is not a mission"), "plain text"
 	case 1:
 		return []byte(`{"id":"` + id + `","type":"recon","hero":"fro`), "truncated JSON"
-	default:
+	case 2:
 		return append([]byte{0xff, 0xfe, 0x00}, id...), "bytes that are not UTF-8"
+	default:
+		v := mission.WireVersion + 1
+		return fmt.Appendf(nil, `{"v":%d,"id":%q,"type":"recon","hero":"frodo","fail_rate":0,"max_attempts":1,"speed":1}`, v, id),
+			fmt.Sprintf("an order of wire version %d, newer than this palantir", v)
 	}
 }

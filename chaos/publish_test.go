@@ -27,18 +27,25 @@ import (
 
 func TestBadMessagesAreWhatTheyClaim(t *testing.T) {
 	limit := backends.DefaultMaxMessageBytes
-	t.Run("malformed is not JSON", func(t *testing.T) {
-		bad, err := chaos.BadMessages(chaos.Malformed, 6, 0)
+	t.Run("malformed is not JSON or not of this version", func(t *testing.T) {
+		bad, err := chaos.BadMessages(chaos.Malformed, 8, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
+		newer := 0
 		for _, b := range bad {
 			if json.Valid(b.Message.Body) {
-				t.Errorf("%s: %q is valid JSON", b.Message.ID, b.Message.Body)
+				if !strings.Contains(string(b.Message.Body), fmt.Sprintf(`"v":%d`, mission.WireVersion+1)) {
+					t.Errorf("%s: %q is valid JSON of this wire version", b.Message.ID, b.Message.Body)
+				}
+				newer++
 			}
 			if _, err := mission.Decode(b.Message.Body); !errors.Is(err, mission.ErrMalformed) {
 				t.Errorf("%s: Decode: %v, want ErrMalformed", b.Message.ID, err)
 			}
+		}
+		if newer != 2 {
+			t.Errorf("%d of 8 are orders of a newer wire version, want 2 (one in each rotation of four)", newer)
 		}
 	})
 	t.Run("oversized is a valid order over the default limit", func(t *testing.T) {

@@ -210,6 +210,27 @@ func TestDecode(t *testing.T) {
 	}
 }
 
+// An order says which wire format it is; one from a newer palantir is
+// dead-lettered with a reason that says to upgrade, not half-understood.
+func TestDecodeChecksTheVersion(t *testing.T) {
+	body, _ := order(Raven, 0.2, 1).Encode()
+	if !strings.Contains(string(body), `"v":1`) {
+		t.Errorf("Encode does not write the version: %s", body)
+	}
+	unversioned := `{"id":"x","type":"raven","hero":"frodo","fail_rate":0,"max_attempts":1,"speed":1}`
+	if _, err := Decode([]byte(unversioned)); err != nil {
+		t.Errorf("an order of before the version field: %v", err)
+	}
+	newer := `{"v":2,"id":"x","type":"raven","hero":"frodo","fail_rate":0,"max_attempts":1,"speed":1}`
+	_, err := Decode([]byte(newer))
+	if !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "version 2") || !strings.Contains(err.Error(), "upgrade") {
+		t.Errorf("version 2: err = %v, want ErrMalformed naming the version and the fix", err)
+	}
+	if _, err := Decode([]byte(strings.Replace(newer, `"v":2`, `"v":-1`, 1))); !errors.Is(err, ErrMalformed) {
+		t.Errorf("version -1: err = %v, want ErrMalformed", err)
+	}
+}
+
 func TestBackoffAndScore(t *testing.T) {
 	o := order(Raven, 0, 1)
 	for attempt, want := range map[int]time.Duration{1: time.Second, 2: 2 * time.Second, 3: 4 * time.Second, 10: 30 * time.Second} {

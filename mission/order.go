@@ -85,18 +85,36 @@ func (o Order) Validate() error {
 	return nil
 }
 
+// WireVersion is the version of the order's wire form. A worker decodes
+// the versions up to its own; an order without one is of version 1 (it
+// predates the field). Raise it when a change would make an older worker
+// misread an order, so that the older worker dead-letters it instead.
+const WireVersion = 1
+
+// wire is the order as it travels: its fields beside the wire version.
+type wire struct {
+	V int `json:"v"`
+	Order
+}
+
 // Encode is the wire form of an order (JSON, so students can read it in the
 // broker's own tools).
-func (o Order) Encode() ([]byte, error) { return json.Marshal(o) }
+func (o Order) Encode() ([]byte, error) { return json.Marshal(wire{V: WireVersion, Order: o}) }
 
 // Decode parses and validates a wire body. Every failure wraps ErrMalformed.
 func Decode(body []byte) (Order, error) {
-	var o Order
-	if err := json.Unmarshal(body, &o); err != nil {
+	var w wire
+	if err := json.Unmarshal(body, &w); err != nil {
 		return Order{}, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
-	if err := o.Validate(); err != nil {
+	switch {
+	case w.V > WireVersion:
+		return Order{}, fmt.Errorf("%w: order version %d is newer than this worker reads (%d): upgrade the worker, then replay the dead letter", ErrMalformed, w.V, WireVersion)
+	case w.V < 0:
+		return Order{}, fmt.Errorf("%w: order version %d", ErrMalformed, w.V)
+	}
+	if err := w.Order.Validate(); err != nil {
 		return Order{}, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
-	return o, nil
+	return w.Order, nil
 }

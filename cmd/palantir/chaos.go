@@ -141,7 +141,8 @@ func newChaosPublishCmd(a *app, runF func(context.Context, *app, chaosPublishOpt
 		Long: `Publish messages a worker must survive onto --backend's --queue, straight
 to the broker (the store knows nothing of them), and print their ids:
 
-  malformed  not JSON (plain text, truncated JSON, bytes that are not UTF-8):
+  malformed  in rotation: plain text, truncated JSON, bytes that are not
+             UTF-8, an order of a newer wire version than this palantir's:
              a worker dead-letters each once and carries on
   oversized  a valid-looking order padded to 1 KiB over the default message
              size limit (256 KiB): a worker must dead-letter it without
