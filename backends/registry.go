@@ -80,16 +80,6 @@ func (c Config) CheckSizes(msgs []Message) error {
 // ErrUnreachable, when the broker does not answer.
 type Opener func(ctx context.Context, cfg Config) (Queue, error)
 
-// Backend describes one registered backend.
-type Backend struct {
-	Name    string
-	Schemes []string // URL schemes that select it
-	// Networked is true when other processes (other machines) can share
-	// the queue; false for inproc.
-	Networked bool
-	Open      Opener
-}
-
 // Registry maps names and URL schemes to backends. It is filled explicitly
 // (see package backends/all), never by init side effects.
 type Registry struct {
