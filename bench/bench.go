@@ -28,9 +28,10 @@ type Options struct {
 	// Backends are names (inproc, redis, rabbitmq) or broker URLs whose
 	// scheme picks the backend, measured one after the other in this order.
 	Backends []string
-	// RedisURL and AMQPURL are where the redis and rabbitmq backends
-	// connect when Backends names them rather than giving a URL.
-	RedisURL, AMQPURL string
+	// URLs are the backends' URL settings by key (redis_url: …), for
+	// the backends that Backends names rather than giving a URL; a
+	// backend without one here uses its default, or the store's URL.
+	URLs map[string]string
 
 	// Missions per backend (at least 1); Concurrency is the worker's (and
 	// the ceiling's) number of consumer goroutines [1].
@@ -117,7 +118,8 @@ func (o Options) Validate() error {
 // target is one backend to measure.
 type target struct {
 	backend backends.Backend
-	url     string // broker URL; "" for inproc
+	name    string // as Options.Backends gives it: a name or a URL
+	url     string // broker URL, set by openEnv; "" for inproc
 	queue   string // the palantir phase's queue; the ceiling's has a suffix
 }
 
@@ -148,16 +150,7 @@ func (o Options) targets() []target {
 	ts := make([]target, len(o.Backends))
 	for i, name := range o.Backends {
 		b, _ := o.Registry.Resolve(name) // Validate checked
-		url := ""
-		switch {
-		case strings.Contains(name, "://"):
-			url = strings.TrimSpace(name)
-		case b.Name == "redis":
-			url = o.RedisURL
-		case b.Name == "rabbitmq":
-			url = o.AMQPURL
-		}
-		ts[i] = target{backend: b, url: url, queue: fmt.Sprintf("%s-%d-%s", o.Queue, i+1, b.Name)}
+		ts[i] = target{backend: b, name: strings.TrimSpace(name), queue: fmt.Sprintf("%s-%d-%s", o.Queue, i+1, b.Name)}
 	}
 	return ts
 }
@@ -192,7 +185,7 @@ func Run(ctx context.Context, o Options) ([]Result, error) {
 
 // measure runs both phases on one backend.
 func measure(ctx context.Context, o Options, t target) (Result, error) {
-	r := Result{Backend: t.backend.Name, Broker: backends.Redact(t.url), Missions: o.Missions,
+	r := Result{Backend: t.backend.Name, Missions: o.Missions,
 		Concurrency: o.Concurrency, Prefetch: o.Prefetch, PayloadBytes: o.Payload, Rate: o.Rate, Store: storeLabel(o.Store)}
 	bodies, err := newOrders(o.Missions, o.Payload)
 	if err != nil {
@@ -205,12 +198,13 @@ func measure(ctx context.Context, o Options, t target) (Result, error) {
 		return r, err
 	}
 	defer env.close(ctx)
+	t = env.t
+	r.Broker = backends.Redact(t.url)
 
-	k := kitFor(t.backend.Name)
-	if k.ceiling == nil {
+	if t.backend.Ceiling == nil {
 		o.Logger.Warn("no bare-client ceiling for this backend", "backend", t.backend.Name)
 	} else {
-		rate, err := runCeiling(ctx, o, t, k, bodies.sample())
+		rate, err := runCeiling(ctx, o, t, bodies.sample())
 		if err != nil {
 			return r, fmt.Errorf("ceiling: %w", err)
 		}

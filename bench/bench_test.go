@@ -16,7 +16,7 @@ import (
 
 func options(backend string, missions int) bench.Options {
 	return bench.Options{Registry: all.Registry(), Backends: []string{backend}, Missions: missions, Concurrency: 4,
-		Payload: 256, RedisURL: testservices.RedisURL(), AMQPURL: testservices.AMQPURL(), DrainTimeout: 20 * time.Second}
+		Payload: 256, URLs: testservices.BackendURLs(all.Registry()), DrainTimeout: 20 * time.Second}
 }
 
 // checkRow holds one backend's row to the contract: nothing lost, a rate

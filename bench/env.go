@@ -45,8 +45,10 @@ func openEnv(ctx context.Context, o Options, t target) (e *env, err error) {
 			e.close(ctx)
 		}
 	}()
+	storeURL := o.Store // what a queue in the store's database derives its URL from
 	switch o.Store {
 	case StoreNone:
+		storeURL = ""
 		e.st = newMemStore()
 	case "":
 		dir, err := os.MkdirTemp("", "palantir-bench-")
@@ -54,7 +56,8 @@ func openEnv(ctx context.Context, o Options, t target) (e *env, err error) {
 			return e, fmt.Errorf("temporary store: %w", err)
 		}
 		e.closer = append(e.closer, func() { os.RemoveAll(dir) })
-		st, err := store.Open(ctx, filepath.Join(dir, "bench.db"))
+		storeURL = filepath.Join(dir, "bench.db")
+		st, err := store.Open(ctx, storeURL)
 		if err != nil {
 			return e, err
 		}
@@ -72,7 +75,10 @@ func openEnv(ctx context.Context, o Options, t target) (e *env, err error) {
 	if st, ok := e.st.(*store.Store); ok {
 		book = st
 	}
-	q, err := t.backend.Open(ctx, backends.Config{URL: t.url, Queue: t.queue, DeadLetters: book, Logger: o.Logger})
+	if e.t.url, err = t.backend.URLFor(t.name, o.URLs, storeURL); err != nil {
+		return e, err
+	}
+	q, err := t.backend.Open(ctx, backends.Config{URL: e.t.url, Queue: t.queue, DeadLetters: book, Logger: o.Logger})
 	if err != nil {
 		return e, err
 	}
@@ -85,11 +91,12 @@ func openEnv(ctx context.Context, o Options, t target) (e *env, err error) {
 func (e *env) close(ctx context.Context) {
 	if e.q != nil {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		_, _ = e.q.Purge(cctx)
-		e.q.Close()
-		if k := kitFor(e.t.backend.Name); k.remove != nil {
-			_ = k.remove(cctx, e.t.url, e.t.queue)
+		if d, ok := e.q.(backends.Destroyer); ok {
+			_ = d.Destroy(cctx)
+		} else {
+			_, _ = e.q.Purge(cctx)
 		}
+		e.q.Close()
 		cancel()
 	}
 	for i := len(e.closer) - 1; i >= 0; i-- {

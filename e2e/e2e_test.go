@@ -20,11 +20,8 @@ import (
 	"testing"
 	"time"
 
-	amqp "github.com/rabbitmq/amqp091-go"
-	goredis "github.com/redis/go-redis/v9"
-
-	"github.com/palantir-lab/palantir/backends/rabbitmq"
-	"github.com/palantir-lab/palantir/backends/redis"
+	"github.com/palantir-lab/palantir/backends"
+	"github.com/palantir-lab/palantir/backends/all"
 	"github.com/palantir-lab/palantir/internal/testservices"
 )
 
@@ -61,96 +58,99 @@ type mission struct {
 	Attempt, Score                        int
 }
 
-func brokers(t *testing.T) map[string]func(t *testing.T) string {
-	return map[string]func(t *testing.T) string{
-		"redis":    func(t *testing.T) string { return reachableRedis(t) },
-		"rabbitmq": func(t *testing.T) string { return reachableAMQP(t) },
-	}
-}
+// registry is every backend palantir ships.
+var registry = all.Registry()
 
-func reachableRedis(t *testing.T) string {
-	url := testservices.RedisURL()
-	opt, err := goredis.ParseURL(url)
+// reachable returns the URL tests reach backend b at, having checked that
+// it answers (a queue opened and closed), or skips t loudly (fails it in
+// CI). storeURL is what a queue in the store's database derives from.
+func reachable(t *testing.T, b backends.Backend, storeURL string) string {
+	t.Helper()
+	url, err := b.URLFor(b.Name, nil, storeURL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := goredis.NewClient(opt)
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	if b.URL != nil {
+		url = testservices.BackendURL(*b.URL)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := c.Ping(ctx).Err(); err != nil {
-		testservices.Unavailable(t, "Redis", url, err)
-	}
-	return url
-}
-
-func reachableAMQP(t *testing.T) string {
-	url := testservices.AMQPURL()
-	conn, err := amqp.DialConfig(url, amqp.Config{Dial: amqp.DefaultDial(3 * time.Second)})
+	q, err := b.Open(ctx, backends.Config{URL: url, Queue: "e2e-reachable"})
 	if err != nil {
-		testservices.Unavailable(t, "RabbitMQ", url, err)
+		testservices.Unavailable(t, b.Holds, url, err)
 	}
-	conn.Close()
+	q.Close()
 	return url
 }
 
-// forEach runs fn on every broker with every store.
+func reachableRedis(t *testing.T) string {
+	b, _ := registry.Resolve("redis")
+	return reachable(t, b, "")
+}
+
+// sharedBackends are the backends whose queue other processes share:
+// every one but the embedded.
+func sharedBackends() []backends.Backend {
+	var bs []backends.Backend
+	for _, b := range registry.Backends() {
+		if !b.Embedded {
+			bs = append(bs, b)
+		}
+	}
+	return bs
+}
+
+// forEach runs fn on every shared backend with every store it works with:
+// a broker with both the SQLite file and PostgreSQL, a queue in the
+// store's database with the store it lives in.
 func forEach(t *testing.T, fn func(t *testing.T, e *env)) {
-	for _, backend := range []string{"redis", "rabbitmq"} {
+	for _, b := range sharedBackends() {
 		for _, storeKind := range []string{"sqlite", "postgres"} {
-			t.Run(backend+"/"+storeKind, func(t *testing.T) {
-				url := brokers(t)[backend](t)
-				e := &env{t: t, backend: backend, dir: t.TempDir(),
+			if b.FromStore != nil {
+				if _, err := b.FromStore(map[string]string{"sqlite": "palantir.db", "postgres": "postgres://db"}[storeKind]); err != nil {
+					continue
+				}
+			}
+			t.Run(b.Name+"/"+storeKind, func(t *testing.T) {
+				e := &env{t: t, backend: b.Name, dir: t.TempDir(),
 					queue: fmt.Sprintf("e2e-%d-%x", os.Getpid(), rand.Uint32())}
 				storeURL := filepath.Join(e.dir, "palantir.db")
 				if storeKind == "postgres" {
 					storeURL = testservices.PostgresDB(t)
 				}
-				urlVar := map[string]string{"redis": "PALANTIR_REDIS_URL", "rabbitmq": "PALANTIR_AMQP_URL"}[backend]
-				e.vars = []string{"PALANTIR_BACKEND=" + backend, urlVar + "=" + url, "PALANTIR_QUEUE=" + e.queue,
+				url := reachable(t, b, storeURL)
+				e.vars = []string{"PALANTIR_BACKEND=" + b.Name, "PALANTIR_QUEUE=" + e.queue,
 					"PALANTIR_STORE=" + storeURL, "PALANTIR_LEASE=1s", "PALANTIR_SHUTDOWN_TIMEOUT=5s"}
-				t.Cleanup(func() { removeQueue(t, backend, url, e.queue) })
+				if b.URL != nil {
+					e.vars = append(e.vars, b.URL.Env()+"="+url)
+				}
+				t.Cleanup(func() { removeQueue(t, b.Name, url, e.queue) })
 				fn(t, e)
 			})
 		}
 	}
 }
 
-// removeQueue deletes everything the broker keeps for queue (its work,
-// retry and dead-letter queues or keys), so that runs leave nothing behind.
+// removeQueue deletes everything the backend keeps for queue (its work,
+// retry and dead-letter queues, keys or rows), so that runs leave nothing
+// behind.
 func removeQueue(t *testing.T, backend, url, queue string) {
+	b, err := registry.Resolve(backend)
+	if err != nil {
+		t.Error(err)
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	switch backend {
-	case "redis":
-		opt, err := goredis.ParseURL(url)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		c := goredis.NewClient(opt)
-		defer c.Close()
-		k := redis.Keys(queue)
-		if err := c.Del(ctx, k.Stream, k.Delayed, k.Dead).Err(); err != nil {
-			t.Errorf("delete the Redis keys of %s: %v", queue, err)
-		}
-	case "rabbitmq":
-		conn, err := amqp.DialConfig(url, amqp.Config{Dial: amqp.DefaultDial(3 * time.Second)})
-		if err != nil {
-			t.Errorf("delete the RabbitMQ queues of %s: %v", queue, err)
-			return
-		}
-		defer conn.Close()
-		for _, name := range rabbitmq.QueueNames(queue) {
-			ch, err := conn.Channel()
-			if err != nil {
-				t.Errorf("delete RabbitMQ queue %s: %v", name, err)
-				return
-			}
-			if _, err := ch.QueueDelete(name, false, false, false); err != nil {
-				t.Errorf("delete RabbitMQ queue %s: %v", name, err)
-			}
-			ch.Close()
+	q, err := b.Open(ctx, backends.Config{URL: url, Queue: queue})
+	if err != nil {
+		t.Errorf("remove queue %s: %v", queue, err)
+		return
+	}
+	defer q.Close()
+	if d, ok := q.(backends.Destroyer); ok {
+		if err := d.Destroy(ctx); err != nil {
+			t.Errorf("remove queue %s: %v", queue, err)
 		}
 	}
 }
@@ -333,7 +333,7 @@ func TestSIGKILLedWorkerLosesNothingAndScoresOnce(t *testing.T) {
 
 func TestMalformedMessageIsDeadLetteredAndWorkerCarriesOn(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
-		e.injectRaw([]byte("this is not a mission"))
+		body := e.injectMalformed()
 		e.startWorker("eagle1")
 		ms := e.launchAndWait(30*time.Second, "raven", "--speed", "10", "--fail-rate", "0")
 		if ms[0].Status != "SUCCESS" {
@@ -342,7 +342,7 @@ func TestMalformedMessageIsDeadLetteredAndWorkerCarriesOn(t *testing.T) {
 		var dead []struct{ ID, Reason, Body string }
 		_, out, _ := e.palantir("dlq", "list", "-o", "json")
 		json.Unmarshal([]byte(out), &dead)
-		if len(dead) != 1 || !strings.Contains(dead[0].Reason, "malformed") || dead[0].Body != "this is not a mission" {
+		if len(dead) != 1 || !strings.Contains(dead[0].Reason, "malformed") || dead[0].Body != body {
 			t.Errorf("dead letters: %+v", dead)
 		}
 		// Replayed with -o json, it has no mission object: stderr names it.
@@ -358,47 +358,27 @@ func TestMalformedMessageIsDeadLetteredAndWorkerCarriesOn(t *testing.T) {
 	})
 }
 
-// injectRaw puts a message into the broker as a student would with the
-// broker's own tools.
-func (e *env) injectRaw(body []byte) {
-	ctx := context.Background()
-	switch e.backend {
-	case "redis":
-		opt, _ := goredis.ParseURL(testservices.RedisURL())
-		c := goredis.NewClient(opt)
-		defer c.Close()
-		if err := c.XAdd(ctx, &goredis.XAddArgs{Stream: "palantir:{" + e.queue + "}", Values: []any{"body", body}}).Err(); err != nil {
-			e.t.Fatal(err)
-		}
-	case "rabbitmq":
-		conn, err := amqp.Dial(testservices.AMQPURL())
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		defer conn.Close()
-		ch, _ := conn.Channel()
-		// Declare as palantir does, so the message waits for the worker.
-		if _, err := e.palantirDeclare(); err != nil {
-			e.t.Fatal(err)
-		}
-		if err := ch.PublishWithContext(ctx, "", e.queue, false, false, amqp.Publishing{Body: body}); err != nil {
-			e.t.Fatal(err)
-		}
+// injectMalformed puts a malformed message on the queue with `palantir chaos
+// publish`, straight to the broker as a stranger would, and returns its
+// body.
+func (e *env) injectMalformed() string {
+	code, out, errs := e.palantir("chaos", "publish", "malformed", "-o", "json")
+	var bad []struct{ ID, Kind, Detail string }
+	if code != 0 || json.Unmarshal([]byte(out), &bad) != nil || len(bad) != 1 {
+		e.t.Fatalf("chaos publish malformed: exit %d, %s %s", code, out, errs)
 	}
-}
-
-// palantirDeclare lets palantir declare its topology (status opens the queue).
-func (e *env) palantirDeclare() (string, error) {
-	code, out, errs := e.palantir("status")
-	if code != 0 {
-		return "", fmt.Errorf("status: %d %s", code, errs)
-	}
-	return out, nil
+	return "chaos " + bad[0].ID + ": this is not a mission"
 }
 
 func TestUnreachableBrokerExitsThreeQuicklyWithoutThePassword(t *testing.T) {
 	dir := t.TempDir()
-	for _, url := range []string{"redis://:s3cr3t@127.0.0.1:1/0", "amqp://guest:s3cr3t@127.0.0.1:1/"} {
+	var urls []string
+	for _, b := range sharedBackends() {
+		if len(b.Schemes) > 0 { // a closed port, with a password to keep
+			urls = append(urls, b.Schemes[0]+"://palantir:s3cr3t@127.0.0.1:1/")
+		}
+	}
+	for _, url := range urls {
 		for _, args := range [][]string{{"launch", "raven"}, {"worker"}, {"dlq", "list"}} {
 			start := time.Now()
 			c := exec.Command(binary, append(args, "--backend", url, "--store", filepath.Join(dir, "p.db"))...)

@@ -38,9 +38,28 @@ var processBroker = NewBroker()
 
 // Backend registers inproc, sharing one Broker per process.
 func Backend() backends.Backend {
-	return backends.Backend{Name: Name, Open: func(ctx context.Context, cfg backends.Config) (backends.Queue, error) {
-		return processBroker.Open(cfg), nil
-	}}
+	return backends.Backend{
+		Name:     Name,
+		Holds:    "the launching process's memory",
+		Embedded: true,
+		Open: func(ctx context.Context, cfg backends.Config) (backends.Queue, error) {
+			return processBroker.Open(cfg), nil
+		},
+		Hint:    func(error) string { return "inproc needs nothing; check --backend" },
+		Ceiling: ceiling,
+		Primitives: map[string]string{
+			"mission_queued":        "append to the queue's list in memory (mutex), wake a receiver",
+			"mission_started":       "take the head of the list; lease timer started",
+			"mission_progress":      "lease deadline moved forward",
+			"mission_retry":         "timer: the copy is appended after the delay",
+			"mission_persisted":     "then the delivery is forgotten (ack)",
+			"mission_dead_lettered": "dead letter written to the store (the process keeps none)",
+		},
+		Guarantees: backends.Guarantees{
+			Holds:   []string{"the same lease, redelivery, retry and dead-letter behaviour, in memory"},
+			DoesNot: []string{"anything across processes: queued missions die with the launching process"},
+		},
+	}
 }
 
 // Open returns a handle on the queue cfg.Queue, creating it if needed.

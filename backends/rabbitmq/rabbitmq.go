@@ -32,9 +32,35 @@ func Backend() backends.Backend {
 	return backends.Backend{
 		Name:      Name,
 		Schemes:   []string{"amqp", "amqps"},
+		Holds:     "RabbitMQ queues",
 		Networked: true,
+		URL: &backends.URLSetting{Key: "amqp_url", Default: "amqp://guest:guest@127.0.0.1:5672/",
+			Help: "RabbitMQ URL for --backend rabbitmq (amqps:// for TLS; ?queue_type=quorum for quorum queues)"},
 		Open: func(ctx context.Context, cfg backends.Config) (backends.Queue, error) {
 			return Open(ctx, cfg)
+		},
+		Hint: func(error) string {
+			return "start RabbitMQ (rabbitmq-server -detached) or point --amqp-url / PALANTIR_AMQP_URL at it; check the user and password"
+		},
+		Ceiling: ceiling,
+		Primitives: map[string]string{
+			"mission_queued":        "basic.publish to Q (default exchange, persistent) in confirm mode; waits for basic.ack from the broker",
+			"mission_started":       "basic.deliver on a basic.consume of Q (prefetch basic.qos = concurrency)",
+			"mission_progress":      "nothing: the lease is the channel, held while the worker lives",
+			"mission_retry":         "basic.publish of attempt+1 to Q.retry.<class> (per-message expiration, dead-lettered back to Q), confirmed; then basic.ack",
+			"mission_persisted":     "then basic.ack of the delivery (after the store's commit)",
+			"mission_dead_lettered": "basic.publish to Q.dead, confirmed; then basic.ack",
+		},
+		Guarantees: backends.Guarantees{
+			Holds: []string{
+				"a dead worker's missions come back at once (the channel closes)",
+				"nothing lost on a broker restart (durable queues, persistent messages, confirms)",
+				"quorum queues (?queue_type=quorum) survive the loss of a cluster minority",
+			},
+			DoesNot: []string{
+				"a retry exactly on time: the ladder class makes it up to half its bound late",
+				"FIFO across redeliveries and retries",
+			},
 		},
 	}
 }

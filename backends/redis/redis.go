@@ -36,13 +36,39 @@ func Backend() backends.Backend {
 	return backends.Backend{
 		Name:      Name,
 		Schemes:   []string{"redis", "rediss"},
+		Holds:     "Redis Streams",
 		Networked: true,
+		URL: &backends.URLSetting{Key: "redis_url", Default: "redis://127.0.0.1:6379/0",
+			Help: "Redis URL for --backend redis (rediss:// for TLS; Sentinel and Cluster URLs too)"},
 		Open: func(ctx context.Context, cfg backends.Config) (backends.Queue, error) {
 			q, err := Open(ctx, cfg)
 			if err != nil {
 				return nil, err // not a typed nil inside the interface
 			}
 			return q, nil
+		},
+		Hint: func(error) string {
+			return "start Redis (redis-server --daemonize yes) or point --redis-url / PALANTIR_REDIS_URL at it"
+		},
+		Ceiling: ceiling,
+		Primitives: map[string]string{
+			"mission_queued":        "MULTI; XADD palantir:{Q} per mission; EXEC (a launch's batch is all or nothing)",
+			"mission_started":       "EVALSHA poll: due retries ZRANGEBYSCORE palantir:{Q}:delayed -> XADD; XAUTOCLAIM leases expired; XREADGROUP GROUP palantir >",
+			"mission_progress":      "EVALSHA extend: XCLAIM ... JUSTID to this consumer (renews the lease)",
+			"mission_retry":         "EVALSHA retry: XACK + XDEL the entry; ZADD palantir:{Q}:delayed scored by its due time",
+			"mission_persisted":     "then XACK + XDEL of the entry (pipelined, after the store's commit)",
+			"mission_dead_lettered": "EVALSHA dead: XADD palantir:{Q}:dead; XACK + XDEL the entry",
+		},
+		Guarantees: backends.Guarantees{
+			Holds: []string{
+				"a dead worker's missions come back after the lease (XAUTOCLAIM)",
+				"delayed retries on time to the poll (~100 ms)",
+				"nothing lost on a Redis restart with appendfsync always",
+			},
+			DoesNot: []string{
+				"durability with appendfsync everysec (up to ~1 s lost) or without persistence",
+				"FIFO across redeliveries and retries",
+			},
 		},
 	}
 }

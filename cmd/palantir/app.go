@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"strings"
 
 	"github.com/mattn/go-isatty"
 
@@ -77,18 +76,14 @@ func redactAttr(_ []string, attr slog.Attr) slog.Attr {
 func (a *app) json() bool { return a.cfg.Output == "json" }
 
 // brokerURL is the URL the backend connects to: --backend itself when it
-// is a URL, otherwise the backend's URL setting.
-func (a *app) brokerURL() string {
-	if strings.Contains(a.cfg.Backend, "://") {
-		return a.cfg.Backend
+// is a URL, otherwise the backend's URL setting, or the one it derives
+// from the store's. Its error is a configuration error (exit 2).
+func (a *app) brokerURL() (string, error) {
+	u, err := a.be.URLFor(a.cfg.Backend, a.cfg.URLs, a.cfg.Store)
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", config.ErrInvalid, err)
 	}
-	switch a.be.Name {
-	case "redis":
-		return a.cfg.RedisURL
-	case "rabbitmq":
-		return a.cfg.AMQPURL
-	}
-	return ""
+	return u, nil
 }
 
 // Store opens the store once.
@@ -123,7 +118,10 @@ func (a *app) Queue(ctx context.Context) (backends.Queue, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg := a.backendConfig()
+	cfg, err := a.backendConfig()
+	if err != nil {
+		return nil, redactErr(err)
+	}
 	cfg.DeadLetters = st
 	q, err := a.be.Open(ctx, cfg)
 	if err != nil {
@@ -134,9 +132,10 @@ func (a *app) Queue(ctx context.Context) (backends.Queue, error) {
 }
 
 // backendConfig is what the settings say about the queue.
-func (a *app) backendConfig() backends.Config {
-	return backends.Config{URL: a.brokerURL(), Queue: a.cfg.Queue, Lease: a.cfg.Lease, Logger: a.log,
-		MaxMessageBytes: a.cfg.MaxMessageBytes(), MaxDeliveries: a.cfg.MaxDeliveries}
+func (a *app) backendConfig() (backends.Config, error) {
+	url, err := a.brokerURL()
+	return backends.Config{URL: url, Queue: a.cfg.Queue, Lease: a.cfg.Lease, Logger: a.log,
+		MaxMessageBytes: a.cfg.MaxMessageBytes(), MaxDeliveries: a.cfg.MaxDeliveries}, err
 }
 
 func (a *app) Close() {

@@ -163,7 +163,7 @@ func runBench(ctx context.Context, a *app, o benchOptions) (err error) {
 		view = newBenchBars(a.Err)
 	}
 	results, runErr := bench.Run(ctx, bench.Options{
-		Registry: a.registry, Backends: o.Backends, RedisURL: a.cfg.RedisURL, AMQPURL: a.cfg.AMQPURL,
+		Registry: a.registry, Backends: o.Backends, URLs: a.cfg.URLs,
 		Missions: o.Missions, Concurrency: o.Concurrency, Prefetch: o.Prefetch, Payload: o.Payload, Rate: o.Rate, Store: o.Store,
 		Progress: view.update, Logger: a.log,
 	})

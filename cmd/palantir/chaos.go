@@ -172,9 +172,9 @@ EXIT STATUS
 			if o.Count < 1 || o.Count > chaos.MaxBadCount {
 				return usageErr("--count must be between 1 and %d, got %d", chaos.MaxBadCount, o.Count)
 			}
-			if !a.be.Networked {
+			if a.be.Embedded {
 				return usageErr("chaos publish: the %s backend lives inside one process, so there is no queue to publish to; use a broker (--backend %s)",
-					a.be.Name, strings.Join(networkedBackends(a), " or "))
+					a.be.Name, strings.Join(sharedBackends(a), " or "))
 			}
 			if runF != nil {
 				return runF(cmd.Context(), a, o)
@@ -186,13 +186,13 @@ EXIT STATUS
 	return cmd
 }
 
-// networkedBackends names the registered backends that other processes
-// can share.
-func networkedBackends(a *app) []string {
+// sharedBackends names the registered backends that other processes can
+// share.
+func sharedBackends(a *app) []string {
 	var names []string
-	for _, n := range a.registry.Names() {
-		if b, err := a.registry.Resolve(n); err == nil && b.Networked {
-			names = append(names, n)
+	for _, b := range a.registry.Backends() {
+		if !b.Embedded {
+			names = append(names, b.Name)
 		}
 	}
 	return names
@@ -209,7 +209,10 @@ type badJSON struct {
 }
 
 func runChaosPublish(ctx context.Context, a *app, o chaosPublishOptions) error {
-	cfg := a.backendConfig()
+	cfg, err := a.backendConfig()
+	if err != nil {
+		return redactErr(err)
+	}
 	bad, err := chaos.BadMessages(o.Kind, o.Count, cfg.MaxBytes())
 	if err != nil {
 		return usageErr("chaos publish: %v", err)

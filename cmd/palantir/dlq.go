@@ -152,7 +152,7 @@ func runDLQReplay(ctx context.Context, a *app, o replayOptions) error {
 		fmt.Fprintf(a.Err, "replayed %d message(s) that are not missions (a worker will dead-letter them again): %s\n",
 			len(strange), strings.Join(strange, " "))
 	}
-	embedded := a.be.Name == "inproc"
+	embedded := a.be.Embedded
 	if !o.Wait && !embedded {
 		if a.json() {
 			return writeJSON(a.Out, ops.Missions(missions))

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/palantir-lab/palantir/backends"
+	"github.com/palantir-lab/palantir/internal/config"
 	"github.com/palantir-lab/palantir/store"
 )
 
@@ -79,7 +80,8 @@ func runDoctor(ctx context.Context, a *app) error {
 			failed = errors.Join(failed, err)
 			checks = append(checks, check{Check: "broker", Status: "fail", Detail: err.Error(), Fix: brokerFix(a, err)})
 		} else {
-			where := backends.Redact(a.brokerURL())
+			url, _ := a.brokerURL() // Queue succeeded: so did it
+			where := backends.Redact(url)
 			if where == "" {
 				where = "this process's memory"
 			}
@@ -112,11 +114,11 @@ func brokerFix(a *app, err error) string {
 	if errors.Is(err, backends.ErrBadURL) {
 		return "correct the broker URL: the error names the part palantir does not understand"
 	}
-	switch a.be.Name {
-	case "redis":
-		return "start Redis (redis-server --daemonize yes) or point --redis-url / PALANTIR_REDIS_URL at it"
-	case "rabbitmq":
-		return "start RabbitMQ (rabbitmq-server -detached) or point --amqp-url / PALANTIR_AMQP_URL at it; check the user and password"
+	if errors.Is(err, config.ErrInvalid) {
+		return "choose a --backend and --store that go together: the error says which"
+	}
+	if a.be.Hint != nil {
+		return a.be.Hint(err)
 	}
 	return "check --backend"
 }

@@ -95,7 +95,7 @@ func runLaunch(ctx context.Context, a *app, o launchOptions) error {
 	tel := telemetry.NewRecorder(st, a.log)
 	defer tel.Close()
 
-	embedded := !a.be.Networked
+	embedded := a.be.Embedded
 	wait := o.Wait || embedded
 	out := newLaunchOutput(a, st)
 	l := &ops.Launcher{Store: st, Queue: q, Telemetry: tel, Backend: a.be.Name, QueueName: a.cfg.Queue,

@@ -32,7 +32,7 @@ or ./palantir.yaml; see config.example.yaml), then defaults.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := config.Load(cmd.Flags(), configFile)
+			cfg, err := config.Load(cmd.Flags(), configFile, urlDefaults(a.registry))
 			if err == nil {
 				err = checkOutputFormat(cmd, cfg.Output)
 			}
@@ -56,9 +56,10 @@ or ./palantir.yaml; see config.example.yaml), then defaults.`,
 
 	pf := root.PersistentFlags()
 	pf.StringVar(&configFile, "config", "", "YAML config file (default $PALANTIR_CONFIG or ./palantir.yaml if present)")
-	pf.String("backend", config.Defaults["backend"].(string), "queue backend: inproc, redis, rabbitmq, or a redis://, rediss://, amqp:// or amqps:// URL")
-	pf.String("redis-url", config.Defaults["redis_url"].(string), "Redis URL for --backend redis")
-	pf.String("amqp-url", config.Defaults["amqp_url"].(string), "RabbitMQ URL for --backend rabbitmq")
+	pf.String("backend", config.Defaults["backend"].(string), backendHelp(a.registry))
+	for _, s := range a.registry.Settings() {
+		pf.String(s.Flag(), s.Default, s.Help)
+	}
 	pf.String("queue", config.Defaults["queue"].(string), "work queue name (broker names derive from it)")
 	pf.String("store", config.Defaults["store"].(string), "SQLite file, or a postgres:// URL")
 	pf.StringP("output", "o", config.Defaults["output"].(string), "output format: table or json (json: stdout holds one JSON document); bench also takes markdown")
@@ -121,4 +122,24 @@ func argsUsage(check cobra.PositionalArgs) cobra.PositionalArgs {
 		}
 		return nil
 	}
+}
+
+// urlDefaults are the backends' URL settings for config.Load.
+func urlDefaults(reg *backends.Registry) map[string]string {
+	d := map[string]string{}
+	for _, s := range reg.Settings() {
+		d[s.Key] = s.Default
+	}
+	return d
+}
+
+// backendHelp is --backend's help: the registered names and schemes.
+func backendHelp(reg *backends.Registry) string {
+	var schemes []string
+	for _, b := range reg.Backends() {
+		for _, s := range b.Schemes {
+			schemes = append(schemes, s+"://")
+		}
+	}
+	return fmt.Sprintf("queue backend: %s, or a URL whose scheme picks one (%s)", strings.Join(reg.Names(), ", "), strings.Join(schemes, ", "))
 }

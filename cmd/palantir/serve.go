@@ -94,12 +94,12 @@ func (o serveOptions) validate() error {
 // told); with a broker, only when asked.
 func (o serveOptions) embeddedWorkers(be backends.Backend) (int, error) {
 	switch {
-	case be.Networked:
+	case !be.Embedded:
 		return o.Workers, nil
 	case !o.WorkersSet:
 		return 2, nil
 	case o.Workers == 0:
-		return 0, usageErr("--workers 0: the inproc queue lives in this process, so nothing else could run its missions; give at least 1, or use a broker")
+		return 0, usageErr("--workers 0: the %s queue lives in this process, so nothing else could run its missions; give at least 1, or use a broker", be.Name)
 	}
 	return o.Workers, nil
 }
@@ -125,7 +125,7 @@ func runServe(ctx context.Context, a *app, o serveOptions) error {
 	}
 	srv := server.New(server.Config{Store: st, Queue: q, Telemetry: tel, Metrics: metrics.New(), Backend: a.be.Name,
 		QueueName: a.cfg.Queue, Token: o.Token, Version: buildVersion().Version, EmbeddedWorkers: names, Log: a.log,
-		QueueInProcess: !a.be.Networked})
+		QueueInProcess: a.be.Embedded})
 	stopWorkers := func() {}
 	if n > 0 {
 		stopWorkers = startEmbeddedWorkers(ctx, a, q, st, tel, n)

@@ -112,7 +112,7 @@ func waitMissions(ctx context.Context, a *app, st *store.Store, ids []string) ([
 // is a worker started elsewhere (another --queue, --backend or --store, or
 // another directory's palantir.db).
 func hintNoWorker(ctx context.Context, a *app, st *store.Store, ms []store.Mission) {
-	if a.be.Name == "inproc" {
+	if a.be.Embedded {
 		return
 	}
 	for _, m := range ms {

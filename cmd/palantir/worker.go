@@ -76,8 +76,9 @@ EXIT STATUS
   palantir worker --backend redis -c 4 --prefetch 64  # many short missions`,
 		Args: argsUsage(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if a.be.Name == "inproc" {
-				return usageErr("worker: the inproc backend lives inside one process, so a separate worker cannot share it; use --backend redis or --backend rabbitmq, or 'palantir launch', which runs embedded workers")
+			if a.be.Embedded {
+				return usageErr("worker: the %s backend lives inside one process, so a separate worker cannot share it; use --backend %s, or 'palantir launch', which runs embedded workers",
+					a.be.Name, strings.Join(sharedBackends(a), " or --backend "))
 			}
 			if o.Concurrency < 1 || o.Concurrency > 1024 {
 				return usageErr("--concurrency must be between 1 and 1024, got %d", o.Concurrency)

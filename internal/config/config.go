@@ -7,6 +7,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"regexp"
 	"slices"
@@ -21,8 +22,6 @@ import (
 // Config is every setting of the SPEC's global flags, plus worker tuning.
 type Config struct {
 	Backend         string        `mapstructure:"backend"`
-	RedisURL        string        `mapstructure:"redis_url"`
-	AMQPURL         string        `mapstructure:"amqp_url"`
 	Queue           string        `mapstructure:"queue"`
 	Store           string        `mapstructure:"store"`
 	Output          string        `mapstructure:"output"`
@@ -32,16 +31,19 @@ type Config struct {
 	MaxMessageSize  string        `mapstructure:"max_message_size"`
 	MaxDeliveries   int           `mapstructure:"max_deliveries"`
 
+	// URLs holds the backends' URL settings by key (redis_url: …): the
+	// keys Load was given beside the general ones.
+	URLs map[string]string `mapstructure:"-"`
+
 	// File is the config file that was read, if any (not a key).
 	File string `mapstructure:"-"`
 }
 
-// Defaults are the SPEC's defaults, by key. Every key has one, or viper
-// would not read its environment variable.
+// Defaults are the SPEC's defaults of the general keys. Every key has
+// one, or viper would not read its environment variable. The backends'
+// URL settings come from the backend registry (see Load).
 var Defaults = map[string]any{
 	"backend":          "inproc",
-	"redis_url":        "redis://127.0.0.1:6379/0",
-	"amqp_url":         "amqp://guest:guest@127.0.0.1:5672/",
 	"queue":            "missions",
 	"store":            "palantir.db",
 	"output":           "table",
@@ -65,10 +67,13 @@ func (c Config) MaxMessageBytes() int {
 	return int(n)
 }
 
-// Keys lists the keys in a stable order.
-func Keys() []string {
-	keys := make([]string, 0, len(Defaults))
+// Keys lists the general keys and the URL keys in a stable order.
+func Keys(urls map[string]string) []string {
+	keys := make([]string, 0, len(Defaults)+len(urls))
 	for k := range Defaults {
+		keys = append(keys, k)
+	}
+	for k := range urls {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
@@ -83,10 +88,15 @@ func FlagName(key string) string { return strings.ReplaceAll(key, "_", "-") }
 
 // Load builds the Config from flags (those of fs that are keys), the
 // environment, the file (explicit path, $PALANTIR_CONFIG, or ./palantir.yaml
-// if present) and defaults.
-func Load(fs *pflag.FlagSet, explicitFile string) (Config, error) {
+// if present) and defaults. urls are the backends' URL settings (key:
+// default), read like the general keys into Config.URLs.
+func Load(fs *pflag.FlagSet, explicitFile string, urls map[string]string) (Config, error) {
 	v := viper.New()
-	for k, d := range Defaults {
+	defaults := maps.Clone(Defaults)
+	for k, d := range urls {
+		defaults[k] = d
+	}
+	for k, d := range defaults {
 		v.SetDefault(k, d)
 		if f := fs.Lookup(FlagName(k)); f != nil {
 			if err := v.BindPFlag(k, f); err != nil {
@@ -108,7 +118,7 @@ func Load(fs *pflag.FlagSet, explicitFile string) (Config, error) {
 		}
 	}
 	if file != "" {
-		if err := readFile(v, file); err != nil {
+		if err := readFile(v, file, defaults); err != nil {
 			return Config{}, err
 		}
 	}
@@ -127,6 +137,10 @@ func Load(fs *pflag.FlagSet, explicitFile string) (Config, error) {
 		return Config{}, fmt.Errorf("%w: %v", ErrInvalid, oneLine(err))
 	}
 	c.File = file
+	c.URLs = map[string]string{}
+	for k := range urls {
+		c.URLs[k] = v.GetString(k)
+	}
 	return c, c.Validate()
 }
 
@@ -139,7 +153,7 @@ func Source(key, file string) string {
 	return s
 }
 
-func readFile(v *viper.Viper, file string) error {
+func readFile(v *viper.Viper, file string, known map[string]any) error {
 	v.SetConfigFile(file)
 	v.SetConfigType("yaml")
 	if err := v.ReadInConfig(); err != nil {
@@ -151,8 +165,8 @@ func readFile(v *viper.Viper, file string) error {
 	probe.SetConfigType("yaml")
 	_ = probe.ReadInConfig()
 	for _, k := range probe.AllKeys() {
-		if _, ok := Defaults[k]; !ok {
-			return fmt.Errorf("%w: config file %s: unknown key %q (known: %s)", ErrInvalid, file, k, strings.Join(Keys(), ", "))
+		if _, ok := known[k]; !ok {
+			return fmt.Errorf("%w: config file %s: unknown key %q (known: %s)", ErrInvalid, file, k, strings.Join(slices.Sorted(maps.Keys(known)), ", "))
 		}
 	}
 	return nil
@@ -169,7 +183,7 @@ func (c Config) Validate() error {
 	}
 	switch {
 	case strings.TrimSpace(c.Backend) == "":
-		return bad("backend", "empty (known: inproc, redis, rabbitmq, or a redis:// or amqp:// URL)")
+		return bad("backend", "empty (a backend name or a broker URL; palantir --help lists them)")
 	case !queueName.MatchString(c.Queue):
 		return bad("queue", "%q: use letters, digits, '.', '_' and '-', starting with a letter or digit", c.Queue)
 	case !slices.Contains([]string{"table", "json", "markdown"}, c.Output):

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,18 +11,58 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/palantir-lab/palantir/backends/all"
 	"go.yaml.in/yaml/v3"
 )
 
 func flags(t *testing.T, args ...string) *pflag.FlagSet {
 	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
-	for _, k := range Keys() {
-		fs.String(FlagName(k), fmt.Sprint(Defaults[k]), "")
+	for _, k := range Keys(testURLs) {
+		fs.String(FlagName(k), fmt.Sprint(defaultOf(k)), "")
 	}
 	if err := fs.Parse(args); err != nil {
 		t.Fatal(err)
 	}
 	return fs
+}
+
+// testURLs stands for the backends' URL settings, which the registry
+// gives in palantir.
+var testURLs = map[string]string{"broker_url": "broker://127.0.0.1:1", "other_url": "other://127.0.0.1:2"}
+
+func defaultOf(k string) any {
+	if d, ok := testURLs[k]; ok {
+		return d
+	}
+	return Defaults[k]
+}
+
+// A backend's URL key is read like any other: flag, env, file, default.
+func TestBackendURLKeysFollowThePrecedence(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	file := filepath.Join(dir, "c.yaml")
+	os.WriteFile(file, []byte("broker_url: broker://from-file\nother_url: other://from-file\n"), 0o644)
+	t.Setenv("PALANTIR_BROKER_URL", "broker://from-env")
+	c, err := Load(flags(t), file, testURLs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.URLs["broker_url"] != "broker://from-env" || c.URLs["other_url"] != "other://from-file" {
+		t.Errorf("URLs = %v", c.URLs)
+	}
+	c, err = Load(flags(t, "--broker-url", "broker://from-flag"), "", testURLs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.URLs["broker_url"] != "broker://from-flag" || c.URLs["other_url"] != "other://127.0.0.1:2" {
+		t.Errorf("URLs = %v", c.URLs)
+	}
+	os.WriteFile(file, []byte("brokr_url: x\n"), 0o644)
+	if _, err := Load(flags(t), file, testURLs); err == nil || !strings.Contains(err.Error(), "broker_url") {
+		t.Errorf("a misspelt URL key: %v, want an error listing broker_url", err)
+	}
 }
 
 func TestPrecedenceFlagEnvFileDefault(t *testing.T) {
@@ -31,7 +72,7 @@ func TestPrecedenceFlagEnvFileDefault(t *testing.T) {
 	os.WriteFile(file, []byte("queue: from-file\nstore: file.db\nlog_level: error\nlease: 5s\n"), 0o644)
 	t.Setenv("PALANTIR_QUEUE", "from-env")
 	t.Setenv("PALANTIR_STORE", "env.db")
-	c, err := Load(flags(t, "--queue", "from-flag"), file)
+	c, err := Load(flags(t, "--queue", "from-flag"), file, testURLs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +96,7 @@ func TestPrecedenceFlagEnvFileDefault(t *testing.T) {
 func TestLimitsAreParsed(t *testing.T) {
 	t.Chdir(t.TempDir())
 	for raw, want := range map[string]int{"256KiB": 256 << 10, "1 MiB": 1 << 20, "4096": 4096, "64kb": 64000} {
-		c, err := Load(flags(t, "--max-message-size", raw, "--max-deliveries", "4"), "")
+		c, err := Load(flags(t, "--max-message-size", raw, "--max-deliveries", "4"), "", testURLs)
 		if err != nil {
 			t.Fatalf("%s: %v", raw, err)
 		}
@@ -69,7 +110,7 @@ func TestPalantirYAMLInWorkingDirectoryIsRead(t *testing.T) {
 	dir := t.TempDir()
 	t.Chdir(dir)
 	os.WriteFile("palantir.yaml", []byte("queue: local\n"), 0o644)
-	c, err := Load(flags(t), "")
+	c, err := Load(flags(t), "", testURLs)
 	if err != nil || c.Queue != "local" || c.File != "palantir.yaml" {
 		t.Fatalf("got %+v, %v", c, err)
 	}
@@ -98,7 +139,7 @@ func TestInvalidValuesNameTheKey(t *testing.T) {
 			for k, v := range tt.env {
 				t.Setenv(k, v)
 			}
-			_, err := Load(flags(t, tt.args...), "")
+			_, err := Load(flags(t, tt.args...), "", testURLs)
 			if !errors.Is(err, ErrInvalid) {
 				t.Fatalf("err = %v, want ErrInvalid", err)
 			}
@@ -121,6 +162,7 @@ func contains(s, sub string) bool {
 // TestExampleConfigDocumentsEveryKey keeps config.example.yaml honest: the
 // same keys as the defaults, with the same values.
 func TestExampleConfigDocumentsEveryKey(t *testing.T) {
+	Defaults := everyDefault()
 	raw, err := os.ReadFile("../../config.example.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -148,6 +190,7 @@ func TestExampleConfigDocumentsEveryKey(t *testing.T) {
 
 // TestConfigReferenceListsEveryKey keeps docs/config.md in step.
 func TestConfigReferenceListsEveryKey(t *testing.T) {
+	Defaults := everyDefault()
 	raw, err := os.ReadFile("../../docs/config.md")
 	if err != nil {
 		t.Fatal(err)
@@ -164,4 +207,14 @@ func TestConfigReferenceListsEveryKey(t *testing.T) {
 			t.Errorf("docs/config.md does not name PALANTIR_%s", strings.ToUpper(k))
 		}
 	}
+}
+
+// everyDefault is the general keys' defaults and the URL settings of
+// every registered backend: what the documentation must cover.
+func everyDefault() map[string]any {
+	d := maps.Clone(Defaults)
+	for _, s := range all.Registry().Settings() {
+		d[s.Key] = s.Default
+	}
+	return d
 }

@@ -32,7 +32,7 @@ func FuzzLoad(f *testing.F) {
 		if err := os.WriteFile(file, body, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		_, err := Load(flags(t), file)
+		_, err := Load(flags(t), file, testURLs)
 		if err != nil && !errors.Is(err, ErrInvalid) {
 			t.Fatalf("Load of %q: %v does not wrap ErrInvalid", body, err)
 		}

@@ -5,15 +5,15 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
-
-	amqp "github.com/rabbitmq/amqp091-go"
 )
 
 // RabbitMQ's own scripts, run directly (the /usr/sbin wrappers switch to
@@ -104,9 +104,8 @@ func StartRabbitMQ(t *testing.T) *RabbitNode {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	for {
-		conn, err := amqp.DialConfig(n.URL, amqp.Config{Dial: amqp.DefaultDial(time.Second)})
+		err := amqpAnswers(n.URL)
 		if err == nil {
-			conn.Close()
 			break
 		}
 		select {
@@ -154,4 +153,31 @@ func FreePort(t testing.TB) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// amqpAnswers checks that an AMQP 0-9-1 server listens at rawURL's host:
+// it answers the protocol header with a method frame (connection.start).
+// (Without a client library: only backends/rabbitmq may import one.)
+func amqpAnswers(rawURL string) error {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return err
+	}
+	conn, err := net.DialTimeout("tcp", u.Host, time.Second)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := conn.Write([]byte("AMQP\x00\x00\x09\x01")); err != nil {
+		return err
+	}
+	frame := make([]byte, 1)
+	if _, err := io.ReadFull(conn, frame); err != nil {
+		return err
+	}
+	if frame[0] != 1 {
+		return fmt.Errorf("answered frame type %d, not a method frame", frame[0])
+	}
+	return nil
 }

@@ -12,10 +12,13 @@ import (
 	"math/rand/v2"
 	"net/url"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/palantir-lab/palantir/backends"
 )
 
 // Required reports whether missing services must fail tests.
@@ -82,4 +85,21 @@ func PostgresDB(t testing.TB) string {
 	u, _ := url.Parse(admin)
 	u.Path = "/" + name
 	return u.String()
+}
+
+// BackendURL is the URL tests reach a backend's service at: the
+// variable PALANTIR_TEST_<KEY> (PALANTIR_TEST_REDIS_URL for redis_url),
+// or the setting's default.
+func BackendURL(s backends.URLSetting) string {
+	return Env("PALANTIR_TEST_"+strings.ToUpper(s.Key), s.Default)
+}
+
+// BackendURLs are the URL settings of every backend of reg that has one,
+// as tests reach them (BackendURL), by key.
+func BackendURLs(reg *backends.Registry) map[string]string {
+	urls := map[string]string{}
+	for _, s := range reg.Settings() {
+		urls[s.Key] = BackendURL(s)
+	}
+	return urls
 }

@@ -226,9 +226,9 @@ func testBeginAttempt(t *testing.T, s *store.Store) {
 
 func testUnknownMission(t *testing.T, s *store.Store) {
 	o := newMission("stranger", mission.Raven, "boromir").Order()
-	v, err := s.BeginAttempt(context.Background(), o, "redis", "q", 1, "eagle9", t0)
+	v, err := s.BeginAttempt(context.Background(), o, "somebroker", "q", 1, "eagle9", t0)
 	must(t, "BeginAttempt", err)
-	if got := get(t, s, "stranger"); v != store.Proceed || got.Status != mission.Started || got.Backend != "redis" || got.Worker != "eagle9" {
+	if got := get(t, s, "stranger"); v != store.Proceed || got.Status != mission.Started || got.Backend != "somebroker" || got.Worker != "eagle9" {
 		t.Errorf("unknown mission: verdict %v, row %+v", v, got)
 	}
 }
@@ -275,7 +275,7 @@ func testHistory(t *testing.T, s *store.Store) {
 		m.CreatedAt = t0.Add(time.Duration(i) * time.Minute)
 		ms = append(ms, m)
 	}
-	ms[3].Backend = "redis"
+	ms[3].Backend = "somebroker"
 	must(t, "Create", s.CreateMissions(ctx, ms))
 	ids := func(f store.Filter) []string {
 		got, err := s.History(ctx, f)
@@ -294,7 +294,7 @@ func testHistory(t *testing.T, s *store.Store) {
 		{"newest first", store.Filter{}, []string{"h3", "h2", "h1", "h0"}},
 		{"by type", store.Filter{Type: "raven"}, []string{"h2", "h1"}},
 		{"by hero", store.Filter{Hero: "legolas"}, []string{"h1"}},
-		{"by backend", store.Filter{Backend: "redis"}, []string{"h3"}},
+		{"by backend", store.Filter{Backend: "somebroker"}, []string{"h3"}},
 		{"by status", store.Filter{Status: "pending", Limit: 2}, []string{"h3", "h2"}},
 		{"since", store.Filter{Since: t0.Add(2 * time.Minute)}, []string{"h3", "h2"}},
 		{"nothing", store.Filter{Worker: "nobody"}, nil},
@@ -401,7 +401,7 @@ func testDeadLetters(t *testing.T, s *store.Store) {
 
 func testWorkers(t *testing.T, s *store.Store) {
 	ctx := context.Background()
-	w := store.Worker{Name: "eagle1", Backend: "redis", Queue: "missions", Host: "h", PID: 42, Concurrency: 2,
+	w := store.Worker{Name: "eagle1", Backend: "somebroker", Queue: "missions", Host: "h", PID: 42, Concurrency: 2,
 		StartedAt: t0, HeartbeatAt: t0}
 	must(t, "Heartbeat", s.Heartbeat(ctx, w))
 	w.Current, w.Processed, w.HeartbeatAt = "m1,m2", 7, t0.Add(time.Minute)
