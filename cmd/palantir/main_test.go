@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/palantir-lab/palantir/backends/all"
 	"github.com/palantir-lab/palantir/ops"
 )
 
@@ -101,6 +102,36 @@ func TestLaunchFellowshipRunsOnEmbeddedWorkers(t *testing.T) {
 	table := cli(t, dir, "trace", ms[0].ID)
 	if table.code != 0 || !strings.Contains(table.out, "worker:eagle") || !strings.Contains(table.out, "store:sqlite") {
 		t.Errorf("trace table:\n%s", table.out)
+	}
+}
+
+// trace --explain names, beside each event, the primitive that produced
+// it: the backend's for the queue's events, the store's for its own.
+func TestTraceExplainNamesEachPrimitive(t *testing.T) {
+	dir := t.TempDir()
+	r := cli(t, dir, "launch", "raven", "--speed", "50", "--fail-rate", "0", "--wait", "-o", "json")
+	ms := decode[[]ops.Mission](t, r)
+	tr := decode[traceJSON](t, cli(t, dir, "trace", ms[0].ID, "--explain", "-o", "json"))
+	be, _ := all.Registry().Resolve("inproc")
+	got := map[string]string{}
+	for _, s := range tr.Steps {
+		got[s.Event.Event] = s.Explain
+	}
+	for _, ev := range []string{"mission_queued", "mission_started"} {
+		if got[ev] == "" || got[ev] != be.Primitives[ev] {
+			t.Errorf("%s explained as %q, want the backend's %q", ev, got[ev], be.Primitives[ev])
+		}
+	}
+	if !strings.Contains(got["mission_persisted"], "COMMIT") || !strings.Contains(got["mission_persisted"], be.Primitives["mission_persisted"]) ||
+		!strings.Contains(got["hero_scored"], "INSERT INTO scores") {
+		t.Errorf("the store's events are not explained by its SQL: %v", got)
+	}
+	table := cli(t, dir, "trace", ms[0].ID, "--explain")
+	if table.code != 0 || !strings.Contains(table.out, "PRIMITIVE") || !strings.Contains(table.out, be.Primitives["mission_queued"]) {
+		t.Errorf("trace --explain table:\n%s", table.out)
+	}
+	if plain := cli(t, dir, "trace", ms[0].ID, "-o", "json"); strings.Contains(plain.out, `"explain"`) {
+		t.Errorf("trace without --explain explains: %s", plain.out)
 	}
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -11,11 +12,19 @@ import (
 
 	"github.com/palantir-lab/palantir/ops"
 	"github.com/palantir-lab/palantir/store"
+	"github.com/palantir-lab/palantir/telemetry"
 )
 
-func newTraceCmd(a *app, runF func(context.Context, *app, string) error) *cobra.Command {
-	return &cobra.Command{
-		Use:   "trace ID",
+// traceOptions are trace's flags.
+type traceOptions struct {
+	ID      string
+	Explain bool
+}
+
+func newTraceCmd(a *app, runF func(context.Context, *app, traceOptions) error) *cobra.Command {
+	var o traceOptions
+	cmd := &cobra.Command{
+		Use:   "trace ID [--explain]",
 		Short: "One mission's stages as a timeline",
 		Long: `Show one mission's life as a timeline: every stage, which service did it
 (cli, broker:<backend>, worker:<name>, store:<driver>), when (OFFSET from the
@@ -23,20 +32,29 @@ first event), and the GAP since the row above: queue waits, backoffs and
 stage durations. Retries and redeliveries show as repeated
 attempts.
 
+--explain adds a PRIMITIVE column: the broker or database operation that
+produced each event on the mission's backend (XADD, basic.publish with a
+confirm, FOR UPDATE SKIP LOCKED, …) and on the store (the outcome's
+COMMIT).
+
 EXIT STATUS
   0  shown
   2  unknown or ambiguous id
   3  store unreachable`,
 		Example: `  palantir trace bhqj51
+  palantir trace bhqj51 --explain --backend redis
   palantir trace bhqj51 -o json`,
 		Args: argsUsage(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			o.ID = args[0]
 			if runF != nil {
-				return runF(cmd.Context(), a, args[0])
+				return runF(cmd.Context(), a, o)
 			}
-			return runTrace(cmd.Context(), a, args[0])
+			return runTrace(cmd.Context(), a, o)
 		},
 	}
+	cmd.Flags().BoolVar(&o.Explain, "explain", false, "name the broker or database primitive behind each event")
+	return cmd
 }
 
 // traceJSON is the -o json shape of a trace.
@@ -48,14 +66,34 @@ type traceJSON struct {
 type traceStep struct {
 	ops.Event
 	OffsetMS float64 `json:"offset_ms"`
+	// Explain is the primitive behind the event (--explain only).
+	Explain string `json:"explain,omitempty"`
 }
 
-func runTrace(ctx context.Context, a *app, arg string) error {
+// explainer names the primitive behind an event: the store's for its
+// own events, else the mission's backend's from its descriptor.
+func explainer(a *app, st *store.Store, backend string) func(telemetry.Event) string {
+	prims := map[string]string{}
+	if b, err := a.registry.Resolve(backend); err == nil {
+		prims = b.Primitives
+	}
+	return func(e telemetry.Event) string {
+		queue := prims[string(e.Name)]
+		if !strings.HasPrefix(e.Service, "store:") {
+			return queue
+		}
+		// The store's commit, then what the worker does on the broker
+		// once it is durable (the ack).
+		return strings.Join(slices.DeleteFunc([]string{st.Primitive(string(e.Name)), queue}, func(s string) bool { return s == "" }), "; ")
+	}
+}
+
+func runTrace(ctx context.Context, a *app, o traceOptions) error {
 	st, err := a.Store(ctx)
 	if err != nil {
 		return err
 	}
-	id, err := st.Resolve(ctx, arg)
+	id, err := st.Resolve(ctx, o.ID)
 	if err != nil {
 		return err
 	}
@@ -75,10 +113,14 @@ func runTrace(ctx context.Context, a *app, arg string) error {
 	if len(evs) > 0 {
 		start = evs[0].At
 	}
+	explain := func(telemetry.Event) string { return "" }
+	if o.Explain {
+		explain = explainer(a, st, m.Backend)
+	}
 	if a.json() {
 		out := traceJSON{Mission: ops.MissionOf(m), Steps: make([]traceStep, len(evs))}
 		for i, e := range evs {
-			out.Steps[i] = traceStep{Event: ops.EventOf(e), OffsetMS: float64(e.At.Sub(start).Microseconds()) / 1000}
+			out.Steps[i] = traceStep{Event: ops.EventOf(e), OffsetMS: float64(e.At.Sub(start).Microseconds()) / 1000, Explain: explain(e)}
 		}
 		return writeJSON(a.Out, out)
 	}
@@ -95,12 +137,20 @@ func runTrace(ctx context.Context, a *app, arg string) error {
 	// +GAP is measured from the row above; the events' own since_prev_ms
 	// (in -o json and `events`) is measured by the emitting process from
 	// the stage it last saw.
-	t := newTable(a.Out, "OFFSET", "+GAP", "SERVICE", "EVENT", "ATTEMPT", "TIMELINE", "DETAIL")
+	cols := []string{"OFFSET", "+GAP", "SERVICE", "EVENT", "ATTEMPT", "TIMELINE", "DETAIL"}
+	if o.Explain {
+		cols = append(cols, "PRIMITIVE")
+	}
+	t := newTable(a.Out, cols...)
 	prev := start
 	for _, e := range evs {
 		off := e.At.Sub(start)
-		t.row("+"+off.Round(time.Millisecond).String(), fmtSince(e.At.Sub(prev)), e.Service, e.Name, e.Attempt,
-			timeline(off, total, 24), dash(e.Detail))
+		row := []any{"+" + off.Round(time.Millisecond).String(), fmtSince(e.At.Sub(prev)), e.Service, e.Name, e.Attempt,
+			timeline(off, total, 24), dash(e.Detail)}
+		if o.Explain {
+			row = append(row, dash(explain(e)))
+		}
+		t.row(row...)
 		prev = e.At
 	}
 	return t.flush()
