@@ -227,7 +227,10 @@ var secretPair = regexp.MustCompile(`(?i)([a-z0-9_.-]*(?:pass|secret|token|pwd)[
 func redactPairs(s string) string {
 	return secretPair.ReplaceAllStringFunc(s, func(m string) string {
 		sub := secretPair.FindStringSubmatch(m)
-		if sub[2] == "xxxxx" {
+		// Already redacted, maybe at the end of a clause ("…?sslpassword=xxxxx:
+		// store unreachable"): the punctuation is the sentence's. A value not
+		// yet redacted loses it, since it may be the secret's.
+		if strings.TrimRight(sub[2], ":;,.") == "xxxxx" {
 			return m
 		}
 		return sub[1] + "xxxxx"

@@ -94,6 +94,15 @@ func TestRedactText(t *testing.T) {
 	}
 }
 
+// TestRedactTextTwice: text redacted again (a store error that named its
+// URL redacted, printed through RedactText) keeps its punctuation.
+func TestRedactTextTwice(t *testing.T) {
+	in := "open postgres store postgres://u:xxxxx@h/db?sslpassword=xxxxx: store unreachable"
+	if got := RedactText(in); got != in {
+		t.Errorf("RedactText(%q) = %q, want it unchanged", in, got)
+	}
+}
+
 func TestResolveNeverEchoesAPassword(t *testing.T) {
 	r := NewRegistry(Backend{Name: "redis", Schemes: []string{"redis"}})
 	for _, in := range []string{"redis//:S3cr3t@h/0", "redis:/:S3cr3t@h/0", "password=S3cr3t host=h://x"} {

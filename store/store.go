@@ -7,6 +7,12 @@
 //	""  or  palantir.db  or  sqlite:path/to/file.db   SQLite file
 //	postgres://user@host:5432/db  (or postgresql://)  PostgreSQL
 //
+// A PostgreSQL URL takes libpq's parameters as pgx reads them, among them
+// sslmode, sslrootcert, sslcert, sslkey and sslpassword. TLS settings that
+// cannot work, or that do not match the server's (a CA that did not sign
+// its certificate, TLS to a server without it), are ErrTLS, an ErrBadURL:
+// a configuration error that names what to set, not an unreachable store.
+//
 // # Concurrency
 //
 // SQLite runs in WAL mode with a busy timeout and immediate write
@@ -146,6 +152,9 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 	}
 	if err := ping(ctx, db); err != nil {
 		db.Close()
+		if why := tlsMismatch(err); why != "" {
+			return nil, fmt.Errorf("open %s store %s: %w: %s", driver, where, ErrTLS, why)
+		}
 		return nil, fmt.Errorf("open %s store %s: %w: %v", driver, where, ErrUnreachable, firstLine(err))
 	}
 	s := &Store{db: db, driver: driver, where: where, committed: make(chan struct{}, 1)}
@@ -200,6 +209,9 @@ func parseURL(raw string) (driver, dsn, where string, err error) {
 		// cannot use (sslmode=bogus) is a mistake in the URL, not an
 		// unreachable store. Its message may quote the URL: not shown.
 		if _, perr := pgx.ParseConfig(raw); perr != nil {
+			if cause := tlsParseError(perr); cause != nil {
+				return "", "", "", fmt.Errorf("%w: postgres URL %s: %s", ErrTLS, backends.Redact(raw), backends.RedactText(firstLine(cause)))
+			}
 			return "", "", "", fmt.Errorf("%w: postgres URL %s: %s", ErrBadURL, backends.Redact(raw), backends.RedactText(firstLine(perr)))
 		}
 		return "postgres", raw, backends.Redact(raw), nil

@@ -2,98 +2,24 @@ package redis_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"log/slog"
-	"math/big"
-	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/palantir-lab/palantir/backends"
 	"github.com/palantir-lab/palantir/backends/redis"
+	"github.com/palantir-lab/palantir/internal/testservices"
 )
-
-// certs are PEM files in a temp dir: a CA, a server certificate for
-// 127.0.0.1 and localhost, and a client certificate, all signed by the CA.
-type certs struct {
-	ca, serverCert, serverKey, clientCert, clientKey string
-}
-
-func newCerts(t *testing.T) certs {
-	t.Helper()
-	dir := t.TempDir()
-	write := func(name, typ string, der []byte) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	key := func() *ecdsa.PrivateKey {
-		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return k
-	}
-	keyPEM := func(name string, k *ecdsa.PrivateKey) string {
-		der, err := x509.MarshalPKCS8PrivateKey(k)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return write(name, "PRIVATE KEY", der)
-	}
-	now := time.Now()
-	caKey := key()
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "palantir test CA"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(caDER)
-	leaf := func(serial int64, usage x509.ExtKeyUsage, k *ecdsa.PrivateKey) []byte {
-		tmpl := &x509.Certificate{
-			SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: "palantir test"},
-			NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
-			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage},
-			DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &k.PublicKey, caKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return der
-	}
-	sk, ck := key(), key()
-	return certs{
-		ca:         write("ca.pem", "CERTIFICATE", caDER),
-		serverCert: write("server.pem", "CERTIFICATE", leaf(2, x509.ExtKeyUsageServerAuth, sk)),
-		serverKey:  keyPEM("server.key", sk),
-		clientCert: write("client.pem", "CERTIFICATE", leaf(3, x509.ExtKeyUsageClientAuth, ck)),
-		clientKey:  keyPEM("client.key", ck),
-	}
-}
 
 // tlsRedis starts a private redis-server that speaks only TLS and
 // returns its port.
-func tlsRedis(t *testing.T, c certs, authClients string) string {
+func tlsRedis(t *testing.T, c testservices.Certs, authClients string) string {
 	t.Helper()
 	return privateRedis(t, "--port", "0", "--tls-port", "{port}",
-		"--tls-cert-file", c.serverCert, "--tls-key-file", c.serverKey,
-		"--tls-ca-cert-file", c.ca, "--tls-auth-clients", authClients)
+		"--tls-cert-file", c.ServerCert, "--tls-key-file", c.ServerKey,
+		"--tls-ca-cert-file", c.CA, "--tls-auth-clients", authClients)
 }
 
 // roundTrip publishes, receives and acks one message through url.
@@ -116,7 +42,7 @@ func roundTrip(t *testing.T, url string, logger *slog.Logger) error {
 }
 
 func TestTLS(t *testing.T) {
-	c := newCerts(t)
+	c := testservices.NewCerts(t, "")
 	port := tlsRedis(t, c, "no")
 	base := "rediss://127.0.0.1:" + port + "/0"
 	tests := []struct {
@@ -125,13 +51,13 @@ func TestTLS(t *testing.T) {
 		err   string // in the error; "" for success
 		warn  bool   // a warning about verification is logged
 	}{
-		{name: "trusted CA", query: "?cacertfile=" + c.ca},
-		{name: "server name", query: "?cacertfile=" + c.ca + "&server_name_indication=localhost"},
-		{name: "wrong server name", query: "?cacertfile=" + c.ca + "&server_name_indication=elsewhere", err: "server_name_indication"},
+		{name: "trusted CA", query: "?cacertfile=" + c.CA},
+		{name: "server name", query: "?cacertfile=" + c.CA + "&server_name_indication=localhost"},
+		{name: "wrong server name", query: "?cacertfile=" + c.CA + "&server_name_indication=elsewhere", err: "server_name_indication"},
 		{name: "unknown CA", query: "", err: "cacertfile"},
 		{name: "no verification", query: "?skip_verify=true", warn: true},
-		{name: "missing CA file", query: "?cacertfile=" + c.ca + ".missing", err: "cacertfile"},
-		{name: "cert without key", query: "?cacertfile=" + c.ca + "&certfile=" + c.clientCert, err: "certfile and keyfile go together"},
+		{name: "missing CA file", query: "?cacertfile=" + c.CA + ".missing", err: "cacertfile"},
+		{name: "cert without key", query: "?cacertfile=" + c.CA + "&certfile=" + c.ClientCert, err: "certfile and keyfile go together"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -146,11 +72,11 @@ func TestTLS(t *testing.T) {
 }
 
 func TestTLSClientCertificates(t *testing.T) {
-	c := newCerts(t)
+	c := testservices.NewCerts(t, "")
 	port := tlsRedis(t, c, "yes")
-	base := "rediss://127.0.0.1:" + port + "/0?cacertfile=" + c.ca
+	base := "rediss://127.0.0.1:" + port + "/0?cacertfile=" + c.CA
 	t.Run("with", func(t *testing.T) {
-		checkErr(t, roundTrip(t, base+"&certfile="+c.clientCert+"&keyfile="+c.clientKey, nil), "")
+		checkErr(t, roundTrip(t, base+"&certfile="+c.ClientCert+"&keyfile="+c.ClientKey, nil), "")
 	})
 	t.Run("without", func(t *testing.T) {
 		checkErr(t, roundTrip(t, base, nil), "certfile and keyfile")

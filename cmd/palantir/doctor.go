@@ -124,6 +124,9 @@ func brokerFix(a *app, err error) string {
 }
 
 func storeFix(err error) string {
+	if errors.Is(err, store.ErrTLS) {
+		return "make the URL's sslmode, sslrootcert (and sslcert, sslkey) match the server's TLS set-up (docs/postgres.md#tls)"
+	}
 	if errors.Is(err, store.ErrBadURL) {
 		return "use a SQLite file path or a postgres:// URL"
 	}
