@@ -8,43 +8,69 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/palantir-lab/palantir/backends"
 )
 
-func newPurgeCmd(a *app, runF func(context.Context, *app, bool) error) *cobra.Command {
-	var yes bool
+// purgeOptions are purge's flags.
+type purgeOptions struct {
+	Yes bool
+	// All deletes the queue's every broker object, dead letters and
+	// in-flight messages included.
+	All bool
+}
+
+func newPurgeCmd(a *app, runF func(context.Context, *app, purgeOptions) error) *cobra.Command {
+	var o purgeOptions
 	cmd := &cobra.Command{
-		Use:   "purge",
+		Use:   "purge [--all]",
 		Short: "Empty the queue of the current backend",
 		Long: `Remove every waiting message (ready and delayed retries) from the current
 backend's work queue. Missions in flight and dead letters are kept. The
 purged missions are marked FAILURE ("purged") in the store, so that nothing
 stays QUEUED forever.
 
+--all deletes everything the backend keeps for the queue: the work queue
+itself, its delayed retries, its dead letters and the messages in flight
+(streams, queues, tables rows, as the backend names them), to leave a
+broker clean after a lab. Workers still running on the queue lose their
+leases. The inproc backend keeps nothing outside its process: there --all
+is a usage error.
+
 Asks for confirmation on a terminal; elsewhere --yes is required.
 
 EXIT STATUS
   0  purged (or declined at the prompt)
-  2  not confirmed (no terminal and no --yes)
+  2  not confirmed (no terminal and no --yes), or --all on inproc
   3  broker or store unreachable`,
-		Example: `  palantir purge --backend redis --yes`,
-		Args:    argsUsage(cobra.NoArgs),
+		Example: `  palantir purge --backend redis --yes
+  palantir purge --all --backend rabbitmq --queue lab3 --yes`,
+		Args: argsUsage(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if runF != nil {
-				return runF(cmd.Context(), a, yes)
+			if o.All && a.be.Embedded {
+				return usageErr("purge --all: the %s backend keeps nothing outside its process; plain purge empties it", a.be.Name)
 			}
-			return runPurge(cmd.Context(), a, yes)
+			if runF != nil {
+				return runF(cmd.Context(), a, o)
+			}
+			return runPurge(cmd.Context(), a, o)
 		},
 	}
-	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
+	cmd.Flags().BoolVarP(&o.Yes, "yes", "y", false, "do not ask for confirmation")
+	cmd.Flags().BoolVar(&o.All, "all", false, "delete the queue's every broker object: dead letters and in-flight messages too")
 	return cmd
 }
 
-func runPurge(ctx context.Context, a *app, yes bool) error {
-	if !yes {
+func runPurge(ctx context.Context, a *app, o purgeOptions) error {
+	what := "Empty"
+	if o.All {
+		what = "Delete everything of"
+	}
+	if !o.Yes {
 		if !isTTY(a.Err) {
 			return usageErr("purge: refusing to empty %s queue %q without --yes", a.be.Name, a.cfg.Queue)
 		}
-		fmt.Fprintf(a.Err, "Empty %s queue %q? Waiting missions are lost. [y/N] ", a.be.Name, a.cfg.Queue)
+		fmt.Fprintf(a.Err, "%s %s queue %q? Waiting missions are lost. [y/N] ", what, a.be.Name, a.cfg.Queue)
 		answer, _ := bufio.NewReader(a.In).ReadString('\n')
 		if ans := strings.ToLower(strings.TrimSpace(answer)); ans != "y" && ans != "yes" {
 			fmt.Fprintln(a.Err, "not purged")
@@ -59,13 +85,25 @@ func runPurge(ctx context.Context, a *app, yes bool) error {
 	if err != nil {
 		return fmt.Errorf("purge %s queue %q: %w", a.be.Name, a.cfg.Queue, err)
 	}
+	if o.All {
+		d, ok := q.(backends.Destroyer)
+		if !ok {
+			return usageErr("purge --all: the %s backend cannot delete its queue's objects", a.be.Name)
+		}
+		if err := d.Destroy(ctx); err != nil {
+			return fmt.Errorf("purge --all %s queue %q: %w", a.be.Name, a.cfg.Queue, err)
+		}
+	}
 	marked, err := st.MarkPurged(ctx, a.be.Name, a.cfg.Queue, time.Now())
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
 	if a.json() {
-		return writeJSON(a.Out, []map[string]any{{"backend": a.be.Name, "queue": a.cfg.Queue, "purged": n, "missions_marked": marked}})
+		return writeJSON(a.Out, []map[string]any{{"backend": a.be.Name, "queue": a.cfg.Queue, "purged": n, "missions_marked": marked, "deleted": o.All}})
 	}
 	fmt.Fprintf(a.Out, "purged %d message(s) from %s queue %q; %d waiting mission(s) marked FAILURE\n", n, a.be.Name, a.cfg.Queue, marked)
+	if o.All {
+		fmt.Fprintf(a.Out, "deleted every object of %s queue %q, dead letters included\n", a.be.Name, a.cfg.Queue)
+	}
 	return nil
 }
