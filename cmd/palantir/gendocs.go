@@ -7,13 +7,15 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/cobra/doc"
+
+	"github.com/palantir-lab/palantir/backends/all"
 )
 
 // newGenDocsCmd is a hidden command the release build runs to put man
 // pages and shell completions into the archives, generated from the very
 // commands they describe.
 func newGenDocsCmd() *cobra.Command {
-	var manDir, completionDir string
+	var manDir, completionDir, backendsDoc string
 	cmd := &cobra.Command{
 		Use:    "gen-docs",
 		Short:  "Generate man pages and shell completions (used by the release build)",
@@ -29,6 +31,11 @@ func newGenDocsCmd() *cobra.Command {
 				header := &doc.GenManHeader{Title: "PALANTIR", Section: "1", Source: "palantir " + buildVersion().Version}
 				if err := doc.GenManTree(root, header, manDir); err != nil {
 					return fmt.Errorf("man pages: %w", err)
+				}
+			}
+			if backendsDoc != "" {
+				if err := writeBackendDocs(backendsDoc, all.Registry()); err != nil {
+					return err
 				}
 			}
 			if completionDir != "" {
@@ -52,5 +59,6 @@ func newGenDocsCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&manDir, "man", "", "write man pages into this directory")
 	cmd.Flags().StringVar(&completionDir, "completions", "", "write shell completions into this directory")
+	cmd.Flags().StringVar(&backendsDoc, "backends", "", "rewrite the generated tables of this file (docs/backends.md) from the backend registry")
 	return cmd
 }
