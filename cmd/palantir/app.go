@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"sync"
 
 	"github.com/mattn/go-isatty"
 
@@ -35,9 +36,10 @@ type app struct {
 	log      *slog.Logger
 	registry *backends.Registry
 
-	st *store.Store
-	q  backends.Queue
-	be backends.Backend
+	stMu sync.Mutex // guards st: the dead-letter book opens it from workers
+	st   *store.Store
+	q    backends.Queue
+	be   backends.Backend
 
 	// compactJSON: print JSON documents on one line each (streams).
 	compactJSON bool
@@ -86,8 +88,10 @@ func (a *app) brokerURL() (string, error) {
 	return u, nil
 }
 
-// Store opens the store once.
+// Store opens the store once. Safe for concurrent use.
 func (a *app) Store(ctx context.Context) (*store.Store, error) {
+	a.stMu.Lock()
+	defer a.stMu.Unlock()
 	if a.st != nil {
 		return a.st, nil
 	}
@@ -99,30 +103,33 @@ func (a *app) Store(ctx context.Context) (*store.Store, error) {
 	return st, nil
 }
 
-// StoreAndQueue opens both, for the commands that move missions.
+// StoreAndQueue opens both, the store first, for the commands that move
+// missions.
 func (a *app) StoreAndQueue(ctx context.Context) (*store.Store, backends.Queue, error) {
+	st, err := a.Store(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
 	q, err := a.Queue(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
-	return a.st, q, nil
+	return st, q, nil
 }
 
-// Queue opens the queue once. It opens the store too: inproc keeps its
-// dead letters there.
+// Queue opens the queue once. A backend that keeps its dead letters in
+// the store (inproc) gets a book that opens the store when first used,
+// so that opening the queue, as doctor does, does not depend on the
+// store.
 func (a *app) Queue(ctx context.Context) (backends.Queue, error) {
 	if a.q != nil {
 		return a.q, nil
-	}
-	st, err := a.Store(ctx)
-	if err != nil {
-		return nil, err
 	}
 	cfg, err := a.backendConfig()
 	if err != nil {
 		return nil, redactErr(err)
 	}
-	cfg.DeadLetters = st
+	cfg.DeadLetters = lazyBook{a}
 	q, err := a.be.Open(ctx, cfg)
 	if err != nil {
 		return nil, redactErr(err)
@@ -145,4 +152,31 @@ func (a *app) Close() {
 	if a.st != nil {
 		a.st.Close()
 	}
+}
+
+// lazyBook is the store as a dead-letter book, opened on first use.
+type lazyBook struct{ a *app }
+
+func (b lazyBook) AddDeadLetter(ctx context.Context, queue string, dl backends.DeadLetter) error {
+	st, err := b.a.Store(ctx)
+	if err != nil {
+		return err
+	}
+	return st.AddDeadLetter(ctx, queue, dl)
+}
+
+func (b lazyBook) ListDeadLetters(ctx context.Context, queue string, limit int) ([]backends.DeadLetter, error) {
+	st, err := b.a.Store(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return st.ListDeadLetters(ctx, queue, limit)
+}
+
+func (b lazyBook) TakeDeadLetters(ctx context.Context, queue string, ids ...string) ([]backends.DeadLetter, error) {
+	st, err := b.a.Store(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return st.TakeDeadLetters(ctx, queue, ids...)
 }

@@ -67,32 +67,13 @@ func runDoctor(ctx context.Context, a *app) error {
 		checks = append(checks, check{Check: "store", Status: "ok", Detail: detail})
 	}
 
-	if st != nil {
-		start = time.Now()
-		qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		q, err := a.Queue(qctx)
-		var s backends.Stats
-		if err == nil {
-			s, err = q.Stats(qctx)
-		}
-		cancel()
-		if err != nil {
-			failed = errors.Join(failed, err)
-			checks = append(checks, check{Check: "broker", Status: "fail", Detail: err.Error(), Fix: brokerFix(a, err)})
-		} else {
-			url, _ := a.brokerURL() // Queue succeeded: so did it
-			where := backends.Redact(url)
-			if where == "" {
-				where = "this process's memory"
-			}
-			checks = append(checks, check{Check: "broker", Status: "ok", Detail: fmt.Sprintf("%s at %s answers in %v; queue %q: %s ready, %s in flight, %s delayed, %s dead letters",
-				a.be.Name, where, time.Since(start).Round(time.Millisecond), a.cfg.Queue, count(&s.Ready), count(&s.InFlight), count(&s.Delayed), count(&s.DeadLetters))})
-		}
-		if a.be.Networked && st.Local() {
-			checks = append(checks, check{Check: "sharing", Status: "warn",
-				Detail: fmt.Sprintf("broker %s is networked but the store is the local SQLite file %s: workers on other machines would not share it", a.be.Name, st.Location()),
-				Fix:    "on one machine this is fine; across machines use --store postgres://user@host/db"})
-		}
+	// The broker is checked whatever the store did: a queue opens without
+	// the store (inproc's dead-letter book opens it lazily).
+	checks = append(checks, checkBroker(ctx, a, &failed))
+	if st != nil && a.be.Networked && st.Local() {
+		checks = append(checks, check{Check: "sharing", Status: "warn",
+			Detail: fmt.Sprintf("broker %s is networked but the store is the local SQLite file %s: workers on other machines would not share it", a.be.Name, st.Location()),
+			Fix:    "on one machine this is fine; across machines use --store postgres://user@host/db"})
 	}
 	if a.json() {
 		if err := writeJSON(a.Out, checks); err != nil {
@@ -131,4 +112,27 @@ func storeFix(err error) string {
 		return "use a SQLite file path or a postgres:// URL"
 	}
 	return "for SQLite, make sure the directory of --store exists and is writable; for PostgreSQL, that the server runs and the URL's database and user exist"
+}
+
+// checkBroker opens the queue and reads its counts within five seconds.
+func checkBroker(ctx context.Context, a *app, failed *error) check {
+	start := time.Now()
+	qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	q, err := a.Queue(qctx)
+	var s backends.Stats
+	if err == nil {
+		s, err = q.Stats(qctx)
+	}
+	if err != nil {
+		*failed = errors.Join(*failed, err)
+		return check{Check: "broker", Status: "fail", Detail: err.Error(), Fix: brokerFix(a, err)}
+	}
+	url, _ := a.brokerURL() // Queue succeeded: so did it
+	where := backends.Redact(url)
+	if where == "" {
+		where = "this process's memory"
+	}
+	return check{Check: "broker", Status: "ok", Detail: fmt.Sprintf("%s at %s answers in %v; queue %q: %s ready, %s in flight, %s delayed, %s dead letters",
+		a.be.Name, where, time.Since(start).Round(time.Millisecond), a.cfg.Queue, count(&s.Ready), count(&s.InFlight), count(&s.Delayed), count(&s.DeadLetters))}
 }
