@@ -11,6 +11,7 @@ import (
 	"os"
 	"regexp"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -31,6 +32,22 @@ type Harness struct {
 	// broker's own tools: a body that is not a mission, and none of
 	// palantir's metadata.
 	InjectRaw func(t *testing.T, queue string, body []byte)
+
+	// OpenURL opens queue at another URL of this backend, for the cases
+	// below; nil when the backend has no URL (inproc).
+	OpenURL func(ctx context.Context, url, queue string) (backends.Queue, error)
+	// Unreachable is a URL of this backend at a closed loopback port,
+	// holding the password "secret": Open must fail within a few seconds
+	// with ErrUnreachable, naming the URL redacted, never the password.
+	Unreachable string
+	// BadURLs are URLs Open must refuse with ErrBadURL, each holding the
+	// password "secret", which the error must not show.
+	BadURLs []string
+	// Restartable starts a private server of this backend that the test
+	// may restart (stop and start on the same data), and returns a URL on
+	// it and the restart; nil when the backend has no server of its own.
+	// A pending and a waiting message must both come back after it.
+	Restartable func(t *testing.T) (url string, restart func())
 }
 
 // Run runs every conformance test against h.
@@ -53,6 +70,9 @@ func Run(t *testing.T, h Harness) {
 		{"Purge", testPurge},
 		{"OversizedMessageIsRefusedAtPublish", testOversized},
 		{"DeliveriesAreCounted", testDeliveriesCounted},
+		{"OpenUnreachableFailsFastWithoutThePassword", testOpenUnreachable},
+		{"OpenBadURL", testOpenBadURL},
+		{"BrokerRestartLosesNothing", testBrokerRestart},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, h) })
@@ -503,4 +523,85 @@ func testDeliveriesCounted(t *testing.T, h Harness) {
 		t.Fatalf("first delivery of a retry counted %d, want 1", n)
 	}
 	must(t, "Ack", retried.Ack(ctx(t)))
+}
+
+func testOpenUnreachable(t *testing.T, h Harness) {
+	if h.Unreachable == "" {
+		t.Skip("the backend has no network address")
+	}
+	start := time.Now()
+	q, err := h.OpenURL(context.Background(), h.Unreachable, QueueName(t))
+	if err == nil {
+		q.Close()
+		t.Fatalf("Open of %s succeeded", backends.Redact(h.Unreachable))
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("Open took %v to fail, want under 5s", took)
+	}
+	if !errors.Is(err, backends.ErrUnreachable) {
+		t.Errorf("err = %v, want ErrUnreachable", err)
+	}
+	if strings.Contains(err.Error(), "secret") {
+		t.Errorf("error %q shows the password", err)
+	}
+	if want := backends.Redact(h.Unreachable); !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q does not name %s", err, want)
+	}
+}
+
+func testOpenBadURL(t *testing.T, h Harness) {
+	if len(h.BadURLs) == 0 {
+		t.Skip("the backend reads no URL of its own")
+	}
+	for _, url := range h.BadURLs {
+		q, err := h.OpenURL(context.Background(), url, QueueName(t))
+		if err == nil {
+			q.Close()
+			t.Errorf("Open(%s) succeeded, want ErrBadURL", backends.Redact(url))
+			continue
+		}
+		if !errors.Is(err, backends.ErrBadURL) {
+			t.Errorf("Open(%s): err = %v, want ErrBadURL", backends.Redact(url), err)
+		}
+		if strings.Contains(err.Error(), "secret") {
+			t.Errorf("Open(%s): error %q shows the password", backends.Redact(url), err)
+		}
+	}
+}
+
+// testBrokerRestart restarts a private server with one message pending
+// on a consumer and one waiting: both come back, the pending one
+// redelivered.
+func testBrokerRestart(t *testing.T, h Harness) {
+	if h.Restartable == nil {
+		t.Skip("the backend has no server of its own")
+	}
+	url, restart := h.Restartable(t)
+	queue := QueueName(t)
+	openIt := func() backends.Queue {
+		q, err := h.OpenURL(ctx(t), url, queue)
+		must(t, "Open", err)
+		return q
+	}
+	q := openIt()
+	must(t, "Publish", q.Publish(ctx(t), backends.Message{ID: "pending", Body: []byte("p")}, backends.Message{ID: "waiting", Body: []byte("w")}))
+	c, err := q.Subscribe(ctx(t), backends.ConsumerOptions{Name: "doomed", Prefetch: 1})
+	must(t, "Subscribe", err)
+	if got := receive(t, c, 10*time.Second).Received().ID; got != "pending" {
+		t.Fatalf("received %s, want pending", got)
+	}
+	q.Close()
+	restart()
+	q = openIt()
+	defer q.Close()
+	c = subscribe(t, q, "survivor")
+	got := map[string]bool{}
+	for range 2 {
+		d := receive(t, c, 5*h.Lease+20*time.Second)
+		got[d.Received().ID] = d.Received().Redelivered
+		must(t, "Ack", d.Ack(ctx(t)))
+	}
+	if !got["pending"] || got["waiting"] || len(got) != 2 {
+		t.Errorf("after the restart got %v (id: redelivered), want pending redelivered and waiting not", got)
+	}
 }

@@ -19,13 +19,20 @@ import (
 // PALANTIR_REQUIRE_SERVICES=1).
 func privateRedis(t testing.TB, args ...string) string {
 	t.Helper()
+	port := freePort(t)
+	startRedis(t, port, append([]string{"--dir", t.TempDir()}, args...)...)
+	return port
+}
+
+// startRedis starts redis-server on port with args (which may say
+// "{port}" for it) and waits until it listens.
+func startRedis(t testing.TB, port string, args ...string) *exec.Cmd {
+	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		testservices.Unavailable(t, "redis-server", "redis://127.0.0.1", err)
 	}
-	port := freePort(t)
-	all := append([]string{"--bind", "127.0.0.1", "--port", port, "--dir", t.TempDir(),
-		"--save", "", "--appendonly", "no"}, args...)
+	all := append([]string{"--bind", "127.0.0.1", "--port", port, "--save", "", "--appendonly", "no"}, args...)
 	for i, a := range all {
 		if a == "{port}" {
 			all[i] = port
@@ -42,11 +49,25 @@ func privateRedis(t testing.TB, args ...string) string {
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		if c, err := net.Dial("tcp", addr); err == nil {
 			c.Close()
-			return port
+			return cmd
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("redis-server %s did not listen on %s within 5s:\n%s", strings.Join(all, " "), addr, out.String())
 		}
+	}
+}
+
+// restartableRedis is a private server with appendfsync always, and a
+// restart that SIGKILLs it and starts it again on the same append-only
+// file: the durability the docs promise.
+func restartableRedis(t *testing.T) (string, func()) {
+	port, dir := freePort(t), t.TempDir()
+	args := []string{"--dir", dir, "--appendonly", "yes", "--appendfsync", "always"}
+	srv := startRedis(t, port, args...)
+	return "redis://127.0.0.1:" + port + "/0", func() {
+		srv.Process.Kill()
+		srv.Wait()
+		srv = startRedis(t, port, args...)
 	}
 }
 

@@ -4,10 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
-	"net"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -113,6 +110,21 @@ func (s *server) harness() backendtest.Harness {
 		Open: func(t *testing.T, queue string) backends.Queue {
 			return s.open(t, queue, lease)
 		},
+		OpenURL: func(ctx context.Context, url, queue string) (backends.Queue, error) {
+			q, err := redis.Open(ctx, backends.Config{URL: url, Queue: queue, Lease: lease})
+			if err != nil {
+				return nil, err
+			}
+			return q, nil
+		},
+		Unreachable: "redis://:secret@127.0.0.1:1/0",
+		BadURLs: []string{
+			"redis://:secret@127.0.0.1:6379/0?sentinel=yes", // unknown parameter
+			"redis://127.0.0.1:6379/0?password=secret",      // password in the query
+			"amqp://:secret@127.0.0.1/",                     // not redis
+			"redis://:secret@127.0.0.1/0?dial_timeout=soon", // bad duration
+		},
+		Restartable: restartableRedis,
 		InjectRaw: func(t *testing.T, queue string, body []byte) {
 			// What a student would do with redis-cli XADD: no id, no attempt.
 			err := s.client.XAdd(context.Background(), &goredis.XAddArgs{
@@ -128,48 +140,6 @@ func (s *server) harness() backendtest.Harness {
 func TestConformance(t *testing.T) {
 	s := needRedis(t)
 	backendtest.Run(t, s.harness())
-}
-
-func TestOpenUnreachable(t *testing.T) {
-	const url = "redis://:secret@127.0.0.1:1/0"
-	start := time.Now()
-	q, err := redis.Open(context.Background(), backends.Config{URL: url, Queue: "q"})
-	if err == nil {
-		q.Close()
-		t.Fatal("Open of a closed port succeeded")
-	}
-	if took := time.Since(start); took > 5*time.Second {
-		t.Errorf("Open took %v, want at most 5s", took)
-	}
-	if !errors.Is(err, backends.ErrUnreachable) {
-		t.Errorf("err = %v, want ErrUnreachable", err)
-	}
-	if strings.Contains(err.Error(), "secret") {
-		t.Errorf("error %q shows the password", err)
-	}
-	if want := backends.Redact(url); !strings.Contains(err.Error(), want) {
-		t.Errorf("error %q does not name %s", err, want)
-	}
-}
-
-func TestOpenBadURL(t *testing.T) {
-	tests := []struct{ name, url string }{
-		{name: "unknown parameter", url: "redis://:secret@127.0.0.1:6379/0?sentinel=yes"},
-		{name: "password in the query", url: "redis://127.0.0.1:6379/0?password=secret"},
-		{name: "not redis", url: "amqp://:secret@127.0.0.1/"},
-		{name: "bad duration", url: "redis://:secret@127.0.0.1/0?dial_timeout=soon"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := redis.Open(context.Background(), backends.Config{URL: tt.url, Queue: "q"})
-			if !errors.Is(err, backends.ErrBadURL) {
-				t.Fatalf("err = %v, want ErrBadURL", err)
-			}
-			if strings.Contains(err.Error(), "secret") {
-				t.Errorf("error %q shows the password", err)
-			}
-		})
-	}
 }
 
 func TestKeys(t *testing.T) {
@@ -500,79 +470,6 @@ func BenchmarkPublishReceiveAck(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-	}
-}
-
-// TestBrokerRestartWithAOF kills a private redis-server (SIGKILL) with a
-// message pending on a consumer and one waiting, restarts it on the same
-// append-only file, and checks that both come back: the documented
-// durability with appendfsync always.
-func TestBrokerRestartWithAOF(t *testing.T) {
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		t.Skip("redis-server is not in PATH")
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	_, port, _ := net.SplitHostPort(addr)
-	dir := t.TempDir()
-	start := func() *exec.Cmd {
-		cmd := exec.Command(bin, "--bind", "127.0.0.1", "--port", port, "--dir", dir,
-			"--save", "", "--appendonly", "yes", "--appendfsync", "always")
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-			if c, err := net.Dial("tcp", addr); err == nil {
-				c.Close()
-				return cmd
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("redis-server on %s did not start", addr)
-			}
-		}
-	}
-	url := "redis://" + addr + "/0"
-	ctx := context.Background()
-	cfg := backends.Config{URL: url, Queue: "restart", Lease: lease}
-
-	srv := start()
-	q, err := redis.Open(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := q.Publish(ctx, backends.Message{ID: "pending"}, backends.Message{ID: "waiting"}); err != nil {
-		t.Fatal(err)
-	}
-	if got := receive(t, subscribe(t, q, "doomed", 1), 5*time.Second).Received().ID; got != "pending" {
-		t.Fatalf("received %s, want pending", got)
-	}
-	q.Close()
-	srv.Process.Kill()
-	srv.Wait()
-
-	start()
-	q, err = redis.Open(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer q.Close()
-	c := subscribe(t, q, "survivor", 1)
-	got := map[string]bool{}
-	for range 2 {
-		d := receive(t, c, 5*lease+5*time.Second)
-		got[d.Received().ID] = d.Received().Redelivered
-		if err := d.Ack(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if want := map[string]bool{"pending": true, "waiting": false}; !maps.Equal(got, want) {
-		t.Errorf("after the restart got %v (id: redelivered), want %v", got, want)
 	}
 }
 
