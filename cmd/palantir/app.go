@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/mattn/go-isatty"
 
@@ -43,10 +44,13 @@ type app struct {
 
 	// compactJSON: print JSON documents on one line each (streams).
 	compactJSON bool
+	// now is the clock of what commands compute from the time (history
+	// --since, heartbeat ages, purge and abandon stamps).
+	now func() time.Time
 }
 
 func newApp(io streams) *app {
-	return &app{streams: io, registry: all.Registry(), log: slog.New(slog.DiscardHandler)}
+	return &app{streams: io, registry: all.Registry(), log: slog.New(slog.DiscardHandler), now: time.Now}
 }
 
 func (a *app) configure(cfg config.Config) error {

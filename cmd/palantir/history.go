@@ -33,7 +33,7 @@ EXIT STATUS
   palantir history --worker eagle1 --limit 5 -o json`,
 		Args: argsUsage(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.parse(); err != nil {
+			if err := o.validate(a.now()); err != nil {
 				return err
 			}
 			if runF != nil {
@@ -54,8 +54,9 @@ EXIT STATUS
 	return cmd
 }
 
-func (o *historyOptions) parse() error {
-	f, err := o.Query.Filter(time.Now(), ops.Flag)
+// validate checks the filter and resolves --since against now.
+func (o *historyOptions) validate(now time.Time) error {
+	f, err := o.Query.Filter(now, ops.Flag)
 	o.Filter = f
 	return err
 }

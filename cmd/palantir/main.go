@@ -27,7 +27,13 @@ func main() {
 // run executes one command line and returns the exit status. Tests call it
 // in-process.
 func run(ctx context.Context, args []string, io streams) int {
-	root := newRootCmd(io)
+	return runApp(ctx, newApp(io), args)
+}
+
+// runApp runs the command line on a (tests give one a clock of their own).
+func runApp(ctx context.Context, a *app, args []string) int {
+	io := a.streams
+	root := newRootCmd(a)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
 	if err != nil && strings.HasPrefix(err.Error(), "unknown command") {

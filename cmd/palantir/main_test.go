@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/palantir-lab/palantir/backends/all"
 	"github.com/palantir-lab/palantir/ops"
@@ -278,5 +279,30 @@ func TestStatusOfMissions(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("summary lacks raven SUCCESS 2: %+v", rows)
+	}
+}
+
+// Commands compute from the app's clock, so a test can move it: two
+// hours on, nothing launched now is within history --since 1h.
+func TestCommandsReadTheInjectedClock(t *testing.T) {
+	dir := t.TempDir()
+	if r := cli(t, dir, "launch", "raven", "--speed", "100", "--fail-rate", "0"); r.code != 0 {
+		t.Fatalf("launch: %d %s", r.code, r.err)
+	}
+	history := func(now time.Time) []ops.Mission {
+		var out, errb bytes.Buffer
+		a := newApp(streams{In: strings.NewReader(""), Out: &out, Err: &errb})
+		a.now = func() time.Time { return now }
+		code := runApp(context.Background(), a, []string{"--store", filepath.Join(dir, "palantir.db"), "history", "--since", "1h", "-o", "json"})
+		if code != 0 {
+			t.Fatalf("history: %d %s", code, errb.String())
+		}
+		return decode[[]ops.Mission](t, result{out: out.String()})
+	}
+	if got := history(time.Now()); len(got) != 1 {
+		t.Errorf("history --since 1h now: %d missions, want 1", len(got))
+	}
+	if got := history(time.Now().Add(2 * time.Hour)); len(got) != 0 {
+		t.Errorf("history --since 1h two hours on: %d missions, want 0", len(got))
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -94,7 +93,7 @@ func runPurge(ctx context.Context, a *app, o purgeOptions) error {
 			return fmt.Errorf("purge --all %s queue %q: %w", a.be.Name, a.cfg.Queue, err)
 		}
 	}
-	marked, err := st.MarkPurged(ctx, a.be.Name, a.cfg.Queue, time.Now())
+	marked, err := st.MarkPurged(ctx, a.be.Name, a.cfg.Queue, a.now())
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
 	}

@@ -10,8 +10,8 @@ import (
 	"github.com/palantir-lab/palantir/internal/config"
 )
 
-func newRootCmd(io streams) *cobra.Command {
-	a := newApp(io)
+func newRootCmd(a *app) *cobra.Command {
+	io := a.streams
 	var configFile string
 	root := &cobra.Command{
 		Use:   "palantir",

@@ -155,7 +155,7 @@ func runServe(ctx context.Context, a *app, o serveOptions) error {
 	stopWorkers()
 	if ids := srv.Unfinished(); len(ids) > 0 {
 		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		if n, err := st.Abandon(actx, ids, "interrupted: the inproc queue lived in the serve process", time.Now()); err == nil && n > 0 {
+		if n, err := st.Abandon(actx, ids, "interrupted: the inproc queue lived in the serve process", a.now()); err == nil && n > 0 {
 			fmt.Fprintf(a.Err, "%d unfinished mission(s) marked FAILURE: the inproc queue ends with this process\n", n)
 		}
 		cancel()

@@ -175,7 +175,7 @@ func summaryTables(a *app, rows []ops.StatusRow) error {
 		}
 		fmt.Fprintln(a.Out)
 	}
-	now := time.Now()
+	now := a.now()
 	t := newTable(a.Out, "QUEUE", "BACKEND", "READY", "IN FLIGHT", "DELAYED", "DEAD LETTERS")
 	var live []ops.StatusRow
 	for _, r := range rows {

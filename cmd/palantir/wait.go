@@ -57,7 +57,7 @@ func runEmbedded(ctx context.Context, a *app, q backends.Subscriber, st *store.S
 	if err != nil {
 		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
-		if n, aerr := st.Abandon(actx, ids, "interrupted: the inproc queue lived in the launching process", time.Now()); aerr == nil && n > 0 {
+		if n, aerr := st.Abandon(actx, ids, "interrupted: the inproc queue lived in the launching process", a.now()); aerr == nil && n > 0 {
 			fmt.Fprintf(a.Err, "%d unfinished mission(s) marked FAILURE: the inproc queue ends with this process\n", n)
 		}
 	}

@@ -162,7 +162,7 @@ func runWorker(ctx context.Context, a *app, o workerOptions) error {
 // warnDuplicateName warns when a live worker already uses name: two
 // workers of one name would look like one in status and history.
 func warnDuplicateName(ctx context.Context, a *app, st *store.Store, name string) {
-	live, err := st.Workers(ctx, time.Now().Add(-ops.LiveWindow))
+	live, err := st.Workers(ctx, a.now().Add(-ops.LiveWindow))
 	if err != nil {
 		return
 	}
