@@ -53,7 +53,7 @@ func redelivery(ctx context.Context, e *env) (Result, error) {
 	}
 	note := "came back at once: a closed session's unsettled messages are returned"
 	if took >= e.opts.Lease/2 {
-		note = fmt.Sprintf("came back after the lease (%s): an abandoned message waits for its lease to expire", ms(e.opts.Lease))
+		note = fmt.Sprintf("came back after the lease (%s): an abandoned message waits for its lease to expire", e.opts.Lease)
 	}
 	if !r.Redelivered {
 		note += "; not flagged Redelivered"
@@ -183,13 +183,13 @@ func retryAccuracy(ctx context.Context, e *env) (Result, error) {
 	switch {
 	case lo < -EarlyTolerance:
 		return Result{Verdict: DoesNotHold, Figure: figure,
-			Note: fmt.Sprintf("a retry came back %s before its %s delay (tolerance %s)", ms(-lo), ms(delay), ms(EarlyTolerance))}, nil
+			Note: fmt.Sprintf("a retry came back %s before its %s delay (tolerance %s)", ms(-lo), delay, ms(EarlyTolerance))}, nil
 	case med >= LateThreshold:
 		return Result{Verdict: DoesNotHold, Figure: figure,
-			Note: fmt.Sprintf("median lateness over %s for Retry(%s)", ms(LateThreshold), ms(delay))}, nil
+			Note: fmt.Sprintf("median lateness over %s for Retry(%s)", ms(LateThreshold), delay)}, nil
 	}
 	return Result{Verdict: Holds, Figure: figure,
-		Note: fmt.Sprintf("%d Retry(%s): none early by more than %s, median late under %s", n, ms(delay), ms(EarlyTolerance), ms(LateThreshold))}, nil
+		Note: fmt.Sprintf("%d Retry(%s): none early by more than %s, median late under %s", n, delay, ms(EarlyTolerance), ms(LateThreshold))}, nil
 }
 
 // deadLetters: DeadLetter with a reason, find it listed, replay it.
@@ -381,7 +381,10 @@ func durability(ctx context.Context, e *env) (Result, error) {
 	e.handles = nil
 	out, err := exec.CommandContext(ctx, "sh", "-c", e.opts.RestartCmd).CombinedOutput()
 	if err != nil {
-		return Result{}, fmt.Errorf("restart command %q: %w: %s", e.opts.RestartCmd, err, strings.TrimSpace(string(out)))
+		if msg := strings.TrimSpace(string(out)); msg != "" {
+			err = fmt.Errorf("%w: %s", err, msg)
+		}
+		return Result{}, fmt.Errorf("restart command %q: %w", e.opts.RestartCmd, err)
 	}
 	// The broker may take a while to accept connections again.
 	var c backends.Consumer

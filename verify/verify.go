@@ -125,12 +125,12 @@ func Run(ctx context.Context, be backends.Backend, cfg backends.Config, o Option
 		}
 		if err != nil {
 			failed = append(failed, fmt.Errorf("%s: %w", s.name, err))
-			r = Result{Verdict: NotMeasured, Note: "error: " + backends.RedactText(err.Error())}
+			r = Result{Verdict: NotMeasured, Figure: "-", Note: "error: " + backends.RedactText(err.Error())}
 		}
 		r.Scenario, r.DurationMS = s.name, took.Milliseconds()
 		results = append(results, r)
 		if o.Progress != nil {
-			fmt.Fprintf(o.Progress, "%s, %s\n", r.Verdict, took.Round(100*time.Millisecond))
+			fmt.Fprintf(o.Progress, "%s, %.1fs\n", r.Verdict, took.Seconds())
 		}
 	}
 	if len(failed) > 0 {
