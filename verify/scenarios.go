@@ -396,7 +396,7 @@ func durability(ctx context.Context, e *env) (Result, error) {
 		time.Sleep(500 * time.Millisecond)
 	}
 	if err != nil {
-		return Result{}, fmt.Errorf("reopen after the restart: %w", err)
+		return Result{}, fmt.Errorf("the broker did not come back within 30s of the restart command: %v", err) // not ErrUnreachable: the other rows stand
 	}
 	seen := map[string]bool{}
 	for len(seen) < n {
@@ -412,7 +412,7 @@ func durability(ctx context.Context, e *env) (Result, error) {
 	}
 	figure := fmt.Sprintf("%d of %d survived", len(seen), n)
 	if len(seen) < n {
-		return Result{Verdict: DoesNotHold, Figure: figure, Note: "published (confirmed) messages were lost by the restart"}, nil
+		return Result{Verdict: DoesNotHold, Figure: figure, Note: "messages the broker had confirmed were lost by the restart"}, nil
 	}
-	return Result{Verdict: Holds, Figure: figure, Note: "every confirmed message was still there after: " + e.opts.RestartCmd}, nil
+	return Result{Verdict: Holds, Figure: figure, Note: "every confirmed message was still there after the restart command"}, nil
 }

@@ -3,7 +3,10 @@ package verify_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -140,4 +143,55 @@ func (w testWriter) Write(p []byte) (int, error) {
 		w.t.Log(strings.TrimSpace(string(p)))
 	}
 	return len(p), nil
+}
+
+// Durability is measured with a restart command: a private redis-server
+// (not the shared one) killed with SIGKILL and started again, once with
+// an append-only file (everything survives) and once with no persistence
+// at all (nothing does).
+func TestVerifyDurabilityAcrossARestart(t *testing.T) {
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		testservices.Unavailable(t, "redis-server binary", "PATH", err)
+	}
+	be, err := all.Registry().Resolve("redis://")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name       string
+		appendonly string
+		want       verify.Verdict
+		figure     string
+	}{
+		{"append-only file", "yes", verify.Holds, "20 of 20 survived"},
+		{"no persistence", "no", verify.DoesNotHold, "0 of 20 survived"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			port := 20000 + rand.IntN(20000)
+			start := fmt.Sprintf("redis-server --port %d --dir %s --appendonly %s --save '' --daemonize yes --pidfile %s/pid", port, dir, tt.appendonly, dir)
+			if out, err := exec.Command("sh", "-c", start).CombinedOutput(); err != nil {
+				t.Fatalf("%s: %v: %s", start, err, out)
+			}
+			t.Cleanup(func() { exec.Command("sh", "-c", "kill $(cat "+dir+"/pid)").Run() })
+			restart := fmt.Sprintf("kill -9 $(cat %s/pid); sleep 0.3; %s", dir, start)
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			defer cancel()
+			url := fmt.Sprintf("redis://127.0.0.1:%d/0", port)
+			var rows []verify.Result
+			for range 50 { // the daemon takes a moment to listen
+				if rows, err = verify.Run(ctx, be, backends.Config{URL: url}, verify.Options{RestartCmd: restart}); !errors.Is(err, backends.ErrUnreachable) {
+					break
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			if err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			got := rows[len(rows)-1]
+			if got.Scenario != "durability across a broker restart" || got.Verdict != tt.want || got.Figure != tt.figure {
+				t.Errorf("got %+v, want verdict %q, figure %q", got, tt.want, tt.figure)
+			}
+		})
+	}
 }
