@@ -112,7 +112,7 @@ func extension(ctx context.Context, e *env) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	figure := fmt.Sprintf("kept %s (%.1f leases, %d extensions)", ms(hold), float64(hold)/float64(e.opts.Lease), extends)
+	figure := fmt.Sprintf("kept %s (%.1f leases, %d extensions)", hold, float64(hold)/float64(e.opts.Lease), extends)
 	if stolen != nil {
 		stolen.Ack(ctx)
 		note := "another consumer received it while the holder was extending"
@@ -336,7 +336,7 @@ func stalled(ctx context.Context, e *env) (Result, error) {
 	}
 	if dup == nil {
 		holder.Close()
-		return Result{Verdict: DoesNotHold, Figure: "kept " + ms(wait) + " (" + fmt.Sprint(int(wait/e.opts.Lease)) + " leases)",
+		return Result{Verdict: DoesNotHold, Figure: "kept " + wait.String() + " (" + fmt.Sprint(int(wait/e.opts.Lease)) + " leases)",
 			Note: "the lease is the connection, not a timer: a stalled but connected consumer keeps its message"}, nil
 	}
 	took := time.Since(stalledAt)
