@@ -39,4 +39,3 @@ func ceiling(ctx context.Context, c backends.CeilingRun) (time.Duration, error) 
 	wg.Wait()
 	return time.Since(start), ctx.Err()
 }
-

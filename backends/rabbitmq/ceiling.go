@@ -150,7 +150,6 @@ func ceiling(ctx context.Context, c backends.CeilingRun) (time.Duration, error) 
 	return end.Sub(start), nil
 }
 
-
 // Destroy deletes the queue's every broker queue: the work queue, its
 // retry ladder and its dead letters.
 func (q *Queue) Destroy(ctx context.Context) error {
