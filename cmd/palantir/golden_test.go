@@ -88,6 +88,7 @@ func TestJSONOutputShapes(t *testing.T) {
 		"leaderboard": {"leaderboard"},
 		"dlq-list":    {"dlq", "list"},
 		"doctor":      {"doctor"},
+		"verify":      {"verify"},
 	}
 	for name, args := range commands {
 		t.Run(name, func(t *testing.T) {
