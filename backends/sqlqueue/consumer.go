@@ -349,7 +349,7 @@ func (q *Queue) claim(ctx context.Context, c *consumer, n int) (ds, oversized []
 	now := time.Now()
 	for rows.Next() {
 		var (
-			id, size, enqueued             int64
+			id, size, enqueued            int64
 			attempt, deliveries, released int
 			msgID                         string
 			body                          []byte
