@@ -14,6 +14,7 @@ import (
 	"github.com/palantir-lab/palantir/backends/backendtest"
 	"github.com/palantir-lab/palantir/backends/postgres"
 	"github.com/palantir-lab/palantir/backends/sqlqueue"
+	"github.com/palantir-lab/palantir/backends/sqlqueue/sqlqueuetest"
 	"github.com/palantir-lab/palantir/internal/testservices"
 )
 
@@ -94,4 +95,17 @@ func TestOpenUnreachable(t *testing.T) {
 	if want := backends.Redact(url); !strings.Contains(err.Error(), want) {
 		t.Errorf("error %q does not name %s", err, want)
 	}
+}
+
+func TestSQLQueue(t *testing.T) {
+	sqlqueuetest.Run(t, sqlqueuetest.Kit{Lease: lease, NewDatabase: func(t *testing.T) sqlqueuetest.Database {
+		db := needPostgres(t)
+		return sqlqueuetest.Database{
+			Open: func(cfg backends.Config) (backends.Queue, error) {
+				cfg.URL = db.url
+				return postgres.Open(context.Background(), cfg)
+			},
+			InjectRaw: db.harness().InjectRaw,
+		}
+	}})
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/palantir-lab/palantir/backends/backendtest"
 	"github.com/palantir-lab/palantir/backends/sqlite"
 	"github.com/palantir-lab/palantir/backends/sqlqueue"
+	"github.com/palantir-lab/palantir/backends/sqlqueue/sqlqueuetest"
 )
 
 const lease = 300 * time.Millisecond
@@ -66,4 +67,17 @@ func (f *file) harness() backendtest.Harness {
 
 func TestConformance(t *testing.T) {
 	backendtest.Run(t, newFile(t).harness())
+}
+
+func TestSQLQueue(t *testing.T) {
+	sqlqueuetest.Run(t, sqlqueuetest.Kit{Lease: lease, NewDatabase: func(t *testing.T) sqlqueuetest.Database {
+		f := newFile(t)
+		return sqlqueuetest.Database{
+			Open: func(cfg backends.Config) (backends.Queue, error) {
+				cfg.URL = f.path
+				return sqlite.Open(context.Background(), cfg)
+			},
+			InjectRaw: f.harness().InjectRaw,
+		}
+	}})
 }
