@@ -3,6 +3,7 @@ package sqlite_test
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"path/filepath"
 	"testing"
 	"time"
@@ -19,19 +20,20 @@ const lease = 300 * time.Millisecond
 // file is a fresh SQLite file for t, and a plain connection to it for
 // doing what a student would with the sqlite3 shell.
 type file struct {
-	path  string
-	plain *sql.DB
+	dir, path string
+	plain     *sql.DB
 }
 
 func newFile(t testing.TB) *file {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "palantir.db")
+	dir := t.TempDir()
+	path := filepath.Join(dir, "palantir.db")
 	plain, err := sql.Open("sqlite", sqlite.DSN(path))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { plain.Close() })
-	return &file{path: path, plain: plain}
+	return &file{dir: dir, path: path, plain: plain}
 }
 
 // open opens queue in the file as a new, independent handle.
@@ -62,6 +64,17 @@ func (f *file) harness() backendtest.Harness {
 				t.Fatal(err)
 			}
 		},
+		OpenURL: func(ctx context.Context, url, queue string) (backends.Queue, error) {
+			return sqlite.Backend().Open(ctx, backends.Config{URL: url, Queue: queue, Lease: lease})
+		},
+		// A file has no network address to be unreachable at, and no
+		// server to restart.
+		BadURLs: []string{
+			"postgres://palantir:secret@127.0.0.1:5432/palantir",
+			"ftp://palantir:secret@host/palantir.db",
+			"sqlite:" + filepath.Join(f.dir, "x.db") + "?password=secret",
+			":memory:",
+		},
 	}
 }
 
@@ -80,4 +93,44 @@ func TestSQLQueue(t *testing.T) {
 			InjectRaw: f.harness().InjectRaw,
 		}
 	}})
+}
+
+// A consumer waiting on an empty queue sees a row another process
+// inserted (here a plain connection, as a stranger with the sqlite3
+// shell) at its next poll, within about a second.
+func TestAnotherProcessPublishIsSeenAtThePoll(t *testing.T) {
+	f := newFile(t)
+	queue := backendtest.QueueName(t)
+	q := f.open(t, backends.Config{Queue: queue})
+	c, err := q.Subscribe(context.Background(), backends.ConsumerOptions{Name: "poller"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// Let the consumer go idle: its poll backs off to the longest.
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	_, err = c.Receive(ctx)
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Receive on an empty queue: %v, want the deadline", err)
+	}
+	got := make(chan time.Time, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if d, err := c.Receive(ctx); err == nil {
+			d.Ack(ctx)
+		}
+		got <- time.Now()
+	}()
+	f.harness().InjectRaw(t, queue, []byte("hello"))
+	start := time.Now()
+	select {
+	case at := <-got:
+		if waited := at.Sub(start); waited > 3*time.Second {
+			t.Errorf("seen after %v, want within about a second (the longest poll)", waited)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("another process's row was not seen within 10s")
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -49,6 +50,7 @@ func Run(t *testing.T, k Kit) {
 		{"OversizedRowIsDeadLetteredAtClaim", testOversizedRow},
 		{"ConcurrentOpensCreateTheTablesOnce", testConcurrentOpens},
 		{"DestroyKeepsOtherQueues", testDestroy},
+		{"IdleConsumersDoNotSpin", testIdle},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, k) })
@@ -272,5 +274,41 @@ func testDestroy(t *testing.T, k Kit) {
 	}
 	if s, err := other.Stats(ctx(t)); err != nil || s.Ready != 1 {
 		t.Errorf("the other queue after Destroy: %+v (%v), want its message still ready", s, err)
+	}
+}
+
+// cpuTime is the CPU time this process has used so far.
+func cpuTime(t *testing.T) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		t.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// Consumers waiting on an empty queue wait (for a wakeup, the next poll)
+// instead of spinning: over two seconds, eight of them use a small
+// fraction of one CPU.
+func testIdle(t *testing.T, k Kit) {
+	db := k.NewDatabase(t)
+	name := backendtest.QueueName(t)
+	q := open(t, db, backends.Config{Queue: name, Lease: k.Lease})
+	idle, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	before := cpuTime(t)
+	for i := range 8 {
+		c := subscribe(t, q, fmt.Sprintf("c%d", i), 4)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := c.Receive(idle); !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("Receive on an empty queue: %v, want the deadline", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if used := cpuTime(t) - before; used > 400*time.Millisecond {
+		t.Errorf("8 idle consumers used %v of CPU in 2s, want well under 400ms (a poll loop spinning?)", used)
 	}
 }
