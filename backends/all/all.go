@@ -5,8 +5,10 @@ package all
 import (
 	"github.com/palantir-lab/palantir/backends"
 	"github.com/palantir-lab/palantir/backends/inproc"
+	"github.com/palantir-lab/palantir/backends/postgres"
 	"github.com/palantir-lab/palantir/backends/rabbitmq"
 	"github.com/palantir-lab/palantir/backends/redis"
+	"github.com/palantir-lab/palantir/backends/sqlite"
 )
 
 // Registry returns a registry of all backends.
@@ -15,5 +17,7 @@ func Registry() *backends.Registry {
 		inproc.Backend(),
 		redis.Backend(),
 		rabbitmq.Backend(),
+		postgres.Backend(),
+		sqlite.Backend(),
 	)
 }

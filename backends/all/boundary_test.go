@@ -94,7 +94,7 @@ func TestNoSwitchOnABackendName(t *testing.T) {
 			case *ast.CaseClause:
 				lits = n.List
 			case *ast.BinaryExpr:
-				if n.Op == token.EQL || n.Op == token.NEQ {
+				if (n.Op == token.EQL || n.Op == token.NEQ) && !isDriver(n.X) && !isDriver(n.Y) {
 					lits = []ast.Expr{n.X, n.Y}
 				}
 			}
@@ -108,4 +108,18 @@ func TestNoSwitchOnABackendName(t *testing.T) {
 			return true
 		})
 	}
+}
+
+// isDriver reports whether e is a variable or field named driver: the
+// store's SQL driver, "sqlite" or "postgres", which two backends are
+// named after (their queues live in those databases) without the store
+// deciding anything by backend.
+func isDriver(e ast.Expr) bool {
+	switch e := e.(type) {
+	case *ast.Ident:
+		return e.Name == "driver"
+	case *ast.SelectorExpr:
+		return e.Sel.Name == "driver"
+	}
+	return false
 }
