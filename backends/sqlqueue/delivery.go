@@ -105,10 +105,11 @@ func (d *delivery) move(ctx context.Context, copy string, notify bool, args ...a
 	return err == nil, err
 }
 
-// Ack deletes the row.
+// Ack deletes the row. Concurrent acks of one Queue share a transaction
+// (acker.go).
 func (d *delivery) Ack(ctx context.Context) error {
 	return d.settle(ctx, "ack", func() (bool, error) {
-		return d.exec(ctx, d.c.q.st.ack)
+		return d.c.q.ack(ctx, d.id, d.token)
 	})
 }
 

@@ -53,6 +53,10 @@ type Queue struct {
 	stopListen   context.CancelFunc
 	listenerDone chan struct{}
 
+	acks      chan *ackReq // to ackLoop (acker.go), started by the first ack
+	ackerOnce sync.Once
+	ackerDone chan struct{}
+
 	once sync.Once
 	done chan struct{}
 
@@ -96,6 +100,8 @@ func Open(ctx context.Context, opts Options) (*Queue, error) {
 		sig:          acquireSignal(opts.WakeKey + "\x00" + cfg.Queue),
 		listen:       opts.Listen,
 		listenerDone: make(chan struct{}),
+		acks:         make(chan *ackReq, maxAcks),
+		ackerDone:    make(chan struct{}),
 		done:         make(chan struct{}),
 		consumers:    map[*consumer]struct{}{},
 	}, nil
@@ -142,6 +148,8 @@ func (q *Queue) Close() error {
 			q.stopListen()
 		}
 		<-q.listenerDone
+		q.ackerOnce.Do(func() { close(q.ackerDone) }) // never started
+		<-q.ackerDone                                 // a batch in flight commits first
 		releaseSignal(q.sig)
 		q.db.Close()
 	})
