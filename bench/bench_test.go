@@ -3,6 +3,7 @@ package bench_test
 import (
 	"context"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -190,5 +191,27 @@ func TestValidate(t *testing.T) {
 	}
 	if err := base.Validate(); err != nil {
 		t.Errorf("Validate(valid) = %v", err)
+	}
+}
+
+// A queue kept in the store's database cannot run without one: with
+// --store none bench says so instead of making a palantir.db of its own
+// in the working directory.
+func TestStoreNoneRefusesAQueueInTheStore(t *testing.T) {
+	t.Chdir(t.TempDir())
+	reg := all.Registry()
+	for _, b := range reg.Backends() {
+		if b.FromStore == nil {
+			continue
+		}
+		o := options(b.Name, 10)
+		o.Store = bench.StoreNone
+		rs, err := bench.Run(context.Background(), o)
+		if err == nil || len(rs) != 1 || !strings.Contains(rs[0].Error, "store") {
+			t.Errorf("%s with --store none: %v, %+v; want an error about the store", b.Name, err, rs)
+		}
+		if entries, _ := os.ReadDir("."); len(entries) != 0 {
+			t.Errorf("%s with --store none left %v in the working directory", b.Name, entries)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -74,6 +75,9 @@ func openEnv(ctx context.Context, o Options, t target) (e *env, err error) {
 	var book backends.DeadLetterBook
 	if st, ok := e.st.(*store.Store); ok {
 		book = st
+	}
+	if o.Store == StoreNone && t.backend.FromStore != nil && !strings.Contains(t.name, "://") {
+		return e, fmt.Errorf("the %s backend keeps its queue in the store's database, and --store none has none: give it a store (the default temporary file, or --store URL)", t.backend.Name)
 	}
 	if e.t.url, err = t.backend.URLFor(t.name, o.URLs, storeURL); err != nil {
 		return e, err

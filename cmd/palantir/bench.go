@@ -93,6 +93,9 @@ EXIT STATUS
 		Args:        argsUsage(cobra.NoArgs),
 		Annotations: map[string]string{outputsAnnotation: "table,json,markdown"},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if !cmd.Flags().Changed("backends") {
+				o.Backends = holdableBackends(a.registry, o.Store)
+			}
 			if err := o.validate(a); err != nil {
 				return err
 			}
@@ -103,7 +106,7 @@ EXIT STATUS
 		},
 	}
 	f := cmd.Flags()
-	f.StringSliceVar(&o.Backends, "backends", a.registry.Names(), "backends to compare: names or broker URLs, comma-separated")
+	f.StringSliceVar(&o.Backends, "backends", nil, "backends to compare: names or broker URLs, comma-separated (default: every backend the store can hold)")
 	f.IntVarP(&o.Missions, "missions", "n", 10000, "missions per backend")
 	f.IntVarP(&o.Concurrency, "concurrency", "c", 4, "worker goroutines (and ceiling consumers), 1–1024")
 	f.IntVar(&o.Prefetch, "prefetch", 0, "unsettled messages a consumer may hold, in both phases (0: max(concurrency, 100); equal to -c is the worker's default, fair dispatch)")
@@ -352,4 +355,25 @@ func (v *benchBars) close() {
 		}
 	}
 	v.p.Wait()
+}
+
+// holdableBackends are the registered backends bench can run with its
+// store: a queue kept in the store's database needs a store of its kind
+// (the sqlite backend a SQLite file, postgres a PostgreSQL database), and
+// with --store none there is no database at all.
+func holdableBackends(reg *backends.Registry, store string) []string {
+	probe := store
+	if probe == "" {
+		probe = "bench.db" // the temporary SQLite file
+	}
+	var names []string
+	for _, b := range reg.Backends() {
+		if b.FromStore != nil {
+			if _, err := b.FromStore(probe); err != nil || store == bench.StoreNone {
+				continue
+			}
+		}
+		names = append(names, b.Name)
+	}
+	return names
 }

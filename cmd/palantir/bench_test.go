@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/palantir-lab/palantir/backends/all"
 	"github.com/palantir-lab/palantir/bench"
 )
 
@@ -23,14 +24,34 @@ func benchCLI(t *testing.T, dir string, args ...string) result {
 	return result{code: code, out: out.String(), err: errb.String()}
 }
 
+// holdable are the registered backends that bench's store can hold: all
+// but those that keep their queue in a store of another kind.
+func holdable(store string) []string {
+	if store == "" {
+		store = "bench.db"
+	}
+	var names []string
+	for _, b := range all.Registry().Backends() {
+		if b.FromStore != nil {
+			if _, err := b.FromStore(store); err != nil {
+				continue
+			}
+		}
+		names = append(names, b.Name)
+	}
+	return names
+}
+
 func TestBenchFlags(t *testing.T) {
 	tests := []struct {
 		name string
 		args []string
 		want benchOptions
 	}{
-		{"defaults", nil, benchOptions{Backends: []string{"inproc", "redis", "rabbitmq"}, Missions: 10000,
+		{"defaults", nil, benchOptions{Backends: holdable(""), Missions: 10000,
 			Concurrency: 4, Payload: 256}},
+		{"defaults with a PostgreSQL store", []string{"--store", "postgres://h/db"}, benchOptions{Backends: holdable("postgres://h/db"),
+			Missions: 10000, Concurrency: 4, Payload: 256, Store: "postgres://h/db"}},
 		{"everything", []string{"--backends", "inproc,redis://h:1/0", "-n", "5", "-c", "8", "--payload", "0",
 			"--rate", "2000", "--store", "none", "--report", "r.html", "--cpuprofile", "cpu.out"},
 			benchOptions{Backends: []string{"inproc", "redis://h:1/0"}, Missions: 5, Concurrency: 8, Payload: 0,
