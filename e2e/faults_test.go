@@ -9,6 +9,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	neturl "net/url"
 	"os"
@@ -584,4 +585,222 @@ func TestStorePartitionThroughTheChaosProxy(t *testing.T) {
 	e.partition(w, proxy, "store", "cut", proxy.Cut)
 	time.Sleep(time.Second)
 	e.finishedOnce(ids, "after a store black hole and a cut")
+}
+
+// perBroker runs fn on the shared Redis and the shared RabbitMQ, each
+// with a queue of its own (removed at the end) and storeKind's store
+// ("sqlite" or "postgres"). Nothing stops those servers, so sharing them
+// is safe.
+func perBroker(t *testing.T, storeKind string, fn func(t *testing.T, e *env)) {
+	for _, backend := range []string{"redis", "rabbitmq"} {
+		t.Run(backend, func(t *testing.T) {
+			url := brokers(t)[backend](t)
+			e := &env{t: t, backend: backend, dir: t.TempDir(),
+				queue: fmt.Sprintf("e2e-%d-%x", os.Getpid(), rand.Uint32())}
+			storeURL := filepath.Join(e.dir, "palantir.db")
+			if storeKind == "postgres" {
+				storeURL = testservices.PostgresDB(t)
+			}
+			urlVar := map[string]string{"redis": "PALANTIR_REDIS_URL", "rabbitmq": "PALANTIR_AMQP_URL"}[backend]
+			e.vars = []string{"PALANTIR_BACKEND=" + backend, urlVar + "=" + url, "PALANTIR_QUEUE=" + e.queue,
+				"PALANTIR_STORE=" + storeURL, "PALANTIR_LEASE=2s", "PALANTIR_SHUTDOWN_TIMEOUT=5s"}
+			t.Cleanup(func() { removeQueue(t, backend, url, e.queue) })
+			fn(t, e)
+		})
+	}
+}
+
+// queueFigures is what `status -o json` says of this queue: the store's
+// missions not final (of every type), and what the broker still holds
+// (ready, delayed and, where the broker knows it, in flight).
+func (e *env) queueFigures() (unfinished int, held int64, raw string) {
+	e.t.Helper()
+	var rows []struct {
+		Group    string
+		Counts   map[string]int
+		Ready    *int64
+		Delayed  *int64
+		InFlight *int64 `json:"in_flight"`
+	}
+	code, out, errs := e.palantir("status", "-o", "json")
+	if code != 0 {
+		e.t.Fatalf("status: exit %d: %s", code, errs)
+	}
+	if err := json.Unmarshal([]byte(out), &rows); err != nil {
+		e.t.Fatalf("status: %v: %s", err, out)
+	}
+	held = -1
+	for _, r := range rows {
+		switch {
+		case r.Group == "type":
+			for st, n := range r.Counts {
+				if st != "SUCCESS" && st != "FAILURE" {
+					unfinished += n
+				}
+			}
+		case r.Group == "queue" && r.Ready != nil:
+			held = *r.Ready
+			for _, n := range []*int64{r.Delayed, r.InFlight} {
+				if n != nil && *n > 0 {
+					held += *n
+				}
+			}
+		}
+	}
+	return unfinished, held, out
+}
+
+// count is how many events named name are stored.
+func (e *env) count(name string) int {
+	e.t.Helper()
+	_, out, _ := e.palantir("events", "--limit", "0", "-o", "json")
+	var evs []faultEvent
+	if err := json.Unmarshal([]byte(out), &evs); err != nil {
+		e.t.Fatalf("events: %v", err)
+	}
+	n := 0
+	for _, ev := range evs {
+		if ev.Name == name {
+			n++
+		}
+	}
+	return n
+}
+
+// scoredOnce checks that the leaderboard counts each of ids once and
+// that each has exactly one hero_scored event (telemetry lands in
+// batches: it waits for the last ones).
+func (e *env) scoredOnce(ids []string) {
+	t := e.t
+	t.Helper()
+	scored := map[string]int{}
+	e.waitFor(20*time.Second, "a hero_scored event of every mission", func() bool {
+		_, out, _ := e.palantir("events", "--limit", "0", "-o", "json")
+		var evs []faultEvent
+		if err := json.Unmarshal([]byte(out), &evs); err != nil {
+			t.Fatalf("events: %v", err)
+		}
+		clear(scored)
+		for _, ev := range evs {
+			if ev.Name == "hero_scored" {
+				scored[ev.MissionID]++
+			}
+		}
+		for _, id := range ids {
+			if scored[id] == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	for _, id := range ids {
+		if scored[id] != 1 {
+			t.Errorf("%s: hero_scored %d times, want once", id, scored[id])
+		}
+	}
+	var board []struct{ Missions int }
+	_, out, _ := e.palantir("leaderboard", "-o", "json")
+	if err := json.Unmarshal([]byte(out), &board); err != nil {
+		t.Fatalf("leaderboard: %v: %s", err, out)
+	}
+	n := 0
+	for _, h := range board {
+		n += h.Missions
+	}
+	if n != len(ids) {
+		t.Errorf("the leaderboard counts %d scored missions, want %d (each once): %s", n, len(ids), out)
+	}
+}
+
+// TestSIGKILLStorm: a busy worker is SIGKILLed every 1.5 s (seven kills,
+// with `palantir chaos kill --busy`, as a lab would), a new one started
+// in its place each time, while 30 missions run on three workers. Every
+// mission ends SUCCESS, scored once; the broker holds nothing at the end;
+// no worker spins or floods its log.
+func TestSIGKILLStorm(t *testing.T) {
+	perBroker(t, "sqlite", func(t *testing.T, e *env) {
+		ids := e.launch("consult", "--count", "30", "--fail-rate", "0")
+		procs := map[string]*exec.Cmd{}
+		var order []string
+		spawn := func() {
+			name := fmt.Sprintf("eagle%d", len(order)+1)
+			order = append(order, name)
+			procs[name] = e.startWorker(name, "--concurrency", "2")
+		}
+		for range 3 {
+			spawn()
+		}
+		e.waitFor(30*time.Second, "a worker executing a mission", func() bool {
+			return len(e.missions("history", "--status", "processing")) > 0
+		})
+
+		const kills, every = 7, 1500 * time.Millisecond
+		cpu := 0.0 // of the workers killed, read when they are reaped
+		var victims []string
+		for tick := time.Now(); len(victims) < kills; {
+			if notFinal, _ := e.score(ids); notFinal == 0 {
+				break
+			}
+			time.Sleep(time.Until(tick.Add(every)))
+			tick = time.Now()
+			code, out, errs := e.palantir("chaos", "kill", "--busy", "-o", "json")
+			if code == 1 {
+				continue // none busy this moment (Redis: missions wait out a lease)
+			}
+			var killed []struct {
+				Worker  string
+				Current []string
+				Dead    bool
+			}
+			if code != 0 || json.Unmarshal([]byte(out), &killed) != nil || len(killed) != 1 {
+				t.Fatalf("chaos kill --busy: exit %d: %s %s", code, out, errs)
+			}
+			k := killed[0]
+			p := procs[k.Worker]
+			if p == nil || !k.Dead {
+				t.Fatalf("chaos kill --busy killed %+v, not one of this test's workers (%v) or not dead", k, order)
+			}
+			p.Wait()
+			if ws, ok := p.ProcessState.Sys().(syscall.WaitStatus); !ok || ws.Signal() != syscall.SIGKILL {
+				t.Errorf("%s ended %v, want killed by SIGKILL", k.Worker, p.ProcessState)
+			}
+			cpu += (p.ProcessState.UserTime() + p.ProcessState.SystemTime()).Seconds()
+			delete(procs, k.Worker)
+			victims = append(victims, fmt.Sprintf("%s(%d)", k.Worker, len(k.Current)))
+			spawn()
+		}
+		for _, p := range procs {
+			cpu += cpuSeconds(t, p.Process.Pid)
+		}
+		logs := 0
+		for _, name := range order {
+			logs += lineCount(e.workerLog(name))
+		}
+		t.Logf("%s: %d kills (worker and missions held): %v; %d worker processes used %.2fs CPU, %d log lines",
+			e.backend, len(victims), victims, len(order), cpu, logs)
+		if len(victims) < 6 {
+			t.Errorf("only %d kills before the run ended, want at least 6", len(victims))
+		}
+		if cpu > 0.25*float64(len(order)) {
+			t.Errorf("%d worker processes used %.2fs CPU: a hot loop somewhere", len(order), cpu)
+		}
+		if logs > 4*len(order) {
+			for _, name := range order {
+				t.Logf("%s:\n%s", name, e.workerLog(name))
+			}
+			t.Errorf("%d log lines from %d workers", logs, len(order))
+		}
+		e.finishedOnce(ids, "after a SIGKILL storm on "+e.backend)
+		for _, m := range e.missions(append([]string{"status"}, ids...)...) {
+			if m.Status != "SUCCESS" {
+				t.Errorf("%s: %s (%s)", m.ID, m.Status, m.Error)
+			}
+		}
+		e.scoredOnce(ids)
+		t.Logf("%s: %d starts for %d missions", e.backend, e.count("mission_started"), len(ids))
+		e.waitFor(20*time.Second, "the broker to hold nothing", func() bool {
+			_, held, _ := e.queueFigures()
+			return held == 0
+		})
+	})
 }
