@@ -348,28 +348,38 @@ func TestSQLiteDiskFullIsWaitedOut(t *testing.T) {
 	}
 }
 
-// TestBrokerPartitionThroughTheChaosProxy: the worker reaches Redis
-// through palantir's chaos proxy, which black-holes the connection (a
-// half-open TCP connection: no reset, nothing answers) and later cuts it.
-// The worker waits without spinning, and finishes every mission once when
-// the network heals.
+// TestBrokerPartitionThroughTheChaosProxy: the worker reaches its broker
+// (Redis, RabbitMQ) through palantir's chaos proxy, which black-holes the
+// connection (a half-open TCP connection: no reset, nothing answers) and
+// later cuts it. The worker waits without spinning, recovers by itself,
+// and finishes every mission once when the network heals.
 func TestBrokerPartitionThroughTheChaosProxy(t *testing.T) {
-	direct := reachableRedis(t)
-	proxy, through := proxied(t, direct)
-	e := &env{t: t, backend: "redis", dir: t.TempDir(), queue: fmt.Sprintf("e2e-partition-%d", os.Getpid())}
-	e.vars = []string{"PALANTIR_BACKEND=redis", "PALANTIR_REDIS_URL=" + through, "PALANTIR_QUEUE=" + e.queue,
-		"PALANTIR_STORE=" + filepath.Join(e.dir, "palantir.db"), "PALANTIR_LEASE=2s", "PALANTIR_SHUTDOWN_TIMEOUT=5s"}
-	t.Cleanup(func() { removeQueue(t, "redis", direct, e.queue) })
-	ids := e.launch("raven", "--count", "30", "--speed", "2", "--fail-rate", "0")
-	w := e.startWorker("eagle1", "--concurrency", "2")
-	done := func() int { return len(e.missions("history", "--status", "success", "--limit", "1000")) }
-	e.waitFor(30*time.Second, "a few missions done before the partition", func() bool { return done() >= 4 })
+	for _, tc := range []struct{ backend, service, urlVar, query string }{
+		{"redis", "Redis", "PALANTIR_REDIS_URL", ""},
+		// A 1 s heartbeat: both ends give the half-open connection up
+		// within the black hole (after 3 s), where the default 10 s
+		// would ride it out unseen.
+		{"rabbitmq", "RabbitMQ", "PALANTIR_AMQP_URL", "?heartbeat=1"},
+	} {
+		t.Run(tc.backend, func(t *testing.T) {
+			direct := brokers(t)[tc.backend](t)
+			proxy, through := proxied(t, direct)
+			e := &env{t: t, backend: tc.backend, dir: t.TempDir(), queue: fmt.Sprintf("e2e-partition-%d-%x", os.Getpid(), rand.Uint32())}
+			e.vars = []string{"PALANTIR_BACKEND=" + tc.backend, tc.urlVar + "=" + through + tc.query, "PALANTIR_QUEUE=" + e.queue,
+				"PALANTIR_STORE=" + filepath.Join(e.dir, "palantir.db"), "PALANTIR_LEASE=2s", "PALANTIR_SHUTDOWN_TIMEOUT=5s"}
+			t.Cleanup(func() { removeQueue(t, tc.backend, direct, e.queue) })
+			ids := e.launch("raven", "--count", "30", "--speed", "2", "--fail-rate", "0")
+			w := e.startWorker("eagle1", "--concurrency", "2")
+			done := func() int { return len(e.missions("history", "--status", "success", "--limit", "1000")) }
+			e.waitFor(30*time.Second, "a few missions done before the partition", func() bool { return done() >= 4 })
 
-	before := done()
-	e.partition(w, proxy, "Redis", "black hole (half-open)", proxy.Blackhole)
-	e.waitFor(60*time.Second, "progress after the network heals", func() bool { return done() > before })
-	e.partition(w, proxy, "Redis", "cut", proxy.Cut)
-	e.finishedOnce(ids, "after a black hole and a cut")
+			before := done()
+			e.partition(w, proxy, tc.service, "black hole (half-open)", proxy.Blackhole)
+			e.waitFor(60*time.Second, "progress after the network heals", func() bool { return done() > before })
+			e.partition(w, proxy, tc.service, "cut", proxy.Cut)
+			e.finishedOnce(ids, "after a black hole and a cut")
+		})
+	}
 }
 
 // proxied puts a chaos proxy in front of the service at rawURL and returns
