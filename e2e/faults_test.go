@@ -807,3 +807,84 @@ func TestSIGKILLStorm(t *testing.T) {
 		})
 	})
 }
+
+// TestBadMessagesInALiveRun: malformed, oversized and store-rejected
+// messages are put on the queue with `palantir chaos publish` between two
+// launches, while a worker runs (on a PostgreSQL store, which would refuse
+// the rejected ones' ids). Each goes to the dead letters with its reason,
+// is logged once and never executed; the worker carries on and every
+// valid mission finishes once.
+func TestBadMessagesInALiveRun(t *testing.T) {
+	perBroker(t, "postgres", func(t *testing.T, e *env) {
+		w := e.startWorker("eagle1", "--concurrency", "2")
+		ids := e.launch("raven", "--count", "10", "--speed", "4", "--fail-rate", "0")
+		cpu0, logs0 := cpuSeconds(t, w.Process.Pid), lineCount(e.workerLog("eagle1"))
+		bad := map[string]string{} // message id → kind
+		for _, k := range []struct {
+			kind string
+			n    int
+		}{{"malformed", 3}, {"oversized", 2}, {"rejected", 2}} {
+			code, out, errs := e.palantir("chaos", "publish", k.kind, "--count", strconv.Itoa(k.n), "-o", "json")
+			var published []struct{ ID, Kind string }
+			if code != 0 || json.Unmarshal([]byte(out), &published) != nil || len(published) != k.n {
+				t.Fatalf("chaos publish %s: exit %d: %s %s", k.kind, code, out, errs)
+			}
+			for _, p := range published {
+				bad[p.ID] = p.Kind
+			}
+		}
+		ids = append(ids, e.launch("raven", "--count", "10", "--speed", "4", "--fail-rate", "0")...)
+		e.finishedOnce(ids, "around "+strconv.Itoa(len(bad))+" bad messages on "+e.backend)
+
+		type deadLetter struct{ ID, Reason string }
+		var dead []deadLetter
+		e.waitFor(30*time.Second, "every bad message in the dead letters", func() bool {
+			_, out, _ := e.palantir("dlq", "list", "-o", "json")
+			dead = nil
+			if err := json.Unmarshal([]byte(out), &dead); err != nil {
+				t.Fatalf("dlq list: %v: %s", err, out)
+			}
+			return len(dead) >= len(bad)
+		})
+		cpu, logs := cpuSeconds(t, w.Process.Pid)-cpu0, lineCount(e.workerLog("eagle1"))-logs0
+		log := e.workerLog("eagle1")
+		t.Logf("%s: %d bad messages among %d missions: %d dead letters; worker CPU %.2fs, %d log lines meanwhile",
+			e.backend, len(bad), len(ids), len(dead), cpu, logs)
+		if len(dead) != len(bad) {
+			t.Errorf("%d dead letters, want the %d bad messages, once each: %+v", len(dead), len(bad), dead)
+		}
+		want := map[string]string{"malformed": "malformed mission", "rejected": "malformed mission", "oversized": "over the limit"}
+		for _, d := range dead {
+			kind, ok := bad[d.ID]
+			if !ok {
+				t.Errorf("dead letter %s is none of the bad messages: %q", d.ID, d.Reason)
+				continue
+			}
+			t.Logf("%s %s: %.100s", kind, d.ID, d.Reason)
+			if !strings.Contains(d.Reason, want[kind]) {
+				t.Errorf("%s message %s dead-lettered for %q, want a reason saying %q", kind, d.ID, d.Reason, want[kind])
+			}
+			if n := strings.Count(log, d.ID); n != 1 {
+				t.Errorf("%s message %s is in the worker's log %d times, want once", kind, d.ID, n)
+			}
+		}
+		// Never executed: the store knows only the valid missions, and no
+		// event names a bad message but its dead-lettering.
+		if ms := e.missions("history", "--limit", "1000"); len(ms) != len(ids) {
+			t.Errorf("history holds %d missions, want the %d launched", len(ms), len(ids))
+		}
+		_, out, _ := e.palantir("events", "--limit", "0", "-o", "json")
+		var evs []faultEvent
+		if err := json.Unmarshal([]byte(out), &evs); err != nil {
+			t.Fatalf("events: %v", err)
+		}
+		for _, ev := range evs {
+			if _, isBad := bad[ev.MissionID]; isBad && ev.Name != "mission_dead_lettered" {
+				t.Errorf("bad message %s (%s) has a %s event", ev.MissionID, bad[ev.MissionID], ev.Name)
+			}
+		}
+		if cpu > 1.0 || logs > len(bad)+4 {
+			t.Errorf("%.2fs CPU and %d log lines for %d bad messages, want each logged once, no loop:\n%s", cpu, logs, len(bad), log)
+		}
+	})
+}
