@@ -7,6 +7,7 @@ package e2e
 // CPU and log lines during the fault. docs/reliability.md has the figures.
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -15,12 +16,16 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/palantir-lab/palantir/backends/redis"
 	"github.com/palantir-lab/palantir/chaos"
 	"github.com/palantir-lab/palantir/internal/testservices"
 )
@@ -887,4 +892,126 @@ func TestBadMessagesInALiveRun(t *testing.T) {
 			t.Errorf("%.2fs CPU and %d log lines for %d bad messages, want each logged once, no loop:\n%s", cpu, logs, len(bad), log)
 		}
 	})
+}
+
+// fillRedis writes filler keys until Redis (at maxmemory, noeviction)
+// refuses even a small write.
+func fillRedis(t *testing.T, c *goredis.Client) {
+	t.Helper()
+	ctx := context.Background()
+	i := 0
+	for _, size := range []int{1 << 10, 16} {
+		v := strings.Repeat("f", size)
+		for full := false; !full; {
+			cmds, _ := c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+				for range 100 {
+					i++
+					p.Set(ctx, fmt.Sprintf("filler:%d", i), v, 0)
+				}
+				return nil
+			})
+			for _, cmd := range cmds {
+				if err := cmd.Err(); err != nil {
+					if !strings.HasPrefix(err.Error(), "OOM") {
+						t.Fatalf("filling Redis: %v", err)
+					}
+					full = true
+				}
+			}
+			if i > 1e6 {
+				t.Fatal("Redis never refused a write: is maxmemory set?")
+			}
+		}
+	}
+}
+
+// running reports whether the child pid has not exited (it is not
+// reaped until the test ends: an exited one is a zombie).
+func running(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	return !strings.HasPrefix(s[strings.LastIndexByte(s, ')')+1:], " Z")
+}
+
+// TestRedisAtMaxMemory: a private Redis with a small maxmemory and
+// noeviction is filled until it refuses writes, with missions queued.
+// The running worker keeps consuming and acking them (acks free memory);
+// launch fails at once with one line naming the OOM, exit 3, and leaves
+// nothing behind; a new worker joins the existing group. Once the filler
+// is deleted, everything finishes, each mission once.
+func TestRedisAtMaxMemory(t *testing.T) {
+	dir := t.TempDir()
+	url, start := privateRedis(t, dir, "--save", "", "--appendonly", "no", "--maxmemory", "4mb", "--maxmemory-policy", "noeviction")
+	start()
+	opt, _ := goredis.ParseURL(url)
+	plain := goredis.NewClient(opt)
+	defer plain.Close()
+	ctx := context.Background()
+	e := &env{t: t, backend: "redis", dir: dir, queue: "full"}
+	e.vars = []string{"PALANTIR_BACKEND=redis", "PALANTIR_REDIS_URL=" + url, "PALANTIR_QUEUE=" + e.queue,
+		"PALANTIR_STORE=" + filepath.Join(dir, "palantir.db"), "PALANTIR_LEASE=2s", "PALANTIR_SHUTDOWN_TIMEOUT=5s"}
+
+	w1 := e.startWorker("eagle1")
+	e.waitFor(20*time.Second, "eagle1's consumer group", func() bool {
+		gs, err := plain.XInfoGroups(ctx, redis.Keys(e.queue).Stream).Result()
+		return err == nil && len(gs) == 1
+	})
+	ids := e.launch("raven", "--count", "16", "--speed", "2", "--fail-rate", "0")
+
+	fillRedis(t, plain)
+	code, out, errs := e.palantir("launch", "raven", "--fail-rate", "0")
+	t.Logf("launch at maxmemory: exit %d: %s", code, strings.TrimSpace(errs))
+	if code != 3 || out != "" || strings.Count(strings.TrimSpace(errs), "\n") != 0 ||
+		!strings.Contains(errs, "OOM") || !strings.Contains(errs, "maxmemory") {
+		t.Errorf("launch at maxmemory: exit %d, stdout %q, stderr %q; want exit 3 and one line naming the OOM and maxmemory", code, out, errs)
+	}
+	w2 := e.startWorker("eagle2")
+	pids := []int{w1.Process.Pid, w2.Process.Pid}
+	names := []string{"eagle1", "eagle2"}
+	cpu0, logs0 := 0.0, 0
+	for i, pid := range pids {
+		cpu0 += cpuSeconds(t, pid)
+		logs0 += lineCount(e.workerLog(names[i]))
+	}
+	full := time.Now()
+	e.waitFor(60*time.Second, "the queued missions finished while Redis refuses writes", func() bool {
+		notFinal, _ := e.score(ids)
+		return notFinal == 0
+	})
+	stillFull := plain.Set(ctx, "probe", strings.Repeat("p", 64<<10), 0).Err()
+	cpu, logs := 0.0, 0
+	for i, pid := range pids {
+		if !running(pid) {
+			t.Fatalf("%s exited while Redis refused writes, want it to wait:\n%s", names[i], e.workerLog(names[i]))
+		}
+		cpu += cpuSeconds(t, pid)
+		logs += lineCount(e.workerLog(names[i]))
+	}
+	cpu, logs = cpu-cpu0, logs-logs0
+	byEagle2 := len(e.missions("history", "--worker", "eagle2"))
+	t.Logf("Redis at maxmemory for %v: 2 workers used %.2fs CPU, %d log lines; %d of %d queued missions run by the worker that joined; a 64 KiB write at the end: %v",
+		time.Since(full).Round(100*time.Millisecond), cpu, logs, byEagle2, len(ids), stillFull)
+	if cpu > 1.0 || logs > 12 {
+		t.Errorf("at maxmemory: %.2fs CPU and %d log lines, want no hot loop:\n%s\n%s", cpu, logs, e.workerLog("eagle1"), e.workerLog("eagle2"))
+	}
+	if stillFull == nil || !strings.HasPrefix(stillFull.Error(), "OOM") {
+		t.Errorf("a 64 KiB write after the queued missions finished: %v, want Redis still refusing writes (else they ran after it had room)", stillFull)
+	}
+	if byEagle2 == 0 {
+		t.Errorf("eagle2, started at maxmemory, ran nothing:\n%s", e.workerLog("eagle2"))
+	}
+
+	if err := plain.Eval(ctx, "for _, k in ipairs(redis.call('KEYS', 'filler:*')) do redis.call('DEL', k) end return 0", nil).Err(); err != nil {
+		t.Fatal(err)
+	}
+	more := e.launch("raven", "--count", "4", "--speed", "2", "--fail-rate", "0")
+	all := slices.Concat(ids, more)
+	e.finishedOnce(all, "after the filler is deleted")
+	e.scoredOnce(all)
+	if ms := e.missions("history", "--limit", "1000"); len(ms) != len(all) {
+		t.Errorf("the store holds %d missions, want the %d launched (the refused launch leaves none)", len(ms), len(all))
+	}
 }
