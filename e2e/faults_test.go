@@ -940,8 +940,9 @@ func running(pid int) bool {
 // noeviction is filled until it refuses writes, with missions queued.
 // The running worker keeps consuming and acking them (acks free memory);
 // launch fails at once with one line naming the OOM, exit 3, and leaves
-// nothing behind; a new worker joins the existing group. Once the filler
-// is deleted, everything finishes, each mission once.
+// nothing behind; a new worker joins the existing group, and a worker of
+// a queue whose group does not exist yet waits instead of exiting. Once
+// the filler is deleted, everything finishes, each mission once.
 func TestRedisAtMaxMemory(t *testing.T) {
 	dir := t.TempDir()
 	url, start := privateRedis(t, dir, "--save", "", "--appendonly", "no", "--maxmemory", "4mb", "--maxmemory-policy", "noeviction")
@@ -953,6 +954,9 @@ func TestRedisAtMaxMemory(t *testing.T) {
 	e := &env{t: t, backend: "redis", dir: dir, queue: "full"}
 	e.vars = []string{"PALANTIR_BACKEND=redis", "PALANTIR_REDIS_URL=" + url, "PALANTIR_QUEUE=" + e.queue,
 		"PALANTIR_STORE=" + filepath.Join(dir, "palantir.db"), "PALANTIR_LEASE=2s", "PALANTIR_SHUTDOWN_TIMEOUT=5s"}
+	// A second queue in the same store, that no worker has served yet.
+	fresh := &env{t: t, backend: "redis", dir: dir, queue: "fresh",
+		vars: append(slices.Clone(e.vars[:2]), append([]string{"PALANTIR_QUEUE=fresh"}, e.vars[3:]...)...)}
 
 	w1 := e.startWorker("eagle1")
 	e.waitFor(20*time.Second, "eagle1's consumer group", func() bool {
@@ -960,6 +964,7 @@ func TestRedisAtMaxMemory(t *testing.T) {
 		return err == nil && len(gs) == 1
 	})
 	ids := e.launch("raven", "--count", "16", "--speed", "2", "--fail-rate", "0")
+	freshIDs := fresh.launch("raven", "--count", "2", "--speed", "2", "--fail-rate", "0")
 
 	fillRedis(t, plain)
 	code, out, errs := e.palantir("launch", "raven", "--fail-rate", "0")
@@ -969,8 +974,9 @@ func TestRedisAtMaxMemory(t *testing.T) {
 		t.Errorf("launch at maxmemory: exit %d, stdout %q, stderr %q; want exit 3 and one line naming the OOM and maxmemory", code, out, errs)
 	}
 	w2 := e.startWorker("eagle2")
-	pids := []int{w1.Process.Pid, w2.Process.Pid}
-	names := []string{"eagle1", "eagle2"}
+	w3 := fresh.startWorker("eagle3")
+	pids := []int{w1.Process.Pid, w2.Process.Pid, w3.Process.Pid}
+	names := []string{"eagle1", "eagle2", "eagle3"}
 	cpu0, logs0 := 0.0, 0
 	for i, pid := range pids {
 		cpu0 += cpuSeconds(t, pid)
@@ -981,6 +987,7 @@ func TestRedisAtMaxMemory(t *testing.T) {
 		notFinal, _ := e.score(ids)
 		return notFinal == 0
 	})
+	time.Sleep(2 * time.Second) // eagle3 keeps waiting a while
 	stillFull := plain.Set(ctx, "probe", strings.Repeat("p", 64<<10), 0).Err()
 	cpu, logs := 0.0, 0
 	for i, pid := range pids {
@@ -992,10 +999,10 @@ func TestRedisAtMaxMemory(t *testing.T) {
 	}
 	cpu, logs = cpu-cpu0, logs-logs0
 	byEagle2 := len(e.missions("history", "--worker", "eagle2"))
-	t.Logf("Redis at maxmemory for %v: 2 workers used %.2fs CPU, %d log lines; %d of %d queued missions run by the worker that joined; a 64 KiB write at the end: %v",
+	t.Logf("Redis at maxmemory for %v: 3 workers used %.2fs CPU, %d log lines; %d of %d queued missions run by the worker that joined; a 64 KiB write at the end: %v",
 		time.Since(full).Round(100*time.Millisecond), cpu, logs, byEagle2, len(ids), stillFull)
 	if cpu > 1.0 || logs > 12 {
-		t.Errorf("at maxmemory: %.2fs CPU and %d log lines, want no hot loop:\n%s\n%s", cpu, logs, e.workerLog("eagle1"), e.workerLog("eagle2"))
+		t.Errorf("at maxmemory: %.2fs CPU and %d log lines, want no hot loop:\n%s\n%s\n%s", cpu, logs, e.workerLog("eagle1"), e.workerLog("eagle2"), e.workerLog("eagle3"))
 	}
 	if stillFull == nil || !strings.HasPrefix(stillFull.Error(), "OOM") {
 		t.Errorf("a 64 KiB write after the queued missions finished: %v, want Redis still refusing writes (else they ran after it had room)", stillFull)
@@ -1003,12 +1010,15 @@ func TestRedisAtMaxMemory(t *testing.T) {
 	if byEagle2 == 0 {
 		t.Errorf("eagle2, started at maxmemory, ran nothing:\n%s", e.workerLog("eagle2"))
 	}
+	if !strings.Contains(e.workerLog("eagle3"), "maxmemory") {
+		t.Errorf("eagle3 did not say why it waits:\n%s", e.workerLog("eagle3"))
+	}
 
 	if err := plain.Eval(ctx, "for _, k in ipairs(redis.call('KEYS', 'filler:*')) do redis.call('DEL', k) end return 0", nil).Err(); err != nil {
 		t.Fatal(err)
 	}
 	more := e.launch("raven", "--count", "4", "--speed", "2", "--fail-rate", "0")
-	all := slices.Concat(ids, more)
+	all := slices.Concat(ids, freshIDs, more)
 	e.finishedOnce(all, "after the filler is deleted")
 	e.scoredOnce(all)
 	if ms := e.missions("history", "--limit", "1000"); len(ms) != len(all) {
