@@ -2,9 +2,12 @@ package e2e
 
 // The fault suite's process-level cases: real palantir workers, a real
 // broker, and a fault injected from outside (a private PostgreSQL stopped
-// mid-run, a worker frozen with SIGSTOP past its lease). Each counts lost,
-// doubly scored and stuck missions (all must be 0) and bounds the worker's
-// CPU and log lines during the fault. docs/reliability.md has the figures.
+// mid-run, a worker frozen with SIGSTOP past its lease, a storm of
+// SIGKILLs, Redis killed or at maxmemory, a partition through the chaos
+// proxy, bad messages). Each counts lost, doubly scored and stuck missions
+// (all must be 0 unless the case is about reporting loss) and bounds the
+// workers' CPU and log lines during the fault. docs/reliability.md has the
+// figures.
 
 import (
 	"context"
