@@ -72,8 +72,9 @@ type Config struct {
 	// Observe, when set, is told about every delivery once it is settled
 	// (or abandoned). It runs on the worker's goroutine: keep it cheap.
 	Observe func(Observation)
-	// OnBrokerError, when set, is told when receiving fails and the worker
-	// waits before trying again (the worker command prints it).
+	// OnBrokerError, when set, is told when receiving fails, or
+	// subscribing fails with ErrUnreachable, and the worker waits before
+	// trying again (the worker command prints it).
 	OnBrokerError func(err error, retryIn time.Duration)
 }
 
@@ -178,9 +179,12 @@ func (w *Worker) Released() int64 { return w.released.Load() }
 // the worker could not start or the broker failed for good.
 func (w *Worker) Run(ctx context.Context) error {
 	w.started = time.Now()
-	cons, err := w.sub.Subscribe(ctx, backends.ConsumerOptions{Name: w.cfg.Name, Prefetch: w.cfg.Prefetch})
+	cons, err := w.subscribe(ctx)
 	if err != nil {
 		return fmt.Errorf("worker %s: subscribe: %w", w.cfg.Name, err)
+	}
+	if cons == nil {
+		return nil // stopped while waiting for the broker
 	}
 	defer cons.Close()
 
@@ -216,6 +220,38 @@ func (w *Worker) Run(ctx context.Context) error {
 	return nil
 }
 
+// subscribe subscribes to the queue. A broker that answers but cannot
+// take the consumer yet (ErrUnreachable: Redis at maxmemory refuses to
+// create a new consumer group; the connection lost since it was opened) is
+// waited for as loop waits for one that goes away: said at each try, the
+// delay growing to 10 s. It returns a nil consumer and no error when ctx
+// ends first.
+func (w *Worker) subscribe(ctx context.Context) (backends.Consumer, error) {
+	backoff := time.Duration(0)
+	for {
+		cons, err := w.sub.Subscribe(ctx, backends.ConsumerOptions{Name: w.cfg.Name, Prefetch: w.cfg.Prefetch})
+		if err == nil || !errors.Is(err, backends.ErrUnreachable) || ctx.Err() != nil {
+			return cons, err
+		}
+		backoff = w.brokerError(err, backoff)
+		if mission.Sleep(ctx, backoff) != nil {
+			return nil, nil
+		}
+	}
+}
+
+// brokerError reports that the broker failed with err and returns the
+// delay before the next try, which grows from after.
+func (w *Worker) brokerError(err error, after time.Duration) time.Duration {
+	backoff := min(max(2*after, 500*time.Millisecond), 10*time.Second)
+	if w.cfg.OnBrokerError != nil {
+		w.cfg.OnBrokerError(err, backoff)
+	} else {
+		w.log.Warn("broker failed; retrying", "in", backoff, "err", err)
+	}
+	return backoff
+}
+
 // loop receives and handles deliveries one at a time. A broker that goes
 // away while the worker runs is waited for (the backends reconnect): a
 // restart of Redis or RabbitMQ must not take the workers down with it.
@@ -237,12 +273,7 @@ func (w *Worker) loop(ctx, work context.Context, cons backends.Consumer) error {
 			if ctx.Err() != nil || errors.Is(err, backends.ErrClosed) {
 				return nil
 			}
-			backoff = min(max(2*backoff, 500*time.Millisecond), 10*time.Second)
-			if w.cfg.OnBrokerError != nil {
-				w.cfg.OnBrokerError(err, backoff)
-			} else {
-				w.log.Warn("receive failed; retrying", "in", backoff, "err", err)
-			}
+			backoff = w.brokerError(err, backoff)
 			if mission.Sleep(ctx, backoff) != nil {
 				return nil
 			}

@@ -451,3 +451,44 @@ func TestPrefetchHoldsMoreThanItExecutes(t *testing.T) {
 		t.Errorf("%d missions have a mission_started event, want 1: the waiting ones never ran", started)
 	}
 }
+
+// refusing fails the first n Subscribe calls with ErrUnreachable, as
+// Redis at maxmemory refuses to create a consumer group.
+type refusing struct {
+	backends.Subscriber
+	mu sync.Mutex
+	n  int
+}
+
+func (s *refusing) Subscribe(ctx context.Context, o backends.ConsumerOptions) (backends.Consumer, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.n > 0 {
+		s.n--
+		return nil, fmt.Errorf("create group: %w: OOM", backends.ErrUnreachable)
+	}
+	return s.Subscriber.Subscribe(ctx, o)
+}
+
+// TestWorkerWaitsForABrokerThatCannotTakeItsConsumer: a broker that
+// answers but cannot take the consumer yet is waited for, said each try;
+// stopped meanwhile, the worker returns no error.
+func TestWorkerWaitsForABrokerThatCannotTakeItsConsumer(t *testing.T) {
+	r := newRig(t)
+	q := r.open()
+	r.launch(q, r.order("w1", mission.Raven, 0, 3))
+	var said []time.Duration
+	w := r.worker("patient", &refusing{Subscriber: q, n: 2}, func(c *worker.Config) {
+		c.OnBrokerError = func(err error, in time.Duration) { said = append(said, in) }
+	})
+	r.runUntil(w, "the mission done once the broker takes the consumer", r.final("w1"))
+	if fmt.Sprint(said) != "[500ms 1s]" {
+		t.Errorf("told of the refusals with delays %v, want [500ms 1s]", said)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if err := r.worker("stopped", &refusing{Subscriber: q, n: 1000}, nil).Run(ctx); err != nil {
+		t.Errorf("stopped while waiting for the broker: %v, want nil", err)
+	}
+}
