@@ -83,10 +83,18 @@ func reachable(t *testing.T, b backends.Backend, storeURL string) string {
 	return url
 }
 
-func reachableRedis(t *testing.T) string {
-	b, _ := registry.Resolve("redis")
+// reachableBackend is reachable for a backend by name, with a broker of
+// its own (not a queue in the store).
+func reachableBackend(t *testing.T, name string) string {
+	t.Helper()
+	b, err := registry.Resolve(name)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return reachable(t, b, "")
 }
+
+func reachableRedis(t *testing.T) string { return reachableBackend(t, "redis") }
 
 // sharedBackends are the backends whose queue other processes share:
 // every one but the embedded.

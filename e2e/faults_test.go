@@ -370,7 +370,7 @@ func TestBrokerPartitionThroughTheChaosProxy(t *testing.T) {
 		{"rabbitmq", "RabbitMQ", "PALANTIR_AMQP_URL", "?heartbeat=1"},
 	} {
 		t.Run(tc.backend, func(t *testing.T) {
-			direct := brokers(t)[tc.backend](t)
+			direct := reachableBackend(t, tc.backend)
 			proxy, through := proxied(t, direct)
 			e := &env{t: t, backend: tc.backend, dir: t.TempDir(), queue: fmt.Sprintf("e2e-partition-%d-%x", os.Getpid(), rand.Uint32())}
 			e.vars = []string{"PALANTIR_BACKEND=" + tc.backend, tc.urlVar + "=" + through + tc.query, "PALANTIR_QUEUE=" + e.queue,
@@ -605,7 +605,7 @@ func TestStorePartitionThroughTheChaosProxy(t *testing.T) {
 func perBroker(t *testing.T, storeKind string, fn func(t *testing.T, e *env)) {
 	for _, backend := range []string{"redis", "rabbitmq"} {
 		t.Run(backend, func(t *testing.T) {
-			url := brokers(t)[backend](t)
+			url := reachableBackend(t, backend)
 			e := &env{t: t, backend: backend, dir: t.TempDir(),
 				queue: fmt.Sprintf("e2e-%d-%x", os.Getpid(), rand.Uint32())}
 			storeURL := filepath.Join(e.dir, "palantir.db")
