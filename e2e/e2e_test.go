@@ -382,7 +382,7 @@ func TestUnreachableBrokerExitsThreeQuicklyWithoutThePassword(t *testing.T) {
 	dir := t.TempDir()
 	var urls []string
 	for _, b := range sharedBackends() {
-		if len(b.Schemes) > 0 { // a closed port, with a password to keep
+		if len(b.Schemes) > 0 && b.Networked { // a closed port, with a password to keep
 			urls = append(urls, b.Schemes[0]+"://palantir:s3cr3t@127.0.0.1:1/")
 		}
 	}
