@@ -816,8 +816,8 @@ func TestSIGKILLStorm(t *testing.T) {
 	})
 }
 
-// TestBadMessagesInALiveRun: malformed, oversized and store-rejected
-// messages are put on the queue with `palantir chaos publish` between two
+// TestBadMessagesInALiveRun: malformed (among them an order of a newer
+// wire version), oversized and store-rejected messages are put on the queue with `palantir chaos publish` between two
 // launches, while a worker runs (on a PostgreSQL store, which would refuse
 // the rejected ones' ids). Each goes to the dead letters with its reason,
 // is logged once and never executed; the worker carries on and every
@@ -831,7 +831,7 @@ func TestBadMessagesInALiveRun(t *testing.T) {
 		for _, k := range []struct {
 			kind string
 			n    int
-		}{{"malformed", 3}, {"oversized", 2}, {"rejected", 2}} {
+		}{{"malformed", 4}, {"oversized", 2}, {"rejected", 2}} { // four malformed: one of each kind, a newer version included
 			code, out, errs := e.palantir("chaos", "publish", k.kind, "--count", strconv.Itoa(k.n), "-o", "json")
 			var published []struct{ ID, Kind string }
 			if code != 0 || json.Unmarshal([]byte(out), &published) != nil || len(published) != k.n {

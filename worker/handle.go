@@ -67,10 +67,12 @@ func (w *Worker) run(stop, ctx context.Context, d backends.Delivery) Result {
 		return w.giveBack(d, o, rec.Attempt, false)
 	case r.verdict == store.AlreadySucceeded, r.verdict == store.Stale:
 		w.log.Info("duplicate delivery acknowledged without running it", "mission", o.ID, "attempt", rec.Attempt)
-		return settled(w.settle("ack", o.ID, d.Ack(ctx)), Duplicate)
+		return settled(w.settle("ack", o.ID, w.held(ctx, "ack", o.ID, d.Ack)), Duplicate)
 	case r.verdict == store.AlreadyFailed:
 		w.log.Info("copy of a failed mission moved to the dead letters", "mission", o.ID)
-		return settled(w.settle("dead-letter", o.ID, d.DeadLetter(ctx, "failed after its last attempt")), Duplicate)
+		return settled(w.settle("dead-letter", o.ID, w.held(ctx, "dead-letter", o.ID, func(ctx context.Context) error {
+			return d.DeadLetter(ctx, "failed after its last attempt")
+		})), Duplicate)
 	case r.runErr == nil:
 		return w.succeed(ctx, d, o, rec.Attempt)
 	case ctx.Err() != nil:
@@ -225,10 +227,10 @@ func (w *Worker) succeed(ctx context.Context, d backends.Delivery, o mission.Ord
 	}
 	oc.report(recorded)
 	if recorded {
-		return settled(w.settle("ack", o.ID, d.Ack(ctx)), Succeeded)
+		return settled(w.settle("ack", o.ID, w.held(ctx, "ack", o.ID, d.Ack)), Succeeded)
 	}
 	w.log.Info("mission already recorded by another delivery; not scored again", "mission", o.ID)
-	return settled(w.settle("ack", o.ID, d.Ack(ctx)), Duplicate)
+	return settled(w.settle("ack", o.ID, w.held(ctx, "ack", o.ID, d.Ack)), Duplicate)
 }
 
 func (w *Worker) fail(ctx context.Context, d backends.Delivery, o mission.Order, attempt int, cause error) Result {
@@ -243,7 +245,7 @@ func (w *Worker) fail(ctx context.Context, d backends.Delivery, o mission.Order,
 		w.log.Warn("retry not recorded", "mission", o.ID, "err", err)
 	}
 	w.emit(telemetry.MissionRetry, o.ID, attempt, w.self, fmt.Sprintf("%s; attempt %d in %v", reason, attempt+1, delay.Round(time.Millisecond)), time.Time{})
-	if err := d.Retry(ctx, delay); err != nil {
+	if err := w.held(ctx, "retry", o.ID, func(ctx context.Context) error { return d.Retry(ctx, delay) }); err != nil {
 		w.log.Error("broker: retry not scheduled; the attempt will be delivered again", "mission", o.ID, "err", err)
 		return NotSettled
 	}
@@ -272,7 +274,7 @@ func (w *Worker) giveUp(ctx context.Context, d backends.Delivery, o mission.Orde
 		return w.notRecorded(ctx, d, o, attempt, "failure", err)
 	}
 	oc.report(recorded)
-	if !w.settle("dead-letter", o.ID, d.DeadLetter(ctx, final)) {
+	if !w.settle("dead-letter", o.ID, w.held(ctx, "dead-letter", o.ID, func(ctx context.Context) error { return d.DeadLetter(ctx, final) })) {
 		return NotSettled
 	}
 	w.emit(telemetry.MissionDeadLettered, o.ID, attempt, telemetry.Broker(w.cfg.Backend), final, time.Time{})
@@ -317,12 +319,49 @@ func (w *Worker) giveBack(d backends.Delivery, o mission.Order, attempt int, sta
 func (w *Worker) deadLetterUnread(ctx context.Context, d backends.Delivery, reason string) Result {
 	id := d.Received().ID
 	w.log.Warn("message moved to the dead letters", "message", id, "reason", reason)
-	if !w.settle("dead-letter", id, d.DeadLetter(ctx, reason)) {
+	if !w.settle("dead-letter", id, w.held(ctx, "dead-letter", id, func(ctx context.Context) error { return d.DeadLetter(ctx, reason) })) {
 		return NotSettled
 	}
 	w.emit(telemetry.MissionDeadLettered, id, d.Received().Attempt, telemetry.Broker(w.cfg.Backend), reason, time.Time{})
 	return Malformed
 }
+
+// held runs a settlement, holding the delivery while the broker refuses
+// it (it answers but cannot take the write, as Redis at maxmemory, or does
+// not answer): tried again after 100 ms, doubling to 5 s, said once,
+// while the caller keeps the lease. Letting the delivery lapse instead
+// would run the same attempt again every lease and end it as "too many
+// deliveries" with attempts left. It stops at a lost lease, a settled or
+// closed delivery, or when ctx ends (shutdown), returning that error.
+func (w *Worker) held(ctx context.Context, what, id string, settle func(context.Context) error) error {
+	wait := brokerRetryMin
+	for said := false; ; said = true {
+		err := settle(ctx)
+		switch {
+		case err == nil:
+			if said {
+				w.log.Info("broker took the "+what+" it had refused", "mission", id)
+			}
+			return nil
+		case errors.Is(err, backends.ErrLeaseLost), errors.Is(err, backends.ErrSettled), errors.Is(err, backends.ErrClosed), ctx.Err() != nil:
+			return err
+		case !said:
+			w.log.Warn("broker refused the "+what+"; holding the mission and trying again", "mission", id, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, brokerRetryMax)
+	}
+}
+
+// The backoff of a settlement the broker refuses (see held).
+const (
+	brokerRetryMin = 100 * time.Millisecond
+	brokerRetryMax = 5 * time.Second
+)
 
 // settle logs a failed settlement; it reports whether it succeeded.
 func (w *Worker) settle(op, id string, err error) bool {
