@@ -11,6 +11,7 @@ import (
 	"os"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -132,6 +133,11 @@ func Load(fs *pflag.FlagSet, explicitFile string, urls map[string]string) (Confi
 			}
 		}
 	}
+	for _, k := range []string{"max_deliveries"} {
+		if !wholeNumber(v.Get(k)) {
+			return Config{}, fmt.Errorf("%w: %s %v is not a whole number (e.g. 10); set by %s", ErrInvalid, k, v.Get(k), Source(k, file))
+		}
+	}
 	var c Config
 	if err := v.Unmarshal(&c); err != nil {
 		return Config{}, fmt.Errorf("%w: %v", ErrInvalid, oneLine(err))
@@ -206,4 +212,19 @@ func (c Config) Validate() error {
 		return bad("store", "empty (a SQLite file path or a postgres:// URL)")
 	}
 	return nil
+}
+
+// wholeNumber reports whether a value read for an integer key is one: an
+// int from a flag, the default or YAML, or a string of digits from the
+// environment. A YAML 5.5 or true would otherwise be rounded or taken
+// for 1 by the decoder.
+func wholeNumber(v any) bool {
+	switch v := v.(type) {
+	case int, int32, int64, uint, uint32, uint64:
+		return true
+	case string:
+		_, err := strconv.Atoi(strings.TrimSpace(v))
+		return err == nil
+	}
+	return false
 }

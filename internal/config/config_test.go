@@ -218,3 +218,38 @@ func everyDefault() map[string]any {
 	}
 	return d
 }
+
+// A whole number is a whole number: a file's 5.5 or true, or an
+// environment's "abc", is refused with a line naming the key and where it
+// is set, not rounded, taken for 1, or answered with a decoder's message.
+func TestMaxDeliveriesMustBeAWholeNumber(t *testing.T) {
+	for _, tt := range []struct{ name, file, env string }{
+		{"fraction in the file", "max_deliveries: 5.5\n", ""},
+		{"bool in the file", "max_deliveries: true\n", ""},
+		{"text in the file", "max_deliveries: many\n", ""},
+		{"text in the environment", "", "abc"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			t.Chdir(dir)
+			file := ""
+			if tt.file != "" {
+				file = filepath.Join(dir, "c.yaml")
+				os.WriteFile(file, []byte(tt.file), 0o644)
+			}
+			if tt.env != "" {
+				t.Setenv("PALANTIR_MAX_DELIVERIES", tt.env)
+			}
+			_, err := Load(flags(t), file, testURLs)
+			if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "max_deliveries") ||
+				!strings.Contains(err.Error(), "whole number") || strings.Contains(err.Error(), "decoding") {
+				t.Errorf("err = %v, want ErrInvalid naming max_deliveries and asking for a whole number", err)
+			}
+		})
+	}
+	t.Chdir(t.TempDir())
+	os.WriteFile("c.yaml", []byte("max_deliveries: 7\n"), 0o644)
+	if c, err := Load(flags(t), "c.yaml", testURLs); err != nil || c.MaxDeliveries != 7 {
+		t.Errorf("max_deliveries: 7 gave %d, %v", c.MaxDeliveries, err)
+	}
+}
