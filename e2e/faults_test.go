@@ -33,60 +33,6 @@ import (
 	"github.com/palantir-lab/palantir/internal/testservices"
 )
 
-// privatePostgres is a PostgreSQL cluster of the test's own, on a free
-// loopback port, that the test may stop and start: never the shared one.
-type privatePostgres struct {
-	t         *testing.T
-	bin, data string
-	port      int
-}
-
-func startPrivatePostgres(t *testing.T) *privatePostgres {
-	t.Helper()
-	bins, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")
-	if len(bins) == 0 {
-		testservices.Unavailable(t, "PostgreSQL's initdb", "", fmt.Errorf("not under /usr/lib/postgresql/*/bin (apt-get install postgresql)"))
-	}
-	// PostgreSQL refuses to run as root: the cluster belongs to the
-	// postgres user, in a directory it can reach.
-	root, err := os.MkdirTemp("", "palantir-pg-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.Chmod(root, 0o755)
-	p := &privatePostgres{t: t, bin: filepath.Dir(bins[0]), data: filepath.Join(root, "data"), port: freePort(t)}
-	t.Cleanup(func() { p.stop(); os.RemoveAll(root) })
-	if out, err := exec.Command("chown", "postgres", root).CombinedOutput(); err != nil {
-		testservices.Unavailable(t, "a private PostgreSQL (chown to postgres)", "", fmt.Errorf("%v: %s", err, out))
-	}
-	p.asPostgres("initdb", "-D", p.data, "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8")
-	p.start()
-	return p
-}
-
-func (p *privatePostgres) asPostgres(tool string, args ...string) {
-	p.t.Helper()
-	c := exec.Command("runuser", append([]string{"-u", "postgres", "--", filepath.Join(p.bin, tool)}, args...)...)
-	if out, err := c.CombinedOutput(); err != nil {
-		p.t.Fatalf("%s %v: %v\n%s", tool, args, err, out)
-	}
-}
-
-func (p *privatePostgres) start() {
-	p.asPostgres("pg_ctl", "-D", p.data, "-w", "-l", filepath.Join(filepath.Dir(p.data), "log"), "-o",
-		fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off", p.port, filepath.Dir(p.data)), "start")
-}
-
-// stop is an immediate shutdown: what a crash or a pulled cable does to the
-// connections.
-func (p *privatePostgres) stop() {
-	c := exec.Command("runuser", "-u", "postgres", "--", filepath.Join(p.bin, "pg_ctl"), "-D", p.data, "-m", "immediate", "-w", "stop")
-	_ = c.Run()
-}
-
-func (p *privatePostgres) url() string {
-	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", p.port)
-}
 
 func freePort(t *testing.T) int {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -174,10 +120,10 @@ func (e *env) launch(args ...string) []string {
 // cycles and 10,000 log lines at 100% of a core.)
 func TestPostgresStoreOutageIsWaitedOut(t *testing.T) {
 	url := reachableRedis(t)
-	pg := startPrivatePostgres(t)
+	pg := testservices.StartPostgres(t)
 	e := &env{t: t, backend: "redis", dir: t.TempDir(), queue: fmt.Sprintf("e2e-pgdown-%d", os.Getpid())}
 	e.vars = []string{"PALANTIR_BACKEND=redis", "PALANTIR_REDIS_URL=" + url, "PALANTIR_QUEUE=" + e.queue,
-		"PALANTIR_STORE=" + pg.url(), "PALANTIR_LEASE=2s", "PALANTIR_SHUTDOWN_TIMEOUT=5s"}
+		"PALANTIR_STORE=" + pg.URL(), "PALANTIR_LEASE=2s", "PALANTIR_SHUTDOWN_TIMEOUT=5s"}
 	t.Cleanup(func() { removeQueue(t, "redis", url, e.queue) })
 	ids := e.launch("raven", "--count", "24", "--speed", "2", "--fail-rate", "0")
 	w1 := e.startWorker("eagle1", "--concurrency", "2")
@@ -191,14 +137,14 @@ func TestPostgresStoreOutageIsWaitedOut(t *testing.T) {
 		return n >= 4
 	})
 
-	pg.stop()
+	pg.Stop()
 	cpu0 := cpuSeconds(t, w1.Process.Pid) + cpuSeconds(t, w2.Process.Pid)
 	logs0 := lineCount(e.workerLog("eagle1")) + lineCount(e.workerLog("eagle2"))
 	const outage = 4 * time.Second
 	time.Sleep(outage)
 	cpu := cpuSeconds(t, w1.Process.Pid) + cpuSeconds(t, w2.Process.Pid) - cpu0
 	logs := lineCount(e.workerLog("eagle1")) + lineCount(e.workerLog("eagle2")) - logs0
-	pg.start()
+	pg.Start()
 
 	e.waitFor(60*time.Second, "every mission final after the store is back", func() bool {
 		notFinal, _ := e.score(ids)

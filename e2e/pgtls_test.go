@@ -33,11 +33,11 @@ const (
 // rediss://), with no password on stdout or stderr.
 func TestPostgresStoreOverTLS(t *testing.T) {
 	start := time.Now()
-	pg := startPrivatePostgres(t)
+	pg := testservices.StartPostgres(t)
 	e := &env{t: t, backend: "inproc", dir: t.TempDir(),
 		vars: []string{"PALANTIR_BACKEND=inproc", "PALANTIR_SHUTDOWN_TIMEOUT=5s"}}
 	url := func(host, db, query string) string {
-		return fmt.Sprintf("postgres://postgres:%s@%s:%d/%s?sslpassword=%s&%s", tlsTestPassword, host, pg.port, db, tlsTestKeyPassword, query)
+		return fmt.Sprintf("postgres://postgres:%s@%s:%d/%s?sslpassword=%s&%s", tlsTestPassword, host, pg.Port, db, tlsTestKeyPassword, query)
 	}
 	local := func(query string) string { return url("127.0.0.1", "postgres", query) }
 
@@ -177,10 +177,10 @@ func noSecret(t *testing.T, what, output string) {
 // enableTLS turns ssl on in pg with a fresh CA's server certificate, makes
 // the database certonly take only connections with a client certificate
 // that CA signed, and restarts the server.
-func enableTLS(t *testing.T, pg *privatePostgres) testservices.Certs {
+func enableTLS(t *testing.T, pg *testservices.PostgresCluster) testservices.Certs {
 	t.Helper()
 	// The server reads its key only if the key is its own and private.
-	dir := filepath.Join(filepath.Dir(pg.data), "tls")
+	dir := filepath.Join(filepath.Dir(pg.Data), "tls")
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -188,9 +188,9 @@ func enableTLS(t *testing.T, pg *privatePostgres) testservices.Certs {
 	if out, err := exec.Command("chown", "-R", "postgres", dir).CombinedOutput(); err != nil {
 		t.Fatalf("chown %s: %v: %s", dir, err, out)
 	}
-	appendTo(t, filepath.Join(pg.data, "postgresql.conf"), fmt.Sprintf(
+	appendTo(t, filepath.Join(pg.Data, "postgresql.conf"), fmt.Sprintf(
 		"ssl = on\nssl_cert_file = '%s'\nssl_key_file = '%s'\nssl_ca_file = '%s'\n", c.ServerCert, c.ServerKey, c.CA))
-	hba := filepath.Join(pg.data, "pg_hba.conf")
+	hba := filepath.Join(pg.Data, "pg_hba.conf")
 	rules, err := os.ReadFile(hba)
 	if err != nil {
 		t.Fatal(err)
@@ -200,8 +200,8 @@ func enableTLS(t *testing.T, pg *privatePostgres) testservices.Certs {
 	if err := os.WriteFile(hba, rules, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	pg.stop()
-	pg.start()
+	pg.Stop()
+	pg.Start()
 	return c
 }
 

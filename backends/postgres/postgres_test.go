@@ -77,8 +77,8 @@ func (db *database) harness() backendtest.Harness {
 			"redis://:secret@127.0.0.1:6379/0",
 		},
 		Restartable: func(t *testing.T) (string, func()) {
-			p := startPrivatePostgres(t)
-			return p.url(), func() { p.stop(); p.start() }
+			p := testservices.StartPostgres(t)
+			return p.URL(), func() { p.Stop(); p.Start() }
 		},
 	}
 }
