@@ -33,7 +33,6 @@ import (
 	"github.com/palantir-lab/palantir/internal/testservices"
 )
 
-
 func freePort(t *testing.T) int {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
