@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -134,4 +135,80 @@ func (r *Registry) Backends() []Backend {
 		bs[i] = r.byName[name]
 	}
 	return bs
+}
+
+// MeasureCeiling times a bare-client ceiling: produce puts run.Messages
+// messages on the broker in batches of batch (it is called with each
+// batch's size, from one goroutine), while run.Concurrency consumers
+// (numbered 0, 1, …) each call take until every message is acked. take
+// claims and acks what it can in one round and returns how many it
+// acked, 0 when nothing was ready (it then waits a moment). The time is from the start to the last
+// ack; errors name what (the backend's name) failed.
+func MeasureCeiling(ctx context.Context, run CeilingRun, what string, batch int,
+	produce func(ctx context.Context, n int) error, take func(ctx context.Context, consumer int) (int, error)) (time.Duration, error) {
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	var end atomic.Int64 // when the last message was acked (unix ns)
+	errs := make(chan error, run.Concurrency+1)
+	start := time.Now()
+	go func() {
+		for sent := 0; sent < run.Messages; sent += batch {
+			if err := produce(ctx, min(batch, run.Messages-sent)); err != nil {
+				errs <- fmt.Errorf("%s ceiling: publish: %w", what, err)
+				stop()
+				return
+			}
+		}
+		errs <- nil
+	}()
+	var wg sync.WaitGroup
+	for c := range run.Concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil && run.Acked.Load() < int64(run.Messages) {
+				n, err := take(ctx, c)
+				if err != nil {
+					if ctx.Err() == nil {
+						errs <- fmt.Errorf("%s ceiling: consume: %w", what, err)
+						stop()
+					}
+					return
+				}
+				if n == 0 {
+					idle(ctx, time.Millisecond)
+					continue
+				}
+				if run.Acked.Add(int64(n)) >= int64(run.Messages) {
+					end.CompareAndSwap(0, time.Now().UnixNano())
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if run.Acked.Load() < int64(run.Messages) {
+		stop()
+		select {
+		case err := <-errs:
+			if err != nil {
+				return 0, err
+			}
+		default:
+		}
+		return 0, fmt.Errorf("%s ceiling: %d of %d messages acked: %w", what, run.Acked.Load(), run.Messages, context.Cause(ctx))
+	}
+	if err := <-errs; err != nil {
+		return 0, err
+	}
+	return time.Unix(0, end.Load()).Sub(start), nil
+}
+
+// idle waits d or until ctx ends.
+func idle(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
 }

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -13,10 +11,6 @@ import (
 
 	"github.com/palantir-lab/palantir/backends"
 )
-
-// ceilingIdle is how long a ceiling consumer that found nothing waits
-// before it claims again (the producer is still copying).
-const ceilingIdle = time.Millisecond
 
 // ceiling is the same queue design with pgx alone, as a tuned program of
 // its own would write it: a table of its own (palantir_ceiling_<random>,
@@ -57,88 +51,38 @@ func ceiling(ctx context.Context, run backends.CeilingRun) (time.Duration, error
 		RETURNING id, body`
 	ack := `DELETE FROM ` + tname + ` WHERE id = ANY($1)`
 
-	ctx, stop := context.WithCancel(ctx)
-	defer stop()
-	var end atomic.Int64 // when the last message was acked (unix ns)
-	errs := make(chan error, run.Concurrency+1)
-	start := time.Now()
-	go func() {
-		const batch = 500
-		for sent := 0; sent < run.Messages; sent += batch {
-			rows := make([][]any, min(batch, run.Messages-sent))
+	return backends.MeasureCeiling(ctx, run, "postgres", 500,
+		func(ctx context.Context, n int) error {
+			rows := make([][]any, n)
 			for i := range rows {
 				rows[i] = []any{run.Body}
 			}
-			if _, err := pool.CopyFrom(ctx, table, []string{"body"}, pgx.CopyFromRows(rows)); err != nil {
-				errs <- fmt.Errorf("postgres ceiling: COPY: %w", err)
-				stop()
-				return
-			}
-		}
-		errs <- nil
-	}()
-	var wg sync.WaitGroup
-	for range run.Concurrency {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := ceilingConsume(ctx, pool, claim, ack, run, &end); err != nil && ctx.Err() == nil {
-				errs <- err
-				stop()
-			}
-		}()
-	}
-	wg.Wait()
-	if run.Acked.Load() < int64(run.Messages) {
-		stop()
-		select {
-		case err := <-errs:
-			if err != nil {
-				return 0, err
-			}
-		default:
-		}
-		return 0, fmt.Errorf("postgres ceiling: %d of %d messages acked: %w", run.Acked.Load(), run.Messages, context.Cause(ctx))
-	}
-	if err := <-errs; err != nil {
-		return 0, err
-	}
-	return time.Unix(0, end.Load()).Sub(start), nil
+			_, err := pool.CopyFrom(ctx, table, []string{"body"}, pgx.CopyFromRows(rows))
+			return err
+		},
+		func(ctx context.Context, _ int) (int, error) { return ceilingTake(ctx, pool, claim, ack, run.Prefetch) })
 }
 
-// ceilingConsume claims and acks until every message is acked.
-func ceilingConsume(ctx context.Context, pool *pgxpool.Pool, claim, ack string, run backends.CeilingRun, end *atomic.Int64) error {
-	ids := make([]int64, 0, run.Prefetch)
-	for ctx.Err() == nil && run.Acked.Load() < int64(run.Messages) {
-		rows, err := pool.Query(ctx, claim, run.Prefetch)
-		if err != nil {
-			return fmt.Errorf("postgres ceiling: claim: %w", err)
-		}
-		ids = ids[:0]
-		var id int64
-		var body []byte
-		_, err = pgx.ForEachRow(rows, []any{&id, &body}, func() error {
-			ids = append(ids, id)
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("postgres ceiling: claim: %w", err)
-		}
-		if len(ids) == 0 {
-			t := time.NewTimer(ceilingIdle)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-			case <-t.C:
-			}
-			continue
-		}
-		if _, err := pool.Exec(ctx, ack, ids); err != nil {
-			return fmt.Errorf("postgres ceiling: ack: %w", err)
-		}
-		if run.Acked.Add(int64(len(ids))) >= int64(run.Messages) {
-			end.CompareAndSwap(0, time.Now().UnixNano())
-		}
+// ceilingTake claims up to prefetch rows and acks them with one DELETE.
+func ceilingTake(ctx context.Context, pool *pgxpool.Pool, claim, ack string, prefetch int) (int, error) {
+	rows, err := pool.Query(ctx, claim, prefetch)
+	if err != nil {
+		return 0, fmt.Errorf("claim: %w", err)
 	}
-	return nil
+	var ids []int64
+	var id int64
+	var body []byte
+	if _, err = pgx.ForEachRow(rows, []any{&id, &body}, func() error {
+		ids = append(ids, id)
+		return nil
+	}); err != nil {
+		return 0, fmt.Errorf("claim: %w", err)
+	}
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	if _, err := pool.Exec(ctx, ack, ids); err != nil {
+		return 0, fmt.Errorf("ack: %w", err)
+	}
+	return len(ids), nil
 }
