@@ -52,8 +52,10 @@
 //     stream's files); publish acks not received in 30 s are an error
 //     wrapping ErrUnreachable.
 //   - Each consumer makes its own pull requests (CONSUMER.MSG.NEXT) for
-//     up to Prefetch messages, less those it holds, waiting at most a
-//     second on the server; JetStream hands each message to one of them.
+//     up to Prefetch messages, less those it holds, each waiting 4 to 5 s
+//     on the server with an idle heartbeat every second (a request the
+//     server lost is noticed within two); JetStream hands each message to
+//     one of them.
 //   - The lease is AckWait: a message not acked within it is delivered
 //     again, to any consumer. Extend is an in-progress ack (+WPI) sent as
 //     a request, which restarts the AckWait. The client keeps its own
@@ -86,10 +88,10 @@
 //     Nats-Msg-Id, which JetStream de-duplicates within two minutes: a
 //     moved retry, a replayed dead letter (so two concurrent replays
 //     queue one copy) and one dead-lettered at MaxDeliver.
-//   - A consumer that is closed waits for its pull request to end, then
-//     NAKs what it pulled but did not hand out (delivered again at once,
-//     counted as a delivery); what it handed out comes back after the
-//     lease, as if the process had died.
+//   - A consumer that is closed cancels its pull request and gives back
+//     what it pulled but did not hand out, at once and uncounted (a copy
+//     each, then an ack; see Server versions for why not a NAK); what it
+//     handed out comes back after the lease, as if the process had died.
 //   - The connection reconnects for ever after it was once made, backing
 //     off from 100 ms to 5 s, and buffers nothing while disconnected:
 //     publishes, acks and pulls fail at once with ErrUnreachable, and a
@@ -117,6 +119,18 @@
 // DeadLetters the message counts of the delayed and dead streams. Purge
 // purges the delayed stream, and the work stream whole when nothing is
 // in flight, else message by message past the last one delivered.
+//
+// # Server versions
+//
+// nats-server 2.9 or later (pull requests with heartbeats, next-by-subject
+// message get). Before 2.10.14, the server mishandles a redelivery (after
+// a lost lease, or a NAK) that finds only an expired or abandoned pull
+// request waiting (nats-server#5305): it skips the message until its
+// AckWait runs out again, counting one more delivery, and may hand an
+// earlier message out a second time. The backend makes that rare (long
+// pull requests with jittered expiry; no NAKs when a consumer closes) but
+// cannot rule it out; the worker's once-only recording of outcomes
+// absorbs the duplicate.
 //
 // Not guaranteed: durability through a power cut (JetStream fsyncs every
 // sync_interval, two minutes by default; a process crash loses nothing);
