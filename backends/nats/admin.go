@@ -196,8 +196,12 @@ func (q *Queue) purgeStream(ctx context.Context, stream string) (int64, error) {
 }
 
 // Destroy deletes the queue's three streams, and with them its
-// consumers, messages and dead letters.
+// consumers, messages and dead letters. It first stops this Queue's
+// mover and MaxDeliver watch, and from then on nothing of this Queue
+// makes the streams again (consumers' pulls fail with ErrClosed).
 func (q *Queue) Destroy(ctx context.Context) error {
+	q.destroyed.Store(true)
+	q.stopBackground()
 	for _, s := range []string{q.names.Work, q.names.Delayed, q.names.Dead} {
 		if err := q.js.DeleteStream(ctx, s); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
 			return q.fail(ctx, "delete stream", s, err)

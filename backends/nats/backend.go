@@ -28,8 +28,8 @@ func Backend() backends.Backend {
 		Hint:    hint,
 		Ceiling: ceiling,
 		Primitives: map[string]string{
-			"mission_queued": "PUB palantir.<Q> (stream PALANTIR_<Q>, work-queue retention, file storage); " +
-				"waits for JetStream's publish ack of every message of the launch",
+			"mission_queued": "PUB palantir.<Q> (stream PALANTIR_<Q>, work-queue retention, file storage), awaiting JetStream's publish ack " +
+				"(every message of a launch; a retry's copy, or the mover's when it is due)",
 			"mission_started":  "pull request $JS.API.CONSUMER.MSG.NEXT.PALANTIR_<Q>.palantir (Fetch on the durable pull consumer shared by every worker)",
 			"mission_progress": "+WPI (in-progress ack, sent as a request) to the message's ack subject: restarts its AckWait (the lease)",
 			"mission_retry": "PUB attempt+1 to palantir.<Q>.delayed with its due time, publish ack; +ACK of the original; " +

@@ -215,6 +215,9 @@ func (c *consumer) fetch(ctx context.Context, gen, want int) {
 // there (the server restarted), it returns nil too. Otherwise (the server
 // does not answer) it returns err.
 func (q *Queue) recoverPull(err error) error {
+	if q.destroyed.Load() {
+		return fmt.Errorf("nats receive %s: the queue was destroyed: %w", q.names.Work, backends.ErrClosed)
+	}
 	gone := errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrConsumerDeleted) ||
 		errors.Is(err, jetstream.ErrStreamNotFound) || noStream(err)
 	if !gone && !errors.Is(err, jetstream.ErrNoHeartbeat) {

@@ -52,6 +52,25 @@ func (q *Queue) startBackground(ctx context.Context) error {
 	return nil
 }
 
+// stopBackground unsubscribes the MaxDeliver watch and cancels the
+// mover's pull request; the mover then ends if the queue is closed or
+// destroyed.
+func (q *Queue) stopBackground() {
+	q.mu.Lock()
+	adv, stop := q.advisory, q.stopMover
+	q.advisory = nil
+	q.mu.Unlock()
+	if adv != nil {
+		adv.Unsubscribe()
+	}
+	if stop != nil {
+		stop()
+	}
+}
+
+// stopped reports whether the background work must end.
+func (q *Queue) stopped() bool { return q.closed() || q.destroyed.Load() }
+
 // moverConfig: delayed retries wait pending on the mover (NAKed with
 // their delay), so neither their number nor their deliveries are bounded.
 func (q *Queue) moverConfig() jetstream.ConsumerConfig {
@@ -72,12 +91,12 @@ func (q *Queue) moverConfig() jetstream.ConsumerConfig {
 func (q *Queue) move(mover jetstream.Consumer) {
 	defer q.bg.Done()
 	failures := 0
-	for !q.closed() {
+	for !q.stopped() {
 		ctx, cancel := pullContext()
 		q.mu.Lock()
 		q.stopMover = cancel
 		q.mu.Unlock()
-		if q.closed() { // Close may have missed this one
+		if q.stopped() { // Close or Destroy may have missed this one
 			cancel()
 		}
 		batch, err := pull(ctx, mover, moveBatch)
@@ -95,7 +114,7 @@ func (q *Queue) move(mover jetstream.Consumer) {
 			failures = 0
 			continue
 		}
-		if q.closed() {
+		if q.stopped() {
 			return
 		}
 		failures++

@@ -10,6 +10,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -54,6 +55,8 @@ type Queue struct {
 
 	once sync.Once
 	done chan struct{}
+	// destroyed is set by Destroy: nothing makes the streams again.
+	destroyed atomic.Bool
 
 	mu        sync.Mutex // guards the fields below
 	consumers map[*consumer]struct{}
@@ -296,7 +299,6 @@ func (q *Queue) Close() error {
 		for c := range q.consumers {
 			cs = append(cs, c)
 		}
-		adv := q.advisory
 		q.mu.Unlock()
 		var wg sync.WaitGroup
 		for _, c := range cs {
@@ -304,16 +306,8 @@ func (q *Queue) Close() error {
 			go func() { defer wg.Done(); c.Close() }()
 		}
 		wg.Wait()
-		if adv != nil {
-			adv.Unsubscribe()
-		}
 		close(q.done)
-		q.mu.Lock()
-		stop := q.stopMover
-		q.mu.Unlock()
-		if stop != nil {
-			stop()
-		}
+		q.stopBackground()
 		q.bg.Wait()
 		q.nc.Close()
 	})
@@ -385,7 +379,7 @@ func (q *Queue) Publish(ctx context.Context, msgs ...backends.Message) error {
 		if err == nil {
 			return nil
 		}
-		if try == 0 && noStream(err) && ctx.Err() == nil && q.ensure(ctx) == nil {
+		if try == 0 && noStream(err) && ctx.Err() == nil && !q.destroyed.Load() && q.ensure(ctx) == nil {
 			pending = failed
 			continue
 		}
