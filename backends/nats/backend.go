@@ -59,6 +59,12 @@ func hint(err error) string {
 	if err != nil && strings.Contains(err.Error(), noJetStream) {
 		return "restart the server with JetStream enabled (nats-server -js, or jetstream {} in its config file)"
 	}
+	if err != nil && strings.Contains(err.Error(), "does not offer it") {
+		return "the server has no TLS: use nats:// (or enable TLS on the server)"
+	}
+	if err != nil && strings.Contains(err.Error(), "certificate") {
+		return "the server's TLS certificate is not trusted: name the CA that signed it with ?cacertfile=/path/ca.pem"
+	}
 	if err != nil && errors.Is(err, backends.ErrUnreachable) && strings.Contains(strings.ToLower(err.Error()), "authorization") {
 		return "the server refused the credentials: check the user and password (nats://user:password@host) or token (nats://token@host)"
 	}

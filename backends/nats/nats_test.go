@@ -142,46 +142,90 @@ func TestConformance(t *testing.T) {
 func restartableNATS(t *testing.T) (string, func()) {
 	port, dir := testservices.FreePort(t), t.TempDir()
 	url := fmt.Sprintf("nats://127.0.0.1:%d", port)
-	start := func() {
-		bin, err := exec.LookPath("nats-server")
-		if err != nil {
-			testservices.Unavailable(t, "nats-server", url, err)
-		}
-		cmd := exec.Command(bin, "-a", "127.0.0.1", "-p", fmt.Sprint(port), "-js", "-sd", dir)
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		var once sync.Once
-		stop := func() { once.Do(func() { cmd.Process.Kill(); cmd.Wait() }) }
-		t.Cleanup(stop)
-		restarts = append(restarts, stop)
-		// Up when JetStream answers, not just the port: it recovers its
-		// streams first.
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			s, err := dial(url)
-			if err == nil {
-				s.nc.Close()
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("nats-server on port %d did not answer with JetStream within 30s: %v\n%s", port, err, out.String())
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-	start()
+	stop := startNATS(t, url, port, dir)
 	return url, func() {
-		restarts[len(restarts)-1]()
-		start()
+		stop()
+		stop = startNATS(t, url, port, dir)
 	}
 }
 
-// restarts holds the stop of each private server started (one test at a
-// time uses them).
-var restarts []func()
+// startNATS starts nats-server with JetStream on port with its store in
+// dir and the extra args, waits until url (with its TLS settings) answers
+// with JetStream, and returns a stop that SIGKILLs it (also run when t
+// ends). Without nats-server in PATH, t skips (fails under
+// PALANTIR_REQUIRE_SERVICES=1).
+func startNATS(t *testing.T, url string, port int, dir string, args ...string) (stop func()) {
+	t.Helper()
+	bin, err := exec.LookPath("nats-server")
+	if err != nil {
+		testservices.Unavailable(t, "nats-server", url, err)
+	}
+	cmd := exec.Command(bin, append([]string{"-a", "127.0.0.1", "-p", fmt.Sprint(port), "-js", "-sd", dir}, args...)...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	stop = func() { once.Do(func() { cmd.Process.Kill(); cmd.Wait() }) }
+	t.Cleanup(stop)
+	// Up when JetStream answers, not just the port: it recovers its
+	// streams first.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		q, err := nats.Open(context.Background(), backends.Config{URL: url, Queue: "ptest-probe"})
+		if err == nil {
+			q.Destroy(context.Background())
+			q.Close()
+			return stop
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nats-server on port %d did not answer with JetStream within 30s: %v\n%s", port, err, out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TLS: a server with a certificate from the test's own CA is reached
+// with tls:// and cacertfile; a CA that did not sign it, or no TLS, is
+// refused with a clear error, without the password.
+func TestTLS(t *testing.T) {
+	certs, other := testservices.NewCerts(t, ""), testservices.NewCerts(t, "")
+	port := testservices.FreePort(t)
+	good := fmt.Sprintf("tls://palantir:secret@127.0.0.1:%d?cacertfile=%s", port, certs.CA)
+	startNATS(t, good, port, t.TempDir(), "--tls", "--tlscert", certs.ServerCert, "--tlskey", certs.ServerKey,
+		"--user", "palantir", "--pass", "secret")
+
+	q, err := nats.Open(context.Background(), backends.Config{URL: good, Queue: backendtest.QueueName(t), Lease: lease})
+	must(t, "Open over TLS", err)
+	defer q.Close()
+	must(t, "Publish", q.Publish(context.Background(), msg("over-tls")))
+	d := receive(t, subscribe(t, q, "c", 1), 5*time.Second)
+	must(t, "Ack", d.Ack(context.Background()))
+
+	tests := []struct {
+		name, url, says string
+	}{
+		{"another CA", fmt.Sprintf("tls://palantir:secret@127.0.0.1:%d?cacertfile=%s", port, other.CA), "certificate"},
+		{"the system's CAs", fmt.Sprintf("nats://palantir:secret@127.0.0.1:%d", port), "certificate"},
+		{"TLS to a plain server", "tls://palantir:secret@" + strings.TrimPrefix(needNATS(t).url, "nats://"), "TLS"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			q, err := nats.Open(context.Background(), backends.Config{URL: tt.url, Queue: "ptest-tls"})
+			if err == nil {
+				q.Close()
+				t.Fatalf("Open(%s) succeeded", backends.Redact(tt.url))
+			}
+			if !errors.Is(err, backends.ErrUnreachable) || !strings.Contains(err.Error(), tt.says) {
+				t.Errorf("Open(%s) = %v, want ErrUnreachable saying %q", backends.Redact(tt.url), err, tt.says)
+			}
+			if strings.Contains(err.Error(), "secret") {
+				t.Errorf("error %q shows the password", err)
+			}
+		})
+	}
+}
 
 func receive(t *testing.T, c backends.Consumer, within time.Duration) backends.Delivery {
 	t.Helper()

@@ -129,6 +129,8 @@ func TestHint(t *testing.T) {
 		{"nothing listens", errors.New("nats open nats://h:4222: broker unreachable: nats: no servers available"), "nats-server -js"},
 		{"no JetStream", errors.New("nats open: broker unreachable: " + noJetStream), "JetStream enabled"},
 		{"credentials", fmt.Errorf("%w: nats: authorization violation", backends.ErrUnreachable), "user and password"},
+		{"unknown CA", errors.New("broker unreachable: nats: tls error: tls: failed to verify certificate: x509: certificate signed by unknown authority"), "cacertfile"},
+		{"no TLS", errors.New("broker unreachable: nats: secure connection not available: the URL tls://h:4222 asks for TLS and h:4222 does not offer it"), "nats://"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
