@@ -459,6 +459,10 @@ func (q *Queue) fail(ctx context.Context, op, target string, err error) error {
 		return fmt.Errorf("nats %s %s: %w", op, target, ctx.Err())
 	case errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount):
 		return fmt.Errorf("nats %s %s at %s: %w: %s", op, target, q.set.redacted, backends.ErrUnreachable, noJetStream)
+	case errors.Is(err, natsgo.ErrReconnectBufExceeded) || errors.Is(err, natsgo.ErrConnectionReconnecting):
+		// With no reconnect buffer, nats.go says "outbound buffer limit
+		// exceeded" for anything sent while the connection is down.
+		return fmt.Errorf("nats %s %s at %s: %w: the connection is down; reconnecting", op, target, q.set.redacted, backends.ErrUnreachable)
 	case transient(err):
 		return fmt.Errorf("nats %s %s at %s: %w: %w", op, target, q.set.redacted, backends.ErrUnreachable, err)
 	default:

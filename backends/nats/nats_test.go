@@ -498,3 +498,49 @@ func TestCeiling(t *testing.T) {
 		t.Errorf("the ceiling's stream after the run: %v, want deleted", err)
 	}
 }
+
+// A consumer whose server is gone backs off instead of spinning, and
+// takes work again by itself once the server is back.
+func TestConsumerRidesOutAServerRestart(t *testing.T) {
+	port, dir := testservices.FreePort(t), t.TempDir()
+	url := fmt.Sprintf("nats://127.0.0.1:%d", port)
+	stop := startNATS(t, url, port, dir)
+	q, err := nats.Open(context.Background(), backends.Config{URL: url, Queue: backendtest.QueueName(t), Lease: lease})
+	must(t, "Open", err)
+	defer q.Close()
+	c := subscribe(t, q, "c", 1)
+	stop()
+
+	// While the server is down: Receive fails (it does not hang for ever),
+	// but each failure waits for the backoff.
+	var failures int
+	for start := time.Now(); time.Since(start) < 2*time.Second; {
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		_, err := c.Receive(ctx)
+		cancel()
+		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			failures++
+		}
+	}
+	if failures > 12 {
+		t.Errorf("%d failed receives in 2s with the server down: the consumer spins instead of backing off", failures)
+	}
+
+	startNATS(t, url, port, dir)
+	eventually(t, 20*time.Second, "a publish once the server is back", func() (bool, string) {
+		err := q.Publish(context.Background(), msg("after"))
+		return err == nil, fmt.Sprint(err)
+	})
+	var d backends.Delivery
+	eventually(t, 20*time.Second, "a delivery once the server is back", func() (bool, string) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		var err error
+		d, err = c.Receive(ctx)
+		return err == nil, fmt.Sprint(err)
+	})
+	if d.Received().ID != "after" {
+		t.Errorf("received %s, want after", d.Received().ID)
+	}
+	must(t, "Ack", d.Ack(context.Background()))
+}
