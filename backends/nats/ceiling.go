@@ -4,22 +4,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
-	"sync/atomic"
 	"time"
 
+	natsgo "github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/palantir-lab/palantir/backends"
 )
 
 // ceiling is JetStream at its best with nats.go alone: one producer
-// publishing asynchronously (many publish acks outstanding at once),
-// and run.Concurrency pull iterators (Messages, keeping run.Prefetch
-// messages buffered with pipelined pull requests) on one durable
-// consumer, each acking every message (+ACK, not awaited). The scratch
-// stream is a work queue with file storage, like a palantir queue's,
-// named from run.Queue, and is deleted afterwards.
+// publishing asynchronously (a batch of publish acks outstanding at
+// once), and run.Concurrency pull iterators (Messages, keeping
+// run.Prefetch messages buffered with pipelined pull requests) on one
+// durable consumer, each acking every message (+ACK, not awaited). The
+// scratch stream is a work queue with file storage, like a palantir
+// queue's, named from run.Queue, and is deleted afterwards.
 func ceiling(ctx context.Context, run backends.CeilingRun) (time.Duration, error) {
 	set, err := parseURL(run.URL)
 	if err != nil {
@@ -46,79 +45,45 @@ func ceiling(ctx context.Context, run backends.CeilingRun) (time.Duration, error
 	if err != nil {
 		return 0, fmt.Errorf("nats ceiling: create consumer: %w", err)
 	}
-
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	var end atomic.Int64 // when the last message was acked (unix ns)
-	var wg sync.WaitGroup
-	iters := make([]jetstream.MessagesContext, 0, run.Concurrency)
-	for range max(run.Concurrency, 1) {
-		it, err := cons.Messages(jetstream.PullMaxMessages(max(run.Prefetch, 1)))
-		if err != nil {
-			cancel(err)
-			break
+	iters := make([]jetstream.MessagesContext, run.Concurrency)
+	for i := range iters {
+		if iters[i], err = cons.Messages(jetstream.PullMaxMessages(max(run.Prefetch, 1))); err != nil {
+			return 0, fmt.Errorf("nats ceiling: pull: %w", err)
 		}
-		iters = append(iters, it)
+		defer iters[i].Stop()
 	}
-	stopAll := context.AfterFunc(ctx, func() {
-		for _, it := range iters {
-			it.Stop()
-		}
-	})
-	defer stopAll()
-	start := time.Now()
-	for _, it := range iters {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				m, err := it.Next()
+	return backends.MeasureCeiling(ctx, run, "nats", publishWindow,
+		func(ctx context.Context, count int) error {
+			futures := make([]jetstream.PubAckFuture, count)
+			for i := range futures {
+				f, err := js.PublishAsync(n.WorkSubject, run.Body, jetstream.WithStallWait(publishWait))
 				if err != nil {
-					if !errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-						cancel(fmt.Errorf("nats ceiling: pull: %w", err))
-					}
-					return
+					return err
 				}
-				if err := m.Ack(); err != nil {
-					cancel(fmt.Errorf("nats ceiling: ack: %w", err))
-					return
-				}
-				if run.Acked.Add(1) == int64(run.Messages) {
-					end.Store(time.Now().UnixNano())
-					cancel(nil)
+				futures[i] = f
+			}
+			for _, f := range futures {
+				select {
+				case <-f.Ok():
+				case err := <-f.Err():
+					return err
+				case <-ctx.Done():
+					return ctx.Err()
 				}
 			}
-		}()
-	}
-	if err := ceilingProduce(ctx, js, n.WorkSubject, run); err != nil {
-		cancel(err)
-	}
-	wg.Wait()
-	if run.Acked.Load() < int64(run.Messages) {
-		return 0, fmt.Errorf("nats: %d of %d messages acked: %w", run.Acked.Load(), run.Messages, context.Cause(ctx))
-	}
-	return time.Unix(0, end.Load()).Sub(start), nil
-}
-
-// ceilingProduce publishes run.Messages bodies asynchronously and waits
-// for every publish ack.
-func ceilingProduce(ctx context.Context, js jetstream.JetStream, subject string, run backends.CeilingRun) error {
-	futures := make([]jetstream.PubAckFuture, 0, run.Messages)
-	for range run.Messages {
-		f, err := js.PublishAsync(subject, run.Body, jetstream.WithStallWait(publishWait))
-		if err != nil {
-			return fmt.Errorf("nats ceiling: publish: %w", err)
-		}
-		futures = append(futures, f)
-	}
-	for _, f := range futures {
-		select {
-		case <-f.Ok():
-		case err := <-f.Err():
-			return fmt.Errorf("nats ceiling: publish ack: %w", err)
-		case <-ctx.Done():
-			return nil // done (every message acked) or failed elsewhere
-		}
-	}
-	return nil
+			return nil
+		},
+		func(ctx context.Context, consumer int) (int, error) {
+			m, err := iters[consumer].Next(jetstream.NextMaxWait(100 * time.Millisecond))
+			if errors.Is(err, natsgo.ErrTimeout) {
+				return 0, nil
+			}
+			if err != nil {
+				return 0, err
+			}
+			if err := m.Ack(); err != nil {
+				return 0, fmt.Errorf("ack: %w", err)
+			}
+			return 1, nil
+		})
 }
