@@ -5,6 +5,7 @@ package all
 import (
 	"github.com/palantir-lab/palantir/backends"
 	"github.com/palantir-lab/palantir/backends/inproc"
+	"github.com/palantir-lab/palantir/backends/nats"
 	"github.com/palantir-lab/palantir/backends/postgres"
 	"github.com/palantir-lab/palantir/backends/rabbitmq"
 	"github.com/palantir-lab/palantir/backends/redis"
@@ -17,6 +18,7 @@ func Registry() *backends.Registry {
 		inproc.Backend(),
 		redis.Backend(),
 		rabbitmq.Backend(),
+		nats.Backend(),
 		postgres.Backend(),
 		sqlite.Backend(),
 	)

@@ -1,0 +1,5 @@
+package nats_test
+
+import "sync/atomic"
+
+type atomicInt = atomic.Int64
