@@ -46,6 +46,18 @@ type Backend struct {
 	Primitives map[string]string
 	// Guarantees is what the docs' guarantees table says of it.
 	Guarantees Guarantees
+	// RedactURL hides the secrets of this backend's URLs beyond what
+	// Redact knows (a NATS token is a lone user name); nil: Redact.
+	RedactURL func(rawURL string) string
+}
+
+// Redact is rawURL without its secrets, as this backend reads them, for
+// banners, doctor lines, hints and bench rows.
+func (b Backend) Redact(rawURL string) string {
+	if b.RedactURL != nil {
+		return b.RedactURL(rawURL)
+	}
+	return Redact(rawURL)
 }
 
 // URLSetting is a backend's URL setting: config key redis_url is flag

@@ -199,7 +199,7 @@ func measure(ctx context.Context, o Options, t target) (Result, error) {
 	}
 	defer env.close(ctx)
 	t = env.t
-	r.Broker = backends.Redact(t.url)
+	r.Broker = t.backend.Redact(t.url)
 
 	if t.backend.Ceiling == nil {
 		o.Logger.Warn("no bare-client ceiling for this backend", "backend", t.backend.Name)

@@ -25,8 +25,9 @@ func Backend() backends.Backend {
 			}
 			return q, nil
 		},
-		Hint:    hint,
-		Ceiling: ceiling,
+		Hint:      hint,
+		RedactURL: redact,
+		Ceiling:   ceiling,
 		Primitives: map[string]string{
 			"mission_queued": "PUB palantir.<Q> (stream PALANTIR_<Q>, work-queue retention, file storage), awaiting JetStream's publish ack " +
 				"(every message of a launch; a retry's copy, or the mover's when it is due)",

@@ -146,7 +146,7 @@ func TestBenchUsageErrorsExitTwo(t *testing.T) {
 		want string
 	}{
 		{"unknown backend", []string{"bench", "--backends", "inproc,kafka"}, "known: inproc, redis, rabbitmq"},
-		{"unknown scheme", []string{"bench", "--backends", "nats://x"}, "nats"},
+		{"unknown scheme", []string{"bench", "--backends", "kafka://x"}, "kafka"},
 		{"no missions", []string{"bench", "--missions", "0"}, "--missions"},
 		{"no concurrency", []string{"bench", "--concurrency", "0"}, "--concurrency"},
 		{"too much concurrency", []string{"bench", "--concurrency", "1025"}, "--concurrency"},

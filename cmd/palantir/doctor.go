@@ -129,7 +129,7 @@ func checkBroker(ctx context.Context, a *app, failed *error) check {
 		return check{Check: "broker", Status: "fail", Detail: err.Error(), Fix: brokerFix(a, err)}
 	}
 	url, _ := a.brokerURL() // Queue succeeded: so did it
-	where := backends.Redact(url)
+	where := a.be.Redact(url)
 	if where == "" {
 		where = "this process's memory"
 	}

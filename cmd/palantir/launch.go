@@ -8,7 +8,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/palantir-lab/palantir/backends"
 	"github.com/palantir-lab/palantir/mission"
 	"github.com/palantir-lab/palantir/ops"
 	"github.com/palantir-lab/palantir/store"
@@ -183,7 +182,7 @@ func (l *launchOutput) close() error {
 	// the same broker and queue.
 	hint := "palantir worker --backend " + a.cfg.Backend
 	if strings.Contains(a.cfg.Backend, "://") {
-		hint = "palantir worker --backend '" + backends.Redact(a.cfg.Backend) + "'" // never print a password
+		hint = "palantir worker --backend '" + a.be.Redact(a.cfg.Backend) + "'" // never print a password
 	}
 	if a.cfg.Queue != "missions" {
 		hint += " --queue " + a.cfg.Queue

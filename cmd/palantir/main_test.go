@@ -197,7 +197,7 @@ func TestUsageErrorsExitTwoWithOneLine(t *testing.T) {
 		{"bad speed", []string{"launch", "raven", "--speed", "0"}, "--speed"},
 		{"unknown hero", []string{"launch", "raven", "--hero", "sauron"}, "unknown hero"},
 		{"unknown backend", []string{"launch", "raven", "--backend", "kafka"}, `unknown backend "kafka"`},
-		{"unknown scheme", []string{"status", "--backend", "nats://x"}, "nats"},
+		{"unknown scheme", []string{"status", "--backend", "kafka://x"}, "kafka"},
 		{"unknown flag", []string{"launch", "raven", "--frobnicate"}, "unknown flag"},
 		{"not a number", []string{"launch", "raven", "--count", "many"}, "--count"},
 		{"bad output", []string{"history", "-o", "xml"}, "output"},

@@ -107,6 +107,11 @@ func TestNoCommandPrintsAPassword(t *testing.T) {
 		"amqp-url userinfo":       {"--backend", "rabbitmq", "--amqp-url", withSecret(amqpURL, true)},
 		"amqp-url without ://":    {"--backend", "rabbitmq", "--amqp-url", "amqp//guest:" + plantedSecret + "@127.0.0.1:5672/"},
 		"amqp-url with one slash": {"--backend", "rabbitmq", "--amqp-url", "amqp:/guest:" + plantedSecret + "@127.0.0.1:5672/"},
+		// NATS reads a lone user name as a token: a secret too.
+		"nats userinfo":          {"--backend", "nats://palantir:" + plantedSecret + "@127.0.0.1:4222"},
+		"nats token":             {"--backend", "nats://" + plantedSecret + "@127.0.0.1:4222"},
+		"nats token unreachable": {"--backend", "nats://" + plantedSecret + "@127.0.0.1:1"},
+		"nats-url token":         {"--backend", "nats", "--nats-url", "nats://" + plantedSecret + "@127.0.0.1:4222"},
 	}
 	commands := [][]string{
 		{"launch", "raven", "--speed", "50", "--fail-rate", "0"},
