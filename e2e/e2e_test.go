@@ -73,13 +73,7 @@ func reachable(t *testing.T, b backends.Backend, storeURL string) string {
 	if b.URL != nil {
 		url = testservices.BackendURL(*b.URL)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	q, err := b.Open(ctx, backends.Config{URL: url, Queue: "e2e-reachable"})
-	if err != nil {
-		testservices.Unavailable(t, b.Holds, url, err)
-	}
-	q.Close()
+	testservices.Reachable(t, b, url)
 	return url
 }
 

@@ -70,12 +70,7 @@ func TestVerifyEveryBackend(t *testing.T) {
 			defer cancel()
 			cfg := backends.Config{URL: b.url}
 			if b.url != "" {
-				// Reachable? Open fails fast when not.
-				q, err := b.be.Open(ctx, backends.Config{URL: b.url, Queue: "verify-probe"})
-				if err != nil {
-					testservices.Unavailable(t, b.be.Name, b.url, err)
-				}
-				q.Close()
+				testservices.Reachable(t, b.be, b.url)
 			}
 			start := time.Now()
 			rows, err := verify.Run(ctx, b.be, cfg, verify.Options{Progress: testWriter{t}})
