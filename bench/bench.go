@@ -200,6 +200,7 @@ func measure(ctx context.Context, o Options, t target) (Result, error) {
 	defer env.close(ctx)
 	t = env.t
 	r.Broker = t.backend.Redact(t.url)
+	r.Store = storeLabel(env.store)
 
 	if t.backend.Ceiling == nil {
 		o.Logger.Warn("no bare-client ceiling for this backend", "backend", t.backend.Name)

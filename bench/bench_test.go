@@ -215,3 +215,20 @@ func TestStoreNoneRefusesAQueueInTheStore(t *testing.T) {
 		}
 	}
 }
+
+// A queue that lives in a SQLite file runs on a temporary SQLite store
+// of its own when the bench store is PostgreSQL, so that one run can
+// measure every backend (--store postgres://… --backends …,postgres,sqlite);
+// its row says which store it used.
+func TestSQLiteQueueGetsItsOwnStoreBesideAPostgreSQLOne(t *testing.T) {
+	pg := testservices.PostgresDB(t)
+	o := options("sqlite", 50)
+	o.Store = pg
+	rs, err := bench.Run(context.Background(), o)
+	if err != nil || len(rs) != 1 {
+		t.Fatalf("bench sqlite with a PostgreSQL store: %v, %+v", err, rs)
+	}
+	if r := rs[0]; r.Error != "" || r.Lost != 0 || !strings.Contains(r.Store, "sqlite") {
+		t.Errorf("row: error %q, lost %d, store %q; want a run on a SQLite store of its own", r.Error, r.Lost, r.Store)
+	}
+}

@@ -30,10 +30,28 @@ var _ benchStore = (*store.Store)(nil)
 // and how to put everything back afterwards.
 type env struct {
 	t      target
+	store  string // the row's store (rowStore)
 	st     benchStore
 	events telemetry.Writer // nil with --store none
 	q      backends.Queue
 	closer []func()
+}
+
+// rowStore is the store of t's row: the one asked for, except that a
+// queue kept in a SQLite file, named by name, runs on a temporary SQLite
+// store of its own when the store asked for is of another kind, so that
+// one run measures every backend.
+func rowStore(asked string, t target) string {
+	if t.backend.FromStore == nil || asked == "" || asked == StoreNone || strings.Contains(t.name, "://") {
+		return asked
+	}
+	if _, err := t.backend.FromStore(asked); err == nil {
+		return asked
+	}
+	if _, err := t.backend.FromStore("bench.db"); err == nil {
+		return "" // a temporary SQLite file
+	}
+	return asked
 }
 
 // openEnv opens the store the options ask for and the backend's queue.
@@ -46,8 +64,9 @@ func openEnv(ctx context.Context, o Options, t target) (e *env, err error) {
 			e.close(ctx)
 		}
 	}()
-	storeURL := o.Store // what a queue in the store's database derives its URL from
-	switch o.Store {
+	e.store = rowStore(o.Store, t)
+	storeURL := e.store // what a queue in the store's database derives its URL from
+	switch e.store {
 	case StoreNone:
 		storeURL = ""
 		e.st = newMemStore()
@@ -65,7 +84,7 @@ func openEnv(ctx context.Context, o Options, t target) (e *env, err error) {
 		e.closer = append(e.closer, func() { st.Close() })
 		e.st, e.events = st, st
 	default:
-		st, err := store.Open(ctx, o.Store)
+		st, err := store.Open(ctx, e.store)
 		if err != nil {
 			return e, err
 		}

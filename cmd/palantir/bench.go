@@ -112,7 +112,7 @@ EXIT STATUS
 	f.IntVar(&o.Prefetch, "prefetch", 0, "unsettled messages a consumer may hold, in both phases (0: max(concurrency, 100); equal to -c is the worker's default, fair dispatch)")
 	f.IntVar(&o.Payload, "payload", 256, "message size in bytes (orders are padded up to it), 0–1048576")
 	f.Float64Var(&o.Rate, "rate", 0, "missions/s at a constant arrival rate (0: as fast as possible)")
-	f.StringVar(&o.Store, "store", "", "store for the bench missions: a SQLite file, a postgres:// URL, or none (default: a temporary SQLite file, removed afterwards)")
+	f.StringVar(&o.Store, "store", "", "store for the bench missions: a SQLite file, a postgres:// URL, or none (default: a temporary SQLite file, removed afterwards; the sqlite backend's row always gets one, its queue living in the store's file)")
 	f.StringVar(&o.Report, "report", "", "also write an HTML report (inline SVG charts) to this file")
 	f.StringVar(&o.CPUProfile, "cpuprofile", "", "write a Go CPU profile of the whole run to this file (go tool pprof)")
 	return cmd
@@ -358,9 +358,10 @@ func (v *benchBars) close() {
 }
 
 // holdableBackends are the registered backends bench can run with its
-// store: a queue kept in the store's database needs a store of its kind
-// (the sqlite backend a SQLite file, postgres a PostgreSQL database), and
-// with --store none there is no database at all.
+// store: a queue kept in the store's database needs a database of its
+// kind: postgres a PostgreSQL store; sqlite a SQLite file, which bench
+// makes for its row whatever the store (a temporary one); with --store
+// none there is no database at all.
 func holdableBackends(reg *backends.Registry, store string) []string {
 	probe := store
 	if probe == "" {
@@ -369,7 +370,9 @@ func holdableBackends(reg *backends.Registry, store string) []string {
 	var names []string
 	for _, b := range reg.Backends() {
 		if b.FromStore != nil {
-			if _, err := b.FromStore(probe); err != nil || store == bench.StoreNone {
+			_, onStore := b.FromStore(probe)
+			_, onFile := b.FromStore("bench.db")
+			if store == bench.StoreNone || onStore != nil && onFile != nil {
 				continue
 			}
 		}
