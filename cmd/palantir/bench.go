@@ -44,10 +44,11 @@ func newBenchCmd(a *app, runF func(context.Context, *app, benchOptions) error) *
 For each backend, on fresh queues deleted afterwards, bench measures twice:
 
   ceiling   the same number of messages through the bare client library
-            (go-redis, amqp091-go, a Go channel for inproc), with the same
-            guarantees (consumer group and XACK; durable queue, persistent
-            messages, publisher confirms, manual acks) and no palantir
-            code: what the broker allows on this machine;
+            (go-redis, amqp091-go, nats.go, pgx, database/sql on SQLite, a
+            Go channel for inproc), with the same guarantees (consumer
+            group and XACK; persistent messages with confirms and manual
+            acks; publish acks and explicit acks; SKIP LOCKED claims and
+            DELETE) and no palantir code: what the broker allows here;
   palantir  the real path: store the missions, publish them, one worker
             with --concurrency goroutines executes them (at no cost),
             persists each outcome with telemetry, and acks.
@@ -106,7 +107,7 @@ EXIT STATUS
 		},
 	}
 	f := cmd.Flags()
-	f.StringSliceVar(&o.Backends, "backends", nil, "backends to compare: names or broker URLs, comma-separated (default: every backend the store can hold)")
+	f.StringSliceVar(&o.Backends, "backends", nil, "backends to compare: names or broker URLs, comma-separated (default: every backend the store can hold; a queue kept in a database of another kind needs its URL here)")
 	f.IntVarP(&o.Missions, "missions", "n", 10000, "missions per backend")
 	f.IntVarP(&o.Concurrency, "concurrency", "c", 4, "worker goroutines (and ceiling consumers), 1–1024")
 	f.IntVar(&o.Prefetch, "prefetch", 0, "unsettled messages a consumer may hold, in both phases (0: max(concurrency, 100); equal to -c is the worker's default, fair dispatch)")

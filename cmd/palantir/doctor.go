@@ -69,8 +69,9 @@ func runDoctor(ctx context.Context, a *app) error {
 
 	// The broker is checked whatever the store did: a queue opens without
 	// the store (inproc's dead-letter book opens it lazily).
-	checks = append(checks, checkBroker(ctx, a, &failed))
-	if st != nil && a.be.Networked && st.Local() {
+	broker := checkBroker(ctx, a, &failed)
+	checks = append(checks, broker)
+	if st != nil && broker.Status == "ok" && a.be.Networked && st.Local() {
 		checks = append(checks, check{Check: "sharing", Status: "warn",
 			Detail: fmt.Sprintf("broker %s is networked but the store is the local SQLite file %s: workers on other machines would not share it", a.be.Name, st.Location()),
 			Fix:    "on one machine this is fine; across machines use --store postgres://user@host/db"})

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -33,6 +34,11 @@ EXIT STATUS
   palantir history --worker eagle1 --limit 5 -o json`,
 		Args: argsUsage(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if o.Query.Backend != "" {
+				// A URL, as launch took it, filters by the backend it
+				// selects (the root has resolved it).
+				o.Query.Backend = a.be.Name
+			}
 			if err := o.validate(a.now()); err != nil {
 				return err
 			}
@@ -48,7 +54,7 @@ EXIT STATUS
 	f.StringVar(&o.Query.Hero, "hero", "", "only this hero")
 	f.StringVar(&o.Query.Worker, "worker", "", "only missions executed by this worker")
 	// Here --backend filters: history reads the store and needs no broker.
-	f.StringVar(&o.Query.Backend, "backend", "", "only missions launched on this backend (inproc, redis, rabbitmq)")
+	f.StringVar(&o.Query.Backend, "backend", "", "only missions launched on this backend: "+strings.Join(a.registry.Names(), ", ")+", or a URL whose scheme picks one")
 	f.StringVar(&o.Query.Since, "since", "", "only missions created within this long (e.g. 30m, 2h, 7d)")
 	f.IntVar(&o.Query.Limit, "limit", 20, "at most this many (0: all)")
 	return cmd

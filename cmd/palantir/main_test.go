@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -304,5 +305,22 @@ func TestCommandsReadTheInjectedClock(t *testing.T) {
 	}
 	if got := history(time.Now().Add(2 * time.Hour)); len(got) != 0 {
 		t.Errorf("history --since 1h two hours on: %d missions, want 0", len(got))
+	}
+}
+
+// history --backend takes what launch --backend took: a URL filters by
+// the backend it selects, as its name does.
+func TestHistoryBackendTakesAURL(t *testing.T) {
+	url := reachableRedisURL(t)
+	dir := t.TempDir()
+	queue := fmt.Sprintf("hist-url-%d", time.Now().UnixNano())
+	if r := cli(t, dir, "launch", "raven", "--backend", url, "--queue", queue); r.code != 0 {
+		t.Fatalf("launch: %d %s", r.code, r.err)
+	}
+	t.Cleanup(func() { cli(t, dir, "purge", "--all", "--yes", "--backend", url, "--queue", queue) })
+	byURL := decode[[]ops.Mission](t, cli(t, dir, "history", "--backend", url, "-o", "json"))
+	byName := decode[[]ops.Mission](t, cli(t, dir, "history", "--backend", "redis", "-o", "json"))
+	if len(byURL) != 1 || len(byName) != 1 {
+		t.Errorf("history --backend URL: %d missions, --backend redis: %d; want 1 and 1", len(byURL), len(byName))
 	}
 }

@@ -19,8 +19,9 @@ func newRootCmd(a *app) *cobra.Command {
 		Long: `palantir launches "missions" onto a message queue and executes them in real
 worker processes, so you can watch how task queues behave: delivery,
 retries, dead letters, crashes and redelivery. The same mission code runs on
-an in-process queue (the default, nothing to install), Redis Streams or
-RabbitMQ; results, scores and telemetry go to a SQLite file or PostgreSQL.
+an in-process queue (the default, nothing to install), Redis Streams,
+RabbitMQ, NATS JetStream, or a table in PostgreSQL or in the SQLite file
+itself; results, scores and telemetry go to a SQLite file or PostgreSQL.
 
 Settings come from flags, then PALANTIR_* environment variables (for
 example PALANTIR_BACKEND=redis), then a YAML file (--config, $PALANTIR_CONFIG
