@@ -79,7 +79,10 @@ func (d *Dispatcher) Publish(ctx context.Context, orders []mission.Order, bodies
 		cancel()
 		return fmt.Errorf("publish to %s queue %q: %w", d.Backend, d.QueueName, err)
 	}
-	now := time.Now()
+	// Stamped when the publish began: the broker took the messages
+	// somewhere before it answered, and a fast worker may have started
+	// one already; a later stamp would sort after its mission_started.
+	now := start
 	if err := d.Store.MarkQueued(ctx, ids, now); err != nil && d.Log != nil {
 		// The broker has them: a worker will start them whatever the row says.
 		d.Log.Warn("missions published but not marked QUEUED", "err", err)

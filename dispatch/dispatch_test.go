@@ -78,3 +78,37 @@ func TestRefusedPublishLeavesNothing(t *testing.T) {
 		t.Errorf("%d missions left behind by a refused publish", n)
 	}
 }
+
+// slowAck is a queue whose broker takes the messages at once but answers
+// the publisher late, as a confirm does: a worker may start a mission
+// before Publish returns.
+type slowAck struct {
+	backends.Publisher
+	took time.Time
+}
+
+func (s *slowAck) Publish(ctx context.Context, msgs ...backends.Message) error {
+	err := s.Publisher.Publish(ctx, msgs...)
+	s.took = time.Now()
+	time.Sleep(20 * time.Millisecond)
+	return err
+}
+
+// mission_queued is stamped no later than the broker took the message: a
+// stamp taken after Publish returned came after a fast worker's
+// mission_started, and the dashboard drew a started mission back in the
+// queue.
+func TestQueuedIsStampedBeforeAWorkerCouldStart(t *testing.T) {
+	ctx := context.Background()
+	st, q, tel := setup(t)
+	pub := &slowAck{Publisher: q}
+	d := &dispatch.Dispatcher{Store: st, Queue: pub, Telemetry: tel, Backend: "inproc", QueueName: "q"}
+	if err := d.Publish(ctx, orders("a"), nil); err != nil {
+		t.Fatal(err)
+	}
+	tel.Flush()
+	evs, _ := st.Events(ctx, store.EventFilter{MissionID: "a"})
+	if len(evs) != 2 || evs[1].At.After(pub.took) {
+		t.Errorf("mission_queued at %v, after the broker took the message at %v: %+v", evs[len(evs)-1].At, pub.took, evs)
+	}
+}
