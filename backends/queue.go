@@ -2,6 +2,7 @@ package backends
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"time"
 )
@@ -167,4 +168,45 @@ type DeadLetterBook interface {
 	// TakeDeadLetters removes and returns the dead letters with these ids
 	// (all when ids is empty).
 	TakeDeadLetters(ctx context.Context, queue string, ids ...string) ([]DeadLetter, error)
+}
+
+// Transactional enqueue. A queue kept in a SQL database can join a
+// transaction of the caller's on that same database, so that the store
+// writes a mission's row and its message in one commit at launch, and its
+// outcome and the message's settlement in one commit at the end: no crash
+// can leave one without the other. Optional: a broker cannot do it. The
+// store finds out whether a queue qualifies (store.Store.Shares); callers
+// need not know which backends do.
+
+// TxQueue is a Queue whose messages live in a SQL database.
+type TxQueue interface {
+	Queue
+	// SameDatabase reports whether db reaches the database that holds
+	// this queue, so that a transaction on db may publish and settle. It
+	// asks both; it blocks as long as they take to answer.
+	SameDatabase(ctx context.Context, db *sql.DB) (bool, error)
+	// PublishTx inserts msgs inside tx, as Publish would: they become
+	// receivable when tx commits, and vanish if it rolls back. After the
+	// commit, call Published, so that this process's consumers look at
+	// once. Safe for concurrent use.
+	PublishTx(ctx context.Context, tx *sql.Tx, msgs ...Message) error
+	// Published wakes this process's consumers after a PublishTx commit.
+	Published()
+}
+
+// TxDelivery is a Delivery of a TxQueue, which can be settled inside a
+// transaction of the caller's on the queue's database. A settlement made
+// in tx is confirmed, once tx has committed, by the matching method (Ack
+// after AckTx, DeadLetter after DeadLetterTx), which then runs no
+// statement and returns what the settlement found (ErrLeaseLost if the
+// message had gone to another consumer). If tx rolled back, settle again,
+// in a new transaction or by the plain methods: the delivery is still
+// unsettled. Not safe for concurrent use with other settlements.
+type TxDelivery interface {
+	Delivery
+	// AckTx deletes the message inside tx.
+	AckTx(ctx context.Context, tx *sql.Tx) error
+	// DeadLetterTx moves the message to the dead letters with reason
+	// inside tx.
+	DeadLetterTx(ctx context.Context, tx *sql.Tx, reason string) error
 }

@@ -58,9 +58,12 @@ var Dialect = sqlqueue.Dialect{
 	Notify:     "SELECT pg_notify('" + Channel + "', ?)",
 	SchemaLock: fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", schemaLockKey),
 	Exists:     "SELECT to_regclass(?) IS NOT NULL",
-	Transient:  transient,
-	PollMin:    time.Second,
-	PollMax:    time.Second,
+	// Readable by any user, unlike the data directory or the cluster's
+	// system identifier.
+	Identity:  "SELECT current_database() || ' ' || current_setting('port') || ' ' || pg_postmaster_start_time()::text",
+	Transient: transient,
+	PollMin:   time.Second,
+	PollMax:   time.Second,
 }
 
 // Open connects to the database at cfg.URL (postgres://…), checking

@@ -96,6 +96,7 @@ func TestSQLQueue(t *testing.T) {
 				return postgres.Open(context.Background(), cfg)
 			},
 			InjectRaw: db.harness().InjectRaw,
+			Plain:     db.plain,
 		}
 	}})
 }

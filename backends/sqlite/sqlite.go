@@ -42,6 +42,7 @@ var Dialect = sqlqueue.Dialect{
 	Now:       "CAST(unixepoch('subsec') * 1000000 AS INTEGER)",
 	Claimable: "id IN (%s)",
 	Exists:    "SELECT COUNT(*) > 0 FROM sqlite_master WHERE name = ?",
+	Identity:  "SELECT file FROM pragma_database_list WHERE name = 'main'",
 	Transient: transient,
 	PollMin:   100 * time.Millisecond,
 	PollMax:   time.Second,

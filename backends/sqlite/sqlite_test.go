@@ -97,6 +97,7 @@ func TestSQLQueue(t *testing.T) {
 				return sqlite.Open(context.Background(), cfg)
 			},
 			InjectRaw: f.harness().InjectRaw,
+			Plain:     f.plain,
 		}
 	}})
 }

@@ -31,6 +31,7 @@ type delivery struct {
 
 	mu      sync.Mutex
 	settled bool
+	tx      *inTx // a settlement made in a caller's transaction (tx.go)
 }
 
 // Received returns the message and its metadata.
@@ -105,9 +106,12 @@ func (d *delivery) move(ctx context.Context, copy string, notify bool, args ...a
 	return err == nil, err
 }
 
-// Ack deletes the row. Concurrent acks of one Queue share a transaction
+// Ack deletes the row, or confirms an AckTx (tx.go). Concurrent acks of one Queue share a transaction
 // (acker.go).
 func (d *delivery) Ack(ctx context.Context) error {
+	if ok, err := d.confirmed("ack"); ok {
+		return err
+	}
 	return d.settle(ctx, "ack", func() (bool, error) {
 		return d.c.q.ack(ctx, d.id, d.token)
 	})
@@ -155,9 +159,12 @@ func (d *delivery) Release(ctx context.Context) error {
 }
 
 // DeadLetter moves the row to the dead-letter table with reason, in one
-// transaction. If that fails, the row stays leased to this delivery and
+// transaction, or confirms a DeadLetterTx (tx.go). If that fails, the row stays leased to this delivery and
 // comes back when the lease ends.
 func (d *delivery) DeadLetter(ctx context.Context, reason string) error {
+	if ok, err := d.confirmed("dead-letter"); ok {
+		return err
+	}
 	return d.settle(ctx, "dead-letter", func() (bool, error) {
 		return d.move(ctx, d.c.q.st.deadCopy, false, reason)
 	})

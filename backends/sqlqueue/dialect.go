@@ -39,6 +39,11 @@ type Dialect struct {
 	// Exists answers whether the table or index named by its one argument
 	// exists (one boolean or integer column).
 	Exists string
+	// Identity is a query whose one text column tells this database from
+	// every other one reachable now (a file's path; a server's start time,
+	// port and database name), so that a caller's connection can be
+	// matched with the queue's (TxQueue.SameDatabase).
+	Identity string
 	// Transient reports whether err means the database cannot be reached
 	// right now (down, restarting, locked for too long): the operation
 	// may succeed later, and the error wraps backends.ErrUnreachable.

@@ -8,6 +8,7 @@ package sqlqueuetest
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -30,6 +31,9 @@ type Database struct {
 	// InjectRaw inserts a row with plain SQL, as a stranger would: queue
 	// and body only.
 	InjectRaw func(t *testing.T, queue string, body []byte)
+	// Plain is a handle on the database of the caller's own, as the store
+	// has (transactional enqueue, tx.go).
+	Plain *sql.DB
 }
 
 // Kit tells the tests how to get a fresh database.
@@ -51,6 +55,11 @@ func Run(t *testing.T, k Kit) {
 		{"ConcurrentOpensCreateTheTablesOnce", testConcurrentOpens},
 		{"DestroyKeepsOtherQueues", testDestroy},
 		{"IdleConsumersDoNotSpin", testIdle},
+		{"SameDatabaseTellsItsOwnFromAnother", testSameDatabase},
+		{"PublishTxCommitsWithTheCallersTransaction", testPublishTx},
+		{"AckTxCommitsWithTheCallersTransaction", testAckTx},
+		{"DeadLetterTxCommitsWithTheCallersTransaction", testDeadLetterTx},
+		{"AckTxOfALostLeaseSaysSo", testAckTxLeaseLost},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, k) })
