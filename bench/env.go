@@ -149,7 +149,7 @@ func (m *memStore) BeginAttempt(_ context.Context, o mission.Order, _, _ string,
 	return store.Proceed, nil
 }
 
-func (m *memStore) Complete(_ context.Context, ms store.Mission, _ int, _ time.Time, _ store.OutcomeEvents) (bool, error) {
+func (m *memStore) Complete(_ context.Context, ms store.Mission, _ int, _ time.Time, _ store.Beside) (bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.done[ms.ID] {
@@ -159,7 +159,7 @@ func (m *memStore) Complete(_ context.Context, ms store.Mission, _ int, _ time.T
 	return true, nil
 }
 
-func (m *memStore) Fail(context.Context, string, int, string, string, time.Time, store.OutcomeEvents) (bool, error) {
+func (m *memStore) Fail(context.Context, string, int, string, string, time.Time, store.Beside) (bool, error) {
 	return true, nil
 }
 

@@ -6,6 +6,7 @@ package dispatch
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"log/slog"
 	"time"
@@ -38,12 +39,25 @@ type Dispatcher struct {
 	// OnPublish, when set, is told how long each broker Publish of n
 	// messages took (bench's publish latency).
 	OnPublish func(d time.Duration, n int)
+
+	checked bool             // whether tx was looked for
+	tx      backends.TxQueue // the queue, when it lives in the store's database
+}
+
+// txStore is a store that can tell whether a queue lives in its own
+// database and then create missions and publish their messages in one
+// transaction (*store.Store; see store/tx.go).
+type txStore interface {
+	Shares(ctx context.Context, q any) backends.TxQueue
+	CreateQueued(ctx context.Context, ms []store.Mission, at time.Time, publish store.TxHook) error
 }
 
 // Publish records orders as PENDING, publishes them, and marks them
 // QUEUED. bodies[i] is the wire form of orders[i]; nil bodies are encoded
 // here. If the broker refuses, the PENDING rows are removed again, so that
-// nothing is half-written, and the error is returned.
+// nothing is half-written, and the error is returned. When the queue lives
+// in the store's database, the rows (QUEUED at once) and the messages are
+// written in one transaction instead.
 func (d *Dispatcher) Publish(ctx context.Context, orders []mission.Order, bodies [][]byte) error {
 	ms := make([]store.Mission, len(orders))
 	msgs := make([]backends.Message, len(orders))
@@ -57,17 +71,13 @@ func (d *Dispatcher) Publish(ctx context.Context, orders []mission.Order, bodies
 		msgs[i] = backends.Message{ID: o.ID, Body: body, Attempt: 1}
 		ids[i] = o.ID
 	}
+	if tq := d.txQueue(ctx); tq != nil {
+		return d.publishInTx(ctx, tq, orders, ms, msgs)
+	}
 	if err := d.Store.CreateMissions(ctx, ms); err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
-	source := d.Source
-	if source == "" {
-		source = telemetry.CLI()
-	}
-	for _, o := range orders {
-		d.Telemetry.Emit(telemetry.Event{Name: telemetry.MissionInvoked, MissionID: o.ID, Attempt: 1, Service: source,
-			Detail: fmt.Sprintf("%s for %s", o.Type, o.Hero), At: o.CreatedAt}, time.Time{})
-	}
+	d.invoked(orders)
 	start := time.Now()
 	err := d.Queue.Publish(ctx, msgs...)
 	if d.OnPublish != nil {
@@ -87,11 +97,69 @@ func (d *Dispatcher) Publish(ctx context.Context, orders []mission.Order, bodies
 		// The broker has them: a worker will start them whatever the row says.
 		d.Log.Warn("missions published but not marked QUEUED", "err", err)
 	}
+	d.queued(ids, now)
+	return nil
+}
+
+// txQueue is the queue as a backends.TxQueue if it lives in the store's
+// database, looked for once.
+func (d *Dispatcher) txQueue(ctx context.Context) backends.TxQueue {
+	if !d.checked {
+		d.checked = true
+		if ts, ok := d.Store.(txStore); ok {
+			d.tx = ts.Shares(ctx, d.Queue)
+		}
+	}
+	return d.tx
+}
+
+// publishInTx creates the missions as QUEUED and publishes their
+// messages in one store transaction: all or nothing, with no PENDING
+// rows to remove after a refusal.
+func (d *Dispatcher) publishInTx(ctx context.Context, tq backends.TxQueue, orders []mission.Order, ms []store.Mission, msgs []backends.Message) error {
+	var pubErr error
+	start := time.Now()
+	err := d.Store.(txStore).CreateQueued(ctx, ms, start, func(ctx context.Context, tx *sql.Tx) error {
+		pubErr = tq.PublishTx(ctx, tx, msgs...)
+		return pubErr
+	})
+	if d.OnPublish != nil {
+		d.OnPublish(time.Since(start), len(msgs))
+	}
+	switch {
+	case pubErr != nil:
+		return fmt.Errorf("publish to %s queue %q: %w", d.Backend, d.QueueName, pubErr)
+	case err != nil:
+		return fmt.Errorf("store: %w", err)
+	}
+	tq.Published()
+	d.invoked(orders)
+	ids := make([]string, len(orders))
+	for i, o := range orders {
+		ids[i] = o.ID
+	}
+	d.queued(ids, start)
+	return nil
+}
+
+// invoked emits each order's mission_invoked, at its creation.
+func (d *Dispatcher) invoked(orders []mission.Order) {
+	source := d.Source
+	if source == "" {
+		source = telemetry.CLI()
+	}
+	for _, o := range orders {
+		d.Telemetry.Emit(telemetry.Event{Name: telemetry.MissionInvoked, MissionID: o.ID, Attempt: 1, Service: source,
+			Detail: fmt.Sprintf("%s for %s", o.Type, o.Hero), At: o.CreatedAt}, time.Time{})
+	}
+}
+
+// queued emits mission_queued for ids, at at.
+func (d *Dispatcher) queued(ids []string, at time.Time) {
 	for _, id := range ids {
 		d.Telemetry.Emit(telemetry.Event{Name: telemetry.MissionQueued, MissionID: id, Attempt: 1,
-			Service: telemetry.Broker(d.Backend), Detail: "queue " + d.QueueName, At: now}, time.Time{})
+			Service: telemetry.Broker(d.Backend), Detail: "queue " + d.QueueName, At: at}, time.Time{})
 	}
-	return nil
 }
 
 func (d *Dispatcher) body(o mission.Order, bodies [][]byte, i int) ([]byte, error) {

@@ -295,10 +295,10 @@ func (s *Store) MarkRequeued(ctx context.Context, id string, attempt int, at tim
 type OutcomeEvents func() []telemetry.Event
 
 // Complete records a success and scores the hero, once, and writes the
-// events from events (if not nil) in the same transaction. recorded is
-// false when the mission had already ended (a duplicate delivery):
-// nothing changes then, and events is not called.
-func (s *Store) Complete(ctx context.Context, m Mission, points int, at time.Time, events OutcomeEvents) (recorded bool, err error) {
+// events of beside (if any) in the same transaction; beside.Settle runs
+// in it too. recorded is false when the mission had already ended (a
+// duplicate delivery): nothing changes then, and no events are written.
+func (s *Store) Complete(ctx context.Context, m Mission, points int, at time.Time, beside Beside) (recorded bool, err error) {
 	err = s.group(ctx, m.ID, func(tx *sqlx.Tx) error {
 		res, err := s.execTx(ctx, tx, `UPDATE missions SET status = 'SUCCESS', progress = 100, stage = '', score = ?,
 			attempt = ?, worker = ?, error = '', finished_us = ?, updated_us = ?
@@ -309,7 +309,7 @@ func (s *Store) Complete(ctx context.Context, m Mission, points int, at time.Tim
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			recorded = false
-			return nil
+			return beside.settle(ctx, tx)
 		}
 		recorded = true
 		firstTry := 0
@@ -320,14 +320,18 @@ func (s *Store) Complete(ctx context.Context, m Mission, points int, at time.Tim
 			VALUES (?, ?, ?, ?, ?)`, m.ID, m.Hero, points, firstTry, micros(at)); err != nil {
 			return err
 		}
-		return s.insertOutcomeEvents(ctx, tx, events)
+		if err := s.insertOutcomeEvents(ctx, tx, beside.Events); err != nil {
+			return err
+		}
+		return beside.settle(ctx, tx)
 	})
 	return recorded, err
 }
 
 // Fail records the final failure of a mission, once, and writes the
-// events from events (if not nil) in the same transaction when it does.
-func (s *Store) Fail(ctx context.Context, id string, attempt int, worker, reason string, at time.Time, events OutcomeEvents) (recorded bool, err error) {
+// events of beside (if any) in the same transaction when it does;
+// beside.Settle runs in it either way.
+func (s *Store) Fail(ctx context.Context, id string, attempt int, worker, reason string, at time.Time, beside Beside) (recorded bool, err error) {
 	err = s.group(ctx, id, func(tx *sqlx.Tx) error {
 		res, err := s.execTx(ctx, tx, `UPDATE missions SET status = 'FAILURE', attempt = ?, worker = ?, error = ?,
 			finished_us = ?, updated_us = ? WHERE id = ? AND status NOT IN ('SUCCESS', 'FAILURE')`,
@@ -336,11 +340,15 @@ func (s *Store) Fail(ctx context.Context, id string, attempt int, worker, reason
 			return err
 		}
 		n, err := res.RowsAffected()
-		recorded = n == 1
-		if err != nil || !recorded {
+		if err != nil {
 			return err
 		}
-		return s.insertOutcomeEvents(ctx, tx, events)
+		if recorded = n == 1; recorded {
+			if err := s.insertOutcomeEvents(ctx, tx, beside.Events); err != nil {
+				return err
+			}
+		}
+		return beside.settle(ctx, tx)
 	})
 	return recorded, err
 }

@@ -62,7 +62,7 @@ func BenchmarkWorkerWrites(b *testing.B) {
 					}
 				}
 				m.Attempt, m.Worker = 1, "w"
-				if ok, err := s.Complete(ctx, m, 15, now, nil); err != nil || !ok {
+				if ok, err := s.Complete(ctx, m, 15, now, store.Beside{}); err != nil || !ok {
 					b.Fatalf("Complete: %v, %v", ok, err)
 				}
 			}
@@ -86,7 +86,7 @@ func BenchmarkComplete(b *testing.B) {
 			b.ResetTimer()
 			for _, m := range ms {
 				m.Attempt, m.Worker = 1, "w"
-				if ok, err := s.Complete(ctx, m, 15, time.Now(), nil); err != nil || !ok {
+				if ok, err := s.Complete(ctx, m, 15, time.Now(), store.Beside{}); err != nil || !ok {
 					b.Fatalf("Complete: %v, %v", ok, err)
 				}
 			}

@@ -219,7 +219,7 @@ func (w *Worker) succeed(ctx context.Context, d backends.Delivery, o mission.Ord
 	m := store.Mission{ID: o.ID, Hero: o.Hero, Attempt: attempt, Worker: w.cfg.Name}
 	var recorded bool
 	err := w.write(ctx, ctx, "success", func(ctx context.Context) (err error) {
-		recorded, err = w.st.Complete(ctx, m, points, time.Now(), oc.events())
+		recorded, err = w.st.Complete(ctx, m, points, time.Now(), store.Beside{Events: oc.events(), Settle: w.ackIn(d)})
 		return err
 	})
 	if err != nil {
@@ -267,7 +267,7 @@ func (w *Worker) giveUp(ctx context.Context, d backends.Delivery, o mission.Orde
 	})
 	var recorded bool
 	err := w.write(ctx, ctx, "failure", func(ctx context.Context) (err error) {
-		recorded, err = w.st.Fail(ctx, o.ID, attempt, w.cfg.Name, reason, time.Now(), oc.events())
+		recorded, err = w.st.Fail(ctx, o.ID, attempt, w.cfg.Name, reason, time.Now(), store.Beside{Events: oc.events(), Settle: w.deadLetterIn(d, final)})
 		return err
 	})
 	if err != nil {

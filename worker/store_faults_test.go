@@ -55,14 +55,14 @@ func (f *faultyStore) SetProgress(ctx context.Context, id string, attempt, progr
 	return f.Store.SetProgress(ctx, id, attempt, progress, stage, at)
 }
 
-func (f *faultyStore) Complete(ctx context.Context, m store.Mission, points int, at time.Time, evs store.OutcomeEvents) (bool, error) {
+func (f *faultyStore) Complete(ctx context.Context, m store.Mission, points int, at time.Time, evs store.Beside) (bool, error) {
 	if err := f.check(); err != nil {
 		return false, err
 	}
 	return f.Store.Complete(ctx, m, points, at, evs)
 }
 
-func (f *faultyStore) Fail(ctx context.Context, id string, attempt int, w, reason string, at time.Time, evs store.OutcomeEvents) (bool, error) {
+func (f *faultyStore) Fail(ctx context.Context, id string, attempt int, w, reason string, at time.Time, evs store.Beside) (bool, error) {
 	if err := f.check(); err != nil {
 		return false, err
 	}
@@ -328,7 +328,7 @@ type hangingStore struct {
 	hung atomic.Bool
 }
 
-func (h *hangingStore) Complete(ctx context.Context, m store.Mission, points int, at time.Time, evs store.OutcomeEvents) (bool, error) {
+func (h *hangingStore) Complete(ctx context.Context, m store.Mission, points int, at time.Time, evs store.Beside) (bool, error) {
 	if h.hung.Load() {
 		<-ctx.Done()
 		return false, ctx.Err()

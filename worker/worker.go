@@ -24,8 +24,8 @@ type Store interface {
 	SetProgress(ctx context.Context, id string, attempt, progress int, stage string, at time.Time) error
 	MarkRetry(ctx context.Context, id string, attempt int, reason string, at time.Time) error
 	MarkRequeued(ctx context.Context, id string, attempt int, at time.Time) error
-	Complete(ctx context.Context, m store.Mission, points int, at time.Time, events store.OutcomeEvents) (bool, error)
-	Fail(ctx context.Context, id string, attempt int, worker, reason string, at time.Time, events store.OutcomeEvents) (bool, error)
+	Complete(ctx context.Context, m store.Mission, points int, at time.Time, beside store.Beside) (bool, error)
+	Fail(ctx context.Context, id string, attempt int, worker, reason string, at time.Time, beside store.Beside) (bool, error)
 	Heartbeat(ctx context.Context, w store.Worker) error
 	Driver() string
 }
@@ -154,6 +154,9 @@ type Worker struct {
 
 	slots  chan struct{} // one token per mission executing
 	health *health
+	// inTx: the queue lives in the store's database, and each outcome
+	// commits with its message's settlement (settle.go).
+	inTx bool
 
 	mu      sync.Mutex
 	current map[string]bool // mission ids in progress
@@ -187,6 +190,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		return nil // stopped while waiting for the broker
 	}
 	defer cons.Close()
+	w.inTx = w.settlesInStore(ctx)
 
 	// work outlives ctx by ShutdownTimeout, so in-flight missions can finish.
 	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))

@@ -33,6 +33,7 @@ func Backend() backends.Backend {
 				"nothing lost on a PostgreSQL restart: messages, leases, retries and dead letters are rows",
 				"a dead worker's missions come back after the lease (its rows become visible again)",
 				"consumers woken at commit by LISTEN/NOTIFY; a poll every second covers a lost notification",
+				"with the store in the same database: missions and their messages, outcomes and their acks, each commit in one transaction (no redelivery after a recorded outcome)",
 			},
 			DoesNot: []string{
 				"FIFO across workers: SKIP LOCKED passes over rows other claimers hold",

@@ -36,6 +36,7 @@ func Backend() backends.Backend {
 				"nothing to install: workers in several terminals of one machine share the store's file",
 				"a launch returns once its missions are committed and fsynced (synchronous=FULL)",
 				"a dead worker's missions come back after the lease (its rows become visible again)",
+				"with the store in the same database: missions and their messages, outcomes and their acks, each commit in one transaction (no redelivery after a recorded outcome)",
 			},
 			DoesNot: []string{
 				"workers on other machines (a file on one machine, not over NFS)",

@@ -143,6 +143,9 @@ func runWorker(ctx context.Context, a *app, o workerOptions) error {
 	fmt.Fprintf(a.Err, "worker %s: consuming %s queue %q (concurrency %d, prefetch %d, lease %v); store %s %s. Ctrl-C to stop.\n",
 		o.Name, a.be.Name, a.cfg.Queue, o.Concurrency, o.Prefetch, a.cfg.Lease, st.Driver(), st.Location())
 	warnDuplicateName(ctx, a, st, o.Name)
+	if st.Shares(ctx, q) != nil {
+		fmt.Fprintf(a.Err, "worker %s: the queue is in the store's database: each outcome commits with its ack, in one transaction.\n", o.Name)
+	}
 	if a.be.Networked && st.Local() {
 		fmt.Fprintf(a.Err, "warning: the store is a local SQLite file; workers on other machines will not share it (use --store postgres://…)\n")
 	}

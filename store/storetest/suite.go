@@ -102,7 +102,7 @@ func testLifecycle(t *testing.T, s *store.Store) {
 		t.Fatalf("after progress: %+v", got)
 	}
 	m.Attempt, m.Worker = 1, "eagle1"
-	rec, err := s.Complete(ctx, m, 75, t0.Add(5*time.Second), nil)
+	rec, err := s.Complete(ctx, m, 75, t0.Add(5*time.Second), store.Beside{})
 	must(t, "Complete", err)
 	if !rec {
 		t.Fatal("first Complete not recorded")
@@ -127,10 +127,10 @@ func testCompleteOnce(t *testing.T, s *store.Store) {
 				Service: "store:test", Detail: worker}}
 		}
 	}
-	first, err := s.Complete(ctx, m, 15, t0, outcome("eagle1"))
+	first, err := s.Complete(ctx, m, 15, t0, store.Beside{Events: outcome("eagle1")})
 	must(t, "Complete", err)
 	m.Worker = "eagle2"
-	second, err := s.Complete(ctx, m, 15, t0.Add(time.Second), outcome("eagle2"))
+	second, err := s.Complete(ctx, m, 15, t0.Add(time.Second), store.Beside{Events: outcome("eagle2")})
 	must(t, "Complete again", err)
 	if !first || second {
 		t.Fatalf("recorded = %v then %v, want true then false", first, second)
@@ -143,7 +143,7 @@ func testCompleteOnce(t *testing.T, s *store.Store) {
 	if w := get(t, s, "once").Worker; w != "eagle1" {
 		t.Errorf("duplicate completion overwrote the worker: %s", w)
 	}
-	if failed, _ := s.Fail(ctx, "once", 1, "eagle2", "late failure", t0, nil); failed {
+	if failed, _ := s.Fail(ctx, "once", 1, "eagle2", "late failure", t0, store.Beside{}); failed {
 		t.Error("Fail after success was recorded")
 	}
 	board, err := s.Leaderboard(ctx)
@@ -169,7 +169,7 @@ func testConcurrentComplete(t *testing.T, s *store.Store) {
 			defer wg.Done()
 			for _, m := range ms {
 				m.Attempt, m.Worker = 1, fmt.Sprintf("w%d", w)
-				ok, err := s.Complete(ctx, m, 45, time.Now(), nil)
+				ok, err := s.Complete(ctx, m, 45, time.Now(), store.Beside{})
 				if err != nil {
 					t.Errorf("Complete %s: %v", m.ID, err)
 					return
@@ -217,7 +217,7 @@ func testBeginAttempt(t *testing.T, s *store.Store) {
 		t.Errorf("attempt 2: %v, want Proceed", v)
 	}
 	m.Attempt = 2
-	_, err := s.Complete(ctx, m, 10, t0, nil)
+	_, err := s.Complete(ctx, m, 10, t0, store.Beside{})
 	must(t, "Complete", err)
 	if v := begin(2); v != store.AlreadySucceeded {
 		t.Errorf("redelivery after success: %v, want AlreadySucceeded", v)
@@ -245,7 +245,7 @@ func testRetryThenFailure(t *testing.T, s *store.Store) {
 			must(t, "MarkRequeued", s.MarkRequeued(ctx, "f1", attempt+1, t0))
 		}
 	}
-	ok, err := s.Fail(ctx, "f1", 2, "w", "orc ambush at \"raven flies\"", t0, nil)
+	ok, err := s.Fail(ctx, "f1", 2, "w", "orc ambush at \"raven flies\"", t0, store.Beside{})
 	must(t, "Fail", err)
 	got := get(t, s, "f1")
 	if !ok || got.Status != mission.Failure || got.Attempt != 2 || got.FinishedAt.IsZero() || got.Score != 0 {
