@@ -95,3 +95,29 @@ func TestWorkerValidate(t *testing.T) {
 			msg: "--metrics-addr 0.0.0.0:9101 listens beyond this machine: set a token (PALANTIR_TOKEN, or serve's --token) so that only you can use it, or bind 127.0.0.1"},
 	})
 }
+
+func TestEventsValidate(t *testing.T) {
+	testOptions(t, newEventsCmd, []optionsCase{
+		{name: "defaults", want: eventsOptions{Limit: 100}},
+		{name: "everything", args: []string{"-m", "bhqj", "-f", "--limit", "0"}, want: eventsOptions{Mission: "bhqj", Follow: true}},
+		{name: "negative limit", args: []string{"--limit", "-1"}, code: exitUsage, msg: "--limit must not be negative, got -1"},
+		{name: "stray argument", args: []string{"bhqj"}, code: exitUsage, msg: "events: unknown command \"bhqj\" for \"events\" (see 'events --help')"},
+	})
+}
+
+func TestDLQListValidate(t *testing.T) {
+	testOptions(t, newDLQListCmd, []optionsCase{
+		{name: "defaults", want: dlqListOptions{}},
+		{name: "limit", args: []string{"--limit", "5"}, want: dlqListOptions{Limit: 5}},
+		{name: "negative limit", args: []string{"--limit", "-1"}, code: exitUsage, msg: "--limit must not be negative, got -1"},
+	})
+}
+
+func TestDLQReplayValidate(t *testing.T) {
+	testOptions(t, newDLQReplayCmd, []optionsCase{
+		{name: "all", want: replayOptions{IDs: []string{}, Workers: 2}},
+		{name: "ids and wait", args: []string{"bhqj51", "r54n", "-w", "--workers", "64"}, want: replayOptions{IDs: []string{"bhqj51", "r54n"}, Wait: true, Workers: 64}},
+		{name: "no workers", args: []string{"--workers", "0"}, code: exitUsage, msg: "--workers must be between 1 and 64, got 0"},
+		{name: "too many workers", args: []string{"--workers", "65"}, code: exitUsage, msg: "--workers must be between 1 and 64, got 65"},
+	})
+}
