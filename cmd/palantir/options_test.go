@@ -121,3 +121,16 @@ func TestDLQReplayValidate(t *testing.T) {
 		{name: "too many workers", args: []string{"--workers", "65"}, code: exitUsage, msg: "--workers must be between 1 and 64, got 65"},
 	})
 }
+
+func TestPurgeValidate(t *testing.T) {
+	testOptions(t, newPurgeCmd, []optionsCase{
+		{name: "yes", args: []string{"--yes"}, want: purgeOptions{Yes: true}},
+		{name: "all", args: []string{"--all", "-y"}, want: purgeOptions{Yes: true, All: true}},
+		{name: "plain purge on inproc", backend: "inproc", args: []string{"-y"}, want: purgeOptions{Yes: true}},
+		{name: "all on inproc", backend: "inproc", args: []string{"--all", "--yes"}, code: exitUsage,
+			msg: "purge --all: the inproc backend keeps nothing outside its process; plain purge empties it"},
+		{name: "no terminal and no --yes", code: exitUsage, msg: `purge: refusing to empty redis queue "missions" without --yes`},
+		{name: "stray argument", args: []string{"missions", "--yes"}, code: exitUsage,
+			msg: `purge: unknown command "missions" for "purge" (see 'purge --help')`},
+	})
+}

@@ -46,8 +46,8 @@ EXIT STATUS
   palantir purge --all --backend rabbitmq --queue lab3 --yes`,
 		Args: argsUsage(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if o.All && a.be.Embedded {
-				return usageErr("purge --all: the %s backend keeps nothing outside its process; plain purge empties it", a.be.Name)
+			if err := o.validate(a); err != nil {
+				return err
 			}
 			if runF != nil {
 				return runF(cmd.Context(), a, o)
@@ -60,15 +60,25 @@ EXIT STATUS
 	return cmd
 }
 
+// validate refuses --all where the backend keeps nothing outside this
+// process, and a purge nobody can confirm: no --yes and no terminal to
+// ask on.
+func (o purgeOptions) validate(a *app) error {
+	switch {
+	case o.All && a.be.Embedded:
+		return usageErr("purge --all: the %s backend keeps nothing outside its process; plain purge empties it", a.be.Name)
+	case !o.Yes && !isTTY(a.Err):
+		return usageErr("purge: refusing to empty %s queue %q without --yes", a.be.Name, a.cfg.Queue)
+	}
+	return nil
+}
+
 func runPurge(ctx context.Context, a *app, o purgeOptions) error {
 	what := "Empty"
 	if o.All {
 		what = "Delete everything of"
 	}
 	if !o.Yes {
-		if !isTTY(a.Err) {
-			return usageErr("purge: refusing to empty %s queue %q without --yes", a.be.Name, a.cfg.Queue)
-		}
 		fmt.Fprintf(a.Err, "%s %s queue %q? Waiting missions are lost. [y/N] ", what, a.be.Name, a.cfg.Queue)
 		answer, _ := bufio.NewReader(a.In).ReadString('\n')
 		if ans := strings.ToLower(strings.TrimSpace(answer)); ans != "y" && ans != "yes" {
