@@ -3,11 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/spf13/cobra"
+
+	"github.com/palantir-lab/palantir/chaos"
 )
 
 // optionsCase is one command line of a command's flag table: either
@@ -132,5 +136,70 @@ func TestPurgeValidate(t *testing.T) {
 		{name: "no terminal and no --yes", code: exitUsage, msg: `purge: refusing to empty redis queue "missions" without --yes`},
 		{name: "stray argument", args: []string{"missions", "--yes"}, code: exitUsage,
 			msg: `purge: unknown command "missions" for "purge" (see 'purge --help')`},
+	})
+}
+
+func TestChaosKillValidate(t *testing.T) {
+	neither := "chaos kill: name a worker (--worker NAME) or pick a busy one (--busy), one of the two"
+	testOptions(t, newChaosKillCmd, []optionsCase{
+		{name: "by name", args: []string{"--worker", "eagle1"}, want: chaosKillOptions{Worker: "eagle1"}},
+		{name: "busy", args: []string{"--busy"}, want: chaosKillOptions{Busy: true}},
+		{name: "neither", code: exitUsage, msg: neither},
+		{name: "both", args: []string{"--worker", "eagle1", "--busy"}, code: exitUsage, msg: neither},
+	})
+}
+
+func TestChaosPublishValidate(t *testing.T) {
+	testOptions(t, newChaosPublishCmd, []optionsCase{
+		{name: "malformed", args: []string{"malformed"}, want: chaosPublishOptions{Kind: chaos.BadKind("malformed"), Count: 1}},
+		{name: "kind in capitals", args: []string{"OVERSIZED", "-n", "3"}, want: chaosPublishOptions{Kind: chaos.BadKind("oversized"), Count: 3}},
+		{name: "unknown kind", args: []string{"poisoned"}, code: exitUsage,
+			msg: `chaos publish: unknown kind of bad message "poisoned" (known: malformed, oversized, rejected)`},
+		{name: "count zero", args: []string{"rejected", "-n", "0"}, code: exitUsage, msg: fmt.Sprintf("--count must be between 1 and %d, got 0", chaos.MaxBadCount)},
+		{name: "count too high", args: []string{"rejected", "-n", fmt.Sprint(chaos.MaxBadCount + 1)}, code: exitUsage,
+			msg: fmt.Sprintf("--count must be between 1 and %d, got %d", chaos.MaxBadCount, chaos.MaxBadCount+1)},
+		{name: "inproc", backend: "inproc", args: []string{"malformed"}, code: exitUsage,
+			msg: "chaos publish: the inproc backend lives inside one process, so there is no queue to publish to; use a broker (--backend redis or rabbitmq or nats or postgres or sqlite)"},
+		{name: "no kind", code: exitUsage, msg: "publish: accepts 1 arg(s), received 0 (see 'publish --help')"},
+	})
+}
+
+func TestChaosProxyValidate(t *testing.T) {
+	required := "chaos proxy: --listen, --to and --control are required (e.g. --listen 127.0.0.1:16379 --to 127.0.0.1:6379 --control 127.0.0.1:16380)"
+	testOptions(t, newChaosProxyCmd, []optionsCase{
+		{name: "all three", env: map[string]string{controlEnv: ""}, args: []string{"--listen", "127.0.0.1:0", "--to", "127.0.0.1:6379", "--control", "127.0.0.1:0"},
+			want: chaosProxyOptions{Listen: "127.0.0.1:0", To: "127.0.0.1:6379", Control: "127.0.0.1:0"}},
+		{name: "control from the environment", env: map[string]string{controlEnv: "127.0.0.1:16380"}, args: []string{"--listen", "127.0.0.1:0", "--to", "127.0.0.1:6379"},
+			want: chaosProxyOptions{Listen: "127.0.0.1:0", To: "127.0.0.1:6379", Control: "127.0.0.1:16380"}},
+		{name: "none", env: map[string]string{controlEnv: ""}, code: exitUsage, msg: required},
+		{name: "no target", env: map[string]string{controlEnv: ""}, args: []string{"--listen", "127.0.0.1:0", "--control", "127.0.0.1:0"}, code: exitUsage, msg: required},
+	})
+}
+
+func TestChaosProxyModeValidate(t *testing.T) {
+	// A mode's --control is its proxy command's persistent flag.
+	modes := func(a *app, runF func(context.Context, *app, chaosModeOptions) error) *cobra.Command {
+		var p chaosProxyOptions
+		proxy := &cobra.Command{Use: "proxy"}
+		proxy.PersistentFlags().StringVar(&p.Control, "control", "", "")
+		proxy.AddCommand(newChaosModeCmd(a, &p, "delay DURATION", "delay", chaos.ModeDelay, runF),
+			newChaosModeCmd(a, &p, "cut", "cut", chaos.ModeCut, runF),
+			newChaosModeCmd(a, &p, "state", "state", "", runF))
+		return proxy
+	}
+	testOptions(t, modes, []optionsCase{
+		{name: "delay", args: []string{"delay", "250ms", "--control", "127.0.0.1:1"},
+			want: chaosModeOptions{Name: "delay", Mode: chaos.ModeDelay, Control: "127.0.0.1:1", Arg: "250ms", Delay: 250 * time.Millisecond}},
+		{name: "control before the mode", args: []string{"--control", "127.0.0.1:1", "cut"},
+			want: chaosModeOptions{Name: "cut", Mode: chaos.ModeCut, Control: "127.0.0.1:1"}},
+		{name: "state", args: []string{"state", "--control", "127.0.0.1:1"}, want: chaosModeOptions{Name: "state", Control: "127.0.0.1:1"}},
+		{name: "cut without control", args: []string{"cut"}, code: exitUsage,
+			msg: "chaos proxy cut: --control is required (or $PALANTIR_CHAOS_CONTROL): the address the proxy was started with"},
+		{name: "delay not a duration", args: []string{"delay", "soon", "--control", "127.0.0.1:1"}, code: exitUsage,
+			msg: `chaos proxy delay: "soon" is not a positive duration (e.g. 250ms, 2s)`},
+		{name: "delay zero", args: []string{"delay", "0s", "--control", "127.0.0.1:1"}, code: exitUsage,
+			msg: `chaos proxy delay: "0s" is not a positive duration (e.g. 250ms, 2s)`},
+		{name: "delay without a duration", args: []string{"delay", "--control", "127.0.0.1:1"}, code: exitUsage,
+			msg: "delay: accepts 1 arg(s), received 0 (see 'proxy delay --help')"},
 	})
 }
