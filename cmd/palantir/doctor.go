@@ -13,7 +13,15 @@ import (
 	"github.com/palantir-lab/palantir/store"
 )
 
-func newDoctorCmd(a *app, runF func(context.Context, *app) error) *cobra.Command {
+// doctorOptions are doctor's flags: none yet. The root's settings are
+// what it checks.
+type doctorOptions struct{}
+
+// validate has nothing to refuse: a bad setting is doctor's first check.
+func (o doctorOptions) validate() error { return nil }
+
+func newDoctorCmd(a *app, runF func(context.Context, *app, doctorOptions) error) *cobra.Command {
+	var o doctorOptions
 	return &cobra.Command{
 		Use:   "doctor",
 		Short: "Check config, broker and store, one line each",
@@ -30,10 +38,13 @@ EXIT STATUS
   palantir doctor --backend rabbitmq --store postgres://postgres@127.0.0.1/palantir`,
 		Args: argsUsage(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if runF != nil {
-				return runF(cmd.Context(), a)
+			if err := o.validate(); err != nil {
+				return err
 			}
-			return runDoctor(cmd.Context(), a)
+			if runF != nil {
+				return runF(cmd.Context(), a, o)
+			}
+			return runDoctor(cmd.Context(), a, o)
 		},
 	}
 }
@@ -45,7 +56,7 @@ type check struct {
 	Fix    string `json:"fix,omitempty"`
 }
 
-func runDoctor(ctx context.Context, a *app) error {
+func runDoctor(ctx context.Context, a *app, _ doctorOptions) error {
 	file := a.cfg.File
 	if file == "" {
 		file = "none (flags, PALANTIR_* and defaults)"

@@ -203,3 +203,40 @@ func TestChaosProxyModeValidate(t *testing.T) {
 			msg: "delay: accepts 1 arg(s), received 0 (see 'proxy delay --help')"},
 	})
 }
+
+// The commands whose flags have nothing to refuse still take an options
+// struct through validate(); their arguments are checked by cobra.
+func TestOptionsOfCommandsWithNothingToRefuse(t *testing.T) {
+	t.Run("doctor", func(t *testing.T) {
+		testOptions(t, newDoctorCmd, []optionsCase{
+			{name: "no flags", want: doctorOptions{}},
+			{name: "stray argument", args: []string{"redis"}, code: exitUsage, msg: `doctor: unknown command "redis" for "doctor" (see 'doctor --help')`},
+		})
+	})
+	t.Run("leaderboard", func(t *testing.T) {
+		testOptions(t, newLeaderboardCmd, []optionsCase{
+			{name: "no flags", want: leaderboardOptions{}},
+			{name: "stray argument", args: []string{"frodo"}, code: exitUsage, msg: `leaderboard: unknown command "frodo" for "leaderboard" (see 'leaderboard --help')`},
+		})
+	})
+	t.Run("status", func(t *testing.T) {
+		testOptions(t, newStatusCmd, []optionsCase{
+			{name: "summary", want: statusOptions{IDs: []string{}}},
+			{name: "ids and watch", args: []string{"bhqj51", "r54n", "-w"}, want: statusOptions{IDs: []string{"bhqj51", "r54n"}, Watch: true}},
+		})
+	})
+	t.Run("trace", func(t *testing.T) {
+		testOptions(t, newTraceCmd, []optionsCase{
+			{name: "explain", args: []string{"bhqj51", "--explain"}, want: traceOptions{ID: "bhqj51", Explain: true}},
+			{name: "no id", code: exitUsage, msg: "trace: accepts 1 arg(s), received 0 (see 'trace --help')"},
+			{name: "two ids", args: []string{"bhqj", "r54n"}, code: exitUsage, msg: "trace: accepts 1 arg(s), received 2 (see 'trace --help')"},
+		})
+	})
+	t.Run("gen-docs", func(t *testing.T) {
+		testOptions(t, newGenDocsCmd, []optionsCase{
+			{name: "everything", args: []string{"--man", "m", "--completions", "c", "--backends", "docs/backends.md"},
+				want: genDocsOptions{Man: "m", Completions: "c", Backends: "docs/backends.md"}},
+			{name: "stray argument", args: []string{"man"}, code: exitUsage, msg: `gen-docs: unknown command "man" for "gen-docs" (see 'gen-docs --help')`},
+		})
+	})
+}
