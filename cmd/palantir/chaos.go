@@ -356,7 +356,7 @@ func runChaosProxy(ctx context.Context, a *app, o chaosProxyOptions) error {
 	}
 	defer p.Close()
 	cs, err := chaos.ListenControl(o.Control, p, func(st chaos.State) {
-		fmt.Fprintf(a.Err, "%s proxy %s -> %s: %s\n", time.Now().Format("15:04:05.000"), st.Listen, st.Target, describeState(st))
+		fmt.Fprintf(a.Err, "%s proxy %s -> %s: %s\n", a.now().Format("15:04:05.000"), st.Listen, st.Target, describeState(st))
 	})
 	if err != nil {
 		return usageErr("chaos proxy: --control: %v", err)

@@ -152,7 +152,7 @@ func runDLQReplay(ctx context.Context, a *app, o replayOptions) error {
 	}
 	tel := telemetry.NewRecorder(st, a.log)
 	defer tel.Close()
-	r := &ops.Replayer{Store: st, Queue: q, Telemetry: tel, Backend: a.be.Name, QueueName: a.cfg.Queue}
+	r := &ops.Replayer{Store: st, Queue: q, Telemetry: tel, Backend: a.be.Name, QueueName: a.cfg.Queue, Now: a.now}
 	replayed, err := r.Replay(ctx, o.IDs)
 	if err != nil {
 		return fmt.Errorf("dlq replay: %w", err)

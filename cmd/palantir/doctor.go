@@ -64,14 +64,14 @@ func runDoctor(ctx context.Context, a *app, _ doctorOptions) error {
 	checks := []check{{Check: "config", Status: "ok", Detail: fmt.Sprintf("file %s; backend %s; queue %q; output %s", file, a.be.Name, a.cfg.Queue, a.cfg.Output)}}
 	var failed error
 
-	start := time.Now()
+	start := a.now()
 	st, err := a.Store(ctx)
 	if err != nil {
 		failed = err
 		checks = append(checks, check{Check: "store", Status: "fail", Detail: err.Error(), Fix: storeFix(err)})
 	} else {
 		n, cerr := st.CountMissions(ctx)
-		detail := fmt.Sprintf("%s %s answers in %v; %d mission(s)", st.Driver(), st.Location(), time.Since(start).Round(time.Millisecond), n)
+		detail := fmt.Sprintf("%s %s answers in %v; %d mission(s)", st.Driver(), st.Location(), a.now().Sub(start).Round(time.Millisecond), n)
 		if cerr != nil {
 			detail = cerr.Error()
 		}
@@ -128,7 +128,7 @@ func storeFix(err error) string {
 
 // checkBroker opens the queue and reads its counts within five seconds.
 func checkBroker(ctx context.Context, a *app, failed *error) check {
-	start := time.Now()
+	start := a.now()
 	qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	q, err := a.Queue(qctx)
@@ -146,5 +146,5 @@ func checkBroker(ctx context.Context, a *app, failed *error) check {
 		where = "this process's memory"
 	}
 	return check{Check: "broker", Status: "ok", Detail: fmt.Sprintf("%s at %s answers in %v; queue %q: %s ready, %s in flight, %s delayed, %s dead letters",
-		a.be.Name, where, time.Since(start).Round(time.Millisecond), a.cfg.Queue, count(&s.Ready), count(&s.InFlight), count(&s.Delayed), count(&s.DeadLetters))}
+		a.be.Name, where, a.now().Sub(start).Round(time.Millisecond), a.cfg.Queue, count(&s.Ready), count(&s.InFlight), count(&s.Delayed), count(&s.DeadLetters))}
 }

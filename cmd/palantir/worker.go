@@ -156,12 +156,12 @@ func runWorker(ctx context.Context, a *app, o workerOptions) error {
 		Lease: a.cfg.Lease, ShutdownTimeout: a.cfg.ShutdownTimeout, Backend: a.be.Name, Queue: a.cfg.Queue,
 		MaxMessageBytes: a.cfg.MaxMessageBytes(), MaxDeliveries: a.cfg.MaxDeliveries,
 		Logger: a.log, OnBrokerError: func(err error, retryIn time.Duration) {
-			fmt.Fprintf(a.Err, "%s worker %s: %s; retrying in %v\n", time.Now().Format("15:04:05.000"), o.Name, backends.RedactText(err.Error()), retryIn)
+			fmt.Fprintf(a.Err, "%s worker %s: %s; retrying in %v\n", a.now().Format("15:04:05.000"), o.Name, backends.RedactText(err.Error()), retryIn)
 		}}, q, st, tel)
-	start := time.Now()
+	start := a.now()
 	err = w.Run(ctx)
 	fmt.Fprintf(a.Err, "worker %s: stopped after %v: %d mission(s) handled, %d returned unfinished to the queue\n",
-		o.Name, time.Since(start).Round(time.Millisecond), w.Processed()-w.Released(), w.Released())
+		o.Name, a.now().Sub(start).Round(time.Millisecond), w.Processed()-w.Released(), w.Released())
 	return err
 }
 
