@@ -1,6 +1,7 @@
 // Package ops holds the operations that the command line and the HTTP API
 // of `palantir serve` share: launching missions, the status summary,
-// history filters, the leaderboard, replaying dead letters, and the JSON
+// history filters, the leaderboard, replaying dead letters, purging a
+// queue and settling its missions, and the JSON
 // objects (mission, event, hero, dead letter, status row) that `-o json`
 // prints and the API answers. A command or a handler parses its input,
 // calls one function here, and prints or encodes what it returns; neither

@@ -24,6 +24,15 @@ type Replayer struct {
 	Telemetry *telemetry.Recorder
 	Backend   string
 	QueueName string
+	// Now is the clock of the replay's stamps (nil: time.Now).
+	Now func() time.Time
+}
+
+func (r *Replayer) now() time.Time {
+	if r.Now == nil {
+		return time.Now()
+	}
+	return r.Now()
 }
 
 // Replay sends back the dead letters matching args (ids or unique
@@ -46,14 +55,14 @@ func (r *Replayer) Replay(ctx context.Context, args []string) ([]string, error) 
 	}
 	// Reset first, so a worker that takes a replayed message at once finds
 	// its mission ready to run rather than already FAILURE.
-	if err := r.Store.ResetFailed(ctx, ids, time.Now()); err != nil {
+	if err := r.Store.ResetFailed(ctx, ids, r.now()); err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
 	replayed, err := r.Queue.Replay(ctx, ids...)
 	if err != nil {
 		return nil, fmt.Errorf("replay to %s queue %q: %w", r.Backend, r.QueueName, err)
 	}
-	now := time.Now()
+	now := r.now()
 	for _, id := range replayed {
 		r.Telemetry.Emit(telemetry.Event{Name: telemetry.MissionQueued, MissionID: id, Attempt: 1,
 			Service: telemetry.Broker(r.Backend), Detail: "replayed from the dead letters", At: now}, time.Time{})

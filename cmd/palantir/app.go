@@ -44,8 +44,9 @@ type app struct {
 
 	// compactJSON: print JSON documents on one line each (streams).
 	compactJSON bool
-	// now is the clock of what commands compute from the time (history
-	// --since, heartbeat ages, purge and abandon stamps).
+	// now is the clock commands read: what they compute from the time
+	// (history --since, heartbeat ages, purge, replay and abandon stamps)
+	// and the times and durations they print. Tests may fix it.
 	now func() time.Time
 }
 

@@ -190,7 +190,7 @@ func runBench(ctx context.Context, a *app, o benchOptions) (err error) {
 		return err
 	}
 	if o.Report != "" {
-		if err := writeBenchReport(o.Report, results); err != nil {
+		if err := writeBenchReport(o.Report, results, a.now()); err != nil {
 			return err
 		}
 		fmt.Fprintf(a.Err, "bench: report written to %s\n", o.Report)
@@ -229,12 +229,12 @@ func benchSettings(o benchOptions) string {
 		o.Missions, o.Concurrency, prefetch, o.Payload, rate, st)
 }
 
-func writeBenchReport(path string, rs []bench.Result) error {
+func writeBenchReport(path string, rs []bench.Result, now time.Time) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return fmt.Errorf("report: %w", err)
 	}
-	if err := bench.WriteHTML(f, rs, time.Now()); err != nil {
+	if err := bench.WriteHTML(f, rs, now); err != nil {
 		f.Close()
 		return fmt.Errorf("report %s: %w", path, err)
 	}

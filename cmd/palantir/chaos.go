@@ -30,7 +30,7 @@ See docs/chaos.md for a lab built from them.`,
   palantir chaos proxy --listen 127.0.0.1:16379 --to 127.0.0.1:6379 --control 127.0.0.1:16380`,
 		Args: argsUsage(cobra.NoArgs),
 	}
-	cmd.AddCommand(newChaosKillCmd(a, nil), newChaosPublishCmd(a, nil), newChaosProxyCmd(a))
+	cmd.AddCommand(newChaosKillCmd(a, nil), newChaosPublishCmd(a, nil), newChaosProxyCmd(a, nil))
 	return cmd
 }
 
@@ -72,8 +72,8 @@ EXIT STATUS
   palantir chaos kill --backend rabbitmq --busy -o json`,
 		Args: argsUsage(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if (o.Worker == "") == !o.Busy {
-				return usageErr("chaos kill: name a worker (--worker NAME) or pick a busy one (--busy), one of the two")
+			if err := o.validate(); err != nil {
+				return err
 			}
 			if runF != nil {
 				return runF(cmd.Context(), a, o)
@@ -85,6 +85,13 @@ EXIT STATUS
 	f.StringVar(&o.Worker, "worker", "", "the live worker of this machine to kill, by name")
 	f.BoolVar(&o.Busy, "busy", false, "kill a live worker that is executing a mission, chosen at random")
 	return cmd
+}
+
+func (o chaosKillOptions) validate() error {
+	if (o.Worker == "") == !o.Busy {
+		return usageErr("chaos kill: name a worker (--worker NAME) or pick a busy one (--busy), one of the two")
+	}
+	return nil
 }
 
 // killedJSON is a killed worker in -o json.
@@ -164,17 +171,9 @@ EXIT STATUS
 		Args:      argsUsage(cobra.ExactArgs(1)),
 		ValidArgs: []string{"malformed", "oversized", "rejected"},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			kind, err := chaos.ParseBadKind(args[0])
-			if err != nil {
-				return usageErr("chaos publish: %v", err)
-			}
-			o.Kind = kind
-			if o.Count < 1 || o.Count > chaos.MaxBadCount {
-				return usageErr("--count must be between 1 and %d, got %d", chaos.MaxBadCount, o.Count)
-			}
-			if a.be.Embedded {
-				return usageErr("chaos publish: the %s backend lives inside one process, so there is no queue to publish to; use a broker (--backend %s)",
-					a.be.Name, strings.Join(sharedBackends(a), " or "))
+			o.Kind = chaos.BadKind(args[0])
+			if err := o.validate(a); err != nil {
+				return err
 			}
 			if runF != nil {
 				return runF(cmd.Context(), a, o)
@@ -184,6 +183,24 @@ EXIT STATUS
 	}
 	cmd.Flags().IntVarP(&o.Count, "count", "n", 1, "how many messages")
 	return cmd
+}
+
+// validate checks the kind (and spells it as chaos does), the count,
+// and that the backend has a queue outside this process.
+func (o *chaosPublishOptions) validate(a *app) error {
+	kind, err := chaos.ParseBadKind(string(o.Kind))
+	if err != nil {
+		return usageErr("chaos publish: %v", err)
+	}
+	o.Kind = kind
+	if o.Count < 1 || o.Count > chaos.MaxBadCount {
+		return usageErr("--count must be between 1 and %d, got %d", chaos.MaxBadCount, o.Count)
+	}
+	if a.be.Embedded {
+		return usageErr("chaos publish: the %s backend lives inside one process, so there is no queue to publish to; use a broker (--backend %s)",
+			a.be.Name, strings.Join(sharedBackends(a), " or "))
+	}
+	return nil
 }
 
 // sharedBackends names the registered backends that other processes can
@@ -254,7 +271,7 @@ type chaosProxyOptions struct {
 // --control is not given.
 const controlEnv = "PALANTIR_CHAOS_CONTROL"
 
-func newChaosProxyCmd(a *app) *cobra.Command {
+func newChaosProxyCmd(a *app, runF func(context.Context, *app, chaosProxyOptions) error) *cobra.Command {
 	var o chaosProxyOptions
 	cmd := &cobra.Command{
 		Use:   "proxy --listen ADDR --to HOST:PORT --control ADDR",
@@ -295,8 +312,11 @@ EXIT STATUS
   palantir chaos proxy heal --control 127.0.0.1:16380`,
 		Args: argsUsage(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if o.Listen == "" || o.To == "" || o.Control == "" {
-				return usageErr("chaos proxy: --listen, --to and --control are required (e.g. --listen 127.0.0.1:16379 --to 127.0.0.1:6379 --control 127.0.0.1:16380)")
+			if err := o.validate(); err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF(cmd.Context(), a, o)
 			}
 			return runChaosProxy(cmd.Context(), a, o)
 		},
@@ -306,13 +326,20 @@ EXIT STATUS
 	f.StringVar(&o.Listen, "listen", "", "address the proxy listens on, loopback (e.g. 127.0.0.1:16379)")
 	f.StringVar(&o.To, "to", "", "address the proxy forwards to: the broker's or the store's HOST:PORT")
 	cmd.AddCommand(
-		newChaosModeCmd(a, &o, "cut", "Reset every connection and refuse new ones until heal", chaos.ModeCut),
-		newChaosModeCmd(a, &o, "delay DURATION", "Delay every chunk by DURATION in each direction", chaos.ModeDelay),
-		newChaosModeCmd(a, &o, "blackhole", "Hold connections open and forward nothing (half-open)", chaos.ModeBlackhole),
-		newChaosModeCmd(a, &o, "heal", "Forward every byte again", chaos.ModeNormal),
-		newChaosModeCmd(a, &o, "state", "Print the proxy's mode and connection counts", ""),
+		newChaosModeCmd(a, &o, "cut", "Reset every connection and refuse new ones until heal", chaos.ModeCut, nil),
+		newChaosModeCmd(a, &o, "delay DURATION", "Delay every chunk by DURATION in each direction", chaos.ModeDelay, nil),
+		newChaosModeCmd(a, &o, "blackhole", "Hold connections open and forward nothing (half-open)", chaos.ModeBlackhole, nil),
+		newChaosModeCmd(a, &o, "heal", "Forward every byte again", chaos.ModeNormal, nil),
+		newChaosModeCmd(a, &o, "state", "Print the proxy's mode and connection counts", "", nil),
 	)
 	return cmd
+}
+
+func (o chaosProxyOptions) validate() error {
+	if o.Listen == "" || o.To == "" || o.Control == "" {
+		return usageErr("chaos proxy: --listen, --to and --control are required (e.g. --listen 127.0.0.1:16379 --to 127.0.0.1:6379 --control 127.0.0.1:16380)")
+	}
+	return nil
 }
 
 // proxyJSON is a running proxy's addresses in -o json.
@@ -329,7 +356,7 @@ func runChaosProxy(ctx context.Context, a *app, o chaosProxyOptions) error {
 	}
 	defer p.Close()
 	cs, err := chaos.ListenControl(o.Control, p, func(st chaos.State) {
-		fmt.Fprintf(a.Err, "%s proxy %s -> %s: %s\n", time.Now().Format("15:04:05.000"), st.Listen, st.Target, describeState(st))
+		fmt.Fprintf(a.Err, "%s proxy %s -> %s: %s\n", a.now().Format("15:04:05.000"), st.Listen, st.Target, describeState(st))
 	})
 	if err != nil {
 		return usageErr("chaos proxy: --control: %v", err)
@@ -351,7 +378,17 @@ func runChaosProxy(ctx context.Context, a *app, o chaosProxyOptions) error {
 	return nil
 }
 
-func newChaosModeCmd(a *app, o *chaosProxyOptions, use, short string, mode chaos.Mode) *cobra.Command {
+// chaosModeOptions are the flags and argument of one of the proxy's
+// subcommands (cut, delay, blackhole, heal, state).
+type chaosModeOptions struct {
+	Name    string     // the subcommand
+	Mode    chaos.Mode // "": read the state
+	Control string     // the proxy's --control, inherited
+	Arg     string     // delay's DURATION, as typed
+	Delay   time.Duration
+}
+
+func newChaosModeCmd(a *app, proxy *chaosProxyOptions, use, short string, mode chaos.Mode, runF func(context.Context, *app, chaosModeOptions) error) *cobra.Command {
 	name, _, _ := strings.Cut(use, " ")
 	args := cobra.NoArgs
 	if mode == chaos.ModeDelay {
@@ -364,38 +401,56 @@ func newChaosModeCmd(a *app, o *chaosProxyOptions, use, short string, mode chaos
 		Example: fmt.Sprintf("  palantir chaos proxy %s --control 127.0.0.1:16380", strings.Replace(use, "DURATION", "250ms", 1)),
 		Args:    argsUsage(args),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if o.Control == "" {
-				return usageErr("chaos proxy %s: --control is required (or $%s): the address the proxy was started with", name, controlEnv)
+			o := chaosModeOptions{Name: name, Mode: mode, Control: proxy.Control}
+			if len(args) > 0 {
+				o.Arg = args[0]
 			}
-			var delay time.Duration
-			if mode == chaos.ModeDelay {
-				d, err := time.ParseDuration(args[0])
-				if err != nil || d <= 0 {
-					return usageErr("chaos proxy delay: %q is not a positive duration (e.g. 250ms, 2s)", args[0])
-				}
-				delay = d
+			if err := o.validate(); err != nil {
+				return err
 			}
-			ctl := chaos.Control{Addr: o.Control}
-			var st chaos.State
-			var err error
-			if mode == "" {
-				st, err = ctl.State(cmd.Context())
-			} else {
-				st, err = ctl.Set(cmd.Context(), mode, delay)
+			if runF != nil {
+				return runF(cmd.Context(), a, o)
 			}
-			if errors.Is(err, chaos.ErrNoProxy) || errors.Is(err, chaos.ErrNotLoopback) || errors.Is(err, chaos.ErrBadAddress) {
-				return usageErr("chaos proxy %s: %v", name, err)
-			}
-			if err != nil {
-				return fmt.Errorf("chaos proxy %s: %w", name, err)
-			}
-			if a.json() {
-				return writeJSON(a.Out, []chaos.State{st})
-			}
-			fmt.Fprintf(a.Out, "proxy %s -> %s: %s\n", st.Listen, st.Target, describeState(st))
-			return nil
+			return runChaosMode(cmd.Context(), a, o)
 		},
 	}
+}
+
+// validate checks --control and parses delay's DURATION.
+func (o *chaosModeOptions) validate() error {
+	if o.Control == "" {
+		return usageErr("chaos proxy %s: --control is required (or $%s): the address the proxy was started with", o.Name, controlEnv)
+	}
+	if o.Mode == chaos.ModeDelay {
+		d, err := time.ParseDuration(o.Arg)
+		if err != nil || d <= 0 {
+			return usageErr("chaos proxy delay: %q is not a positive duration (e.g. 250ms, 2s)", o.Arg)
+		}
+		o.Delay = d
+	}
+	return nil
+}
+
+func runChaosMode(ctx context.Context, a *app, o chaosModeOptions) error {
+	ctl := chaos.Control{Addr: o.Control}
+	var st chaos.State
+	var err error
+	if o.Mode == "" {
+		st, err = ctl.State(ctx)
+	} else {
+		st, err = ctl.Set(ctx, o.Mode, o.Delay)
+	}
+	if errors.Is(err, chaos.ErrNoProxy) || errors.Is(err, chaos.ErrNotLoopback) || errors.Is(err, chaos.ErrBadAddress) {
+		return usageErr("chaos proxy %s: %v", o.Name, err)
+	}
+	if err != nil {
+		return fmt.Errorf("chaos proxy %s: %w", o.Name, err)
+	}
+	if a.json() {
+		return writeJSON(a.Out, []chaos.State{st})
+	}
+	fmt.Fprintf(a.Out, "proxy %s -> %s: %s\n", st.Listen, st.Target, describeState(st))
+	return nil
 }
 
 func describeState(st chaos.State) string {

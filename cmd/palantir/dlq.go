@@ -27,8 +27,13 @@ inproc, in the store.`,
 	return cmd
 }
 
-func newDLQListCmd(a *app, runF func(context.Context, *app, int) error) *cobra.Command {
-	var limit int
+// dlqListOptions are dlq list's flags.
+type dlqListOptions struct {
+	Limit int
+}
+
+func newDLQListCmd(a *app, runF func(context.Context, *app, dlqListOptions) error) *cobra.Command {
+	var o dlqListOptions
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List dead letters, oldest first",
@@ -37,27 +42,40 @@ the reason each was given up on.
 
 EXIT STATUS
   0  listed (possibly nothing)
+  2  bad flag
   3  broker or store unreachable`,
 		Example: `  palantir dlq list
   palantir dlq list --backend rabbitmq -o json`,
 		Args: argsUsage(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if runF != nil {
-				return runF(cmd.Context(), a, limit)
+			if err := o.validate(); err != nil {
+				return err
 			}
-			return runDLQList(cmd.Context(), a, limit)
+			if runF != nil {
+				return runF(cmd.Context(), a, o)
+			}
+			return runDLQList(cmd.Context(), a, o)
 		},
 	}
-	cmd.Flags().IntVar(&limit, "limit", 0, "at most this many (0: all)")
+	cmd.Flags().IntVar(&o.Limit, "limit", 0, "at most this many (0: all)")
 	return cmd
 }
 
-func runDLQList(ctx context.Context, a *app, limit int) error {
+// validate: a negative --limit once listed everything, as 0 does; it is
+// refused as events and history refuse it.
+func (o dlqListOptions) validate() error {
+	if o.Limit < 0 {
+		return usageErr("--limit must not be negative, got %d", o.Limit)
+	}
+	return nil
+}
+
+func runDLQList(ctx context.Context, a *app, o dlqListOptions) error {
 	q, err := a.Queue(ctx)
 	if err != nil {
 		return err
 	}
-	dead, err := q.DeadLetters(ctx, limit)
+	dead, err := q.DeadLetters(ctx, o.Limit)
 	if err != nil {
 		return fmt.Errorf("list dead letters of %s queue %q: %w", a.be.Name, a.cfg.Queue, err)
 	}
@@ -106,8 +124,8 @@ EXIT STATUS
   palantir dlq replay bhqj51 --backend redis --wait`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.IDs = args
-			if o.Workers < 1 || o.Workers > 64 {
-				return usageErr("--workers must be between 1 and 64, got %d", o.Workers)
+			if err := o.validate(); err != nil {
+				return err
 			}
 			if runF != nil {
 				return runF(cmd.Context(), a, o)
@@ -120,6 +138,13 @@ EXIT STATUS
 	return cmd
 }
 
+func (o replayOptions) validate() error {
+	if o.Workers < 1 || o.Workers > 64 {
+		return usageErr("--workers must be between 1 and 64, got %d", o.Workers)
+	}
+	return nil
+}
+
 func runDLQReplay(ctx context.Context, a *app, o replayOptions) error {
 	st, q, err := a.StoreAndQueue(ctx)
 	if err != nil {
@@ -127,7 +152,7 @@ func runDLQReplay(ctx context.Context, a *app, o replayOptions) error {
 	}
 	tel := telemetry.NewRecorder(st, a.log)
 	defer tel.Close()
-	r := &ops.Replayer{Store: st, Queue: q, Telemetry: tel, Backend: a.be.Name, QueueName: a.cfg.Queue}
+	r := &ops.Replayer{Store: st, Queue: q, Telemetry: tel, Backend: a.be.Name, QueueName: a.cfg.Queue, Now: a.now}
 	replayed, err := r.Replay(ctx, o.IDs)
 	if err != nil {
 		return fmt.Errorf("dlq replay: %w", err)

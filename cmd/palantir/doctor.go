@@ -13,7 +13,15 @@ import (
 	"github.com/palantir-lab/palantir/store"
 )
 
-func newDoctorCmd(a *app, runF func(context.Context, *app) error) *cobra.Command {
+// doctorOptions are doctor's flags: none yet. The root's settings are
+// what it checks.
+type doctorOptions struct{}
+
+// validate has nothing to refuse: a bad setting is doctor's first check.
+func (o doctorOptions) validate() error { return nil }
+
+func newDoctorCmd(a *app, runF func(context.Context, *app, doctorOptions) error) *cobra.Command {
+	var o doctorOptions
 	return &cobra.Command{
 		Use:   "doctor",
 		Short: "Check config, broker and store, one line each",
@@ -30,10 +38,13 @@ EXIT STATUS
   palantir doctor --backend rabbitmq --store postgres://postgres@127.0.0.1/palantir`,
 		Args: argsUsage(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if runF != nil {
-				return runF(cmd.Context(), a)
+			if err := o.validate(); err != nil {
+				return err
 			}
-			return runDoctor(cmd.Context(), a)
+			if runF != nil {
+				return runF(cmd.Context(), a, o)
+			}
+			return runDoctor(cmd.Context(), a, o)
 		},
 	}
 }
@@ -45,7 +56,7 @@ type check struct {
 	Fix    string `json:"fix,omitempty"`
 }
 
-func runDoctor(ctx context.Context, a *app) error {
+func runDoctor(ctx context.Context, a *app, _ doctorOptions) error {
 	file := a.cfg.File
 	if file == "" {
 		file = "none (flags, PALANTIR_* and defaults)"
@@ -53,14 +64,14 @@ func runDoctor(ctx context.Context, a *app) error {
 	checks := []check{{Check: "config", Status: "ok", Detail: fmt.Sprintf("file %s; backend %s; queue %q; output %s", file, a.be.Name, a.cfg.Queue, a.cfg.Output)}}
 	var failed error
 
-	start := time.Now()
+	start := a.now()
 	st, err := a.Store(ctx)
 	if err != nil {
 		failed = err
 		checks = append(checks, check{Check: "store", Status: "fail", Detail: err.Error(), Fix: storeFix(err)})
 	} else {
 		n, cerr := st.CountMissions(ctx)
-		detail := fmt.Sprintf("%s %s answers in %v; %d mission(s)", st.Driver(), st.Location(), time.Since(start).Round(time.Millisecond), n)
+		detail := fmt.Sprintf("%s %s answers in %v; %d mission(s)", st.Driver(), st.Location(), a.now().Sub(start).Round(time.Millisecond), n)
 		if cerr != nil {
 			detail = cerr.Error()
 		}
@@ -117,7 +128,7 @@ func storeFix(err error) string {
 
 // checkBroker opens the queue and reads its counts within five seconds.
 func checkBroker(ctx context.Context, a *app, failed *error) check {
-	start := time.Now()
+	start := a.now()
 	qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	q, err := a.Queue(qctx)
@@ -135,5 +146,5 @@ func checkBroker(ctx context.Context, a *app, failed *error) check {
 		where = "this process's memory"
 	}
 	return check{Check: "broker", Status: "ok", Detail: fmt.Sprintf("%s at %s answers in %v; queue %q: %s ready, %s in flight, %s delayed, %s dead letters",
-		a.be.Name, where, time.Since(start).Round(time.Millisecond), a.cfg.Queue, count(&s.Ready), count(&s.InFlight), count(&s.Delayed), count(&s.DeadLetters))}
+		a.be.Name, where, a.now().Sub(start).Round(time.Millisecond), a.cfg.Queue, count(&s.Ready), count(&s.InFlight), count(&s.Delayed), count(&s.DeadLetters))}
 }

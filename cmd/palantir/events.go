@@ -42,8 +42,8 @@ EXIT STATUS
   palantir events --follow`,
 		Args: argsUsage(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if o.Limit < 0 {
-				return usageErr("--limit must not be negative, got %d", o.Limit)
+			if err := o.validate(); err != nil {
+				return err
 			}
 			if runF != nil {
 				return runF(cmd.Context(), a, o)
@@ -56,6 +56,13 @@ EXIT STATUS
 	f.BoolVarP(&o.Follow, "follow", "f", false, "stream new events until interrupted")
 	f.IntVar(&o.Limit, "limit", 100, "show the newest this many (0: all)")
 	return cmd
+}
+
+func (o eventsOptions) validate() error {
+	if o.Limit < 0 {
+		return usageErr("--limit must not be negative, got %d", o.Limit)
+	}
+	return nil
 }
 
 func runEvents(ctx context.Context, a *app, o eventsOptions) error {

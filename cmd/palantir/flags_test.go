@@ -18,8 +18,14 @@ import (
 // the options instead of doing the work.
 func parse(t *testing.T, build func(a *app) *cobra.Command, args ...string) error {
 	t.Helper()
+	return parseOn(t, "redis", build, args...)
+}
+
+// parseOn is parse with the global --backend set to backend.
+func parseOn(t *testing.T, backend string, build func(a *app) *cobra.Command, args ...string) error {
+	t.Helper()
 	a := newApp(streams{In: strings.NewReader(""), Out: &bytes.Buffer{}, Err: &bytes.Buffer{}})
-	cfg := config.Config{Backend: "redis", Queue: "missions", Output: "table", LogLevel: "warn", Lease: 30e9, Store: "x.db"}
+	cfg := config.Config{Backend: backend, Queue: "missions", Output: "table", LogLevel: "warn", Lease: 30e9, Store: "x.db"}
 	if err := a.configure(cfg); err != nil {
 		t.Fatal(err)
 	}

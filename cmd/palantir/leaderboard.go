@@ -8,7 +8,13 @@ import (
 	"github.com/palantir-lab/palantir/ops"
 )
 
-func newLeaderboardCmd(a *app, runF func(context.Context, *app) error) *cobra.Command {
+// leaderboardOptions are leaderboard's flags: none yet.
+type leaderboardOptions struct{}
+
+func (o leaderboardOptions) validate() error { return nil }
+
+func newLeaderboardCmd(a *app, runF func(context.Context, *app, leaderboardOptions) error) *cobra.Command {
+	var o leaderboardOptions
 	return &cobra.Command{
 		Use:   "leaderboard",
 		Short: "Heroes ranked by score",
@@ -22,15 +28,18 @@ EXIT STATUS
   3  store unreachable`,
 		Args: argsUsage(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if runF != nil {
-				return runF(cmd.Context(), a)
+			if err := o.validate(); err != nil {
+				return err
 			}
-			return runLeaderboard(cmd.Context(), a)
+			if runF != nil {
+				return runF(cmd.Context(), a, o)
+			}
+			return runLeaderboard(cmd.Context(), a, o)
 		},
 	}
 }
 
-func runLeaderboard(ctx context.Context, a *app) error {
+func runLeaderboard(ctx context.Context, a *app, _ leaderboardOptions) error {
 	st, err := a.Store(ctx)
 	if err != nil {
 		return err

@@ -324,3 +324,41 @@ func TestHistoryBackendTakesAURL(t *testing.T) {
 		t.Errorf("history --backend URL: %d missions, --backend redis: %d; want 1 and 1", len(byURL), len(byName))
 	}
 }
+
+// Commands that stamp or print times read the app's clock too: a replay's
+// queued event carries it, and doctor's timings are measured on it.
+func TestReplayAndDoctorReadTheInjectedClock(t *testing.T) {
+	dir := t.TempDir()
+	if r := cli(t, dir, "launch", "raven", "--speed", "100", "--fail-rate", "1", "--max-attempts", "1", "-o", "json"); r.code != 1 {
+		t.Fatalf("failing launch: %d %s", r.code, r.err)
+	}
+	fixed := time.Date(2001, 2, 3, 4, 5, 6, 0, time.UTC)
+	at := func(args ...string) result {
+		var out, errb bytes.Buffer
+		a := newApp(streams{In: strings.NewReader(""), Out: &out, Err: &errb})
+		a.now = func() time.Time { return fixed }
+		code := runApp(context.Background(), a, append([]string{"--store", filepath.Join(dir, "palantir.db")}, args...))
+		return result{code: code, out: out.String(), err: errb.String()}
+	}
+	replayed := at("dlq", "replay", "-o", "json")
+	if replayed.code != 1 { // the raven is ambushed again
+		t.Fatalf("dlq replay: %d %s", replayed.code, replayed.err)
+	}
+	ms := decode[[]ops.Mission](t, replayed)
+	evs := decode[[]ops.Event](t, cli(t, dir, "events", "--mission", ms[0].ID, "-o", "json"))
+	found := false
+	for _, e := range evs {
+		if e.Event == "mission_queued" && e.Detail == "replayed from the dead letters" {
+			found = true
+			if !e.At.Equal(fixed) {
+				t.Errorf("replay's mission_queued at %v, want the app's clock %v", e.At, fixed)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no replayed mission_queued event in %+v", evs)
+	}
+	if d := at("doctor"); d.code != 0 || !strings.Contains(d.out, "answers in 0s") {
+		t.Errorf("doctor on a stopped clock: exit %d, stdout %q; want timings of 0s", d.code, d.out)
+	}
+}

@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/palantir-lab/palantir/backends"
+	"github.com/palantir-lab/palantir/ops"
 )
 
 // purgeOptions are purge's flags.
@@ -46,8 +46,8 @@ EXIT STATUS
   palantir purge --all --backend rabbitmq --queue lab3 --yes`,
 		Args: argsUsage(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if o.All && a.be.Embedded {
-				return usageErr("purge --all: the %s backend keeps nothing outside its process; plain purge empties it", a.be.Name)
+			if err := o.validate(a); err != nil {
+				return err
 			}
 			if runF != nil {
 				return runF(cmd.Context(), a, o)
@@ -60,15 +60,25 @@ EXIT STATUS
 	return cmd
 }
 
+// validate refuses --all where the backend keeps nothing outside this
+// process, and a purge nobody can confirm: no --yes and no terminal to
+// ask on.
+func (o purgeOptions) validate(a *app) error {
+	switch {
+	case o.All && a.be.Embedded:
+		return usageErr("purge --all: the %s backend keeps nothing outside its process; plain purge empties it", a.be.Name)
+	case !o.Yes && !isTTY(a.Err):
+		return usageErr("purge: refusing to empty %s queue %q without --yes", a.be.Name, a.cfg.Queue)
+	}
+	return nil
+}
+
 func runPurge(ctx context.Context, a *app, o purgeOptions) error {
 	what := "Empty"
 	if o.All {
 		what = "Delete everything of"
 	}
 	if !o.Yes {
-		if !isTTY(a.Err) {
-			return usageErr("purge: refusing to empty %s queue %q without --yes", a.be.Name, a.cfg.Queue)
-		}
 		fmt.Fprintf(a.Err, "%s %s queue %q? Waiting missions are lost. [y/N] ", what, a.be.Name, a.cfg.Queue)
 		answer, _ := bufio.NewReader(a.In).ReadString('\n')
 		if ans := strings.ToLower(strings.TrimSpace(answer)); ans != "y" && ans != "yes" {
@@ -80,28 +90,16 @@ func runPurge(ctx context.Context, a *app, o purgeOptions) error {
 	if err != nil {
 		return err
 	}
-	n, err := q.Purge(ctx)
+	p := &ops.Purger{Store: st, Queue: q, Backend: a.be.Name, QueueName: a.cfg.Queue, Now: a.now}
+	res, err := p.Purge(ctx, o.All)
 	if err != nil {
-		return fmt.Errorf("purge %s queue %q: %w", a.be.Name, a.cfg.Queue, err)
-	}
-	if o.All {
-		d, ok := q.(backends.Destroyer)
-		if !ok {
-			return usageErr("purge --all: the %s backend cannot delete its queue's objects", a.be.Name)
-		}
-		if err := d.Destroy(ctx); err != nil {
-			return fmt.Errorf("purge --all %s queue %q: %w", a.be.Name, a.cfg.Queue, err)
-		}
-	}
-	marked, err := st.MarkPurged(ctx, a.be.Name, a.cfg.Queue, a.now())
-	if err != nil {
-		return fmt.Errorf("store: %w", err)
+		return err
 	}
 	if a.json() {
-		return writeJSON(a.Out, []map[string]any{{"backend": a.be.Name, "queue": a.cfg.Queue, "purged": n, "missions_marked": marked, "deleted": o.All}})
+		return writeJSON(a.Out, []map[string]any{{"backend": a.be.Name, "queue": a.cfg.Queue, "purged": res.Purged, "missions_marked": res.Marked, "deleted": res.Deleted}})
 	}
-	fmt.Fprintf(a.Out, "purged %d message(s) from %s queue %q; %d waiting mission(s) marked FAILURE\n", n, a.be.Name, a.cfg.Queue, marked)
-	if o.All {
+	fmt.Fprintf(a.Out, "purged %d message(s) from %s queue %q; %d waiting mission(s) marked FAILURE\n", res.Purged, a.be.Name, a.cfg.Queue, res.Marked)
+	if res.Deleted {
 		fmt.Fprintf(a.Out, "deleted every object of %s queue %q, dead letters included\n", a.be.Name, a.cfg.Queue)
 	}
 	return nil

@@ -86,7 +86,7 @@ or ./palantir.yaml; see config.example.yaml), then defaults.`,
 		newServeCmd(a, nil),
 		newChaosCmd(a),
 		newVersionCmd(a),
-		newGenDocsCmd(),
+		newGenDocsCmd(a, nil),
 	)
 	root.InitDefaultCompletionCmd()
 	for _, c := range root.Commands() {

@@ -44,6 +44,9 @@ EXIT STATUS
   palantir status --backend redis --watch`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.IDs = args
+			if err := o.validate(); err != nil {
+				return err
+			}
 			if runF != nil {
 				return runF(cmd.Context(), a, o)
 			}
@@ -53,6 +56,10 @@ EXIT STATUS
 	cmd.Flags().BoolVarP(&o.Watch, "watch", "w", false, "refresh every second")
 	return cmd
 }
+
+// validate has no flag value to refuse: an id is checked against the
+// store (a short one may still be a whole id).
+func (o statusOptions) validate() error { return nil }
 
 func runStatus(ctx context.Context, a *app, o statusOptions) error {
 	st, err := a.Store(ctx)

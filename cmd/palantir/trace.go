@@ -47,6 +47,9 @@ EXIT STATUS
 		Args: argsUsage(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.ID = args[0]
+			if err := o.validate(); err != nil {
+				return err
+			}
 			if runF != nil {
 				return runF(cmd.Context(), a, o)
 			}
@@ -56,6 +59,10 @@ EXIT STATUS
 	cmd.Flags().BoolVar(&o.Explain, "explain", false, "name the broker or database primitive behind each event")
 	return cmd
 }
+
+// validate has no flag value to refuse: the id is checked against the
+// store (a short one may still be a whole id).
+func (o traceOptions) validate() error { return nil }
 
 // traceJSON is the -o json shape of a trace.
 type traceJSON struct {

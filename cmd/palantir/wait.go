@@ -80,7 +80,7 @@ func waitMissions(ctx context.Context, a *app, st *store.Store, ids []string) ([
 	defer view.close()
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
-	hintAt := time.Now().Add(5 * time.Second)
+	hintAt := a.now().Add(5 * time.Second)
 	out := outage{a: a}
 	for {
 		ms, err := missionsInChunks(ctx, st, ids)
@@ -95,7 +95,7 @@ func waitMissions(ctx context.Context, a *app, st *store.Store, ids []string) ([
 		if allFinal(ms) {
 			return ms, nil
 		}
-		if !hintAt.IsZero() && time.Now().After(hintAt) {
+		if !hintAt.IsZero() && a.now().After(hintAt) {
 			hintAt = time.Time{}
 			hintNoWorker(ctx, a, st, ms)
 		}
@@ -163,7 +163,7 @@ func (v *lineView) update(ms []store.Mission) {
 		}
 		if v.last[m.ID] != line {
 			v.last[m.ID] = line
-			fmt.Fprintf(v.a.Err, "%s %s\n", time.Now().Format("15:04:05.0"), line)
+			fmt.Fprintf(v.a.Err, "%s %s\n", v.a.now().Format("15:04:05.0"), line)
 		}
 	}
 }

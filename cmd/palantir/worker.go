@@ -76,27 +76,14 @@ EXIT STATUS
   palantir worker --backend redis -c 4 --prefetch 64  # many short missions`,
 		Args: argsUsage(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if a.be.Embedded {
-				return usageErr("worker: the %s backend lives inside one process, so a separate worker cannot share it; use --backend %s, or 'palantir launch', which runs embedded workers",
-					a.be.Name, strings.Join(sharedBackends(a), " or --backend "))
-			}
-			if o.Concurrency < 1 || o.Concurrency > 1024 {
-				return usageErr("--concurrency must be between 1 and 1024, got %d", o.Concurrency)
-			}
 			if o.Prefetch == 0 {
 				o.Prefetch = o.Concurrency
 			}
-			if o.Prefetch < o.Concurrency || o.Prefetch > worker.MaxPrefetch {
-				return usageErr("--prefetch must be between --concurrency (%d) and %d, got %d", o.Concurrency, worker.MaxPrefetch, o.Prefetch)
-			}
-			if o.MaxMissions < 0 {
-				return usageErr("--max-missions must not be negative, got %d", o.MaxMissions)
-			}
 			if o.MetricsAddr != "" {
 				o.Token = os.Getenv("PALANTIR_TOKEN")
-				if err := server.CheckAddr("--metrics-addr", o.MetricsAddr, o.Token); err != nil {
-					return err
-				}
+			}
+			if err := o.validate(a); err != nil {
+				return err
 			}
 			if o.Name == "" {
 				host, _ := os.Hostname()
@@ -116,6 +103,25 @@ EXIT STATUS
 	f.BoolVarP(&o.Quiet, "quiet", "q", false, "do not print each mission event on stderr")
 	f.StringVar(&o.MetricsAddr, "metrics-addr", "", "serve this worker's Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9101; beyond loopback only with $PALANTIR_TOKEN)")
 	return cmd
+}
+
+// validate checks the flags (with --prefetch and the token already
+// defaulted) against the backend before anything is opened.
+func (o workerOptions) validate(a *app) error {
+	switch {
+	case a.be.Embedded:
+		return usageErr("worker: the %s backend lives inside one process, so a separate worker cannot share it; use --backend %s, or 'palantir launch', which runs embedded workers",
+			a.be.Name, strings.Join(sharedBackends(a), " or --backend "))
+	case o.Concurrency < 1 || o.Concurrency > 1024:
+		return usageErr("--concurrency must be between 1 and 1024, got %d", o.Concurrency)
+	case o.Prefetch < o.Concurrency || o.Prefetch > worker.MaxPrefetch:
+		return usageErr("--prefetch must be between --concurrency (%d) and %d, got %d", o.Concurrency, worker.MaxPrefetch, o.Prefetch)
+	case o.MaxMissions < 0:
+		return usageErr("--max-missions must not be negative, got %d", o.MaxMissions)
+	case o.MetricsAddr != "":
+		return server.CheckAddr("--metrics-addr", o.MetricsAddr, o.Token)
+	}
+	return nil
 }
 
 func runWorker(ctx context.Context, a *app, o workerOptions) error {
@@ -153,12 +159,12 @@ func runWorker(ctx context.Context, a *app, o workerOptions) error {
 		Lease: a.cfg.Lease, ShutdownTimeout: a.cfg.ShutdownTimeout, Backend: a.be.Name, Queue: a.cfg.Queue,
 		MaxMessageBytes: a.cfg.MaxMessageBytes(), MaxDeliveries: a.cfg.MaxDeliveries,
 		Logger: a.log, OnBrokerError: func(err error, retryIn time.Duration) {
-			fmt.Fprintf(a.Err, "%s worker %s: %s; retrying in %v\n", time.Now().Format("15:04:05.000"), o.Name, backends.RedactText(err.Error()), retryIn)
+			fmt.Fprintf(a.Err, "%s worker %s: %s; retrying in %v\n", a.now().Format("15:04:05.000"), o.Name, backends.RedactText(err.Error()), retryIn)
 		}}, q, st, tel)
-	start := time.Now()
+	start := a.now()
 	err = w.Run(ctx)
 	fmt.Fprintf(a.Err, "worker %s: stopped after %v: %d mission(s) handled, %d returned unfinished to the queue\n",
-		o.Name, time.Since(start).Round(time.Millisecond), w.Processed()-w.Released(), w.Released())
+		o.Name, a.now().Sub(start).Round(time.Millisecond), w.Processed()-w.Released(), w.Released())
 	return err
 }
 
