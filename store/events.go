@@ -38,20 +38,39 @@ func (s *Store) InsertEvents(ctx context.Context, events []telemetry.Event) erro
 	if len(events) == 0 {
 		return nil
 	}
-	return s.group(ctx, "", func(tx *sqlx.Tx) error { return s.insertEventsTx(ctx, tx, events) })
+	return s.submit(ctx, "", groupOp{
+		fn: func(tx *sqlx.Tx) error { return s.insertEventsTx(ctx, tx, events) },
+		pg: func() []pgStmt { return insertEventsStmts(events) },
+	})
+}
+
+// insertEventsStmts are the multi-row inserts of events, one statement
+// per eventsPerInsert events.
+func insertEventsStmts(events []telemetry.Event) []pgStmt {
+	var out []pgStmt
+	for start := 0; start < len(events); start += eventsPerInsert {
+		chunk := events[start:min(start+eventsPerInsert, len(events))]
+		args := make([]any, 0, 7*len(chunk))
+		for _, e := range chunk {
+			args = append(args, eventArgs(e)...)
+		}
+		out = append(out, pgStmt{query: insertEventsSQL(len(chunk)), args: args})
+	}
+	return out
+}
+
+// eventArgs are an event's values in insertEventsSQL's order, made
+// readable (a stranger's bytes may be anywhere in them).
+func eventArgs(e telemetry.Event) []any {
+	return []any{micros(e.At), string(e.Name), readable(e.MissionID, 256), e.Attempt,
+		readable(e.Service, 256), e.SincePrev.Microseconds(), readable(e.Detail, 4096)}
 }
 
 // insertEventsTx writes events in tx, with multi-row inserts: one
 // statement per eventsPerInsert events.
 func (s *Store) insertEventsTx(ctx context.Context, tx *sqlx.Tx, events []telemetry.Event) error {
-	for start := 0; start < len(events); start += eventsPerInsert {
-		chunk := events[start:min(start+eventsPerInsert, len(events))]
-		args := make([]any, 0, 7*len(chunk))
-		for _, e := range chunk {
-			args = append(args, micros(e.At), string(e.Name), readable(e.MissionID, 256), e.Attempt,
-				readable(e.Service, 256), e.SincePrev.Microseconds(), readable(e.Detail, 4096))
-		}
-		if _, err := s.execTx(ctx, tx, insertEventsSQL(len(chunk)), args...); err != nil {
+	for _, st := range insertEventsStmts(events) {
+		if _, err := s.execTx(ctx, tx, st.query, st.args...); err != nil {
 			return err
 		}
 	}

@@ -28,7 +28,10 @@ import (
 const maxGroup = 512
 
 type groupOp struct {
-	fn    func(*sqlx.Tx) error
+	fn func(*sqlx.Tx) error
+	// pg, if not nil, is the same write as statements that PostgreSQL
+	// takes in one round trip with the rest of its group (pipeline.go).
+	pg    func() []pgStmt
 	done  chan error
 	async bool // counted in Store.pending until committed
 }
@@ -72,7 +75,12 @@ func (s *Store) queueFor(key string) chan groupOp {
 // ctx ends meanwhile, so that the caller never mistakes a committed write
 // for a lost one.
 func (s *Store) group(ctx context.Context, key string, fn func(*sqlx.Tx) error) error {
-	op := groupOp{fn: fn, done: make(chan error, 1)}
+	return s.submit(ctx, key, groupOp{fn: fn})
+}
+
+// submit is group for an op that may have a pipelined form.
+func (s *Store) submit(ctx context.Context, key string, op groupOp) error {
+	op.done = make(chan error, 1)
 	s.closeMu.RLock()
 	if s.closed {
 		s.closeMu.RUnlock()
@@ -92,14 +100,15 @@ func (s *Store) group(ctx context.Context, key string, fn func(*sqlx.Tx) error) 
 // Only for writes that later writes of the same mission supersede
 // (progress, STARTED), whose WHERE clauses make them harmless if the
 // mission moved on.
-func (s *Store) groupAsync(key string, fn func(*sqlx.Tx) error) {
+func (s *Store) groupAsync(key string, op groupOp) {
 	s.closeMu.RLock()
 	defer s.closeMu.RUnlock()
 	if s.closed {
 		return
 	}
 	s.pending.Add(1)
-	s.queueFor(key) <- groupOp{fn: fn, done: make(chan error, 1), async: true}
+	op.done, op.async = make(chan error, 1), true
+	s.queueFor(key) <- op
 }
 
 // Flush waits until every write queued so far without waiting (progress)
@@ -123,6 +132,15 @@ func (s *Store) commitGroup(batch []groupOp) {
 	// The writes are already accepted; they must land even if the
 	// process is shutting down, so they run under their own context.
 	ctx := context.Background()
+	if s.pipelined(batch) {
+		if err := s.pipeline(ctx, batch); err == nil {
+			for _, op := range batch {
+				s.finish(op, nil)
+			}
+			return
+		}
+		// Run each alone, below, to give each its own error.
+	}
 	errs := make([]error, len(batch))
 	err := s.tx(ctx, func(tx *sqlx.Tx) error {
 		for i, op := range batch {
@@ -132,7 +150,7 @@ func (s *Store) commitGroup(batch []groupOp) {
 		}
 		return nil
 	})
-	if err == nil || len(batch) == 1 {
+	if err == nil || (len(batch) == 1 && !s.pipelined(batch)) {
 		for _, op := range batch {
 			s.finish(op, err)
 		}

@@ -110,14 +110,38 @@ func (r missionRow) args() []any {
 
 // CreateMissions inserts new missions in one transaction: all or none.
 func (s *Store) CreateMissions(ctx context.Context, ms []Mission) error {
-	return s.group(ctx, "", func(tx *sqlx.Tx) error {
-		for _, m := range ms {
-			if _, err := s.execTx(ctx, tx, insertMission, rowOf(m).args()...); err != nil {
-				return fmt.Errorf("create mission %s: %w", m.ID, err)
+	return s.submit(ctx, "", groupOp{
+		fn: func(tx *sqlx.Tx) error {
+			for _, m := range ms {
+				if _, err := s.execTx(ctx, tx, insertMission, rowOf(m).args()...); err != nil {
+					return fmt.Errorf("create mission %s: %w", m.ID, err)
+				}
 			}
-		}
-		return nil
+			return nil
+		},
+		pg: func() []pgStmt { return insertMissionsStmts(ms) },
 	})
+}
+
+// missionsPerInsert bounds a multi-row insert's rows: 21 parameters each,
+// under PostgreSQL's 65535.
+const missionsPerInsert = 500
+
+// insertMissionsStmts inserts ms with multi-row statements (PostgreSQL's
+// pipelined form; SQLite's prepared single-row insert is as fast there).
+func insertMissionsStmts(ms []Mission) []pgStmt {
+	var out []pgStmt
+	for start := 0; start < len(ms); start += missionsPerInsert {
+		chunk := ms[start:min(start+missionsPerInsert, len(ms))]
+		args := make([]any, 0, 21*len(chunk))
+		for _, m := range chunk {
+			args = append(args, rowOf(m).args()...)
+		}
+		row := "(" + strings.TrimSuffix(strings.Repeat("?, ", 21), ", ") + ")"
+		out = append(out, pgStmt{query: `INSERT INTO missions (` + missionColumns + `) VALUES ` +
+			strings.TrimSuffix(strings.Repeat(row+", ", len(chunk)), ", "), args: args})
+	}
+	return out
 }
 
 // CountMissions is how many missions were ever created (hero rotation).
@@ -154,9 +178,14 @@ func (s *Store) MarkQueued(ctx context.Context, ids []string, at time.Time) erro
 	if err != nil {
 		return err
 	}
-	return s.group(ctx, "", func(tx *sqlx.Tx) error {
-		_, err := tx.ExecContext(ctx, s.rebind(q), args...)
-		return err
+	// Not prepared (execTx): each length of the id list is another
+	// statement.
+	return s.submit(ctx, "", groupOp{
+		fn: func(tx *sqlx.Tx) error {
+			_, err := tx.ExecContext(ctx, s.rebind(q), args...)
+			return err
+		},
+		pg: func() []pgStmt { return []pgStmt{{query: q, args: args}} },
 	})
 }
 
@@ -195,11 +224,7 @@ func (s *Store) BeginAttempt(ctx context.Context, o mission.Order, backend, queu
 	var current int
 	err := s.scanDB(ctx, `SELECT status, attempt FROM missions WHERE id = ?`, []any{o.ID}, &status, &current)
 	if err == nil && current <= attempt && !mission.State(status).Final() {
-		s.groupAsync(o.ID, func(tx *sqlx.Tx) error {
-			_, err := s.execTx(context.Background(), tx, startAttemptIfCurrent,
-				attempt, worker, micros(at), micros(at), o.ID, attempt)
-			return err
-		})
+		s.groupAsyncExec(o.ID, startAttemptIfCurrent, attempt, worker, micros(at), micros(at), o.ID, attempt)
 		return Proceed, nil
 	}
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
@@ -256,12 +281,9 @@ func (s *Store) beginSync(ctx context.Context, o mission.Order, backend, queue s
 func (s *Store) SetProgress(ctx context.Context, id string, attempt, progress int, stage string, at time.Time) error {
 	// Progress is written without waiting for its commit: it is advisory,
 	// and a mission's later writes supersede it.
-	s.groupAsync(id, func(tx *sqlx.Tx) error {
-		_, err := s.execTx(context.Background(), tx, `UPDATE missions SET status = 'PROCESSING', progress = ?, stage = ?,
-			updated_us = ? WHERE id = ? AND attempt = ? AND status IN ('STARTED', 'PROCESSING')`,
-			progress, stage, micros(at), id, attempt)
-		return err
-	})
+	s.groupAsyncExec(id, `UPDATE missions SET status = 'PROCESSING', progress = ?, stage = ?,
+		updated_us = ? WHERE id = ? AND attempt = ? AND status IN ('STARTED', 'PROCESSING')`,
+		progress, stage, micros(at), id, attempt)
 	return nil
 }
 
@@ -269,14 +291,6 @@ func (s *Store) SetProgress(ctx context.Context, id string, attempt, progress in
 func (s *Store) MarkRetry(ctx context.Context, id string, attempt int, reason string, at time.Time) error {
 	return s.groupExec(ctx, id, `UPDATE missions SET status = 'RETRY', error = ?, updated_us = ?
 		WHERE id = ? AND attempt = ? AND status IN ('STARTED', 'PROCESSING')`, reason, micros(at), id, attempt)
-}
-
-// groupExec runs one statement about key as part of a group commit.
-func (s *Store) groupExec(ctx context.Context, key, query string, args ...any) error {
-	return s.group(ctx, key, func(tx *sqlx.Tx) error {
-		_, err := s.execTx(ctx, tx, query, args...)
-		return err
-	})
 }
 
 // MarkRequeued records that attempt is queued again (after a retry was
@@ -299,11 +313,8 @@ type OutcomeEvents func() []telemetry.Event
 // in it too. recorded is false when the mission had already ended (a
 // duplicate delivery): nothing changes then, and no events are written.
 func (s *Store) Complete(ctx context.Context, m Mission, points int, at time.Time, beside Beside) (recorded bool, err error) {
-	err = s.group(ctx, m.ID, func(tx *sqlx.Tx) error {
-		res, err := s.execTx(ctx, tx, `UPDATE missions SET status = 'SUCCESS', progress = 100, stage = '', score = ?,
-			attempt = ?, worker = ?, error = '', finished_us = ?, updated_us = ?
-			WHERE id = ? AND status NOT IN ('SUCCESS', 'FAILURE')`,
-			points, m.Attempt, m.Worker, micros(at), micros(at), m.ID)
+	op := groupOp{fn: func(tx *sqlx.Tx) error {
+		res, err := s.execTx(ctx, tx, completeMission, points, m.Attempt, m.Worker, micros(at), micros(at), m.ID)
 		if err != nil {
 			return err
 		}
@@ -312,20 +323,59 @@ func (s *Store) Complete(ctx context.Context, m Mission, points int, at time.Tim
 			return beside.settle(ctx, tx)
 		}
 		recorded = true
-		firstTry := 0
-		if m.Attempt == 1 {
-			firstTry = 1
-		}
 		if _, err := s.execTx(ctx, tx, `INSERT INTO scores (mission_id, hero, points, first_try, scored_us)
-			VALUES (?, ?, ?, ?, ?)`, m.ID, m.Hero, points, firstTry, micros(at)); err != nil {
+			VALUES (?, ?, ?, ?, ?)`, m.ID, m.Hero, points, firstTry(m.Attempt), micros(at)); err != nil {
 			return err
 		}
 		if err := s.insertOutcomeEvents(ctx, tx, beside.Events); err != nil {
 			return err
 		}
 		return beside.settle(ctx, tx)
-	})
+	}}
+	if beside.Settle == nil {
+		op.pg = func() []pgStmt {
+			var evs []telemetry.Event
+			if beside.Events != nil {
+				evs = beside.Events()
+			}
+			return []pgStmt{completeStmt(m, points, at, evs, func(n int64) { recorded = n == 1 })}
+		}
+	}
+	err = s.submit(ctx, m.ID, op)
 	return recorded, err
+}
+
+const completeMission = `UPDATE missions SET status = 'SUCCESS', progress = 100, stage = '', score = ?,
+	attempt = ?, worker = ?, error = '', finished_us = ?, updated_us = ?
+	WHERE id = ? AND status NOT IN ('SUCCESS', 'FAILURE')`
+
+// firstTry is the scores column: 1 for a success at the first attempt.
+func firstTry(attempt int) int {
+	if attempt == 1 {
+		return 1
+	}
+	return 0
+}
+
+// completeStmt is Complete as one PostgreSQL statement: the outcome, the
+// score and the events are written only if the UPDATE finished the
+// mission (data-modifying WITH queries run once, whatever reads them),
+// and rows is told the score's row count: 1 when recorded.
+func completeStmt(m Mission, points int, at time.Time, evs []telemetry.Event, rows func(int64)) pgStmt {
+	q := `WITH done AS (` + completeMission + ` RETURNING id)`
+	args := []any{points, m.Attempt, m.Worker, micros(at), micros(at), m.ID}
+	if len(evs) > 0 {
+		row := `(CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS INTEGER), CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS TEXT))`
+		q += `, ev AS (INSERT INTO events (at_us, name, mission_id, attempt, service, since_us, detail)
+	SELECT v.* FROM (VALUES ` + strings.TrimSuffix(strings.Repeat(row+", ", len(evs)), ", ") + `)
+	AS v (at_us, name, mission_id, attempt, service, since_us, detail) WHERE EXISTS (SELECT 1 FROM done))`
+		for _, e := range evs {
+			args = append(args, eventArgs(e)...)
+		}
+	}
+	q += ` INSERT INTO scores (mission_id, hero, points, first_try, scored_us) SELECT id, ?, ?, ?, ? FROM done`
+	args = append(args, m.Hero, points, firstTry(m.Attempt), micros(at))
+	return pgStmt{query: q, args: args, rows: rows}
 }
 
 // Fail records the final failure of a mission, once, and writes the
