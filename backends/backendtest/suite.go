@@ -93,22 +93,6 @@ func open(t *testing.T, h Harness, queue string) backends.Queue {
 	return q
 }
 
-func subscribe(t *testing.T, q backends.Queue, name string) backends.Consumer {
-	t.Helper()
-	c, err := q.Subscribe(ctx(t), backends.ConsumerOptions{Name: name, Prefetch: 10})
-	if err != nil {
-		t.Fatalf("Subscribe(%s): %v", name, err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
-func ctx(t *testing.T) context.Context {
-	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	t.Cleanup(cancel)
-	return c
-}
-
 func msgs(prefix string, n int) []backends.Message {
 	out := make([]backends.Message, n)
 	for i := range out {
@@ -118,58 +102,10 @@ func msgs(prefix string, n int) []backends.Message {
 	return out
 }
 
-func receive(t *testing.T, c backends.Consumer, within time.Duration) backends.Delivery {
-	t.Helper()
-	rc, cancel := context.WithTimeout(context.Background(), within)
-	defer cancel()
-	d, err := c.Receive(rc)
-	if err != nil {
-		t.Fatalf("Receive within %v: %v", within, err)
-	}
-	return d
-}
-
-// expectNothing asserts that no delivery arrives for d.
-func expectNothing(t *testing.T, c backends.Consumer, d time.Duration) {
-	t.Helper()
-	rc, cancel := context.WithTimeout(context.Background(), d)
-	defer cancel()
-	got, err := c.Receive(rc)
-	if err == nil {
-		t.Fatalf("received %q, want nothing for %v", got.Received().ID, d)
-	}
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Receive: %v, want context.DeadlineExceeded", err)
-	}
-}
-
-func must(t *testing.T, what string, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatalf("%s: %v", what, err)
-	}
-}
-
-// eventually polls cond for up to d.
-func eventually(t *testing.T, d time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		ok, got := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: still %s after %v", what, got, d)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func statsEventually(t *testing.T, q backends.Queue, what string, want func(backends.Stats) bool) {
 	t.Helper()
-	eventually(t, 5*time.Second, what, func() (bool, string) {
-		s, err := q.Stats(ctx(t))
+	Eventually(t, 5*time.Second, what, func() (bool, string) {
+		s, err := q.Stats(Context(t))
 		if err != nil {
 			return false, err.Error()
 		}
@@ -180,11 +116,11 @@ func statsEventually(t *testing.T, q backends.Queue, what string, want func(back
 func testPublishReceiveAck(t *testing.T, h Harness) {
 	q := open(t, h, QueueName(t))
 	sent := msgs("m", 3)
-	must(t, "Publish", q.Publish(ctx(t), sent...))
+	Must(t, "Publish", q.Publish(Context(t), sent...))
 	statsEventually(t, q, "3 ready", func(s backends.Stats) bool { return s.Ready == 3 })
-	c := subscribe(t, q, "c1")
+	c := Subscribe(t, q, "c1", 10)
 	for _, want := range sent {
-		d := receive(t, c, 5*time.Second)
+		d := Receive(t, c, 5*time.Second)
 		got := d.Received()
 		if got.ID != want.ID || string(got.Body) != string(want.Body) {
 			t.Errorf("received %s %q, want %s %q (FIFO order)", got.ID, got.Body, want.ID, want.Body)
@@ -198,9 +134,9 @@ func testPublishReceiveAck(t *testing.T, h Harness) {
 		if got.EnqueuedAt.IsZero() || time.Since(got.EnqueuedAt) > time.Minute {
 			t.Errorf("%s: EnqueuedAt %v is not the publish time", got.ID, got.EnqueuedAt)
 		}
-		must(t, "Ack", d.Ack(ctx(t)))
+		Must(t, "Ack", d.Ack(Context(t)))
 	}
-	expectNothing(t, c, 2*h.Lease+200*time.Millisecond)
+	ExpectNothing(t, c, 2*h.Lease+200*time.Millisecond)
 	statsEventually(t, q, "empty after acks", func(s backends.Stats) bool { return s.Ready == 0 && s.InFlight <= 0 })
 }
 
@@ -208,13 +144,13 @@ func testConcurrentConsumers(t *testing.T, h Harness) {
 	name := QueueName(t)
 	pub := open(t, h, name)
 	const n, workers = 200, 4
-	must(t, "Publish", pub.Publish(ctx(t), msgs("c", n)...))
+	Must(t, "Publish", pub.Publish(Context(t), msgs("c", n)...))
 
 	var mu sync.Mutex
 	seen := map[string]int{}
 	var wg sync.WaitGroup
 	for w := range workers {
-		c := subscribe(t, open(t, h, name), fmt.Sprintf("w%d", w))
+		c := Subscribe(t, open(t, h, name), fmt.Sprintf("w%d", w), 10)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -248,18 +184,18 @@ func testConcurrentConsumers(t *testing.T, h Harness) {
 func testDeadConsumer(t *testing.T, h Harness) {
 	name := QueueName(t)
 	doomed := open(t, h, name)
-	must(t, "Publish", doomed.Publish(ctx(t), msgs("d", 2)...))
-	c := subscribe(t, doomed, "doomed")
-	first := receive(t, c, 5*time.Second)
+	Must(t, "Publish", doomed.Publish(Context(t), msgs("d", 2)...))
+	c := Subscribe(t, doomed, "doomed", 10)
+	first := Receive(t, c, 5*time.Second)
 	// The consumer "dies": its connection goes away without settling.
-	must(t, "Close", doomed.Close())
+	Must(t, "Close", doomed.Close())
 
-	survivor := subscribe(t, open(t, h, name), "survivor")
+	survivor := Subscribe(t, open(t, h, name), "survivor", 10)
 	got := map[string]backends.Received{}
 	for range 2 {
-		d := receive(t, survivor, 5*h.Lease+5*time.Second)
+		d := Receive(t, survivor, 5*h.Lease+5*time.Second)
 		got[d.Received().ID] = d.Received()
-		must(t, "Ack", d.Ack(ctx(t)))
+		Must(t, "Ack", d.Ack(Context(t)))
 	}
 	r, ok := got[first.Received().ID]
 	if !ok {
@@ -276,10 +212,10 @@ func testDeadConsumer(t *testing.T, h Harness) {
 func testExtend(t *testing.T, h Harness) {
 	name := QueueName(t)
 	q := open(t, h, name)
-	must(t, "Publish", q.Publish(ctx(t), msgs("e", 1)...))
-	holder := subscribe(t, q, "holder")
-	d := receive(t, holder, 5*time.Second)
-	thief := subscribe(t, open(t, h, name), "thief")
+	Must(t, "Publish", q.Publish(Context(t), msgs("e", 1)...))
+	holder := Subscribe(t, q, "holder", 10)
+	d := Receive(t, holder, 5*time.Second)
+	thief := Subscribe(t, open(t, h, name), "thief", 10)
 
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -300,63 +236,63 @@ func testExtend(t *testing.T, h Harness) {
 			}
 		}
 	}()
-	expectNothing(t, thief, 4*h.Lease)
+	ExpectNothing(t, thief, 4*h.Lease)
 	close(stop)
 	wg.Wait()
-	must(t, "Ack after extending", d.Ack(ctx(t)))
+	Must(t, "Ack after extending", d.Ack(Context(t)))
 }
 
 func testRetryWithDelay(t *testing.T, h Harness) {
 	q := open(t, h, QueueName(t))
-	must(t, "Publish", q.Publish(ctx(t), msgs("r", 1)...))
-	c := subscribe(t, q, "c")
-	d := receive(t, c, 5*time.Second)
+	Must(t, "Publish", q.Publish(Context(t), msgs("r", 1)...))
+	c := Subscribe(t, q, "c", 10)
+	d := Receive(t, c, 5*time.Second)
 	const delay = 700 * time.Millisecond
 	start := time.Now()
-	must(t, "Retry", d.Retry(ctx(t), delay))
+	Must(t, "Retry", d.Retry(Context(t), delay))
 	statsEventually(t, q, "nothing in flight after Retry", func(s backends.Stats) bool { return s.InFlight <= 0 })
-	expectNothing(t, c, delay/2)
-	again := receive(t, c, delay+5*time.Second)
+	ExpectNothing(t, c, delay/2)
+	again := Receive(t, c, delay+5*time.Second)
 	if waited := time.Since(start); waited < delay-50*time.Millisecond {
 		t.Errorf("retry visible after %v, want at least %v", waited, delay)
 	}
 	if got := again.Received(); got.ID != d.Received().ID || got.Attempt != 2 || string(got.Body) != string(d.Received().Body) {
 		t.Errorf("after Retry got %s attempt %d body %q, want %s attempt 2 same body", got.ID, got.Attempt, got.Body, d.Received().ID)
 	}
-	must(t, "Ack", again.Ack(ctx(t)))
+	Must(t, "Ack", again.Ack(Context(t)))
 }
 
 func testRelease(t *testing.T, h Harness) {
 	q := open(t, h, QueueName(t))
-	must(t, "Publish", q.Publish(ctx(t), msgs("l", 1)...))
-	c := subscribe(t, q, "c")
-	d := receive(t, c, 5*time.Second)
-	must(t, "Release", d.Release(ctx(t)))
-	again := receive(t, c, h.Lease+5*time.Second)
+	Must(t, "Publish", q.Publish(Context(t), msgs("l", 1)...))
+	c := Subscribe(t, q, "c", 10)
+	d := Receive(t, c, 5*time.Second)
+	Must(t, "Release", d.Release(Context(t)))
+	again := Receive(t, c, h.Lease+5*time.Second)
 	if got := again.Received(); got.ID != d.Received().ID || got.Attempt != 1 {
 		t.Errorf("after Release got %s attempt %d, want %s attempt 1", got.ID, got.Attempt, d.Received().ID)
 	}
-	must(t, "Ack", again.Ack(ctx(t)))
+	Must(t, "Ack", again.Ack(Context(t)))
 }
 
 func testDeadLetterAndReplay(t *testing.T, h Harness) {
 	q := open(t, h, QueueName(t))
-	must(t, "Publish", q.Publish(ctx(t), msgs("x", 2)...))
-	c := subscribe(t, q, "c")
+	Must(t, "Publish", q.Publish(Context(t), msgs("x", 2)...))
+	c := Subscribe(t, q, "c", 10)
 	for range 2 {
-		must(t, "Retry", receive(t, c, 5*time.Second).Retry(ctx(t), 0))
+		Must(t, "Retry", Receive(t, c, 5*time.Second).Retry(Context(t), 0))
 	}
 	for range 2 {
-		d := receive(t, c, 5*time.Second)
+		d := Receive(t, c, 5*time.Second)
 		if d.Received().Attempt != 2 {
 			t.Errorf("%s: attempt %d after Retry, want 2", d.Received().ID, d.Received().Attempt)
 		}
-		must(t, "DeadLetter", d.DeadLetter(ctx(t), "gave up after attempt 2"))
+		Must(t, "DeadLetter", d.DeadLetter(Context(t), "gave up after attempt 2"))
 	}
 	var dead []backends.DeadLetter
-	eventually(t, 5*time.Second, "two dead letters", func() (bool, string) {
+	Eventually(t, 5*time.Second, "two dead letters", func() (bool, string) {
 		var err error
-		dead, err = q.DeadLetters(ctx(t), 0)
+		dead, err = q.DeadLetters(Context(t), 0)
 		return err == nil && len(dead) == 2, fmt.Sprintf("%d (%v)", len(dead), err)
 	})
 	for _, dl := range dead {
@@ -366,47 +302,47 @@ func testDeadLetterAndReplay(t *testing.T, h Harness) {
 	}
 	statsEventually(t, q, "2 dead letters in stats", func(s backends.Stats) bool { return s.DeadLetters == 2 })
 
-	replayed, err := q.Replay(ctx(t), "x-001", "no-such-id")
-	must(t, "Replay", err)
+	replayed, err := q.Replay(Context(t), "x-001", "no-such-id")
+	Must(t, "Replay", err)
 	if !slices.Equal(replayed, []string{"x-001"}) {
 		t.Errorf("Replay returned %v, want [x-001]", replayed)
 	}
-	d := receive(t, c, 5*time.Second)
+	d := Receive(t, c, 5*time.Second)
 	if got := d.Received(); got.ID != "x-001" || got.Attempt != 1 {
 		t.Errorf("replayed %s attempt %d, want x-001 attempt 1", got.ID, got.Attempt)
 	}
-	must(t, "Ack", d.Ack(ctx(t)))
-	left, err := q.DeadLetters(ctx(t), 0)
-	must(t, "DeadLetters", err)
+	Must(t, "Ack", d.Ack(Context(t)))
+	left, err := q.DeadLetters(Context(t), 0)
+	Must(t, "DeadLetters", err)
 	if len(left) != 1 || left[0].ID != "x-000" {
 		t.Errorf("dead letters after replay: %v, want just x-000", left)
 	}
-	replayed, err = q.Replay(ctx(t))
-	must(t, "Replay all", err)
+	replayed, err = q.Replay(Context(t))
+	Must(t, "Replay all", err)
 	if !slices.Equal(replayed, []string{"x-000"}) {
 		t.Errorf("Replay() returned %v, want [x-000]", replayed)
 	}
-	must(t, "Ack", receive(t, c, 5*time.Second).Ack(ctx(t)))
+	Must(t, "Ack", Receive(t, c, 5*time.Second).Ack(Context(t)))
 }
 
 func testRawMessage(t *testing.T, h Harness) {
 	name := QueueName(t)
 	q := open(t, h, name)
 	h.InjectRaw(t, name, []byte("\x00not a mission{"))
-	must(t, "Publish", q.Publish(ctx(t), msgs("after", 1)...))
-	c := subscribe(t, q, "c")
-	raw := receive(t, c, 5*time.Second)
+	Must(t, "Publish", q.Publish(Context(t), msgs("after", 1)...))
+	c := Subscribe(t, q, "c", 10)
+	raw := Receive(t, c, 5*time.Second)
 	if string(raw.Received().Body) != "\x00not a mission{" {
 		t.Errorf("raw body %q, want it unchanged", raw.Received().Body)
 	}
-	must(t, "DeadLetter raw", raw.DeadLetter(ctx(t), "malformed: not JSON"))
-	next := receive(t, c, 5*time.Second)
+	Must(t, "DeadLetter raw", raw.DeadLetter(Context(t), "malformed: not JSON"))
+	next := Receive(t, c, 5*time.Second)
 	if next.Received().ID != "after-000" {
 		t.Errorf("after the raw message got %q, want after-000", next.Received().ID)
 	}
-	must(t, "Ack", next.Ack(ctx(t)))
-	dead, err := q.DeadLetters(ctx(t), 0)
-	must(t, "DeadLetters", err)
+	Must(t, "Ack", next.Ack(Context(t)))
+	dead, err := q.DeadLetters(Context(t), 0)
+	Must(t, "DeadLetters", err)
 	if len(dead) != 1 || dead[0].Reason != "malformed: not JSON" {
 		t.Errorf("dead letters %+v, want the raw message with its reason", dead)
 	}
@@ -414,14 +350,14 @@ func testRawMessage(t *testing.T, h Harness) {
 
 func testSettleTwice(t *testing.T, h Harness) {
 	q := open(t, h, QueueName(t))
-	must(t, "Publish", q.Publish(ctx(t), msgs("s", 1)...))
-	d := receive(t, subscribe(t, q, "c"), 5*time.Second)
-	must(t, "Ack", d.Ack(ctx(t)))
+	Must(t, "Publish", q.Publish(Context(t), msgs("s", 1)...))
+	d := Receive(t, Subscribe(t, q, "c", 10), 5*time.Second)
+	Must(t, "Ack", d.Ack(Context(t)))
 	for name, err := range map[string]error{
-		"Ack":        d.Ack(ctx(t)),
-		"Retry":      d.Retry(ctx(t), 0),
-		"Release":    d.Release(ctx(t)),
-		"DeadLetter": d.DeadLetter(ctx(t), "x"),
+		"Ack":        d.Ack(Context(t)),
+		"Retry":      d.Retry(Context(t), 0),
+		"Release":    d.Release(Context(t)),
+		"DeadLetter": d.DeadLetter(Context(t), "x"),
 	} {
 		if !errors.Is(err, backends.ErrSettled) {
 			t.Errorf("%s after Ack: %v, want ErrSettled", name, err)
@@ -431,7 +367,7 @@ func testSettleTwice(t *testing.T, h Harness) {
 }
 
 func testCancelReceive(t *testing.T, h Harness) {
-	c := subscribe(t, open(t, h, QueueName(t)), "c")
+	c := Subscribe(t, open(t, h, QueueName(t)), "c", 10)
 	rc, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() {
@@ -452,31 +388,31 @@ func testCancelReceive(t *testing.T, h Harness) {
 
 func testCloseTwice(t *testing.T, h Harness) {
 	q := h.Open(t, QueueName(t))
-	c, err := q.Subscribe(ctx(t), backends.ConsumerOptions{Name: "c"})
-	must(t, "Subscribe", err)
-	must(t, "consumer Close", c.Close())
-	must(t, "consumer Close again", c.Close())
-	if _, err := c.Receive(ctx(t)); !errors.Is(err, backends.ErrClosed) {
+	c, err := q.Subscribe(Context(t), backends.ConsumerOptions{Name: "c"})
+	Must(t, "Subscribe", err)
+	Must(t, "consumer Close", c.Close())
+	Must(t, "consumer Close again", c.Close())
+	if _, err := c.Receive(Context(t)); !errors.Is(err, backends.ErrClosed) {
 		t.Errorf("Receive on closed consumer: %v, want ErrClosed", err)
 	}
-	must(t, "Close", q.Close())
-	must(t, "Close again", q.Close())
-	if err := q.Publish(ctx(t), msgs("z", 1)...); !errors.Is(err, backends.ErrClosed) {
+	Must(t, "Close", q.Close())
+	Must(t, "Close again", q.Close())
+	if err := q.Publish(Context(t), msgs("z", 1)...); !errors.Is(err, backends.ErrClosed) {
 		t.Errorf("Publish on closed queue: %v, want ErrClosed", err)
 	}
 }
 
 func testPurge(t *testing.T, h Harness) {
 	q := open(t, h, QueueName(t))
-	must(t, "Publish", q.Publish(ctx(t), msgs("p", 5)...))
+	Must(t, "Publish", q.Publish(Context(t), msgs("p", 5)...))
 	statsEventually(t, q, "5 ready", func(s backends.Stats) bool { return s.Ready == 5 })
-	n, err := q.Purge(ctx(t))
-	must(t, "Purge", err)
+	n, err := q.Purge(Context(t))
+	Must(t, "Purge", err)
 	if n != 5 && n != -1 {
 		t.Errorf("Purge removed %d, want 5", n)
 	}
 	statsEventually(t, q, "empty after purge", func(s backends.Stats) bool { return s.Ready == 0 })
-	expectNothing(t, subscribe(t, q, "c"), 300*time.Millisecond)
+	ExpectNothing(t, Subscribe(t, q, "c", 10), 300*time.Millisecond)
 }
 
 // A message over the size limit is refused before anything of its batch
@@ -486,17 +422,17 @@ func testOversized(t *testing.T, h Harness) {
 	limit := backends.Config{}.MaxBytes()
 	ok := backends.Message{ID: "fits", Body: make([]byte, limit)}
 	big := backends.Message{ID: "too-big", Body: make([]byte, limit+1)}
-	err := q.Publish(ctx(t), ok, big)
+	err := q.Publish(Context(t), ok, big)
 	if !errors.Is(err, backends.ErrTooLarge) {
 		t.Fatalf("Publish of %d bytes: %v, want ErrTooLarge", limit+1, err)
 	}
 	statsEventually(t, q, "nothing of a refused batch enqueued", func(s backends.Stats) bool { return s.Ready == 0 })
-	must(t, "Publish at the limit", q.Publish(ctx(t), ok))
-	d := receive(t, subscribe(t, q, "c"), 5*time.Second)
+	Must(t, "Publish at the limit", q.Publish(Context(t), ok))
+	d := Receive(t, Subscribe(t, q, "c", 10), 5*time.Second)
 	if got := len(d.Received().Body); got != limit {
 		t.Fatalf("received %d bytes, want %d", got, limit)
 	}
-	must(t, "Ack", d.Ack(ctx(t)))
+	Must(t, "Ack", d.Ack(Context(t)))
 }
 
 // Every backend counts the deliveries of a copy, so that the worker can
@@ -505,24 +441,24 @@ func testOversized(t *testing.T, h Harness) {
 func testDeliveriesCounted(t *testing.T, h Harness) {
 	name := QueueName(t)
 	doomed := open(t, h, name)
-	must(t, "Publish", doomed.Publish(ctx(t), msgs("n", 1)...))
-	first := receive(t, subscribe(t, doomed, "doomed"), 5*time.Second)
+	Must(t, "Publish", doomed.Publish(Context(t), msgs("n", 1)...))
+	first := Receive(t, Subscribe(t, doomed, "doomed", 10), 5*time.Second)
 	if n := first.Received().Deliveries; n != 1 {
 		t.Fatalf("first delivery counted %d, want 1", n)
 	}
-	must(t, "Close", doomed.Close())
+	Must(t, "Close", doomed.Close())
 
-	survivor := subscribe(t, open(t, h, name), "survivor")
-	again := receive(t, survivor, 5*h.Lease+5*time.Second)
+	survivor := Subscribe(t, open(t, h, name), "survivor", 10)
+	again := Receive(t, survivor, 5*h.Lease+5*time.Second)
 	if n := again.Received().Deliveries; n != 2 {
 		t.Fatalf("delivery after a dead consumer counted %d, want 2", n)
 	}
-	must(t, "Retry", again.Retry(ctx(t), 0))
-	retried := receive(t, survivor, 5*time.Second)
+	Must(t, "Retry", again.Retry(Context(t), 0))
+	retried := Receive(t, survivor, 5*time.Second)
 	if n := retried.Received().Deliveries; n != 1 {
 		t.Fatalf("first delivery of a retry counted %d, want 1", n)
 	}
-	must(t, "Ack", retried.Ack(ctx(t)))
+	Must(t, "Ack", retried.Ack(Context(t)))
 }
 
 func testOpenUnreachable(t *testing.T, h Harness) {
@@ -579,27 +515,27 @@ func testBrokerRestart(t *testing.T, h Harness) {
 	url, restart := h.Restartable(t)
 	queue := QueueName(t)
 	openIt := func() backends.Queue {
-		q, err := h.OpenURL(ctx(t), url, queue)
-		must(t, "Open", err)
+		q, err := h.OpenURL(Context(t), url, queue)
+		Must(t, "Open", err)
 		return q
 	}
 	q := openIt()
-	must(t, "Publish", q.Publish(ctx(t), backends.Message{ID: "pending", Body: []byte("p")}, backends.Message{ID: "waiting", Body: []byte("w")}))
-	c, err := q.Subscribe(ctx(t), backends.ConsumerOptions{Name: "doomed", Prefetch: 1})
-	must(t, "Subscribe", err)
-	if got := receive(t, c, 10*time.Second).Received().ID; got != "pending" {
+	Must(t, "Publish", q.Publish(Context(t), backends.Message{ID: "pending", Body: []byte("p")}, backends.Message{ID: "waiting", Body: []byte("w")}))
+	c, err := q.Subscribe(Context(t), backends.ConsumerOptions{Name: "doomed", Prefetch: 1})
+	Must(t, "Subscribe", err)
+	if got := Receive(t, c, 10*time.Second).Received().ID; got != "pending" {
 		t.Fatalf("received %s, want pending", got)
 	}
 	q.Close()
 	restart()
 	q = openIt()
 	defer q.Close()
-	c = subscribe(t, q, "survivor")
+	c = Subscribe(t, q, "survivor", 10)
 	got := map[string]bool{}
 	for range 2 {
-		d := receive(t, c, 5*h.Lease+20*time.Second)
+		d := Receive(t, c, 5*h.Lease+20*time.Second)
 		got[d.Received().ID] = d.Received().Redelivered
-		must(t, "Ack", d.Ack(ctx(t)))
+		Must(t, "Ack", d.Ack(Context(t)))
 	}
 	if !got["pending"] || got["waiting"] || len(got) != 2 {
 		t.Errorf("after the restart got %v (id: redelivered), want pending redelivered and waiting not", got)

@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/palantir-lab/palantir/backends"
+	"github.com/palantir-lab/palantir/backends/internal/prefetch"
 )
 
 // Subscribe joins the queue's durable pull consumer, setting its AckWait
@@ -36,6 +36,7 @@ func (q *Queue) Subscribe(ctx context.Context, opts backends.ConsumerOptions) (b
 		name:     opts.Name,
 		cons:     cons,
 		prefetch: max(opts.Prefetch, 1),
+		buf:      prefetch.NewBuffer[*delivery](q.cfg.Lease),
 		wake:     make(chan struct{}),
 		done:     make(chan struct{}),
 	}
@@ -54,19 +55,21 @@ func (q *Queue) Subscribe(ctx context.Context, opts backends.ConsumerOptions) (b
 // them starts a pull request (fetch, in a goroutine of its own, so that
 // a caller whose ctx ends returns at once while the messages already on
 // their way still arrive); messages go into buf as they arrive, and
-// every waiting caller is woken.
+// every waiting caller is woken. (So this consumer uses prefetch.Buffer
+// but not prefetch.Consumer, whose fetch is the waiting caller's own.)
 type consumer struct {
 	q        *Queue
 	name     string
 	cons     jetstream.Consumer
 	prefetch int
 
-	// outstanding counts deliveries handed out and not yet settled; a pull
-	// asks for no more than prefetch minus those and the buffered ones.
-	outstanding atomic.Int64
+	// buf counts the deliveries handed out and not yet settled too; a
+	// pull asks for no more than prefetch minus those and the buffered
+	// ones. It has a lock of its own, but is changed only under mu, so
+	// that it changes together with the fields below.
+	buf *prefetch.Buffer[*delivery]
 
-	mu       sync.Mutex // guards the fields below
-	buf      []*delivery
+	mu       sync.Mutex // guards the fields below, and changes of buf
 	fetching bool
 	fetched  chan struct{}      // closed when the running pull ends
 	stopPull context.CancelFunc // cancels the running pull (Close)
@@ -96,9 +99,9 @@ func (c *consumer) Receive(ctx context.Context) (backends.Delivery, error) {
 			return nil, err
 		}
 		c.mu.Lock()
-		if d := c.popLocked(); d != nil {
+		if d, ok := c.buf.Pop(); ok {
 			c.mu.Unlock()
-			if c.stillOurs(ctx, d) {
+			if c.buf.Vet(ctx, d) {
 				return d, nil
 			}
 			continue
@@ -129,24 +132,13 @@ func (c *consumer) Receive(ctx context.Context) (backends.Delivery, error) {
 			timer.Stop()
 		}
 		c.mu.Lock()
-		failed := c.ended == waitedOn && c.err != nil && len(c.buf) == 0
+		failed := c.ended == waitedOn && c.err != nil && c.buf.Len() == 0
 		err := c.err
 		c.mu.Unlock()
 		if failed && !c.closed() {
 			return nil, err
 		}
 	}
-}
-
-func (c *consumer) popLocked() *delivery {
-	if len(c.buf) == 0 {
-		return nil
-	}
-	d := c.buf[0]
-	c.buf[0] = nil
-	c.buf = c.buf[1:]
-	c.outstanding.Add(1)
-	return d
 }
 
 // wakeLocked wakes every waiting Receive.
@@ -156,7 +148,7 @@ func (c *consumer) wakeLocked() {
 }
 
 func (c *consumer) startFetchLocked() {
-	want := max(c.prefetch-int(c.outstanding.Load())-len(c.buf), 1)
+	want := max(c.prefetch-c.buf.Outstanding()-c.buf.Len(), 1)
 	ctx, cancel := pullContext()
 	c.fetching = true
 	c.fetched = make(chan struct{})
@@ -282,7 +274,7 @@ func (c *consumer) accept(m jetstream.Msg) {
 		c.giveBack([]*delivery{d}) // pulled after Close began
 		return
 	}
-	c.buf = append(c.buf, d)
+	c.buf.Push(d)
 	c.wakeLocked()
 	c.mu.Unlock()
 }
@@ -293,25 +285,6 @@ func (c *consumer) accept(m jetstream.Msg) {
 // sent it).
 func (q *Queue) leaseKnown() time.Duration {
 	return q.cfg.Lease - q.cfg.Lease/20
-}
-
-// stillOurs renews the lease of a delivery that waited in buf for half a
-// lease or more, and drops one whose lease may have run out: the server
-// may have given it to another consumer already, and handing it out
-// would run it twice at once. A dropped message is the server's again;
-// nothing is lost.
-func (c *consumer) stillOurs(ctx context.Context, d *delivery) bool {
-	if time.Since(d.received) < c.q.cfg.Lease/2 {
-		return true
-	}
-	if err := d.Extend(ctx); errors.Is(err, backends.ErrLeaseLost) {
-		d.mu.Lock()
-		d.settled = true
-		d.mu.Unlock()
-		c.outstanding.Add(-1)
-		return false
-	}
-	return true // extended, or the server did not answer: its settlement will tell
 }
 
 func (c *consumer) closed() bool {
@@ -346,8 +319,7 @@ func (c *consumer) Close() error {
 			}
 		}
 		c.mu.Lock()
-		rest := c.buf
-		c.buf = nil
+		rest := c.buf.Drain()
 		c.mu.Unlock()
 		c.giveBack(rest)
 		c.q.mu.Lock()

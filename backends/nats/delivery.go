@@ -31,6 +31,17 @@ type delivery struct {
 // Received returns the message and its metadata.
 func (d *delivery) Received() backends.Received { return d.rec }
 
+// FetchedAt returns when the message arrived (prefetch.Delivery).
+func (d *delivery) FetchedAt() time.Time { return d.received }
+
+// Drop marks the delivery settled; the buffer calls it when its lease may
+// have run out before it was handed out (prefetch.Delivery).
+func (d *delivery) Drop() {
+	d.mu.Lock()
+	d.settled = true
+	d.mu.Unlock()
+}
+
 // begin checks that the delivery may still be settled or extended; it
 // is called with mu held.
 func (d *delivery) begin(op string) error {
@@ -45,7 +56,7 @@ func (d *delivery) begin(op string) error {
 
 func (d *delivery) finish() {
 	d.settled = true
-	d.c.outstanding.Add(-1)
+	d.c.buf.Settled()
 }
 
 // Ack acknowledges the message and waits for the server to confirm

@@ -197,11 +197,11 @@ func TestTLS(t *testing.T) {
 		"--user", "palantir", "--pass", "secret")
 
 	q, err := nats.Open(context.Background(), backends.Config{URL: good, Queue: backendtest.QueueName(t), Lease: lease})
-	must(t, "Open over TLS", err)
+	backendtest.Must(t, "Open over TLS", err)
 	defer q.Close()
-	must(t, "Publish", q.Publish(context.Background(), msg("over-tls")))
-	d := receive(t, subscribe(t, q, "c", 1), 5*time.Second)
-	must(t, "Ack", d.Ack(context.Background()))
+	backendtest.Must(t, "Publish", q.Publish(context.Background(), msg("over-tls")))
+	d := backendtest.Receive(t, backendtest.Subscribe(t, q, "c", 1), 5*time.Second)
+	backendtest.Must(t, "Ack", d.Ack(context.Background()))
 
 	tests := []struct {
 		name, url, says string
@@ -227,54 +227,10 @@ func TestTLS(t *testing.T) {
 	}
 }
 
-func receive(t *testing.T, c backends.Consumer, within time.Duration) backends.Delivery {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), within)
-	defer cancel()
-	d, err := c.Receive(ctx)
-	if err != nil {
-		t.Fatalf("Receive within %v: %v", within, err)
-	}
-	return d
-}
-
-func subscribe(t *testing.T, q backends.Queue, name string, prefetch int) backends.Consumer {
-	t.Helper()
-	c, err := q.Subscribe(context.Background(), backends.ConsumerOptions{Name: name, Prefetch: prefetch})
-	if err != nil {
-		t.Fatalf("Subscribe: %v", err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
-func must(t *testing.T, what string, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatalf("%s: %v", what, err)
-	}
-}
-
-// eventually polls cond every 20ms for up to d.
-func eventually(t *testing.T, d time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		ok, got := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: still %s after %v", what, got, d)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func stats(t *testing.T, q backends.Queue) backends.Stats {
 	t.Helper()
 	s, err := q.Stats(context.Background())
-	must(t, "Stats", err)
+	backendtest.Must(t, "Stats", err)
 	return s
 }
 
@@ -289,10 +245,10 @@ func TestMaxDeliverDeadLetters(t *testing.T) {
 	s := needNATS(t)
 	name := backendtest.QueueName(t)
 	q := s.openWith(t, backends.Config{Queue: name, Lease: lease, MaxDeliveries: 1})
-	must(t, "Publish", q.Publish(context.Background(), msg("doomed")))
-	c := subscribe(t, q, "careless", 1)
+	backendtest.Must(t, "Publish", q.Publish(context.Background(), msg("doomed")))
+	c := backendtest.Subscribe(t, q, "careless", 1)
 	for i := 1; i <= nats.MaxDeliver(1); i++ {
-		d := receive(t, c, 10*lease+5*time.Second)
+		d := backendtest.Receive(t, c, 10*lease+5*time.Second)
 		if got := d.Received().Deliveries; got != i {
 			t.Fatalf("delivery %d counted %d", i, got)
 		}
@@ -306,7 +262,7 @@ func TestMaxDeliverDeadLetters(t *testing.T) {
 		t.Fatalf("delivery %d of %s beyond MaxDeliver %d", d.Received().Deliveries, d.Received().ID, nats.MaxDeliver(1))
 	}
 	var dead []backends.DeadLetter
-	eventually(t, 10*time.Second, "the message in the dead letters", func() (bool, string) {
+	backendtest.Eventually(t, 10*time.Second, "the message in the dead letters", func() (bool, string) {
 		var err error
 		dead, err = q.DeadLetters(context.Background(), 0)
 		return err == nil && len(dead) == 1, fmt.Sprintf("%v (%v)", dead, err)
@@ -314,7 +270,7 @@ func TestMaxDeliverDeadLetters(t *testing.T) {
 	if dead[0].ID != "doomed" || !strings.Contains(dead[0].Reason, "MaxDeliver") || dead[0].Attempt != 1 {
 		t.Errorf("dead letter %+v, want doomed, attempt 1, a reason naming MaxDeliver", dead[0])
 	}
-	eventually(t, 5*time.Second, "the work stream empty", func() (bool, string) {
+	backendtest.Eventually(t, 5*time.Second, "the work stream empty", func() (bool, string) {
 		st, err := s.js.Stream(context.Background(), q.Names().Work)
 		if err != nil {
 			return false, err.Error()
@@ -330,24 +286,24 @@ func TestClosedConsumerGivesBackWhatItHeld(t *testing.T) {
 	name := backendtest.QueueName(t)
 	const long = time.Minute
 	q := s.open(t, name, long)
-	must(t, "Publish", q.Publish(context.Background(), msg("a"), msg("b"), msg("c")))
-	first := subscribe(t, q, "first", 10)
-	held := receive(t, first, 5*time.Second)
-	eventually(t, 5*time.Second, "all three pulled", func() (bool, string) {
+	backendtest.Must(t, "Publish", q.Publish(context.Background(), msg("a"), msg("b"), msg("c")))
+	first := backendtest.Subscribe(t, q, "first", 10)
+	held := backendtest.Receive(t, first, 5*time.Second)
+	backendtest.Eventually(t, 5*time.Second, "all three pulled", func() (bool, string) {
 		st := stats(t, q)
 		return st.InFlight == 3, fmt.Sprintf("%+v", st)
 	})
-	must(t, "Close", first.Close())
+	backendtest.Must(t, "Close", first.Close())
 
-	second := subscribe(t, s.open(t, name, long), "second", 10)
+	second := backendtest.Subscribe(t, s.open(t, name, long), "second", 10)
 	got := map[string]bool{}
 	for range 2 {
-		d := receive(t, second, 10*time.Second) // well within the minute's lease
+		d := backendtest.Receive(t, second, 10*time.Second) // well within the minute's lease
 		if r := d.Received(); r.Deliveries != 1 || r.Redelivered {
 			t.Errorf("%s given back counted %d, redelivered %v; want 1, false", r.ID, r.Deliveries, r.Redelivered)
 		}
 		got[d.Received().ID] = true
-		must(t, "Ack", d.Ack(context.Background()))
+		backendtest.Must(t, "Ack", d.Ack(context.Background()))
 	}
 	if got[held.Received().ID] || len(got) != 2 {
 		t.Errorf("after Close got %v, want the two messages not handed out", got)
@@ -360,20 +316,20 @@ func TestReleaseDoesNotCount(t *testing.T) {
 	s := needNATS(t)
 	name := backendtest.QueueName(t)
 	q := s.open(t, name, lease)
-	must(t, "Publish", q.Publish(context.Background(), msg("r")))
-	c := subscribe(t, q, "c", 1)
-	d := receive(t, c, 5*time.Second)
-	must(t, "Release", d.Release(context.Background()))
-	again := receive(t, c, 5*time.Second)
+	backendtest.Must(t, "Publish", q.Publish(context.Background(), msg("r")))
+	c := backendtest.Subscribe(t, q, "c", 1)
+	d := backendtest.Receive(t, c, 5*time.Second)
+	backendtest.Must(t, "Release", d.Release(context.Background()))
+	again := backendtest.Receive(t, c, 5*time.Second)
 	if r := again.Received(); r.ID != "r" || r.Deliveries != 1 || !r.Redelivered || r.Attempt != 1 {
 		t.Fatalf("after Release got %s deliveries %d redelivered %v attempt %d, want r 1 true 1", r.ID, r.Deliveries, r.Redelivered, r.Attempt)
 	}
 	// Not settled: the lease runs out, and that counts.
-	third := receive(t, c, 10*lease+5*time.Second)
+	third := backendtest.Receive(t, c, 10*lease+5*time.Second)
 	if n := third.Received().Deliveries; n != 2 {
 		t.Fatalf("after a lost lease counted %d, want 2", n)
 	}
-	must(t, "Ack", third.Ack(context.Background()))
+	backendtest.Must(t, "Ack", third.Ack(context.Background()))
 }
 
 // A message over the consumer's size limit (published by hand, or by a
@@ -386,14 +342,14 @@ func TestOversizedAtConsumeIsDeadLettered(t *testing.T) {
 	if _, err := s.js.Publish(context.Background(), q.Names().WorkSubject, bytes.Repeat([]byte("x"), 65)); err != nil {
 		t.Fatal(err)
 	}
-	must(t, "Publish", q.Publish(context.Background(), msg("small")))
-	d := receive(t, subscribe(t, q, "c", 10), 5*time.Second)
+	backendtest.Must(t, "Publish", q.Publish(context.Background(), msg("small")))
+	d := backendtest.Receive(t, backendtest.Subscribe(t, q, "c", 10), 5*time.Second)
 	if d.Received().ID != "small" {
 		t.Fatalf("received %s, want small (the large one never handed out)", d.Received().ID)
 	}
-	must(t, "Ack", d.Ack(context.Background()))
+	backendtest.Must(t, "Ack", d.Ack(context.Background()))
 	dead, err := q.DeadLetters(context.Background(), 0)
-	must(t, "DeadLetters", err)
+	backendtest.Must(t, "DeadLetters", err)
 	if len(dead) != 1 || len(dead[0].Body) != 65 || !strings.Contains(dead[0].Reason, "over the limit of 64") {
 		t.Errorf("dead letters %+v, want the 65-byte message with the size reason", dead)
 	}
@@ -404,15 +360,15 @@ func TestOversizedAtConsumeIsDeadLettered(t *testing.T) {
 func TestDelayedRetryIsCountedAndPurged(t *testing.T) {
 	s := needNATS(t)
 	q := s.open(t, backendtest.QueueName(t), lease)
-	must(t, "Publish", q.Publish(context.Background(), msg("later")))
-	c := subscribe(t, q, "c", 1)
-	must(t, "Retry", receive(t, c, 5*time.Second).Retry(context.Background(), time.Hour))
-	eventually(t, 5*time.Second, "one delayed", func() (bool, string) {
+	backendtest.Must(t, "Publish", q.Publish(context.Background(), msg("later")))
+	c := backendtest.Subscribe(t, q, "c", 1)
+	backendtest.Must(t, "Retry", backendtest.Receive(t, c, 5*time.Second).Retry(context.Background(), time.Hour))
+	backendtest.Eventually(t, 5*time.Second, "one delayed", func() (bool, string) {
 		st := stats(t, q)
 		return st.Delayed == 1 && st.Ready == 0 && st.InFlight == 0, fmt.Sprintf("%+v", st)
 	})
 	n, err := q.Purge(context.Background())
-	must(t, "Purge", err)
+	backendtest.Must(t, "Purge", err)
 	if n != 1 {
 		t.Errorf("Purge removed %d, want 1", n)
 	}
@@ -425,17 +381,17 @@ func TestDelayedRetryIsCountedAndPurged(t *testing.T) {
 func TestPurgeKeepsInFlight(t *testing.T) {
 	s := needNATS(t)
 	q := s.open(t, backendtest.QueueName(t), time.Minute)
-	must(t, "Publish", q.Publish(context.Background(), msg("held"), msg("p1"), msg("p2")))
-	d := receive(t, subscribe(t, q, "c", 1), 5*time.Second)
+	backendtest.Must(t, "Publish", q.Publish(context.Background(), msg("held"), msg("p1"), msg("p2")))
+	d := backendtest.Receive(t, backendtest.Subscribe(t, q, "c", 1), 5*time.Second)
 	n, err := q.Purge(context.Background())
-	must(t, "Purge", err)
+	backendtest.Must(t, "Purge", err)
 	if n != 2 {
 		t.Errorf("Purge removed %d, want 2", n)
 	}
 	if st := stats(t, q); st.Ready != 0 || st.InFlight != 1 {
 		t.Errorf("after Purge %+v, want 0 ready and 1 in flight", st)
 	}
-	must(t, "Ack of the held message", d.Ack(context.Background()))
+	backendtest.Must(t, "Ack of the held message", d.Ack(context.Background()))
 }
 
 // Extend after the lease ran out on the client's clock says so: the
@@ -443,9 +399,9 @@ func TestPurgeKeepsInFlight(t *testing.T) {
 func TestExtendAfterTheLease(t *testing.T) {
 	s := needNATS(t)
 	q := s.open(t, backendtest.QueueName(t), lease)
-	must(t, "Publish", q.Publish(context.Background(), msg("slow")))
-	d := receive(t, subscribe(t, q, "c", 1), 5*time.Second)
-	must(t, "Extend within the lease", d.Extend(context.Background()))
+	backendtest.Must(t, "Publish", q.Publish(context.Background(), msg("slow")))
+	d := backendtest.Receive(t, backendtest.Subscribe(t, q, "c", 1), 5*time.Second)
+	backendtest.Must(t, "Extend within the lease", d.Extend(context.Background()))
 	time.Sleep(lease + 50*time.Millisecond) // the lease must run out: nothing to wait for but time
 	if err := d.Extend(context.Background()); !errors.Is(err, backends.ErrLeaseLost) {
 		t.Errorf("Extend after the lease: %v, want ErrLeaseLost", err)
@@ -458,25 +414,25 @@ func TestDeletedStreamsAreMadeAgain(t *testing.T) {
 	s := needNATS(t)
 	name := backendtest.QueueName(t)
 	q := s.open(t, name, lease)
-	c := subscribe(t, q, "c", 1)
+	c := backendtest.Subscribe(t, q, "c", 1)
 	other := s.open(t, name, lease)
-	must(t, "Destroy", other.Destroy(context.Background()))
-	eventually(t, 10*time.Second, "a publish after the deletion", func() (bool, string) {
+	backendtest.Must(t, "Destroy", other.Destroy(context.Background()))
+	backendtest.Eventually(t, 10*time.Second, "a publish after the deletion", func() (bool, string) {
 		err := q.Publish(context.Background(), msg("after"))
 		return err == nil, fmt.Sprint(err)
 	})
-	d := receive(t, c, 15*time.Second)
+	d := backendtest.Receive(t, c, 15*time.Second)
 	if d.Received().ID != "after" {
 		t.Fatalf("received %s, want after", d.Received().ID)
 	}
-	must(t, "Ack", d.Ack(context.Background()))
+	backendtest.Must(t, "Ack", d.Ack(context.Background()))
 }
 
 // Destroy deletes the three streams.
 func TestDestroy(t *testing.T) {
 	s := needNATS(t)
 	q := s.open(t, backendtest.QueueName(t), lease)
-	must(t, "Destroy", q.Destroy(context.Background()))
+	backendtest.Must(t, "Destroy", q.Destroy(context.Background()))
 	for _, st := range []string{q.Names().Work, q.Names().Delayed, q.Names().Dead} {
 		if _, err := s.js.Stream(context.Background(), st); !errors.Is(err, jetstream.ErrStreamNotFound) {
 			t.Errorf("stream %s after Destroy: %v, want not found", st, err)
@@ -490,7 +446,7 @@ func TestCeiling(t *testing.T) {
 	run := backends.CeilingRun{URL: s.url, Queue: backendtest.QueueName(t), Messages: 500, Concurrency: 4, Prefetch: 20,
 		Body: []byte(`{"bench":true}`), Acked: new(atomicInt)}
 	took, err := b.Ceiling(context.Background(), run)
-	must(t, "Ceiling", err)
+	backendtest.Must(t, "Ceiling", err)
 	if run.Acked.Load() != 500 || took <= 0 {
 		t.Errorf("ceiling acked %d in %v, want 500 in some time", run.Acked.Load(), took)
 	}
@@ -506,9 +462,9 @@ func TestConsumerRidesOutAServerRestart(t *testing.T) {
 	url := fmt.Sprintf("nats://127.0.0.1:%d", port)
 	stop := startNATS(t, url, port, dir)
 	q, err := nats.Open(context.Background(), backends.Config{URL: url, Queue: backendtest.QueueName(t), Lease: lease})
-	must(t, "Open", err)
+	backendtest.Must(t, "Open", err)
 	defer q.Close()
-	c := subscribe(t, q, "c", 1)
+	c := backendtest.Subscribe(t, q, "c", 1)
 	stop()
 
 	// While the server is down: Receive fails (it does not hang for ever),
@@ -527,12 +483,12 @@ func TestConsumerRidesOutAServerRestart(t *testing.T) {
 	}
 
 	startNATS(t, url, port, dir)
-	eventually(t, 20*time.Second, "a publish once the server is back", func() (bool, string) {
+	backendtest.Eventually(t, 20*time.Second, "a publish once the server is back", func() (bool, string) {
 		err := q.Publish(context.Background(), msg("after"))
 		return err == nil, fmt.Sprint(err)
 	})
 	var d backends.Delivery
-	eventually(t, 20*time.Second, "a delivery once the server is back", func() (bool, string) {
+	backendtest.Eventually(t, 20*time.Second, "a delivery once the server is back", func() (bool, string) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		var err error
@@ -542,5 +498,5 @@ func TestConsumerRidesOutAServerRestart(t *testing.T) {
 	if d.Received().ID != "after" {
 		t.Errorf("received %s, want after", d.Received().ID)
 	}
-	must(t, "Ack", d.Ack(context.Background()))
+	backendtest.Must(t, "Ack", d.Ack(context.Background()))
 }

@@ -9,12 +9,12 @@ import (
 	"os"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/palantir-lab/palantir/backends"
+	"github.com/palantir-lab/palantir/backends/internal/prefetch"
 )
 
 // minBlock and maxBlock bound one blocking XREADGROUP. Short blocks keep
@@ -47,13 +47,17 @@ func (q *Queue) Subscribe(ctx context.Context, opts backends.ConsumerOptions) (b
 	c := &consumer{
 		q:        q,
 		name:     fmt.Sprintf("%s-%d-%08x", name, os.Getpid(), rand.Uint32()),
-		prefetch: max(opts.Prefetch, 1),
 		block:    min(max(q.lease/2, minBlock), maxBlock),
 		cursor:   "0-0",
 		lastReap: time.Now(),
-		fetching: make(chan struct{}, 1),
-		done:     make(chan struct{}),
 	}
+	c.pf = prefetch.New[*delivery](c, prefetch.Options{
+		Prefetch:       opts.Prefetch,
+		Lease:          q.lease,
+		QueueDone:      q.done,
+		Op:             "redis receive " + q.keys.Stream,
+		GiveBackWithin: 2 * time.Second,
+	})
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.closing {
@@ -65,29 +69,25 @@ func (q *Queue) Subscribe(ctx context.Context, opts backends.ConsumerOptions) (b
 
 // consumer is one member of the group.
 //
-// Receive callers take deliveries from buf; when it is empty, one of them
-// (the holder of fetching) reads more from Redis while the others wait.
+// Receive callers take deliveries from pf's buffer; when it is empty, one
+// of them reads more from Redis (Fetch) while the others wait.
 type consumer struct {
-	q        *Queue
-	name     string
-	prefetch int
-	block    time.Duration
+	q     *Queue
+	name  string
+	block time.Duration
+	pf    *prefetch.Consumer[*delivery]
 
-	// outstanding counts deliveries handed out and not yet settled; reads
-	// ask for no more than prefetch minus that (at least one).
-	outstanding atomic.Int64
-
-	fetching chan struct{} // a one-slot semaphore
-	// Owned by the holder of fetching:
+	// Owned by Fetch (one caller at a time):
 	cursor   string // XAUTOCLAIM position in the pending list
 	lastReap time.Time
 
-	mu  sync.Mutex // guards buf
-	buf []*delivery
-
 	once sync.Once
-	done chan struct{}
 }
+
+var (
+	_ prefetch.Fetcher[*delivery] = (*consumer)(nil)
+	_ prefetch.Delivery           = (*delivery)(nil)
+)
 
 // Receive returns the next delivery: first entries whose lease expired
 // (Redelivered), then new ones. Due retries are moved to the stream on
@@ -95,101 +95,20 @@ type consumer struct {
 // within about a second) or the consumer or queue is closed (ErrClosed).
 // Safe for concurrent use.
 func (c *consumer) Receive(ctx context.Context) (backends.Delivery, error) {
-	for {
-		if c.closed() {
-			return nil, fmt.Errorf("redis receive %s: %w", c.q.keys.Stream, backends.ErrClosed)
-		}
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		if d := c.pop(); d != nil {
-			if c.stillOurs(ctx, d) {
-				return d, nil
-			}
-			continue
-		}
-		select {
-		case c.fetching <- struct{}{}:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-c.done:
-			continue
-		case <-c.q.done:
-			continue
-		}
-		if d := c.pop(); d != nil { // filled while we waited
-			<-c.fetching
-			if c.stillOurs(ctx, d) {
-				return d, nil
-			}
-			continue
-		}
-		err := c.fetch(ctx)
-		<-c.fetching
-		if err != nil {
-			if c.closed() {
-				continue
-			}
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			return nil, err
-		}
+	d, err := c.pf.Receive(ctx)
+	if err != nil {
+		return nil, err
 	}
+	return d, nil
 }
 
-// stillOurs renews the lease of a delivery that waited in the buffer for
-// half a lease or more before it was asked for, and drops it if another
-// consumer has reclaimed it meanwhile: handing it out would run it twice
-// at once, and its settlement would fail. A dropped entry is the other
-// consumer's now; nothing is lost.
-func (c *consumer) stillOurs(ctx context.Context, d *delivery) bool {
-	if time.Since(d.fetched) < c.q.lease/2 {
-		return true
-	}
-	err := d.Extend(ctx)
-	if errors.Is(err, backends.ErrLeaseLost) {
-		d.mu.Lock()
-		d.settled = true
-		d.mu.Unlock()
-		c.outstanding.Add(-1)
-		return false
-	}
-	return true // extended, or Redis did not answer: its settlement will tell
-}
-
-func (c *consumer) closed() bool {
-	select {
-	case <-c.done:
-		return true
-	case <-c.q.done:
-		return true
-	default:
-		return false
-	}
-}
-
-func (c *consumer) pop() *delivery {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.buf) == 0 {
-		return nil
-	}
-	d := c.buf[0]
-	c.buf[0] = nil
-	c.buf = c.buf[1:]
-	c.outstanding.Add(1)
-	return d
-}
-
-// fetch reads entries into buf, blocking at most c.block. It is called by
-// the holder of c.fetching. Redis calls do not use ctx's cancellation: a
-// read whose reply was abandoned would leave its entries pending on this
-// consumer until the lease expires; instead they are kept in buf for the
-// next Receive.
-func (c *consumer) fetch(ctx context.Context) error {
+// Fetch reads up to want entries, blocking at most c.block; pf calls it
+// from one Receive at a time (prefetch.Fetcher). Redis calls do not use
+// ctx's cancellation: a read whose reply was abandoned would leave its
+// entries pending on this consumer until the lease expires; instead they
+// are kept in the buffer for the next Receive.
+func (c *consumer) Fetch(ctx context.Context, want int) ([]*delivery, error) {
 	rctx := context.WithoutCancel(ctx)
-	want := max(int64(c.prefetch)-c.outstanding.Load(), 1)
 	if time.Since(c.lastReap) > reapEvery {
 		c.lastReap = time.Now()
 		idle := max(10*c.q.lease, reapEvery).Milliseconds()
@@ -199,16 +118,16 @@ func (c *consumer) fetch(ctx context.Context) error {
 
 	k := c.q.keys
 	res, err := pollScript.Run(rctx, c.q.client, []string{k.Stream, k.Delayed, k.Dead},
-		Group, c.name, c.q.lease.Milliseconds(), want, c.cursor, c.q.cfg.MaxBytes(), c.q.budget).Slice()
+		Group, c.name, c.q.lease.Milliseconds(), int64(want), c.cursor, c.q.cfg.MaxBytes(), c.q.budget).Slice()
 	if isNoGroup(err) {
-		return c.q.ensureGroup(rctx)
+		return nil, c.q.ensureGroup(rctx)
 	}
 	if err != nil {
-		return c.q.fail(ctx, "receive", c.q.keys.Stream, err)
+		return nil, c.q.fail(ctx, "receive", c.q.keys.Stream, err)
 	}
 	p, err := parsePoll(res)
 	if err != nil {
-		return fmt.Errorf("redis receive %s: %w", c.q.keys.Stream, err)
+		return nil, fmt.Errorf("redis receive %s: %w", c.q.keys.Stream, err)
 	}
 	c.cursor = p.cursor
 	for _, k := range p.killed {
@@ -226,8 +145,7 @@ func (c *consumer) fetch(ctx context.Context) error {
 		// After dead-lettering, poll again rather than block: more
 		// oversized entries may wait, and the poll keeps their bodies in
 		// Redis where a blocking read would bring one here.
-		c.deposit(ds)
-		return nil
+		return ds, nil
 	}
 
 	block := c.block
@@ -246,11 +164,11 @@ func (c *consumer) fetch(ctx context.Context) error {
 	}).Result()
 	switch {
 	case errors.Is(err, goredis.Nil):
-		return nil
+		return nil, nil
 	case isNoGroup(err):
-		return c.q.ensureGroup(rctx)
+		return nil, c.q.ensureGroup(rctx)
 	case err != nil:
-		return c.q.fail(ctx, "receive", c.q.keys.Stream, err)
+		return nil, c.q.fail(ctx, "receive", c.q.keys.Stream, err)
 	}
 	for _, s := range streams {
 		for _, m := range s.Messages {
@@ -269,8 +187,7 @@ func (c *consumer) fetch(ctx context.Context) error {
 			ds = append(ds, c.newDelivery(entry{sid: m.ID, fields: f, count: 1}, false))
 		}
 	}
-	c.deposit(ds)
-	return nil
+	return ds, nil
 }
 
 // kill dead-letters d, whose body is over the size limit, inside Redis.
@@ -321,28 +238,10 @@ func (c *consumer) logTooLarge(id string, n int64) {
 		"reason", fmt.Sprintf("message of %d bytes is over the limit of %d (max_message_size)", n, c.q.cfg.MaxBytes()))
 }
 
-// deposit adds ds to buf, or gives them back if the consumer was closed
-// meanwhile (shutdown has already emptied buf).
-func (c *consumer) deposit(ds []*delivery) {
-	if len(ds) == 0 {
-		return
-	}
-	c.mu.Lock()
-	if !c.closed() {
-		c.buf = append(c.buf, ds...)
-		c.mu.Unlock()
-		return
-	}
-	c.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	c.unread(ctx, ds)
-}
-
-// unread gives back entries read but never handed out: copies go to the
-// end of the stream at once, rather than after the lease. Best effort: an
-// entry not given back is redelivered after the lease.
-func (c *consumer) unread(ctx context.Context, ds []*delivery) {
+// GiveBack gives back entries read but never handed out: copies go to
+// the end of the stream at once, rather than after the lease. Best
+// effort: an entry not given back is redelivered after the lease.
+func (c *consumer) GiveBack(ctx context.Context, ds []*delivery) {
 	for _, d := range ds {
 		if c.q.closed() {
 			return
@@ -364,12 +263,7 @@ func (c *consumer) Close() error {
 
 func (c *consumer) shutdown(ctx context.Context) {
 	c.once.Do(func() {
-		c.mu.Lock()
-		close(c.done)
-		rest := c.buf
-		c.buf = nil
-		c.mu.Unlock()
-		c.unread(ctx, rest)
+		c.GiveBack(ctx, c.pf.Stop())
 		if !c.q.closed() {
 			// Leave no name behind in XINFO CONSUMERS if nothing is pending.
 			_ = reapScript.Run(ctx, c.q.client, []string{c.q.keys.Stream}, Group, 0, c.name).Err()
@@ -460,6 +354,18 @@ type delivery struct {
 // Received returns the message and its metadata.
 func (d *delivery) Received() backends.Received { return d.rec }
 
+// FetchedAt returns when the entry was read (prefetch.Delivery).
+func (d *delivery) FetchedAt() time.Time { return d.fetched }
+
+// Drop marks the delivery settled; the buffer calls it when the entry was
+// reclaimed by another consumer before it was handed out
+// (prefetch.Delivery).
+func (d *delivery) Drop() {
+	d.mu.Lock()
+	d.settled = true
+	d.mu.Unlock()
+}
+
 func (d *delivery) settleArgs(extra ...any) []any {
 	return append([]any{Group, d.c.name, d.sid, d.count}, extra...)
 }
@@ -490,7 +396,7 @@ func (d *delivery) settleWith(ctx context.Context, op string, roundTrip func() (
 		return q.fail(ctx, op, d.rec.ID, err)
 	}
 	d.settled = true
-	d.c.outstanding.Add(-1)
+	d.c.pf.Settled()
 	if !owned {
 		return fmt.Errorf("redis %s %s: %w", op, d.rec.ID, backends.ErrLeaseLost)
 	}

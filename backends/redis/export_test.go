@@ -5,10 +5,7 @@ import "github.com/palantir-lab/palantir/backends"
 // Buffered returns how many entries c has read from Redis and not yet
 // handed out, for tests of the poll budget.
 func Buffered(c backends.Consumer) int {
-	cc := c.(*consumer)
-	cc.mu.Lock()
-	defer cc.mu.Unlock()
-	return len(cc.buf)
+	return c.(*consumer).pf.Buffered()
 }
 
 // SetPollBudget sets the bytes one poll of q's consumers may read.

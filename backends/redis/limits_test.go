@@ -25,7 +25,7 @@ func receiveAll(t *testing.T, c backends.Consumer, n int) []string {
 	t.Helper()
 	var ids []string
 	for range n {
-		d := receive(t, c, 5*time.Second)
+		d := backendtest.Receive(t, c, 5*time.Second)
 		if got := len(d.Received().Body); got > smallLimit {
 			t.Fatalf("received %s with %d bytes, over the limit of %d", d.Received().ID, got, smallLimit)
 		}
@@ -92,7 +92,7 @@ func TestOversizedEntriesAreDeadLettered(t *testing.T) {
 	if err := q.Publish(ctx, messages("ok", 2)...); err != nil {
 		t.Fatal(err)
 	}
-	c := subscribe(t, q, "c", 10)
+	c := backendtest.Subscribe(t, q, "c", 10)
 	if got, want := receiveAll(t, c, 2), []string{"ok-000", "ok-001"}; !slices.Equal(got, want) {
 		t.Errorf("received %v, want %v", got, want)
 	}
@@ -111,8 +111,8 @@ func TestOversizedPendingEntryIsDeadLetteredOnReclaim(t *testing.T) {
 	name := backendtest.QueueName(t)
 	ctx := context.Background()
 	q := s.openWith(t, backends.Config{Queue: name, Lease: lease, MaxMessageBytes: smallLimit})
-	c := subscribe(t, q, "c", 10)
-	expectNone(t, c, 50*time.Millisecond) // the group exists
+	c := backendtest.Subscribe(t, q, "c", 10)
+	backendtest.ExpectNothing(t, c, 50*time.Millisecond) // the group exists
 	stream := redis.Keys(name).Stream
 	xadd(t, s, name, "id", "big", "body", strings.Repeat("x", 40<<10), "attempt", 1)
 	if err := s.client.XReadGroup(ctx, &goredis.XReadGroupArgs{
@@ -127,7 +127,7 @@ func TestOversizedPendingEntryIsDeadLetteredOnReclaim(t *testing.T) {
 		t.Errorf("received %v, want ok-000", got)
 	}
 	time.Sleep(lease + 100*time.Millisecond)
-	expectNone(t, c, 3*lease)
+	backendtest.ExpectNothing(t, c, 3*lease)
 	checkDeadLetters(t, q, map[string]int{"big": 40 << 10})
 }
 
@@ -138,7 +138,7 @@ func TestOversizedEntryArrivingDuringBlock(t *testing.T) {
 	s := needRedis(t)
 	name := backendtest.QueueName(t)
 	q := s.openWith(t, backends.Config{Queue: name, Lease: 2 * time.Second, MaxMessageBytes: smallLimit})
-	c := subscribe(t, q, "c", 10)
+	c := backendtest.Subscribe(t, q, "c", 10)
 	type result struct {
 		d   backends.Delivery
 		err error
@@ -192,8 +192,8 @@ func TestPollBudget(t *testing.T) {
 			if err := q.Publish(context.Background(), msgs...); err != nil {
 				t.Fatal(err)
 			}
-			c := subscribe(t, q, "c", 20)
-			d := receive(t, c, 5*time.Second)
+			c := backendtest.Subscribe(t, q, "c", 20)
+			d := backendtest.Receive(t, c, 5*time.Second)
 			if n := redis.Buffered(c) + 1; n > tt.maxPerPoll {
 				t.Errorf("one poll read %d entries of 1000 bytes, want at most %d for a budget of %d bytes", n, tt.maxPerPoll, tt.budget)
 			}
@@ -202,16 +202,6 @@ func TestPollBudget(t *testing.T) {
 				t.Errorf("received %d more, want 19", len(got))
 			}
 		})
-	}
-}
-
-// expectNone asserts that c delivers nothing within d.
-func expectNone(t *testing.T, c backends.Consumer, d time.Duration) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	defer cancel()
-	if got, err := c.Receive(ctx); err == nil {
-		t.Fatalf("received %s (%d bytes), want nothing", got.Received().ID, len(got.Received().Body))
 	}
 }
 

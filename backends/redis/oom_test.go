@@ -14,6 +14,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/palantir-lab/palantir/backends"
+	"github.com/palantir-lab/palantir/backends/backendtest"
 	"github.com/palantir-lab/palantir/backends/redis"
 )
 
@@ -58,8 +59,8 @@ func TestMaxMemory(t *testing.T) {
 	if err := q.Publish(ctx, messages("m", n)...); err != nil {
 		t.Fatal(err)
 	}
-	first := subscribe(t, q, "first", 1)
-	d := receive(t, first, 5*time.Second)
+	first := backendtest.Subscribe(t, q, "first", 1)
+	d := backendtest.Receive(t, first, 5*time.Second)
 	if err := d.Retry(ctx, 10*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +90,7 @@ func TestMaxMemory(t *testing.T) {
 	// so the retry may be moved meanwhile, or only once the fillers go.
 	got := map[string]int{}
 	for range n - 1 {
-		d := receive(t, c, 10*time.Second)
+		d := backendtest.Receive(t, c, 10*time.Second)
 		got[d.Received().ID] = d.Received().Attempt
 		if err := d.Ack(ctx); err != nil {
 			t.Fatalf("Ack in a full Redis: %v", err)
@@ -106,7 +107,7 @@ func TestMaxMemory(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, ok := got["m-000"]; !ok {
-		d := receive(t, c, 10*time.Second)
+		d := backendtest.Receive(t, c, 10*time.Second)
 		got[d.Received().ID] = d.Received().Attempt
 		if err := d.Ack(ctx); err != nil {
 			t.Fatal(err)

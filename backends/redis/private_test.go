@@ -1,9 +1,11 @@
 package redis_test
 
 import (
+	"bufio"
 	"bytes"
 	"net"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -25,7 +27,9 @@ func privateRedis(t testing.TB, args ...string) string {
 }
 
 // startRedis starts redis-server on port with args (which may say
-// "{port}" for it) and waits until it listens.
+// "{port}" for it) and waits until it listens and, on a plain port,
+// answers PING: with an append-only file it listens before it has loaded
+// it, and refuses commands with LOADING until then.
 func startRedis(t testing.TB, port string, args ...string) *exec.Cmd {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
@@ -48,8 +52,11 @@ func startRedis(t testing.TB, port string, args ...string) *exec.Cmd {
 	addr := net.JoinHostPort("127.0.0.1", waitPort(all))
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		if c, err := net.Dial("tcp", addr); err == nil {
+			ready := slices.Contains(all, "--tls-port") || pong(c)
 			c.Close()
-			return cmd
+			if ready {
+				return cmd
+			}
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("redis-server %s did not listen on %s within 5s:\n%s", strings.Join(all, " "), addr, out.String())
@@ -93,4 +100,15 @@ func freePort(t testing.TB) string {
 	defer l.Close()
 	_, port, _ := net.SplitHostPort(l.Addr().String())
 	return port
+}
+
+// pong reports whether the server on c answers PING with PONG within a
+// second (not LOADING).
+func pong(c net.Conn) bool {
+	c.SetDeadline(time.Now().Add(time.Second))
+	if _, err := c.Write([]byte("PING\r\n")); err != nil {
+		return false
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	return err == nil && strings.HasPrefix(line, "+PONG")
 }

@@ -150,27 +150,6 @@ func TestKeys(t *testing.T) {
 	}
 }
 
-func receive(t *testing.T, c backends.Consumer, within time.Duration) backends.Delivery {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), within)
-	defer cancel()
-	d, err := c.Receive(ctx)
-	if err != nil {
-		t.Fatalf("Receive within %v: %v", within, err)
-	}
-	return d
-}
-
-func subscribe(t *testing.T, q backends.Queue, name string, prefetch int) backends.Consumer {
-	t.Helper()
-	c, err := q.Subscribe(context.Background(), backends.ConsumerOptions{Name: name, Prefetch: prefetch})
-	if err != nil {
-		t.Fatalf("Subscribe: %v", err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
 func TestRawEntries(t *testing.T) {
 	s := needRedis(t)
 	name := backendtest.QueueName(t)
@@ -194,11 +173,11 @@ func TestRawEntries(t *testing.T) {
 		{name: "several fields", values: []any{"b", "2", "a", "1"}, body: `{"a":"1","b":"2"}`},
 		{name: "bad attempt", values: []any{"body", "x", "attempt", "many"}, body: "x"},
 	}
-	c := subscribe(t, q, "raw", 1)
+	c := backendtest.Subscribe(t, q, "raw", 1)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			sid := add(tt.values...)
-			d := receive(t, c, 5*time.Second)
+			d := backendtest.Receive(t, c, 5*time.Second)
 			got := d.Received()
 			if got.ID != sid || string(got.Body) != tt.body || got.Attempt != 1 || got.Redelivered {
 				t.Errorf("got id %s body %q attempt %d redelivered %v, want %s %q 1 false",
@@ -227,13 +206,13 @@ func TestLeaseLost(t *testing.T) {
 	if err := q.Publish(ctx, backends.Message{ID: "slow", Body: []byte("{}")}); err != nil {
 		t.Fatal(err)
 	}
-	slow := subscribe(t, q, "slow", 1)
-	first := receive(t, slow, 5*time.Second)
+	slow := backendtest.Subscribe(t, q, "slow", 1)
+	first := backendtest.Receive(t, slow, 5*time.Second)
 	time.Sleep(lease + 100*time.Millisecond)
 
 	t.Run("another consumer", func(t *testing.T) {
-		thief := subscribe(t, s.open(t, name, lease), "thief", 1)
-		again := receive(t, thief, 5*time.Second)
+		thief := backendtest.Subscribe(t, s.open(t, name, lease), "thief", 1)
+		again := backendtest.Receive(t, thief, 5*time.Second)
 		if got := again.Received(); got.ID != "slow" || !got.Redelivered || got.Attempt != 1 {
 			t.Fatalf("reclaimed %s redelivered %v attempt %d, want slow true 1", got.ID, got.Redelivered, got.Attempt)
 		}
@@ -249,9 +228,9 @@ func TestLeaseLost(t *testing.T) {
 		}
 	})
 	t.Run("the same consumer", func(t *testing.T) {
-		d1 := receive(t, slow, 5*time.Second)
+		d1 := backendtest.Receive(t, slow, 5*time.Second)
 		time.Sleep(lease + 100*time.Millisecond)
-		d2 := receive(t, slow, 5*time.Second)
+		d2 := backendtest.Receive(t, slow, 5*time.Second)
 		if d2.Received().ID != "slow" || !d2.Received().Redelivered {
 			t.Fatalf("got %+v, want slow redelivered", d2.Received())
 		}
@@ -285,10 +264,10 @@ func TestConcurrentAcksShareBatches(t *testing.T) {
 	if err := q.Publish(ctx, msgs...); err != nil {
 		t.Fatal(err)
 	}
-	c := subscribe(t, q, "many", n)
+	c := backendtest.Subscribe(t, q, "many", n)
 	ds := make([]backends.Delivery, n)
 	for i := range ds {
-		ds[i] = receive(t, c, 5*time.Second)
+		ds[i] = backendtest.Receive(t, c, 5*time.Second)
 	}
 	// The first delivery's lease expires and another consumer takes it.
 	time.Sleep(lease + 100*time.Millisecond)
@@ -297,7 +276,7 @@ func TestConcurrentAcksShareBatches(t *testing.T) {
 			t.Fatalf("Extend: %v", err)
 		}
 	}
-	thief := receive(t, subscribe(t, s.open(t, name, lease), "thief", 1), 5*time.Second)
+	thief := backendtest.Receive(t, backendtest.Subscribe(t, s.open(t, name, lease), "thief", 1), 5*time.Second)
 	if thief.Received().ID != ds[0].Received().ID {
 		t.Fatalf("thief got %s, want %s", thief.Received().ID, ds[0].Received().ID)
 	}
@@ -345,16 +324,16 @@ func TestCloseGivesBackBuffer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	held := receive(t, greedy, 5*time.Second)
+	held := backendtest.Receive(t, greedy, 5*time.Second)
 	if err := greedy.Close(); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := greedy.Receive(ctx); !errors.Is(err, backends.ErrClosed) {
 		t.Errorf("Receive after Close: %v, want ErrClosed", err)
 	}
-	other := subscribe(t, q, "other", 10)
+	other := backendtest.Subscribe(t, q, "other", 10)
 	for range 2 {
-		d := receive(t, other, 2*time.Second)
+		d := backendtest.Receive(t, other, 2*time.Second)
 		if d.Received().ID == held.Received().ID || d.Received().Redelivered {
 			t.Errorf("got %+v, want one of the buffered messages, not redelivered", d.Received())
 		}
@@ -370,7 +349,7 @@ func TestCloseGivesBackBuffer(t *testing.T) {
 func TestCloseWakesReceive(t *testing.T) {
 	s := needRedis(t)
 	q := s.open(t, backendtest.QueueName(t), time.Minute) // blocks of a second
-	c := subscribe(t, q, "c", 1)
+	c := backendtest.Subscribe(t, q, "c", 1)
 	errc := make(chan error, 1)
 	go func() {
 		_, err := c.Receive(context.Background())
@@ -397,9 +376,9 @@ func TestDelayedStatsAndPurge(t *testing.T) {
 	if err := q.Publish(ctx, backends.Message{ID: "a"}, backends.Message{ID: "b"}, backends.Message{ID: "c"}); err != nil {
 		t.Fatal(err)
 	}
-	c := subscribe(t, q, "c", 1)
-	a := receive(t, c, 5*time.Second)
-	b := receive(t, c, 5*time.Second)
+	c := backendtest.Subscribe(t, q, "c", 1)
+	a := backendtest.Receive(t, c, 5*time.Second)
+	b := backendtest.Receive(t, c, 5*time.Second)
 	if err := a.Retry(ctx, time.Hour); err != nil {
 		t.Fatal(err)
 	}
@@ -484,17 +463,17 @@ func TestReleaseKeepsDeliveryCount(t *testing.T) {
 	if err := q.Publish(ctx, backends.Message{ID: "crashy", Body: []byte("{}")}); err != nil {
 		t.Fatal(err)
 	}
-	c := subscribe(t, q, "c", 1)
-	first := receive(t, c, 5*time.Second)
+	c := backendtest.Subscribe(t, q, "c", 1)
+	first := backendtest.Receive(t, c, 5*time.Second)
 	time.Sleep(lease + 100*time.Millisecond) // as if its worker had died
-	second := receive(t, c, 5*time.Second)
+	second := backendtest.Receive(t, c, 5*time.Second)
 	if got := []int{first.Received().Deliveries, second.Received().Deliveries}; got[0] != 1 || got[1] != 2 {
 		t.Fatalf("deliveries %v, want [1 2]", got)
 	}
 	if err := second.Release(ctx); err != nil {
 		t.Fatal(err)
 	}
-	third := receive(t, c, 5*time.Second)
+	third := backendtest.Receive(t, c, 5*time.Second)
 	if got := third.Received(); got.Deliveries != 2 || !got.Redelivered {
 		t.Errorf("after Release: deliveries %d redelivered %v, want 2 true", got.Deliveries, got.Redelivered)
 	}
@@ -510,7 +489,7 @@ func TestReleaseKeepsDeliveryCount(t *testing.T) {
 func TestStaleBufferedEntriesAreNotHandedOutTwice(t *testing.T) {
 	s := needRedis(t)
 	name := fmt.Sprintf("ptest-stale-%d", time.Now().UnixNano())
-	slow := subscribe(t, s.open(t, name, lease), "slow", 10)
+	slow := backendtest.Subscribe(t, s.open(t, name, lease), "slow", 10)
 	pub := s.open(t, name, lease)
 	var msgs []backends.Message
 	for i := range 10 {
@@ -519,15 +498,15 @@ func TestStaleBufferedEntriesAreNotHandedOutTwice(t *testing.T) {
 	if err := pub.Publish(context.Background(), msgs...); err != nil {
 		t.Fatal(err)
 	}
-	first := receive(t, slow, 5*time.Second) // the rest wait in its buffer
+	first := backendtest.Receive(t, slow, 5*time.Second) // the rest wait in its buffer
 	if err := first.Ack(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(3 * lease)
-	fast := subscribe(t, s.open(t, name, lease), "fast", 10)
+	fast := backendtest.Subscribe(t, s.open(t, name, lease), "fast", 10)
 	got := map[string]string{}
 	for len(got) < 9 {
-		d := receive(t, fast, 5*lease+5*time.Second)
+		d := backendtest.Receive(t, fast, 5*lease+5*time.Second)
 		got[d.Received().ID] = "fast"
 		if err := d.Ack(context.Background()); err != nil {
 			t.Fatalf("fast ack %s: %v", d.Received().ID, err)

@@ -109,10 +109,10 @@ func TestTimedOutScriptIsNotRepeated(t *testing.T) {
 	if err := q.Publish(ctx, messages("m", 2)...); err != nil {
 		t.Fatal(err)
 	}
-	c := subscribe(t, q, "c", 1)
+	c := backendtest.Subscribe(t, q, "c", 1)
 
 	t.Run("ack", func(t *testing.T) {
-		d := receive(t, c, 5*time.Second)
+		d := backendtest.Receive(t, c, 5*time.Second)
 		proxy.armed.Store(true)
 		err := d.Ack(ctx)
 		if errors.Is(err, backends.ErrLeaseLost) {
@@ -129,7 +129,7 @@ func TestTimedOutScriptIsNotRepeated(t *testing.T) {
 		}
 	})
 	t.Run("retry", func(t *testing.T) {
-		d := receive(t, c, 5*time.Second)
+		d := backendtest.Receive(t, c, 5*time.Second)
 		proxy.armed.Store(true)
 		err := d.Retry(ctx, 0)
 		if errors.Is(err, backends.ErrLeaseLost) {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/palantir-lab/palantir/backends"
+	"github.com/palantir-lab/palantir/backends/backendtest"
 	"github.com/palantir-lab/palantir/backends/redis"
 	"github.com/palantir-lab/palantir/internal/testservices"
 )
@@ -34,7 +35,7 @@ func roundTrip(t *testing.T, url string, logger *slog.Logger) error {
 	if err := q.Publish(ctx, messages("tls", 1)...); err != nil {
 		t.Fatalf("Publish over TLS: %v", err)
 	}
-	d := receive(t, subscribe(t, q, "c", 1), 5*time.Second)
+	d := backendtest.Receive(t, backendtest.Subscribe(t, q, "c", 1), 5*time.Second)
 	if err := d.Ack(ctx); err != nil {
 		t.Fatalf("Ack over TLS: %v", err)
 	}

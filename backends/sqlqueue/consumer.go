@@ -3,16 +3,15 @@ package sqlqueue
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/palantir-lab/palantir/backends"
+	"github.com/palantir-lab/palantir/backends/internal/prefetch"
 )
 
 // claimBytes bounds the bodies one claim may bring into memory (with the
@@ -34,13 +33,17 @@ func (q *Queue) Subscribe(ctx context.Context, opts backends.ConsumerOptions) (b
 		name = "consumer"
 	}
 	c := &consumer{
-		q:        q,
-		name:     fmt.Sprintf("%s-%d-%08x", name, os.Getpid(), rand.Uint32()),
-		prefetch: max(opts.Prefetch, 1),
-		idle:     q.d.PollMin,
-		fetching: make(chan struct{}, 1),
-		done:     make(chan struct{}),
+		q:    q,
+		name: fmt.Sprintf("%s-%d-%08x", name, os.Getpid(), rand.Uint32()),
+		idle: q.d.PollMin,
 	}
+	c.pf = prefetch.New[*delivery](c, prefetch.Options{
+		Prefetch:       opts.Prefetch,
+		Lease:          q.cfg.Lease,
+		QueueDone:      q.done,
+		Op:             q.d.Name + " receive " + q.cfg.Queue,
+		GiveBackWithin: 3 * time.Second,
+	})
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.closing {
@@ -53,29 +56,25 @@ func (q *Queue) Subscribe(ctx context.Context, opts backends.ConsumerOptions) (b
 
 // consumer claims rows for its callers.
 //
-// Receive callers take deliveries from buf; when it is empty, one of them
-// (the holder of fetching) claims more, or waits for the queue to have
-// some, while the others wait for it.
+// Receive callers take deliveries from pf's buffer; when it is empty, one
+// of them claims more, or waits for the queue to have some (Fetch), while
+// the others wait for it.
 type consumer struct {
-	q        *Queue
-	name     string
-	prefetch int
+	q    *Queue
+	name string
+	pf   *prefetch.Consumer[*delivery]
 
-	// outstanding counts deliveries handed out and not yet settled; a
-	// claim asks for no more than prefetch minus that (at least one).
-	outstanding atomic.Int64
-
-	fetching chan struct{} // a one-slot semaphore
-	// Owned by the holder of fetching:
+	// Owned by Fetch (one caller at a time):
 	busy bool          // claim without peeking first (the last look found work)
 	idle time.Duration // the next wait of an idle poll
 
-	mu  sync.Mutex // guards buf
-	buf []*delivery
-
 	once sync.Once
-	done chan struct{}
 }
+
+var (
+	_ prefetch.Fetcher[*delivery] = (*consumer)(nil)
+	_ prefetch.Delivery           = (*delivery)(nil)
+)
 
 // Receive returns the next delivery: the oldest visible row of the queue
 // (a new message, or one whose lease ran out, Redelivered). It blocks
@@ -84,57 +83,22 @@ type consumer struct {
 // backends.ErrUnreachable when it is transient, and the caller backs off.
 // Safe for concurrent use.
 func (c *consumer) Receive(ctx context.Context) (backends.Delivery, error) {
-	for {
-		if c.closed() {
-			return nil, fmt.Errorf("%s receive %s: %w", c.q.d.Name, c.q.cfg.Queue, backends.ErrClosed)
-		}
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		if d := c.pop(); d != nil {
-			if c.stillOurs(ctx, d) {
-				return d, nil
-			}
-			continue
-		}
-		select {
-		case c.fetching <- struct{}{}:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-c.done:
-			continue
-		case <-c.q.done:
-			continue
-		}
-		if d := c.pop(); d != nil { // claimed while we waited
-			<-c.fetching
-			if c.stillOurs(ctx, d) {
-				return d, nil
-			}
-			continue
-		}
-		err := c.fetchOrWait(ctx)
-		<-c.fetching
-		if err != nil {
-			if c.closed() {
-				continue
-			}
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			return nil, err
-		}
+	d, err := c.pf.Receive(ctx)
+	if err != nil {
+		return nil, err
 	}
+	return d, nil
 }
 
-// fetchOrWait claims rows into buf or, when there are none to claim,
-// waits until this process publishes, the listener says another did, the
-// first row becomes visible, or the idle poll is due.
-func (c *consumer) fetchOrWait(ctx context.Context) error {
+// Fetch claims up to want rows or, when there are none to claim, waits
+// until this process publishes, the listener says another did, the first
+// row becomes visible, or the idle poll is due; pf calls it from one
+// Receive at a time (prefetch.Fetcher).
+func (c *consumer) Fetch(ctx context.Context, want int) ([]*delivery, error) {
 	wake := c.q.sig.wait() // before looking: a publish meanwhile wakes us
-	wait, err := c.fetch(ctx)
+	ds, wait, err := c.poll(ctx, want)
 	if err != nil || wait <= 0 {
-		return err
+		return ds, err
 	}
 	t := time.NewTimer(wait)
 	defer t.Stop()
@@ -143,38 +107,37 @@ func (c *consumer) fetchOrWait(ctx context.Context) error {
 		c.busy, c.idle = true, c.q.d.PollMin
 	case <-t.C:
 	case <-ctx.Done():
-		return ctx.Err()
-	case <-c.done:
+		return nil, ctx.Err()
+	case <-c.pf.Done():
 	case <-c.q.done:
 	}
-	return nil
+	return nil, nil
 }
 
-// fetch claims rows into buf and returns 0, or returns how long to wait
-// before looking again. Idle, it first peeks (a read: no write lock, no
-// row lock) and claims only when a row is visible.
+// poll claims up to want rows and returns them, or returns how long to
+// wait before looking again. Idle, it first peeks (a read: no write lock,
+// no row lock) and claims only when a row is visible.
 //
 // It runs without ctx's cancellation (bounded by opTimeout instead): a
 // claim whose answer was abandoned would leave its rows leased to nobody
 // until the lease ends.
-func (c *consumer) fetch(ctx context.Context) (time.Duration, error) {
+func (c *consumer) poll(ctx context.Context, want int) ([]*delivery, time.Duration, error) {
 	q := c.q
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opTimeout)
 	defer cancel()
 	if !c.busy {
 		due, err := q.peek(rctx)
 		if err != nil {
-			return 0, q.fail(ctx, "receive", q.cfg.Queue, err)
+			return nil, 0, q.fail(ctx, "receive", q.cfg.Queue, err)
 		}
 		if due != 0 {
-			return c.idleWait(due), nil
+			return nil, c.idleWait(due), nil
 		}
 	}
-	want := max(int64(c.prefetch)-c.outstanding.Load(), 1)
-	want = min(want, max(int64(claimBytes/q.cfg.MaxBytes()), 1), maxClaim)
-	ds, oversized, err := q.claim(rctx, c, int(want))
+	want = min(want, max(claimBytes/q.cfg.MaxBytes(), 1), maxClaim)
+	ds, oversized, err := q.claim(rctx, c, want)
 	if err != nil {
-		return 0, q.fail(ctx, "receive", q.cfg.Queue, err)
+		return nil, 0, q.fail(ctx, "receive", q.cfg.Queue, err)
 	}
 	for _, d := range oversized {
 		d.kill(rctx)
@@ -182,17 +145,16 @@ func (c *consumer) fetch(ctx context.Context) (time.Duration, error) {
 	switch {
 	case len(ds) > 0 || len(oversized) > 0:
 		c.busy, c.idle = true, q.d.PollMin
-		c.deposit(ds)
-		return 0, nil
+		return ds, 0, nil
 	case c.busy:
 		// Claimed without peeking and found nothing: peek at once, to
 		// learn how long to wait.
 		c.busy = false
-		return 0, nil
+		return nil, 0, nil
 	default:
 		// A row was visible, yet every one was locked by other claimers
 		// (or taken by them since the peek): they have it.
-		return c.idleWait(-1), nil
+		return nil, c.idleWait(-1), nil
 	}
 }
 
@@ -209,71 +171,10 @@ func (c *consumer) idleWait(due time.Duration) time.Duration {
 	return w
 }
 
-// stillOurs renews the lease of a delivery that waited in the buffer for
-// half a lease or more before it was asked for, and drops it if another
-// consumer has claimed it meanwhile: handing it out would run it twice at
-// once, and its settlement would fail. A dropped row is the other
-// consumer's now; nothing is lost.
-func (c *consumer) stillOurs(ctx context.Context, d *delivery) bool {
-	if time.Since(d.claimed) < c.q.cfg.Lease/2 {
-		return true
-	}
-	if err := d.Extend(ctx); errors.Is(err, backends.ErrLeaseLost) {
-		d.mu.Lock()
-		d.settled = true
-		d.mu.Unlock()
-		c.outstanding.Add(-1)
-		return false
-	}
-	return true // extended, or the database did not answer: its settlement will tell
-}
-
-func (c *consumer) closed() bool {
-	select {
-	case <-c.done:
-		return true
-	case <-c.q.done:
-		return true
-	default:
-		return false
-	}
-}
-
-func (c *consumer) pop() *delivery {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.buf) == 0 {
-		return nil
-	}
-	d := c.buf[0]
-	c.buf[0] = nil
-	c.buf = c.buf[1:]
-	c.outstanding.Add(1)
-	return d
-}
-
-// deposit adds ds to buf, or gives them back if the consumer was closed
-// meanwhile (shutdown has already emptied buf).
-func (c *consumer) deposit(ds []*delivery) {
-	if len(ds) == 0 {
-		return
-	}
-	c.mu.Lock()
-	if !c.closed() {
-		c.buf = append(c.buf, ds...)
-		c.mu.Unlock()
-		return
-	}
-	c.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	c.unread(ctx, ds)
-}
-
-// unread gives back rows claimed but never handed out: visible at once,
+// GiveBack gives back rows claimed but never handed out: visible at once,
 // their claim not counted as a delivery. Best effort: a row not given
 // back is claimed again when its lease ends.
-func (c *consumer) unread(ctx context.Context, ds []*delivery) {
+func (c *consumer) GiveBack(ctx context.Context, ds []*delivery) {
 	gave := false
 	for _, d := range ds {
 		if res, err := c.q.db.ExecContext(ctx, c.q.st.unread, d.id, d.token); err == nil {
@@ -299,19 +200,11 @@ func (c *consumer) Close() error {
 
 func (c *consumer) shutdown(ctx context.Context) {
 	c.once.Do(func() {
-		c.mu.Lock()
-		close(c.done)
-		rest := c.buf
-		c.buf = nil
-		c.mu.Unlock()
-		// Wait for a claim in flight: it deposits (and so gives back)
-		// what it claimed before the database is closed.
-		select {
-		case c.fetching <- struct{}{}:
-			<-c.fetching
-		case <-ctx.Done():
-		}
-		c.unread(ctx, rest)
+		rest := c.pf.Stop()
+		// Wait for a claim in flight: it gives back what it claimed
+		// before the database is closed.
+		c.pf.AwaitFetch(ctx)
+		c.GiveBack(ctx, rest)
 		c.q.mu.Lock()
 		delete(c.q.consumers, c)
 		c.q.mu.Unlock()

@@ -37,6 +37,18 @@ type delivery struct {
 // Received returns the message and its metadata.
 func (d *delivery) Received() backends.Received { return d.rec }
 
+// FetchedAt returns when the row was claimed (prefetch.Delivery).
+func (d *delivery) FetchedAt() time.Time { return d.claimed }
+
+// Drop marks the delivery settled; the buffer calls it when the row was
+// claimed by another consumer before it was handed out
+// (prefetch.Delivery).
+func (d *delivery) Drop() {
+	d.mu.Lock()
+	d.settled = true
+	d.mu.Unlock()
+}
+
 // settle runs fn, which reports whether the row was still ours, and
 // marks the delivery settled unless the database failed.
 func (d *delivery) settle(ctx context.Context, op string, fn func() (owned bool, err error)) error {
@@ -54,7 +66,7 @@ func (d *delivery) settle(ctx context.Context, op string, fn func() (owned bool,
 		return q.fail(ctx, op, d.rec.ID, err)
 	}
 	d.settled = true
-	d.c.outstanding.Add(-1)
+	d.c.pf.Settled()
 	if !owned {
 		return fmt.Errorf("%s %s %s: %w", q.d.Name, op, d.rec.ID, backends.ErrLeaseLost)
 	}

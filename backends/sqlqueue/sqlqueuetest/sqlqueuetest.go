@@ -66,44 +66,12 @@ func Run(t *testing.T, k Kit) {
 	}
 }
 
-func ctx(t *testing.T) context.Context {
-	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	t.Cleanup(cancel)
-	return c
-}
-
-func must(t *testing.T, what string, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatalf("%s: %v", what, err)
-	}
-}
-
 func open(t *testing.T, db Database, cfg backends.Config) backends.Queue {
 	t.Helper()
 	q, err := db.Open(cfg)
-	must(t, "Open "+cfg.Queue, err)
+	backendtest.Must(t, "Open "+cfg.Queue, err)
 	t.Cleanup(func() { q.Close() })
 	return q
-}
-
-func subscribe(t *testing.T, q backends.Queue, name string, prefetch int) backends.Consumer {
-	t.Helper()
-	c, err := q.Subscribe(ctx(t), backends.ConsumerOptions{Name: name, Prefetch: prefetch})
-	must(t, "Subscribe "+name, err)
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
-func receive(t *testing.T, c backends.Consumer, within time.Duration) backends.Delivery {
-	t.Helper()
-	rc, cancel := context.WithTimeout(context.Background(), within)
-	defer cancel()
-	d, err := c.Receive(rc)
-	if err != nil {
-		t.Fatalf("Receive within %v: %v", within, err)
-	}
-	return d
 }
 
 // A consumer that kept a delivery past its lease without extending it
@@ -113,28 +81,28 @@ func testLeaseLost(t *testing.T, k Kit) {
 	db := k.NewDatabase(t)
 	name := backendtest.QueueName(t)
 	q := open(t, db, backends.Config{Queue: name, Lease: k.Lease})
-	must(t, "Publish", q.Publish(ctx(t), backends.Message{ID: "m", Body: []byte("b")}))
-	slow := receive(t, subscribe(t, q, "slow", 1), 5*time.Second)
+	backendtest.Must(t, "Publish", q.Publish(backendtest.Context(t), backends.Message{ID: "m", Body: []byte("b")}))
+	slow := backendtest.Receive(t, backendtest.Subscribe(t, q, "slow", 1), 5*time.Second)
 
 	// The next claimer may take it once the lease has run out.
-	next := receive(t, subscribe(t, open(t, db, backends.Config{Queue: name, Lease: k.Lease}), "next", 1), 5*k.Lease+5*time.Second)
+	next := backendtest.Receive(t, backendtest.Subscribe(t, open(t, db, backends.Config{Queue: name, Lease: k.Lease}), "next", 1), 5*k.Lease+5*time.Second)
 	if got := next.Received(); got.ID != "m" || !got.Redelivered || got.Deliveries != 2 {
 		t.Fatalf("next claimer got %s redelivered=%v deliveries=%d, want m redelivered, 2 deliveries", got.ID, got.Redelivered, got.Deliveries)
 	}
-	if err := slow.Extend(ctx(t)); !errors.Is(err, backends.ErrLeaseLost) {
+	if err := slow.Extend(backendtest.Context(t)); !errors.Is(err, backends.ErrLeaseLost) {
 		t.Errorf("Extend by the slow consumer: %v, want ErrLeaseLost", err)
 	}
-	if err := slow.Ack(ctx(t)); !errors.Is(err, backends.ErrLeaseLost) {
+	if err := slow.Ack(backendtest.Context(t)); !errors.Is(err, backends.ErrLeaseLost) {
 		t.Errorf("Ack by the slow consumer: %v, want ErrLeaseLost", err)
 	}
-	s, err := q.Stats(ctx(t))
-	must(t, "Stats", err)
+	s, err := q.Stats(backendtest.Context(t))
+	backendtest.Must(t, "Stats", err)
 	if s.InFlight != 1 {
 		t.Errorf("after the slow consumer's ack: %+v, want the next claimer's delivery still in flight", s)
 	}
-	must(t, "Ack by the next claimer", next.Ack(ctx(t)))
-	s, err = q.Stats(ctx(t))
-	must(t, "Stats", err)
+	backendtest.Must(t, "Ack by the next claimer", next.Ack(backendtest.Context(t)))
+	s, err = q.Stats(backendtest.Context(t))
+	backendtest.Must(t, "Stats", err)
 	if s != (backends.Stats{}) {
 		t.Errorf("after both acks: %+v, want an empty queue", s)
 	}
@@ -169,7 +137,7 @@ func testTwoHandles(t *testing.T, k Kit) {
 				}
 			}
 		}()
-		c := subscribe(t, q, fmt.Sprintf("h%d", h), 4)
+		c := backendtest.Subscribe(t, q, fmt.Sprintf("h%d", h), 4)
 		for range 2 {
 			wg.Add(1)
 			go func() {
@@ -201,8 +169,8 @@ func testTwoHandles(t *testing.T, k Kit) {
 			t.Errorf("%s received %d times, want once", id, n)
 		}
 	}
-	s, err := handles[0].Stats(ctx(t))
-	must(t, "Stats", err)
+	s, err := handles[0].Stats(backendtest.Context(t))
+	backendtest.Must(t, "Stats", err)
 	if s != (backends.Stats{}) {
 		t.Errorf("after the work: %+v, want an empty queue", s)
 	}
@@ -217,14 +185,14 @@ func testOversizedRow(t *testing.T, k Kit) {
 	const limit = 1024
 	q := open(t, db, backends.Config{Queue: name, Lease: k.Lease, MaxMessageBytes: limit})
 	db.InjectRaw(t, name, make([]byte, limit+1))
-	must(t, "Publish", q.Publish(ctx(t), backends.Message{ID: "fits", Body: make([]byte, limit)}))
-	d := receive(t, subscribe(t, q, "c", 10), 5*time.Second)
+	backendtest.Must(t, "Publish", q.Publish(backendtest.Context(t), backends.Message{ID: "fits", Body: make([]byte, limit)}))
+	d := backendtest.Receive(t, backendtest.Subscribe(t, q, "c", 10), 5*time.Second)
 	if got := d.Received(); got.ID != "fits" || len(got.Body) != limit {
 		t.Fatalf("received %s of %d bytes, want fits of %d", got.ID, len(got.Body), limit)
 	}
-	must(t, "Ack", d.Ack(ctx(t)))
-	dead, err := q.DeadLetters(ctx(t), 0)
-	must(t, "DeadLetters", err)
+	backendtest.Must(t, "Ack", d.Ack(backendtest.Context(t)))
+	dead, err := q.DeadLetters(backendtest.Context(t), 0)
+	backendtest.Must(t, "DeadLetters", err)
 	if len(dead) != 1 || len(dead[0].Body) != limit+1 || !strings.Contains(dead[0].Reason, "over the limit of 1024") {
 		t.Errorf("dead letters %+v, want the oversized row with its body and the reason", dead)
 	}
@@ -254,9 +222,9 @@ func testConcurrentOpens(t *testing.T, k Kit) {
 	if t.Failed() {
 		return
 	}
-	must(t, "Publish", qs[0].Publish(ctx(t), backends.Message{ID: "m", Body: []byte("b")}))
-	d := receive(t, subscribe(t, qs[3], "c", 1), 5*time.Second)
-	must(t, "Ack", d.Ack(ctx(t)))
+	backendtest.Must(t, "Publish", qs[0].Publish(backendtest.Context(t), backends.Message{ID: "m", Body: []byte("b")}))
+	d := backendtest.Receive(t, backendtest.Subscribe(t, qs[3], "c", 1), 5*time.Second)
+	backendtest.Must(t, "Ack", d.Ack(backendtest.Context(t)))
 }
 
 // Destroy deletes the queue's rows, in flight and dead too, and leaves
@@ -266,22 +234,22 @@ func testDestroy(t *testing.T, k Kit) {
 	name := backendtest.QueueName(t)
 	q := open(t, db, backends.Config{Queue: name, Lease: 5 * time.Second})
 	other := open(t, db, backends.Config{Queue: name + "-other", Lease: 5 * time.Second})
-	must(t, "Publish", q.Publish(ctx(t), backends.Message{ID: "a", Body: []byte("a")}, backends.Message{ID: "b", Body: []byte("b")},
+	backendtest.Must(t, "Publish", q.Publish(backendtest.Context(t), backends.Message{ID: "a", Body: []byte("a")}, backends.Message{ID: "b", Body: []byte("b")},
 		backends.Message{ID: "c", Body: []byte("c")}))
-	must(t, "Publish other", other.Publish(ctx(t), backends.Message{ID: "o", Body: []byte("o")}))
-	c := subscribe(t, q, "c", 1)
-	must(t, "DeadLetter", receive(t, c, 5*time.Second).DeadLetter(ctx(t), "gone"))
-	receive(t, c, 5*time.Second) // in flight
+	backendtest.Must(t, "Publish other", other.Publish(backendtest.Context(t), backends.Message{ID: "o", Body: []byte("o")}))
+	c := backendtest.Subscribe(t, q, "c", 1)
+	backendtest.Must(t, "DeadLetter", backendtest.Receive(t, c, 5*time.Second).DeadLetter(backendtest.Context(t), "gone"))
+	backendtest.Receive(t, c, 5*time.Second) // in flight
 	d, ok := q.(backends.Destroyer)
 	if !ok {
 		t.Fatalf("%T is not a backends.Destroyer", q)
 	}
-	must(t, "Destroy", d.Destroy(ctx(t)))
+	backendtest.Must(t, "Destroy", d.Destroy(backendtest.Context(t)))
 	probe := open(t, db, backends.Config{Queue: name})
-	if s, err := probe.Stats(ctx(t)); err != nil || s != (backends.Stats{}) {
+	if s, err := probe.Stats(backendtest.Context(t)); err != nil || s != (backends.Stats{}) {
 		t.Errorf("after Destroy: %+v (%v), want nothing left", s, err)
 	}
-	if s, err := other.Stats(ctx(t)); err != nil || s.Ready != 1 {
+	if s, err := other.Stats(backendtest.Context(t)); err != nil || s.Ready != 1 {
 		t.Errorf("the other queue after Destroy: %+v (%v), want its message still ready", s, err)
 	}
 }
@@ -307,7 +275,7 @@ func testIdle(t *testing.T, k Kit) {
 	var wg sync.WaitGroup
 	before := cpuTime(t)
 	for i := range 8 {
-		c := subscribe(t, q, fmt.Sprintf("c%d", i), 4)
+		c := backendtest.Subscribe(t, q, fmt.Sprintf("c%d", i), 4)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
