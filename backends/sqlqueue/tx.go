@@ -131,7 +131,7 @@ func (d *delivery) confirmed(op string) (ok bool, err error) {
 		return true, fmt.Errorf("%s %s %s: %w", name, op, d.rec.ID, backends.ErrSettled)
 	}
 	d.settled, d.tx = true, nil
-	d.c.outstanding.Add(-1)
+	d.c.pf.Settled()
 	if !t.owned {
 		return true, fmt.Errorf("%s %s %s: %w", name, op, d.rec.ID, backends.ErrLeaseLost)
 	}

@@ -27,23 +27,23 @@ func txQueue(t *testing.T, db Database, name string, lease time.Duration) backen
 // when commit is false.
 func inTx(t *testing.T, db *sql.DB, commit bool, fn func(*sql.Tx) error) {
 	t.Helper()
-	tx, err := db.BeginTx(ctx(t), nil)
-	must(t, "BeginTx", err)
+	tx, err := db.BeginTx(backendtest.Context(t), nil)
+	backendtest.Must(t, "BeginTx", err)
 	if err := fn(tx); err != nil {
 		tx.Rollback()
 		t.Fatalf("in the transaction: %v", err)
 	}
 	if commit {
-		must(t, "Commit", tx.Commit())
+		backendtest.Must(t, "Commit", tx.Commit())
 	} else {
-		must(t, "Rollback", tx.Rollback())
+		backendtest.Must(t, "Rollback", tx.Rollback())
 	}
 }
 
 func stats(t *testing.T, q backends.Admin) backends.Stats {
 	t.Helper()
-	s, err := q.Stats(ctx(t))
-	must(t, "Stats", err)
+	s, err := q.Stats(backendtest.Context(t))
+	backendtest.Must(t, "Stats", err)
 	return s
 }
 
@@ -52,14 +52,14 @@ func stats(t *testing.T, q backends.Admin) backends.Stats {
 func testSameDatabase(t *testing.T, k Kit) {
 	db := k.NewDatabase(t)
 	q := txQueue(t, db, backendtest.QueueName(t), k.Lease)
-	same, err := q.SameDatabase(ctx(t), db.Plain)
-	must(t, "SameDatabase(own)", err)
+	same, err := q.SameDatabase(backendtest.Context(t), db.Plain)
+	backendtest.Must(t, "SameDatabase(own)", err)
 	if !same {
 		t.Error("SameDatabase(a handle on the queue's database) = false")
 	}
 	other := k.NewDatabase(t)
-	same, err = q.SameDatabase(ctx(t), other.Plain)
-	must(t, "SameDatabase(other)", err)
+	same, err = q.SameDatabase(backendtest.Context(t), other.Plain)
+	backendtest.Must(t, "SameDatabase(other)", err)
 	if same {
 		t.Error("SameDatabase(a handle on another database) = true")
 	}
@@ -71,20 +71,20 @@ func testPublishTx(t *testing.T, k Kit) {
 	db := k.NewDatabase(t)
 	q := txQueue(t, db, backendtest.QueueName(t), k.Lease)
 	inTx(t, db.Plain, false, func(tx *sql.Tx) error {
-		return q.PublishTx(ctx(t), tx, backends.Message{ID: "gone", Body: []byte("b")})
+		return q.PublishTx(backendtest.Context(t), tx, backends.Message{ID: "gone", Body: []byte("b")})
 	})
 	if s := stats(t, q); s != (backends.Stats{}) {
 		t.Fatalf("after a rolled-back PublishTx: %+v, want an empty queue", s)
 	}
 	inTx(t, db.Plain, true, func(tx *sql.Tx) error {
-		return q.PublishTx(ctx(t), tx, backends.Message{ID: "kept", Body: []byte("b")})
+		return q.PublishTx(backendtest.Context(t), tx, backends.Message{ID: "kept", Body: []byte("b")})
 	})
 	q.Published()
-	d := receive(t, subscribe(t, q, "c", 1), 5*time.Second)
+	d := backendtest.Receive(t, backendtest.Subscribe(t, q, "c", 1), 5*time.Second)
 	if got := d.Received(); got.ID != "kept" || got.Attempt != 1 {
 		t.Fatalf("received %s attempt %d, want kept attempt 1", got.ID, got.Attempt)
 	}
-	must(t, "Ack", d.Ack(ctx(t)))
+	backendtest.Must(t, "Ack", d.Ack(backendtest.Context(t)))
 }
 
 // An AckTx whose transaction rolls back leaves the delivery unsettled,
@@ -93,34 +93,34 @@ func testPublishTx(t *testing.T, k Kit) {
 func testAckTx(t *testing.T, k Kit) {
 	db := k.NewDatabase(t)
 	q := txQueue(t, db, backendtest.QueueName(t), k.Lease)
-	must(t, "Publish", q.Publish(ctx(t), backends.Message{ID: "a", Body: []byte("b")}, backends.Message{ID: "b", Body: []byte("b")}))
-	c := subscribe(t, q, "c", 1)
+	backendtest.Must(t, "Publish", q.Publish(backendtest.Context(t), backends.Message{ID: "a", Body: []byte("b")}, backends.Message{ID: "b", Body: []byte("b")}))
+	c := backendtest.Subscribe(t, q, "c", 1)
 
-	first := receive(t, c, 5*time.Second)
+	first := backendtest.Receive(t, c, 5*time.Second)
 	td := first.(backends.TxDelivery)
-	inTx(t, db.Plain, false, func(tx *sql.Tx) error { return td.AckTx(ctx(t), tx) })
+	inTx(t, db.Plain, false, func(tx *sql.Tx) error { return td.AckTx(backendtest.Context(t), tx) })
 	if s := stats(t, q); s.InFlight != 1 || s.Ready != 1 {
 		t.Fatalf("after a rolled-back AckTx: %+v, want 1 in flight and 1 ready", s)
 	}
 	// Still ours and unsettled: settled in a new transaction.
-	inTx(t, db.Plain, true, func(tx *sql.Tx) error { return td.AckTx(ctx(t), tx) })
+	inTx(t, db.Plain, true, func(tx *sql.Tx) error { return td.AckTx(backendtest.Context(t), tx) })
 	if s := stats(t, q); s.InFlight != 0 || s.Ready != 1 {
 		t.Fatalf("after a committed AckTx: %+v, want nothing in flight and 1 ready", s)
 	}
-	must(t, "Ack confirming the AckTx", first.Ack(ctx(t)))
-	if err := first.Ack(ctx(t)); !errors.Is(err, backends.ErrSettled) {
+	backendtest.Must(t, "Ack confirming the AckTx", first.Ack(backendtest.Context(t)))
+	if err := first.Ack(backendtest.Context(t)); !errors.Is(err, backends.ErrSettled) {
 		t.Errorf("a second Ack: %v, want ErrSettled", err)
 	}
 
 	// A rolled-back AckTx, then a plain settlement.
-	second := receive(t, c, 5*time.Second)
-	inTx(t, db.Plain, false, func(tx *sql.Tx) error { return second.(backends.TxDelivery).AckTx(ctx(t), tx) })
-	must(t, "Release after a rolled-back AckTx", second.Release(ctx(t)))
-	again := receive(t, c, 5*time.Second)
+	second := backendtest.Receive(t, c, 5*time.Second)
+	inTx(t, db.Plain, false, func(tx *sql.Tx) error { return second.(backends.TxDelivery).AckTx(backendtest.Context(t), tx) })
+	backendtest.Must(t, "Release after a rolled-back AckTx", second.Release(backendtest.Context(t)))
+	again := backendtest.Receive(t, c, 5*time.Second)
 	if again.Received().ID != "b" {
 		t.Fatalf("after Release got %s, want b again", again.Received().ID)
 	}
-	must(t, "Ack", again.Ack(ctx(t)))
+	backendtest.Must(t, "Ack", again.Ack(backendtest.Context(t)))
 	if s := stats(t, q); s != (backends.Stats{}) {
 		t.Fatalf("at the end: %+v, want an empty queue", s)
 	}
@@ -137,20 +137,20 @@ func testAckTx(t *testing.T, k Kit) {
 func testDeadLetterTx(t *testing.T, k Kit) {
 	db := k.NewDatabase(t)
 	q := txQueue(t, db, backendtest.QueueName(t), k.Lease)
-	must(t, "Publish", q.Publish(ctx(t), backends.Message{ID: "doomed", Body: []byte("b")}))
-	d := receive(t, subscribe(t, q, "c", 1), 5*time.Second)
+	backendtest.Must(t, "Publish", q.Publish(backendtest.Context(t), backends.Message{ID: "doomed", Body: []byte("b")}))
+	d := backendtest.Receive(t, backendtest.Subscribe(t, q, "c", 1), 5*time.Second)
 	inTx(t, db.Plain, false, func(tx *sql.Tx) error {
-		return d.(backends.TxDelivery).DeadLetterTx(ctx(t), tx, "rolled back")
+		return d.(backends.TxDelivery).DeadLetterTx(backendtest.Context(t), tx, "rolled back")
 	})
 	if s := stats(t, q); s.DeadLetters != 0 || s.InFlight != 1 {
 		t.Fatalf("after a rolled-back DeadLetterTx: %+v, want it in flight and no dead letter", s)
 	}
 	inTx(t, db.Plain, true, func(tx *sql.Tx) error {
-		return d.(backends.TxDelivery).DeadLetterTx(ctx(t), tx, "failed after 3 attempts")
+		return d.(backends.TxDelivery).DeadLetterTx(backendtest.Context(t), tx, "failed after 3 attempts")
 	})
-	must(t, "DeadLetter confirming the DeadLetterTx", d.DeadLetter(ctx(t), "ignored"))
-	dls, err := q.DeadLetters(ctx(t), 0)
-	must(t, "DeadLetters", err)
+	backendtest.Must(t, "DeadLetter confirming the DeadLetterTx", d.DeadLetter(backendtest.Context(t), "ignored"))
+	dls, err := q.DeadLetters(backendtest.Context(t), 0)
+	backendtest.Must(t, "DeadLetters", err)
 	if len(dls) != 1 || dls[0].ID != "doomed" || dls[0].Reason != "failed after 3 attempts" {
 		t.Fatalf("dead letters: %+v, want doomed with the transaction's reason", dls)
 	}
@@ -165,15 +165,15 @@ func testAckTxLeaseLost(t *testing.T, k Kit) {
 	db := k.NewDatabase(t)
 	name := backendtest.QueueName(t)
 	q := txQueue(t, db, name, k.Lease)
-	must(t, "Publish", q.Publish(ctx(t), backends.Message{ID: "m", Body: []byte("b")}))
-	slow := receive(t, subscribe(t, q, "slow", 1), 5*time.Second)
-	next := receive(t, subscribe(t, txQueue(t, db, name, k.Lease), "next", 1), 5*k.Lease+5*time.Second)
-	inTx(t, db.Plain, true, func(tx *sql.Tx) error { return slow.(backends.TxDelivery).AckTx(ctx(t), tx) })
-	if err := slow.Ack(ctx(t)); !errors.Is(err, backends.ErrLeaseLost) {
+	backendtest.Must(t, "Publish", q.Publish(backendtest.Context(t), backends.Message{ID: "m", Body: []byte("b")}))
+	slow := backendtest.Receive(t, backendtest.Subscribe(t, q, "slow", 1), 5*time.Second)
+	next := backendtest.Receive(t, backendtest.Subscribe(t, txQueue(t, db, name, k.Lease), "next", 1), 5*k.Lease+5*time.Second)
+	inTx(t, db.Plain, true, func(tx *sql.Tx) error { return slow.(backends.TxDelivery).AckTx(backendtest.Context(t), tx) })
+	if err := slow.Ack(backendtest.Context(t)); !errors.Is(err, backends.ErrLeaseLost) {
 		t.Errorf("Ack confirming the slow consumer's AckTx: %v, want ErrLeaseLost", err)
 	}
 	if s := stats(t, q); s.InFlight != 1 {
 		t.Fatalf("after the slow consumer's AckTx: %+v, want the next claimer's delivery in flight", s)
 	}
-	must(t, "Ack by the next claimer", next.Ack(ctx(t)))
+	backendtest.Must(t, "Ack by the next claimer", next.Ack(backendtest.Context(t)))
 }
