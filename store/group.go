@@ -31,7 +31,11 @@ type groupOp struct {
 	fn func(*sqlx.Tx) error
 	// pg, if not nil, is the same write as statements that PostgreSQL
 	// takes in one round trip with the rest of its group (pipeline.go).
-	pg    func() []pgStmt
+	pg func() []pgStmt
+	// merge, if not nil, lets PostgreSQL make the write together with
+	// others of its kind (merge.go); pg is its form alone.
+	merge *mergeable
+	key   string // the mission the write is about; "" for several or none
 	done  chan error
 	async bool // counted in Store.pending until committed
 }
@@ -80,7 +84,7 @@ func (s *Store) group(ctx context.Context, key string, fn func(*sqlx.Tx) error) 
 
 // submit is group for an op that may have a pipelined form.
 func (s *Store) submit(ctx context.Context, key string, op groupOp) error {
-	op.done = make(chan error, 1)
+	op.done, op.key = make(chan error, 1), key
 	s.closeMu.RLock()
 	if s.closed {
 		s.closeMu.RUnlock()
@@ -107,7 +111,7 @@ func (s *Store) groupAsync(key string, op groupOp) {
 		return
 	}
 	s.pending.Add(1)
-	op.done, op.async = make(chan error, 1), true
+	op.done, op.async, op.key = make(chan error, 1), true, key
 	s.queueFor(key) <- op
 }
 

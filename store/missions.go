@@ -224,13 +224,21 @@ func (s *Store) BeginAttempt(ctx context.Context, o mission.Order, backend, queu
 	var current int
 	err := s.scanDB(ctx, `SELECT status, attempt FROM missions WHERE id = ?`, []any{o.ID}, &status, &current)
 	if err == nil && current <= attempt && !mission.State(status).Final() {
-		s.groupAsyncExec(o.ID, startAttemptIfCurrent, attempt, worker, micros(at), micros(at), o.ID, attempt)
+		s.groupAsync(o.ID, s.startOp(o.ID, attempt, worker, at))
 		return Proceed, nil
 	}
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return Proceed, err
 	}
 	return s.beginSync(ctx, o, backend, queue, attempt, worker, at)
+}
+
+// startOp is BeginAttempt's STARTED write.
+func (s *Store) startOp(id string, attempt int, worker string, at time.Time) groupOp {
+	op := s.stmtsOp(context.Background(), pgStmt{query: startAttemptIfCurrent,
+		args: []any{attempt, worker, micros(at), micros(at), id, attempt}})
+	op.merge = &mergeable{kind: mergeStart, id: id, row: []any{id, attempt, worker, micros(at)}}
+	return op
 }
 
 // startAttempt marks a mission STARTED by a worker; startAttemptIfCurrent
@@ -313,16 +321,22 @@ type OutcomeEvents func() []telemetry.Event
 // in it too. recorded is false when the mission had already ended (a
 // duplicate delivery): nothing changes then, and no events are written.
 func (s *Store) Complete(ctx context.Context, m Mission, points int, at time.Time, beside Beside) (recorded bool, err error) {
+	err = s.submit(ctx, m.ID, s.completeOp(ctx, m, points, at, beside, &recorded))
+	return recorded, err
+}
+
+// completeOp is Complete's write; it sets *recorded.
+func (s *Store) completeOp(ctx context.Context, m Mission, points int, at time.Time, beside Beside, recorded *bool) groupOp {
 	op := groupOp{fn: func(tx *sqlx.Tx) error {
 		res, err := s.execTx(ctx, tx, completeMission, points, m.Attempt, m.Worker, micros(at), micros(at), m.ID)
 		if err != nil {
 			return err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			recorded = false
+			*recorded = false
 			return beside.settle(ctx, tx)
 		}
-		recorded = true
+		*recorded = true
 		if _, err := s.execTx(ctx, tx, `INSERT INTO scores (mission_id, hero, points, first_try, scored_us)
 			VALUES (?, ?, ?, ?, ?)`, m.ID, m.Hero, points, firstTry(m.Attempt), micros(at)); err != nil {
 			return err
@@ -332,17 +346,20 @@ func (s *Store) Complete(ctx context.Context, m Mission, points int, at time.Tim
 		}
 		return beside.settle(ctx, tx)
 	}}
-	if beside.Settle == nil {
-		op.pg = func() []pgStmt {
-			var evs []telemetry.Event
-			if beside.Events != nil {
-				evs = beside.Events()
-			}
-			return []pgStmt{completeStmt(m, points, at, evs, func(n int64) { recorded = n == 1 })}
-		}
+	if beside.Settle != nil {
+		return op // the queue's statements run on the transaction: no pipelined form
 	}
-	err = s.submit(ctx, m.ID, op)
-	return recorded, err
+	op.merge = &mergeable{kind: mergeComplete, id: m.ID, events: beside.Events,
+		row:     []any{m.ID, points, m.Attempt, m.Worker, micros(at), m.Hero, firstTry(m.Attempt)},
+		changed: func(b bool) { *recorded = b }}
+	op.pg = func() []pgStmt {
+		var evs []telemetry.Event
+		if beside.Events != nil {
+			evs = beside.Events()
+		}
+		return []pgStmt{completeStmt(m, points, at, evs, func(n int64) { *recorded = n == 1 })}
+	}
+	return op
 }
 
 const completeMission = `UPDATE missions SET status = 'SUCCESS', progress = 100, stage = '', score = ?,

@@ -31,6 +31,9 @@ type pgStmt struct {
 	query string
 	args  []any
 	rows  func(n int64)
+	// returned, if set, is told the first column of the rows the
+	// statement returns (the statement is a query).
+	returned func(ids []string)
 }
 
 // stmtsOp is a write made of stmts, as a closure (SQLite, and the run
@@ -91,13 +94,15 @@ func (s *Store) pipeline(ctx context.Context, batch []groupOp) error {
 		return err
 	}
 	defer conn.Close()
-	var b pgx.Batch
-	var rows []func(int64)
-	for _, op := range batch {
-		for _, st := range op.pg() {
-			b.Queue(s.rebind(st.query), st.args...)
-			rows = append(rows, st.rows)
+	stmts := merged(batch)
+	if stmts == nil {
+		for _, op := range batch {
+			stmts = append(stmts, op.pg()...)
 		}
+	}
+	var b pgx.Batch
+	for _, st := range stmts {
+		b.Queue(s.rebind(st.query), st.args...)
 	}
 	return conn.Raw(func(dc any) error {
 		c, ok := dc.(*stdlib.Conn)
@@ -105,16 +110,36 @@ func (s *Store) pipeline(ctx context.Context, batch []groupOp) error {
 			return fmt.Errorf("%w: %T", errNotPgx, dc)
 		}
 		br := c.Conn().SendBatch(ctx, &b)
-		for _, f := range rows {
-			tag, err := br.Exec()
-			if err != nil {
+		for _, st := range stmts {
+			if err := result(br, st); err != nil {
 				br.Close()
 				return err
-			}
-			if f != nil {
-				f(tag.RowsAffected())
 			}
 		}
 		return br.Close()
 	})
+}
+
+// result reads st's result from br and tells st what it changed.
+func result(br pgx.BatchResults, st pgStmt) error {
+	if st.returned != nil {
+		rows, err := br.Query()
+		if err != nil {
+			return err
+		}
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		st.returned(ids)
+		return nil
+	}
+	tag, err := br.Exec()
+	if err != nil {
+		return err
+	}
+	if st.rows != nil {
+		st.rows(tag.RowsAffected())
+	}
+	return nil
 }
