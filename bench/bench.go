@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/palantir-lab/palantir/backends"
+	"github.com/palantir-lab/palantir/store"
 	"github.com/palantir-lab/palantir/worker"
 )
 
@@ -186,7 +187,7 @@ func Run(ctx context.Context, o Options) ([]Result, error) {
 // measure runs both phases on one backend.
 func measure(ctx context.Context, o Options, t target) (Result, error) {
 	r := Result{Backend: t.backend.Name, Missions: o.Missions,
-		Concurrency: o.Concurrency, Prefetch: o.Prefetch, PayloadBytes: o.Payload, Rate: o.Rate, Store: storeLabel(o.Store)}
+		Concurrency: o.Concurrency, Prefetch: o.Prefetch, PayloadBytes: o.Payload, Rate: o.Rate, Store: StoreLabel(o.Store)}
 	bodies, err := newOrders(o.Missions, o.Payload)
 	if err != nil {
 		return r, err
@@ -200,7 +201,7 @@ func measure(ctx context.Context, o Options, t target) (Result, error) {
 	defer env.close(ctx)
 	t = env.t
 	r.Broker = t.backend.Redact(t.url)
-	r.Store = storeLabel(env.store)
+	r.Store = StoreLabel(env.store)
 
 	if t.backend.Ceiling == nil {
 		o.Logger.Warn("no bare-client ceiling for this backend", "backend", t.backend.Name)
@@ -220,14 +221,16 @@ func measure(ctx context.Context, o Options, t target) (Result, error) {
 	return r, nil
 }
 
-func storeLabel(s string) string {
+// StoreLabel is how rows and headers name a --store value: its driver
+// and where it is, password redacted.
+func StoreLabel(s string) string {
 	switch s {
 	case "":
 		return "sqlite (temporary file)"
 	case StoreNone:
 		return StoreNone
 	}
-	return backends.Redact(s)
+	return store.Describe(s)
 }
 
 func oneLine(err error) string {

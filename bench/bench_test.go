@@ -109,7 +109,12 @@ func TestStoreKeepsMissions(t *testing.T) {
 	url := "sqlite:" + t.TempDir() + "/bench.db"
 	o := options("inproc", 50)
 	o.Store = url
-	checkRow(t, run(t, o), 50)
+	r := run(t, o)
+	checkRow(t, r, 50)
+	// The row names the store's driver and where it is.
+	if want := "sqlite " + strings.TrimPrefix(url, "sqlite:"); r.Store != want {
+		t.Errorf("row's store %q, want %q", r.Store, want)
+	}
 	st, err := store.Open(context.Background(), url)
 	if err != nil {
 		t.Fatal(err)

@@ -397,3 +397,14 @@ func fromMicros(v sql.NullInt64) time.Time {
 	}
 	return time.UnixMicro(v.Int64).UTC()
 }
+
+// Describe is rawURL as "driver location", the location redacted (bench's
+// header and rows): "sqlite palantir.db", "postgres postgres://…". A URL
+// that does not parse is given redacted as it is.
+func Describe(rawURL string) string {
+	driver, _, where, err := parseURL(rawURL)
+	if err != nil {
+		return backends.Redact(rawURL)
+	}
+	return driver + " " + where
+}

@@ -212,15 +212,7 @@ func benchSettings(o benchOptions) string {
 	if o.Rate > 0 {
 		rate = fmt.Sprintf("%g missions/s", o.Rate)
 	}
-	st := o.Store
-	switch st {
-	case "":
-		st = "temporary SQLite"
-	case bench.StoreNone:
-		st = "none"
-	default:
-		st = backends.Redact(st)
-	}
+	st := bench.StoreLabel(o.Store)
 	prefetch := o.Prefetch
 	if prefetch == 0 {
 		prefetch = bench.DefaultPrefetch(o.Concurrency)
