@@ -1,13 +1,11 @@
 package worker_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -35,24 +33,6 @@ func (s diesAfterCommit) Complete(ctx context.Context, m store.Mission, points i
 // twoCommits hides the store's Shares: the worker settles after the
 // commit, as it must with a broker.
 type twoCommits struct{ worker.Store }
-
-// syncBuffer is a log sink safe for the worker's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // When the queue lives in the store's database, an outcome and its ack
 // are one transaction: a worker that loses its queue right after the
@@ -98,7 +78,7 @@ func TestOutcomeAndAckCommitTogetherWhenTheQueueIsInTheStore(t *testing.T) {
 			if !tc.inTx {
 				ws = twoCommits{ws}
 			}
-			var logs syncBuffer
+			var logs lines
 			w := worker.New(worker.Config{Name: "w", Lease: lease, ShutdownTimeout: time.Second, Backend: "sqlite", Queue: "q",
 				Logger: slog.New(slog.NewTextHandler(&logs, nil))}, q, ws, nil)
 			runCtx, stop := context.WithCancel(ctx)
