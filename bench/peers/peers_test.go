@@ -26,7 +26,7 @@ func skipOrFail(t *testing.T, url string, err error) {
 	if os.Getenv("PALANTIR_REQUIRE_SERVICES") == "1" {
 		t.Fatalf("%s unreachable and PALANTIR_REQUIRE_SERVICES=1: %v", url, err)
 	}
-	t.Skipf("SKIPPED: %s unreachable (set PALANTIR_REQUIRE_SERVICES=1 to fail instead): %v", url, err)
+	t.Skipf("SKIPPING: %s unreachable (set PALANTIR_REQUIRE_SERVICES=1 to fail instead): %v", url, err)
 }
 
 func TestPeersLoseNothing(t *testing.T) {
