@@ -127,7 +127,7 @@ func printStatus(ctx context.Context, a *app, st *store.Store, ids []string) err
 		}
 		return missionTable(a.Out, ms)
 	}
-	rows, err := ops.Summary(ctx, st, a.be.Name, a.cfg.Queue, func(ctx context.Context) (backends.Stats, error) {
+	rows, err := ops.Summary(ctx, st, a.now(), a.be.Name, a.cfg.Queue, func(ctx context.Context) (backends.Stats, error) {
 		q, err := a.Queue(ctx)
 		if err != nil {
 			return backends.Stats{}, err
