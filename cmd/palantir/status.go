@@ -66,7 +66,7 @@ func runStatus(ctx context.Context, a *app, o statusOptions) error {
 	if err != nil {
 		return err
 	}
-	ids, err := resolveIDs(ctx, st, o.IDs)
+	ids, err := ops.ResolveIDs(ctx, st, o.IDs)
 	if err != nil {
 		return err
 	}
@@ -102,18 +102,6 @@ func runStatus(ctx context.Context, a *app, o statusOptions) error {
 		case <-time.After(time.Second):
 		}
 	}
-}
-
-func resolveIDs(ctx context.Context, st *store.Store, args []string) ([]string, error) {
-	ids := make([]string, 0, len(args))
-	for _, arg := range args {
-		id, err := st.Resolve(ctx, arg)
-		if err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	return ids, nil
 }
 
 func printStatus(ctx context.Context, a *app, st *store.Store, ids []string) error {
