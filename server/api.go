@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -210,7 +209,7 @@ func (s *Server) missionEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// As trace: by time, since processes store their events in batches.
-	sort.SliceStable(evs, func(i, j int) bool { return evs[i].At.Before(evs[j].At) })
+	ops.SortEvents(evs)
 	writeJSON(w, http.StatusOK, ops.Events(evs))
 }
 
