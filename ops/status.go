@@ -85,6 +85,24 @@ func LiveWorkers(ctx context.Context, st *store.Store, now time.Time, backend, q
 	return live, nil
 }
 
+// Namesakes are the live workers (beating within LiveWindow before now,
+// not stopped) named name, on any backend or queue, other than process pid
+// on host itself: a worker starting under name would be mixed up with them
+// in status and history.
+func Namesakes(ctx context.Context, st *store.Store, now time.Time, name, host string, pid int) ([]store.Worker, error) {
+	all, err := st.Workers(ctx, now.Add(-LiveWindow))
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	var out []store.Worker
+	for _, w := range all {
+		if w.Name == name && w.StoppedAt.IsZero() && (w.PID != pid || w.Host != host) {
+			out = append(out, w)
+		}
+	}
+	return out, nil
+}
+
 func countRows(ctx context.Context, st *store.Store, group string) ([]StatusRow, error) {
 	counts, err := st.CountsBy(ctx, group)
 	if err != nil {

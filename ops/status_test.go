@@ -69,3 +69,37 @@ func TestLiveWorkersReadTheGivenClock(t *testing.T) {
 		})
 	}
 }
+
+func TestNamesakes(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2001, 2, 3, 4, 5, 6, 0, time.UTC)
+	tests := []struct {
+		name   string
+		worker store.Worker
+		want   bool
+	}{
+		{"another process of that name", store.Worker{Name: "w", Host: "h", PID: 2, HeartbeatAt: now}, true},
+		{"that name on another host", store.Worker{Name: "w", Host: "other", PID: 1, HeartbeatAt: now}, true},
+		{"on another backend and queue too", store.Worker{Name: "w", Backend: "nats", Queue: "x", Host: "h", PID: 2, HeartbeatAt: now}, true},
+		{"this very process", store.Worker{Name: "w", Host: "h", PID: 1, HeartbeatAt: now}, false},
+		{"another name", store.Worker{Name: "v", Host: "h", PID: 2, HeartbeatAt: now}, false},
+		{"stopped", store.Worker{Name: "w", Host: "h", PID: 2, HeartbeatAt: now, StoppedAt: now}, false},
+		{"silent for longer than the window", store.Worker{Name: "w", Host: "h", PID: 2, HeartbeatAt: now.Add(-ops.LiveWindow - time.Second)}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := openStore(t)
+			tt.worker.StartedAt = tt.worker.HeartbeatAt
+			if err := st.Heartbeat(ctx, tt.worker); err != nil {
+				t.Fatal(err)
+			}
+			got, err := ops.Namesakes(ctx, st, now, "w", "h", 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (len(got) == 1) != tt.want || len(got) > 1 {
+				t.Errorf("Namesakes of w (h pid 1) with %+v: %+v, want one: %v", tt.worker, got, tt.want)
+			}
+		})
+	}
+}
