@@ -55,9 +55,7 @@ func runEmbedded(ctx context.Context, a *app, q backends.Subscriber, st *store.S
 	final, err := waitMissions(ctx, a, st, ids)
 	stop()
 	if err != nil {
-		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		if n, aerr := st.Abandon(actx, ids, "interrupted: the inproc queue lived in the launching process", a.now()); aerr == nil && n > 0 {
+		if n, aerr := ops.Abandon(ctx, st, ids, "interrupted: the inproc queue lived in the launching process", a.now()); aerr == nil && n > 0 {
 			fmt.Fprintf(a.Err, "%d unfinished mission(s) marked FAILURE: the inproc queue ends with this process\n", n)
 		}
 	}
