@@ -82,7 +82,7 @@ func Kill(ctx context.Context, st *store.Store, req KillRequest) (Killed, error)
 		}
 		host = h
 	}
-	live, err := ops.LiveWorkers(ctx, st, req.Backend, req.Queue)
+	live, err := ops.LiveWorkers(ctx, st, time.Now(), req.Backend, req.Queue)
 	if err != nil {
 		return Killed{}, err
 	}

@@ -81,6 +81,15 @@ type Launcher struct {
 	Log    *slog.Logger // may be nil
 	// Progress, when set, hears how far a big launch has got.
 	Progress func(done, total int)
+	// Now is the clock of the missions' creation stamps (nil: time.Now).
+	Now func() time.Time
+}
+
+func (l *Launcher) now() time.Time {
+	if l.Now == nil {
+		return time.Now()
+	}
+	return l.Now()
 }
 
 // LaunchChunk missions are stored and published at a time, so a launch of
@@ -91,7 +100,7 @@ const LaunchChunk = 1000
 // hands each chunk's ids to published as soon as the broker has them.
 // r must be valid.
 func (l *Launcher) Launch(ctx context.Context, r LaunchRequest, published func(ids []string) error) error {
-	gen, err := newOrderGen(ctx, l.Store, r)
+	gen, err := newOrderGen(ctx, l.Store, r, l.now())
 	if err != nil {
 		return err
 	}
@@ -140,7 +149,7 @@ type orderGen struct {
 	now  time.Time
 }
 
-func newOrderGen(ctx context.Context, st *store.Store, r LaunchRequest) (*orderGen, error) {
+func newOrderGen(ctx context.Context, st *store.Store, r LaunchRequest, now time.Time) (*orderGen, error) {
 	base, err := st.CountMissions(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
@@ -151,7 +160,7 @@ func newOrderGen(ctx context.Context, st *store.Store, r LaunchRequest) (*orderG
 		_, _ = rand.Read(b[:])
 		seed = binary.LittleEndian.Uint64(b[:])
 	}
-	return &orderGen{r: r, base: base, seed: seed, now: time.Now().UTC()}, nil
+	return &orderGen{r: r, base: base, seed: seed, now: now.UTC()}, nil
 }
 
 func (g *orderGen) order(i int, t mission.Type) mission.Order {

@@ -96,3 +96,21 @@ func MatchDead(dead []backends.DeadLetter, args []string) ([]string, error) {
 	}
 	return ids, nil
 }
+
+// SplitReplayed sorts replayed ids into those with a mission (known, in
+// the order of missions, the store's rows for them) and the others
+// (strange, in replayed order): messages that were never missions, such
+// as malformed ones, which a worker will dead-letter again.
+func SplitReplayed(replayed []string, missions []store.Mission) (known, strange []string) {
+	isMission := map[string]bool{}
+	for _, m := range missions {
+		known = append(known, m.ID)
+		isMission[m.ID] = true
+	}
+	for _, id := range replayed {
+		if !isMission[id] {
+			strange = append(strange, id)
+		}
+	}
+	return known, strange
+}

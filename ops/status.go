@@ -39,9 +39,10 @@ const LiveWindow = 10 * time.Second
 
 // Summary is what `palantir status` shows without ids: missions by state
 // per type and per worker, the queue's figures, and the live workers of
-// this backend's queue. stats asks the broker; when it fails, the queue row
-// carries the error, since the store's half is still worth showing.
-func Summary(ctx context.Context, st *store.Store, backend, queue string, stats func(context.Context) (backends.Stats, error)) ([]StatusRow, error) {
+// this backend's queue as of now. stats asks the broker; when it fails, the
+// queue row carries the error, since the store's half is still worth
+// showing.
+func Summary(ctx context.Context, st *store.Store, now time.Time, backend, queue string, stats func(context.Context) (backends.Stats, error)) ([]StatusRow, error) {
 	var rows []StatusRow
 	for _, group := range []string{"type", "worker"} {
 		counted, err := countRows(ctx, st, group)
@@ -51,7 +52,7 @@ func Summary(ctx context.Context, st *store.Store, backend, queue string, stats 
 		rows = append(rows, counted...)
 	}
 	rows = append(rows, queueRow(ctx, backend, queue, stats))
-	workers, err := LiveWorkers(ctx, st, backend, queue) // this summary is about the current backend's queue
+	workers, err := LiveWorkers(ctx, st, now, backend, queue) // this summary is about the current backend's queue
 	if err != nil {
 		return nil, err
 	}
@@ -68,10 +69,10 @@ func Summary(ctx context.Context, st *store.Store, backend, queue string, stats 
 }
 
 // LiveWorkers are the workers of backend's queue that beat within
-// LiveWindow and have not said they stopped: what status lists, what the
-// dashboard draws, and what a waiting launch looks for.
-func LiveWorkers(ctx context.Context, st *store.Store, backend, queue string) ([]store.Worker, error) {
-	all, err := st.Workers(ctx, time.Now().Add(-LiveWindow))
+// LiveWindow before now and have not said they stopped: what status lists,
+// what the dashboard draws, and what a waiting launch looks for.
+func LiveWorkers(ctx context.Context, st *store.Store, now time.Time, backend, queue string) ([]store.Worker, error) {
+	all, err := st.Workers(ctx, now.Add(-LiveWindow))
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
@@ -82,6 +83,24 @@ func LiveWorkers(ctx context.Context, st *store.Store, backend, queue string) ([
 		}
 	}
 	return live, nil
+}
+
+// Namesakes are the live workers (beating within LiveWindow before now,
+// not stopped) named name, on any backend or queue, other than process pid
+// on host itself: a worker starting under name would be mixed up with them
+// in status and history.
+func Namesakes(ctx context.Context, st *store.Store, now time.Time, name, host string, pid int) ([]store.Worker, error) {
+	all, err := st.Workers(ctx, now.Add(-LiveWindow))
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	var out []store.Worker
+	for _, w := range all {
+		if w.Name == name && w.StoppedAt.IsZero() && (w.PID != pid || w.Host != host) {
+			out = append(out, w)
+		}
+	}
+	return out, nil
 }
 
 func countRows(ctx context.Context, st *store.Store, group string) ([]StatusRow, error) {

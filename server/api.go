@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -210,7 +209,7 @@ func (s *Server) missionEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// As trace: by time, since processes store their events in batches.
-	sort.SliceStable(evs, func(i, j int) bool { return evs[i].At.Before(evs[j].At) })
+	ops.SortEvents(evs)
 	writeJSON(w, http.StatusOK, ops.Events(evs))
 }
 
@@ -227,7 +226,7 @@ func (s *Server) leaderboard(w http.ResponseWriter, r *http.Request) {
 // carries the error, as `status -o json` does.
 func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	rows, err := s.summary.get(r.Context(), func(ctx context.Context) ([]ops.StatusRow, error) {
-		return ops.Summary(ctx, s.cfg.Store, s.cfg.Backend, s.cfg.QueueName, s.cfg.Queue.Stats)
+		return ops.Summary(ctx, s.cfg.Store, time.Now(), s.cfg.Backend, s.cfg.QueueName, s.cfg.Queue.Stats)
 	})
 	if err != nil {
 		s.fail(w, r, err)

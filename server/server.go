@@ -98,7 +98,7 @@ func (s *Server) gaugeSource() metrics.Source {
 	return metrics.Source{Backend: backend, Queue: queue, Stats: s.cfg.Queue.Stats,
 		Counts: func(ctx context.Context) ([]store.Count, error) { return st.CountsBy(ctx, "type") },
 		LiveWorkers: func(ctx context.Context) (int, error) {
-			ws, err := ops.LiveWorkers(ctx, st, backend, queue)
+			ws, err := ops.LiveWorkers(ctx, st, time.Now(), backend, queue)
 			return len(ws), err
 		}}
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -166,13 +165,8 @@ func runDLQReplay(ctx context.Context, a *app, o replayOptions) error {
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
-	var known []string // malformed messages have no mission to follow
-	isMission := map[string]bool{}
-	for _, m := range missions {
-		known = append(known, m.ID)
-		isMission[m.ID] = true
-	}
-	if strange := slices.DeleteFunc(slices.Clone(replayed), func(id string) bool { return isMission[id] }); len(strange) > 0 {
+	known, strange := ops.SplitReplayed(replayed, missions) // malformed messages have no mission to follow
+	if len(strange) > 0 {
 		// -o json lists mission objects; these have none, so say them here.
 		fmt.Fprintf(a.Err, "replayed %d message(s) that are not missions (a worker will dead-letter them again): %s\n",
 			len(strange), strings.Join(strange, " "))

@@ -100,7 +100,7 @@ func runLaunch(ctx context.Context, a *app, o launchOptions) error {
 	l := &ops.Launcher{Store: st, Queue: q, Telemetry: tel, Backend: a.be.Name, QueueName: a.cfg.Queue,
 		Source: telemetry.CLI(), Log: a.log, Progress: func(done, total int) {
 			fmt.Fprintf(a.Err, "published %d/%d missions\n", done, total)
-		}}
+		}, Now: a.now}
 	var ids []string // kept only to wait for them: a plain launch streams
 	err = l.Launch(ctx, o.LaunchRequest, func(chunkIDs []string) error {
 		if wait {

@@ -83,7 +83,7 @@ func TestLaunchFellowshipRunsOnEmbeddedWorkers(t *testing.T) {
 	if total != want || len(board) != 10 {
 		t.Errorf("leaderboard totals %d points over %d heroes, want %d over 10", total, len(board), want)
 	}
-	tr := decode[traceJSON](t, cli(t, dir, "trace", ms[0].ID[:6], "-o", "json"))
+	tr := decode[ops.TraceObject](t, cli(t, dir, "trace", ms[0].ID[:6], "-o", "json"))
 	var names []string
 	services := map[string]bool{}
 	for _, s := range tr.Steps {
@@ -113,7 +113,7 @@ func TestTraceExplainNamesEachPrimitive(t *testing.T) {
 	dir := t.TempDir()
 	r := cli(t, dir, "launch", "raven", "--speed", "50", "--fail-rate", "0", "--wait", "-o", "json")
 	ms := decode[[]ops.Mission](t, r)
-	tr := decode[traceJSON](t, cli(t, dir, "trace", ms[0].ID, "--explain", "-o", "json"))
+	tr := decode[ops.TraceObject](t, cli(t, dir, "trace", ms[0].ID, "--explain", "-o", "json"))
 	be, _ := all.Registry().Resolve("inproc")
 	got := map[string]string{}
 	for _, s := range tr.Steps {

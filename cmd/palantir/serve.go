@@ -13,6 +13,7 @@ import (
 
 	"github.com/palantir-lab/palantir/backends"
 	"github.com/palantir-lab/palantir/metrics"
+	"github.com/palantir-lab/palantir/ops"
 	"github.com/palantir-lab/palantir/server"
 	"github.com/palantir-lab/palantir/telemetry"
 )
@@ -154,11 +155,9 @@ func runServe(ctx context.Context, a *app, o serveOptions) error {
 	cancel()
 	stopWorkers()
 	if ids := srv.Unfinished(); len(ids) > 0 {
-		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		if n, err := st.Abandon(actx, ids, "interrupted: the inproc queue lived in the serve process", a.now()); err == nil && n > 0 {
+		if n, err := ops.Abandon(ctx, st, ids, "interrupted: the inproc queue lived in the serve process", a.now()); err == nil && n > 0 {
 			fmt.Fprintf(a.Err, "%d unfinished mission(s) marked FAILURE: the inproc queue ends with this process\n", n)
 		}
-		cancel()
 	}
 	fmt.Fprintln(a.Err, "palantir serve: stopped")
 	return nil

@@ -66,7 +66,7 @@ func runStatus(ctx context.Context, a *app, o statusOptions) error {
 	if err != nil {
 		return err
 	}
-	ids, err := resolveIDs(ctx, st, o.IDs)
+	ids, err := ops.ResolveIDs(ctx, st, o.IDs)
 	if err != nil {
 		return err
 	}
@@ -104,18 +104,6 @@ func runStatus(ctx context.Context, a *app, o statusOptions) error {
 	}
 }
 
-func resolveIDs(ctx context.Context, st *store.Store, args []string) ([]string, error) {
-	ids := make([]string, 0, len(args))
-	for _, arg := range args {
-		id, err := st.Resolve(ctx, arg)
-		if err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	return ids, nil
-}
-
 func printStatus(ctx context.Context, a *app, st *store.Store, ids []string) error {
 	if len(ids) > 0 {
 		ms, err := st.Missions(ctx, ids)
@@ -127,7 +115,7 @@ func printStatus(ctx context.Context, a *app, st *store.Store, ids []string) err
 		}
 		return missionTable(a.Out, ms)
 	}
-	rows, err := ops.Summary(ctx, st, a.be.Name, a.cfg.Queue, func(ctx context.Context) (backends.Stats, error) {
+	rows, err := ops.Summary(ctx, st, a.now(), a.be.Name, a.cfg.Queue, func(ctx context.Context) (backends.Stats, error) {
 		q, err := a.Queue(ctx)
 		if err != nil {
 			return backends.Stats{}, err

@@ -55,9 +55,7 @@ func runEmbedded(ctx context.Context, a *app, q backends.Subscriber, st *store.S
 	final, err := waitMissions(ctx, a, st, ids)
 	stop()
 	if err != nil {
-		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		if n, aerr := st.Abandon(actx, ids, "interrupted: the inproc queue lived in the launching process", a.now()); aerr == nil && n > 0 {
+		if n, aerr := ops.Abandon(ctx, st, ids, "interrupted: the inproc queue lived in the launching process", a.now()); aerr == nil && n > 0 {
 			fmt.Fprintf(a.Err, "%d unfinished mission(s) marked FAILURE: the inproc queue ends with this process\n", n)
 		}
 	}
@@ -120,7 +118,7 @@ func hintNoWorker(ctx context.Context, a *app, st *store.Store, ms []store.Missi
 			return
 		}
 	}
-	if live, err := ops.LiveWorkers(ctx, st, a.be.Name, a.cfg.Queue); err != nil || len(live) > 0 {
+	if live, err := ops.LiveWorkers(ctx, st, a.now(), a.be.Name, a.cfg.Queue); err != nil || len(live) > 0 {
 		return
 	}
 	fmt.Fprintf(a.Err, "still waiting: no live worker of %s queue %q reports to store %s. Start one with the same --backend, --queue and --store (in the same directory for the default palantir.db).\n",

@@ -171,15 +171,10 @@ func runWorker(ctx context.Context, a *app, o workerOptions) error {
 // warnDuplicateName warns when a live worker already uses name: two
 // workers of one name would look like one in status and history.
 func warnDuplicateName(ctx context.Context, a *app, st *store.Store, name string) {
-	live, err := st.Workers(ctx, a.now().Add(-ops.LiveWindow))
-	if err != nil {
-		return
-	}
 	host, _ := os.Hostname()
-	for _, w := range live {
-		if w.Name == name && w.StoppedAt.IsZero() && (w.PID != os.Getpid() || w.Host != host) {
-			fmt.Fprintf(a.Err, "warning: a live worker named %q already runs (%s pid %d); status and history will mix them up: pick another --name\n", name, w.Host, w.PID)
-		}
+	others, _ := ops.Namesakes(ctx, st, a.now(), name, host, os.Getpid())
+	for _, w := range others {
+		fmt.Fprintf(a.Err, "warning: a live worker named %q already runs (%s pid %d); status and history will mix them up: pick another --name\n", name, w.Host, w.PID)
 	}
 }
 
