@@ -195,13 +195,13 @@ type TxQueue interface {
 }
 
 // TxDelivery is a Delivery of a TxQueue, which can be settled inside a
-// transaction of the caller's on the queue's database. A settlement made
-// in tx is confirmed, once tx has committed, by the matching method (Ack
-// after AckTx, DeadLetter after DeadLetterTx), which then runs no
-// statement and returns what the settlement found (ErrLeaseLost if the
-// message had gone to another consumer). If tx rolled back, settle again,
-// in a new transaction or by the plain methods: the delivery is still
-// unsettled. Not safe for concurrent use with other settlements.
+// transaction of the caller's on the queue's database. After tx ends,
+// call the matching plain method (Ack after AckTx, DeadLetter after
+// DeadLetterTx): if tx committed, it changes nothing and returns what the
+// settlement found (ErrLeaseLost if the message had gone to another
+// consumer); if tx rolled back, the delivery is still unsettled and the
+// method does its own work. Not safe for concurrent use with other
+// settlements.
 type TxDelivery interface {
 	Delivery
 	// AckTx deletes the message inside tx.

@@ -121,7 +121,7 @@ func (d *delivery) move(ctx context.Context, copy string, notify bool, args ...a
 // Ack deletes the row, or confirms an AckTx (tx.go). Concurrent acks of one Queue share a transaction
 // (acker.go).
 func (d *delivery) Ack(ctx context.Context) error {
-	if ok, err := d.confirmed("ack"); ok {
+	if ok, err := d.confirmed(ctx, "ack"); ok {
 		return err
 	}
 	return d.settle(ctx, "ack", func() (bool, error) {
@@ -174,7 +174,7 @@ func (d *delivery) Release(ctx context.Context) error {
 // transaction, or confirms a DeadLetterTx (tx.go). If that fails, the row stays leased to this delivery and
 // comes back when the lease ends.
 func (d *delivery) DeadLetter(ctx context.Context, reason string) error {
-	if ok, err := d.confirmed("dead-letter"); ok {
+	if ok, err := d.confirmed(ctx, "dead-letter"); ok {
 		return err
 	}
 	return d.settle(ctx, "dead-letter", func() (bool, error) {

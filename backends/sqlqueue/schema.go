@@ -100,6 +100,9 @@ type statements struct {
 	claim  string
 	extend string
 	ack    string
+	// held counts the row if it still holds a delivery's lease token (a
+	// settlement in a caller's transaction that did not commit; tx.go).
+	held string
 	// release gives a delivery back (Release): visible now, same attempt,
 	// its delivery not counted; unread does the same for a claimed row
 	// never handed out.
@@ -152,6 +155,7 @@ RETURNING id, ` + msgID + `, CASE WHEN octet_length(body) <= ? THEN body END, oc
 		// again since has another, and the statement changes nothing.
 		extend:  `UPDATE ` + Table + ` SET visible_at = {{now}} + ?` + owned,
 		ack:     `DELETE FROM ` + Table + owned,
+		held:    `SELECT COUNT(*) FROM ` + Table + owned,
 		release: `UPDATE ` + Table + ` SET visible_at = {{now}}, deliveries = CASE WHEN deliveries > 0 THEN deliveries - 1 ELSE 0 END, released = released + 1, lease_owner = NULL, lease_token = NULL` + owned,
 		unread:  `UPDATE ` + Table + ` SET visible_at = {{now}}, deliveries = CASE WHEN deliveries > 0 THEN deliveries - 1 ELSE 0 END, lease_owner = NULL, lease_token = NULL` + owned,
 		retryCopy: `INSERT INTO ` + Table + ` (queue, msg_id, body, attempt, deliveries, released, visible_at, enqueued_at)
@@ -178,7 +182,7 @@ RETURNING id, msg_id, body`,
 	if d.Notify != "" {
 		s.notify = d.sql(d.Notify)
 	}
-	for _, p := range []*string{&s.peek, &s.claim, &s.extend, &s.ack, &s.release, &s.unread, &s.retryCopy, &s.deadCopy,
+	for _, p := range []*string{&s.peek, &s.claim, &s.extend, &s.ack, &s.held, &s.release, &s.unread, &s.retryCopy, &s.deadCopy,
 		&s.remove, &s.stats, &s.deadList, &s.deadListN, &s.takeDeadAll, &s.purge, &s.destroy, &s.destroyDead} {
 		*p = d.sql(*p)
 	}

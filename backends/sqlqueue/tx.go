@@ -115,25 +115,40 @@ func (d *delivery) settleIn(ctx context.Context, tx *sql.Tx, op, query string, a
 	return nil
 }
 
-// confirmed settles the delivery without a statement if a settlement of
-// op was made in a committed transaction (see backends.TxDelivery); ok is
-// false when there is none to confirm. It needs no open queue: the
-// settlement was made when the transaction committed.
-func (d *delivery) confirmed(op string) (ok bool, err error) {
+// confirmed settles the delivery without changing anything if a
+// settlement of op was made in a transaction that committed (see
+// backends.TxDelivery); ok is false when there is none, and the plain
+// method does its own work. Whether the transaction committed is read
+// from the row: still there with this delivery's token, it did not (the
+// store refused the outcome and rolled back, say).
+func (d *delivery) confirmed(ctx context.Context, op string) (ok bool, err error) {
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	t := d.tx
+	d.tx = nil
+	d.mu.Unlock()
 	if t == nil || t.op != op {
 		return false, nil
 	}
-	name := d.c.q.d.Name
-	if d.settled {
-		return true, fmt.Errorf("%s %s %s: %w", name, op, d.rec.ID, backends.ErrSettled)
+	q := d.c.q
+	var held int
+	if err := q.db.QueryRowContext(ctx, q.st.held, d.id, d.token).Scan(&held); err != nil {
+		d.mu.Lock()
+		d.tx = t // not known yet: ask again
+		d.mu.Unlock()
+		return true, q.fail(ctx, op, d.rec.ID, err)
 	}
-	d.settled, d.tx = true, nil
+	if held > 0 {
+		return false, nil
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.settled {
+		return true, fmt.Errorf("%s %s %s: %w", q.d.Name, op, d.rec.ID, backends.ErrSettled)
+	}
+	d.settled = true
 	d.c.pf.Settled()
 	if !t.owned {
-		return true, fmt.Errorf("%s %s %s: %w", name, op, d.rec.ID, backends.ErrLeaseLost)
+		return true, fmt.Errorf("%s %s %s: %w", q.d.Name, op, d.rec.ID, backends.ErrLeaseLost)
 	}
 	return true, nil
 }

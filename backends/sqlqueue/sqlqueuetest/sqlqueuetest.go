@@ -60,6 +60,7 @@ func Run(t *testing.T, k Kit) {
 		{"AckTxCommitsWithTheCallersTransaction", testAckTx},
 		{"DeadLetterTxCommitsWithTheCallersTransaction", testDeadLetterTx},
 		{"AckTxOfALostLeaseSaysSo", testAckTxLeaseLost},
+		{"PlainSettlementAfterARolledBackTx", testPlainAfterRollback},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, k) })

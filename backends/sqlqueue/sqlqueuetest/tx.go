@@ -177,3 +177,34 @@ func testAckTxLeaseLost(t *testing.T, k Kit) {
 	}
 	backendtest.Must(t, "Ack by the next claimer", next.Ack(backendtest.Context(t)))
 }
+
+// A settlement made in a transaction that rolled back is not confirmed
+// by the plain method that follows (the worker's path when the store
+// refused the outcome): Ack and DeadLetter then do their own work.
+func testPlainAfterRollback(t *testing.T, k Kit) {
+	db := k.NewDatabase(t)
+	q := txQueue(t, db, backendtest.QueueName(t), k.Lease)
+	ctx := backendtest.Context(t)
+	backendtest.Must(t, "Publish", q.Publish(ctx, backends.Message{ID: "acked", Body: []byte("b")},
+		backends.Message{ID: "dead", Body: []byte("b")}))
+	c := backendtest.Subscribe(t, q, "c", 1)
+
+	acked := backendtest.Receive(t, c, 5*time.Second)
+	inTx(t, db.Plain, false, func(tx *sql.Tx) error { return acked.(backends.TxDelivery).AckTx(ctx, tx) })
+	backendtest.Must(t, "plain Ack after a rolled-back AckTx", acked.Ack(ctx))
+
+	dead := backendtest.Receive(t, c, 5*time.Second)
+	inTx(t, db.Plain, false, func(tx *sql.Tx) error {
+		return dead.(backends.TxDelivery).DeadLetterTx(ctx, tx, "rolled back")
+	})
+	backendtest.Must(t, "plain DeadLetter after a rolled-back DeadLetterTx", dead.DeadLetter(ctx, "the store refused it"))
+
+	dls, err := q.DeadLetters(ctx, 0)
+	backendtest.Must(t, "DeadLetters", err)
+	if len(dls) != 1 || dls[0].ID != "dead" || dls[0].Reason != "the store refused it" {
+		t.Errorf("dead letters: %+v, want dead with the plain call's reason", dls)
+	}
+	if s := stats(t, q); s.InFlight != 0 || s.Ready != 0 {
+		t.Errorf("at the end: %+v, want nothing left in the queue", s)
+	}
+}
