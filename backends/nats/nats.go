@@ -209,12 +209,20 @@ func logger(cfg backends.Config) *slog.Logger {
 	return l.With("backend", Name, "queue", cfg.Queue)
 }
 
-// ensure creates or updates the three streams, and creates the work
-// consumer if it is missing (Subscribe sets its lease; a process that
+// ensure creates or updates the three streams (with the URL's replicas,
+// else those a stream has), and creates the work consumer if it is
+// missing (Subscribe sets its lease; a process that
 // only publishes or reads stats must not change it). Idempotent; several
 // processes may run it at once.
 func (q *Queue) ensure(ctx context.Context) error {
 	for _, sc := range q.streamConfigs() {
+		if sc.Replicas == 0 {
+			// A URL without replicas keeps what the stream has: an update
+			// with none would scale an R3 stream down to one server.
+			if s, err := q.js.Stream(ctx, sc.Name); err == nil {
+				sc.Replicas = s.CachedInfo().Config.Replicas
+			}
+		}
 		if _, err := q.js.CreateOrUpdateStream(ctx, sc); err != nil {
 			return q.fail(ctx, "create stream", sc.Name, err)
 		}
@@ -241,16 +249,19 @@ func (q *Queue) streamConfigs() []jetstream.StreamConfig {
 			Name: n.Work, Subjects: []string{n.WorkSubject},
 			Description: fmt.Sprintf("palantir queue %q: missions waiting for a worker", q.cfg.Queue),
 			Retention:   jetstream.WorkQueuePolicy, Storage: jetstream.FileStorage, Duplicates: dedupWindow,
+			Replicas: q.set.replicas,
 		},
 		{
 			Name: n.Delayed, Subjects: []string{n.DelayedSubject},
 			Description: fmt.Sprintf("palantir queue %q: retries waiting for their delay", q.cfg.Queue),
 			Retention:   jetstream.WorkQueuePolicy, Storage: jetstream.FileStorage, Duplicates: dedupWindow,
+			Replicas: q.set.replicas,
 		},
 		{
 			Name: n.Dead, Subjects: []string{n.DeadSubject},
 			Description: fmt.Sprintf("palantir queue %q: dead letters", q.cfg.Queue),
 			Retention:   jetstream.LimitsPolicy, Storage: jetstream.FileStorage, Duplicates: dedupWindow,
+			Replicas: q.set.replicas,
 		},
 	}
 }

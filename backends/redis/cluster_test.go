@@ -24,9 +24,9 @@ func TestConformanceCluster(t *testing.T) {
 				c.Kill(i)
 			}
 			for i := range c.Nodes {
-				c.Start(i)
+				c.Start(t, i)
 			}
-			c.WaitOK()
+			c.WaitOK(t)
 		}
 	}
 	backendtest.Run(t, h)

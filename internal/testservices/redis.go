@@ -24,7 +24,6 @@ import (
 // default), the whole cluster answers CLUSTERDOWN once the others have
 // noticed.
 type RedisCluster struct {
-	t     *testing.T
 	bin   string
 	cli   string
 	Nodes []*RedisNode
@@ -48,7 +47,7 @@ type RedisNode struct {
 // under PALANTIR_REQUIRE_SERVICES=1).
 func StartRedisCluster(t *testing.T) *RedisCluster {
 	t.Helper()
-	c := &RedisCluster{t: t}
+	c := &RedisCluster{}
 	var err error
 	if c.bin, err = exec.LookPath("redis-server"); err != nil {
 		Unavailable(t, "a private Redis Cluster (redis-server)", "", err)
@@ -62,7 +61,7 @@ func StartRedisCluster(t *testing.T) *RedisCluster {
 	for i := range 3 {
 		n := &RedisNode{Port: FreePort(t), BusPort: FreePort(t), Dir: filepath.Join(root, fmt.Sprintf("node%d", i))}
 		c.Nodes = append(c.Nodes, n)
-		c.Start(i)
+		c.Start(t, i)
 		addrs = append(addrs, fmt.Sprintf("127.0.0.1:%d", n.Port))
 	}
 	t.Cleanup(func() {
@@ -76,7 +75,7 @@ func StartRedisCluster(t *testing.T) *RedisCluster {
 	if out, err := create.CombinedOutput(); err != nil {
 		t.Fatalf("redis-cli --cluster create %v: %v\n%s", addrs, err, out)
 	}
-	c.WaitOK()
+	c.WaitOK(t)
 	t.Logf("private Redis Cluster %v up in %v", addrs, time.Since(start).Round(100*time.Millisecond))
 	return c
 }
@@ -97,8 +96,8 @@ func (c *RedisCluster) URL() string {
 
 // Start starts node i (again, on its own directory: its append-only file
 // and nodes.conf) and waits until it answers PING.
-func (c *RedisCluster) Start(i int) {
-	c.t.Helper()
+func (c *RedisCluster) Start(t testing.TB, i int) {
+	t.Helper()
 	n := c.Nodes[i]
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -110,10 +109,10 @@ func (c *RedisCluster) Start(i int) {
 	n.out = &bytes.Buffer{}
 	cmd.Stdout, cmd.Stderr = n.out, n.out
 	if err := os.MkdirAll(n.Dir, 0o755); err != nil {
-		c.t.Fatal(err)
+		t.Fatal(err)
 	}
 	if err := cmd.Start(); err != nil {
-		c.t.Fatalf("start redis-server on port %d: %v", n.Port, err)
+		t.Fatalf("start redis-server on port %d: %v", n.Port, err)
 	}
 	n.cmd, n.exited = cmd, make(chan struct{})
 	exited := n.exited
@@ -124,11 +123,11 @@ func (c *RedisCluster) Start(i int) {
 		}
 		select {
 		case <-exited:
-			c.t.Fatalf("redis-server on port %d exited at start:\n%s", n.Port, n.out)
+			t.Fatalf("redis-server on port %d exited at start:\n%s", n.Port, n.out)
 		default:
 		}
 		if time.Now().After(deadline) {
-			c.t.Fatalf("redis-server on port %d did not answer PING within 10s:\n%s", n.Port, n.out)
+			t.Fatalf("redis-server on port %d did not answer PING within 10s:\n%s", n.Port, n.out)
 		}
 	}
 }
@@ -157,8 +156,8 @@ func (c *RedisCluster) CLI(i int, args ...string) (string, error) {
 
 // WaitOK waits up to 30 s until every node that is up says
 // cluster_state:ok.
-func (c *RedisCluster) WaitOK() {
-	c.t.Helper()
+func (c *RedisCluster) WaitOK(t testing.TB) {
+	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for i, n := range c.Nodes {
 		n.mu.Lock()
@@ -170,7 +169,7 @@ func (c *RedisCluster) WaitOK() {
 				break
 			}
 			if time.Now().After(deadline) {
-				c.t.Fatalf("Redis Cluster node on port %d not ok within 30s: %v\n%s", n.Port, err, out)
+				t.Fatalf("Redis Cluster node on port %d not ok within 30s: %v\n%s", n.Port, err, out)
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
@@ -179,8 +178,8 @@ func (c *RedisCluster) WaitOK() {
 
 // Owner is the index of the master that holds key's hash slot (CLUSTER
 // KEYSLOT, then CLUSTER SLOTS), asked of the first node that answers.
-func (c *RedisCluster) Owner(key string) int {
-	c.t.Helper()
+func (c *RedisCluster) Owner(t testing.TB, key string) int {
+	t.Helper()
 	for i := range c.Nodes {
 		out, err := c.CLI(i, "CLUSTER", "KEYSLOT", key)
 		if err != nil {
@@ -188,7 +187,7 @@ func (c *RedisCluster) Owner(key string) int {
 		}
 		slot, err := strconv.Atoi(strings.TrimSpace(out))
 		if err != nil {
-			c.t.Fatalf("CLUSTER KEYSLOT %s: %q", key, out)
+			t.Fatalf("CLUSTER KEYSLOT %s: %q", key, out)
 		}
 		nodes, err := c.CLI(i, "CLUSTER", "NODES")
 		if err != nil {
@@ -217,8 +216,8 @@ func (c *RedisCluster) Owner(key string) int {
 				}
 			}
 		}
-		c.t.Fatalf("no master of this cluster holds slot %d of %s:\n%s", slot, key, nodes)
+		t.Fatalf("no master of this cluster holds slot %d of %s:\n%s", slot, key, nodes)
 	}
-	c.t.Fatalf("no node of the Redis Cluster answers")
+	t.Fatalf("no node of the Redis Cluster answers")
 	return -1
 }
