@@ -2,6 +2,7 @@ package nats_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -80,4 +81,62 @@ func TestConformanceCluster(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestClusterLosesServers: the server that leads the work stream is
+// SIGKILLed. Once the surviving two have elected a new leader (5 to 10 s
+// here), a new process opens the queue on them, publishes, receives what
+// was published before and after, and acks: an Open or a Subscribe that
+// finds the streams and consumers as they should be leaves them alone
+// (an update, on nats-server 2.9, waited some 10 s more for the lost
+// server). With a second server gone there is no majority: Open fails
+// within a few seconds with ErrUnreachable, as when no server answers.
+func TestClusterLosesServers(t *testing.T) {
+	c := testservices.StartNATSCluster(t)
+	waitJetStream(t, clusterURL(c, 0))
+	name := backendtest.QueueName(t)
+	open := func(i int) (*nats.Queue, error) {
+		return nats.Open(context.Background(), backends.Config{URL: clusterURL(c, i), Queue: name, Lease: lease})
+	}
+	q, err := open(0)
+	backendtest.Must(t, "Open", err)
+	backendtest.Must(t, "Publish", q.Publish(context.Background(), msg("before")))
+	q.Close()
+
+	leader := c.StreamLeader(t, nats.NamesFor(name).Work)
+	c.Kill(leader)
+	survivor := (leader + 1) % 3
+	start := time.Now()
+	for {
+		q, err = open(survivor)
+		if err == nil {
+			break
+		}
+		if time.Since(start) > 30*time.Second {
+			t.Fatalf("no Open on the surviving servers within 30s of the leader's death: %v", err)
+		}
+	}
+	t.Logf("stream leader %s SIGKILLed: Open on %s succeeded after %v", c.Nodes[leader].Name, c.Nodes[survivor].Name, time.Since(start).Round(100*time.Millisecond))
+	defer q.Close()
+	backendtest.Must(t, "Publish", q.Publish(context.Background(), msg("after")))
+	cons := backendtest.Subscribe(t, q, "survivor", 2)
+	got := map[string]bool{}
+	for range 2 {
+		d := backendtest.Receive(t, cons, 10*time.Second)
+		got[d.Received().ID] = true
+		backendtest.Must(t, "Ack", d.Ack(context.Background()))
+	}
+	if !got["before"] || !got["after"] {
+		t.Errorf("received %v, want before and after", got)
+	}
+
+	c.Kill(survivor)
+	start = time.Now()
+	_, err = open((survivor + 1) % 3)
+	if took := time.Since(start); took > 6*time.Second {
+		t.Errorf("Open without a majority took %v, want a few seconds", took)
+	}
+	if !errors.Is(err, backends.ErrUnreachable) {
+		t.Errorf("Open without a majority: %v, want ErrUnreachable", err)
+	}
 }

@@ -51,9 +51,10 @@ func StartNATSCluster(t *testing.T) *NATSCluster {
 	}
 	start := time.Now()
 	root := t.TempDir()
+	ports := FreePorts(t, 9)
 	for i := range 3 {
 		c.Nodes = append(c.Nodes, &NATSNode{
-			Name: fmt.Sprintf("n%d", i), Port: FreePort(t), ClusterPort: FreePort(t), HTTPPort: FreePort(t),
+			Name: fmt.Sprintf("n%d", i), Port: ports[3*i], ClusterPort: ports[3*i+1], HTTPPort: ports[3*i+2],
 			Dir: filepath.Join(root, fmt.Sprintf("n%d", i)),
 		})
 	}

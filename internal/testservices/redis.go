@@ -58,8 +58,9 @@ func StartRedisCluster(t *testing.T) *RedisCluster {
 	start := time.Now()
 	root := t.TempDir()
 	addrs := []string{}
+	ports := FreePorts(t, 6)
 	for i := range 3 {
-		n := &RedisNode{Port: FreePort(t), BusPort: FreePort(t), Dir: filepath.Join(root, fmt.Sprintf("node%d", i))}
+		n := &RedisNode{Port: ports[2*i], BusPort: ports[2*i+1], Dir: filepath.Join(root, fmt.Sprintf("node%d", i))}
 		c.Nodes = append(c.Nodes, n)
 		c.Start(t, i)
 		addrs = append(addrs, fmt.Sprintf("127.0.0.1:%d", n.Port))
