@@ -168,16 +168,23 @@ type raftCluster struct {
 	} `json:"replicas"`
 }
 
-// settled says why g has no leader or a follower offline, or "" when
-// neither. (A follower's "current" is no help: an idle group shows it
-// false.)
-func (g *raftCluster) settled() string {
+// settled says why g has no leader, or a leader on a server that is
+// down, or a follower on a server that runs offline; "" when none. (A follower's "current" is no help: an
+// idle group shows it false.)
+func (c *NATSCluster) settled(g *raftCluster) string {
 	if g == nil || g.Leader == "" {
 		return "no leader"
 	}
+	for i, n := range c.Nodes {
+		if n.Name == g.Leader && !c.Up(i) {
+			return "its leader " + n.Name + " is down"
+		}
+	}
 	for _, r := range g.Replicas {
-		if r.Offline {
-			return "replica " + r.Name + " offline"
+		for i, n := range c.Nodes {
+			if n.Name == r.Name && r.Offline && c.Up(i) {
+				return "replica " + r.Name + " offline"
+			}
 		}
 	}
 	return ""
@@ -240,7 +247,7 @@ func (c *NATSCluster) WaitMetaLeader(t testing.TB) int {
 
 // WaitStreamLeaders waits up to 30 s until every node that is up names a
 // leader for every stream and consumer it knows, and no follower
-// offline: after a node starts, its streams and consumers elect leaders
+// offline on a server that runs: after a node starts, its streams and consumers elect leaders
 // only after the meta leader, and a stream without one answers no API
 // request.
 func (c *NATSCluster) WaitStreamLeaders(t testing.TB) {
@@ -259,11 +266,11 @@ func (c *NATSCluster) WaitStreamLeaders(t testing.TB) {
 			}
 			for _, a := range z.Accounts {
 				for _, s := range a.Streams {
-					if why := s.Cluster.settled(); why != "" {
+					if why := c.settled(s.Cluster); why != "" {
 						last = fmt.Sprintf("%s: stream %s: %s", c.Nodes[i].Name, s.Name, why)
 					}
 					for _, con := range s.Consumers {
-						if why := con.Cluster.settled(); why != "" {
+						if why := c.settled(con.Cluster); why != "" {
 							last = fmt.Sprintf("%s: consumer %s of %s: %s", c.Nodes[i].Name, con.Name, s.Name, why)
 						}
 					}
