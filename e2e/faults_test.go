@@ -674,90 +674,95 @@ func (e *env) scoredOnce(ids []string) {
 // mission ends SUCCESS, scored once; the broker holds nothing at the end;
 // no worker spins or floods its log.
 func TestSIGKILLStorm(t *testing.T) {
-	perBroker(t, "sqlite", func(t *testing.T, e *env) {
-		ids := e.launch("consult", "--count", "30", "--fail-rate", "0")
-		procs := map[string]*exec.Cmd{}
-		var order []string
-		spawn := func() {
-			name := fmt.Sprintf("eagle%d", len(order)+1)
-			order = append(order, name)
-			procs[name] = e.startWorker(name, "--concurrency", "2")
-		}
-		for range 3 {
-			spawn()
-		}
-		e.waitFor(30*time.Second, "a worker executing a mission", func() bool {
-			return len(e.missions("history", "--status", "processing")) > 0
-		})
+	perBroker(t, "sqlite", func(t *testing.T, e *env) { e.sigkillStorm() })
+}
 
-		const kills, every = 7, 1500 * time.Millisecond
-		cpu := 0.0 // of the workers killed, read when they are reaped
-		var victims []string
-		for tick := time.Now(); len(victims) < kills; {
-			if notFinal, _ := e.score(ids); notFinal == 0 {
-				break
-			}
-			time.Sleep(time.Until(tick.Add(every)))
-			tick = time.Now()
-			code, out, errs := e.palantir("chaos", "kill", "--busy", "-o", "json")
-			if code == 1 {
-				continue // none busy this moment (Redis: missions wait out a lease)
-			}
-			var killed []struct {
-				Worker  string
-				Current []string
-				Dead    bool
-			}
-			if code != 0 || json.Unmarshal([]byte(out), &killed) != nil || len(killed) != 1 {
-				t.Fatalf("chaos kill --busy: exit %d: %s %s", code, out, errs)
-			}
-			k := killed[0]
-			p := procs[k.Worker]
-			if p == nil || !k.Dead {
-				t.Fatalf("chaos kill --busy killed %+v, not one of this test's workers (%v) or not dead", k, order)
-			}
-			p.Wait()
-			if ws, ok := p.ProcessState.Sys().(syscall.WaitStatus); !ok || ws.Signal() != syscall.SIGKILL {
-				t.Errorf("%s ended %v, want killed by SIGKILL", k.Worker, p.ProcessState)
-			}
-			cpu += (p.ProcessState.UserTime() + p.ProcessState.SystemTime()).Seconds()
-			delete(procs, k.Worker)
-			victims = append(victims, fmt.Sprintf("%s(%d)", k.Worker, len(k.Current)))
-			spawn()
+// sigkillStorm is TestSIGKILLStorm's run on e (also on the clusters of
+// TestSIGKILLStormOnClusters).
+func (e *env) sigkillStorm() {
+	t := e.t
+	ids := e.launch("consult", "--count", "30", "--fail-rate", "0")
+	procs := map[string]*exec.Cmd{}
+	var order []string
+	spawn := func() {
+		name := fmt.Sprintf("eagle%d", len(order)+1)
+		order = append(order, name)
+		procs[name] = e.startWorker(name, "--concurrency", "2")
+	}
+	for range 3 {
+		spawn()
+	}
+	e.waitFor(30*time.Second, "a worker executing a mission", func() bool {
+		return len(e.missions("history", "--status", "processing")) > 0
+	})
+
+	const kills, every = 7, 1500 * time.Millisecond
+	cpu := 0.0 // of the workers killed, read when they are reaped
+	var victims []string
+	for tick := time.Now(); len(victims) < kills; {
+		if notFinal, _ := e.score(ids); notFinal == 0 {
+			break
 		}
-		for _, p := range procs {
-			cpu += cpuSeconds(t, p.Process.Pid)
+		time.Sleep(time.Until(tick.Add(every)))
+		tick = time.Now()
+		code, out, errs := e.palantir("chaos", "kill", "--busy", "-o", "json")
+		if code == 1 {
+			continue // none busy this moment (Redis: missions wait out a lease)
 		}
-		logs := 0
+		var killed []struct {
+			Worker  string
+			Current []string
+			Dead    bool
+		}
+		if code != 0 || json.Unmarshal([]byte(out), &killed) != nil || len(killed) != 1 {
+			t.Fatalf("chaos kill --busy: exit %d: %s %s", code, out, errs)
+		}
+		k := killed[0]
+		p := procs[k.Worker]
+		if p == nil || !k.Dead {
+			t.Fatalf("chaos kill --busy killed %+v, not one of this test's workers (%v) or not dead", k, order)
+		}
+		p.Wait()
+		if ws, ok := p.ProcessState.Sys().(syscall.WaitStatus); !ok || ws.Signal() != syscall.SIGKILL {
+			t.Errorf("%s ended %v, want killed by SIGKILL", k.Worker, p.ProcessState)
+		}
+		cpu += (p.ProcessState.UserTime() + p.ProcessState.SystemTime()).Seconds()
+		delete(procs, k.Worker)
+		victims = append(victims, fmt.Sprintf("%s(%d)", k.Worker, len(k.Current)))
+		spawn()
+	}
+	for _, p := range procs {
+		cpu += cpuSeconds(t, p.Process.Pid)
+	}
+	logs := 0
+	for _, name := range order {
+		logs += lineCount(e.workerLog(name))
+	}
+	t.Logf("%s: %d kills (worker and missions held): %v; %d worker processes used %.2fs CPU, %d log lines",
+		e.backend, len(victims), victims, len(order), cpu, logs)
+	if len(victims) < 6 {
+		t.Errorf("only %d kills before the run ended, want at least 6", len(victims))
+	}
+	if cpu > 0.25*float64(len(order)) {
+		t.Errorf("%d worker processes used %.2fs CPU: a hot loop somewhere", len(order), cpu)
+	}
+	if logs > 4*len(order) {
 		for _, name := range order {
-			logs += lineCount(e.workerLog(name))
+			t.Logf("%s:\n%s", name, e.workerLog(name))
 		}
-		t.Logf("%s: %d kills (worker and missions held): %v; %d worker processes used %.2fs CPU, %d log lines",
-			e.backend, len(victims), victims, len(order), cpu, logs)
-		if len(victims) < 6 {
-			t.Errorf("only %d kills before the run ended, want at least 6", len(victims))
+		t.Errorf("%d log lines from %d workers", logs, len(order))
+	}
+	e.finishedOnce(ids, "after a SIGKILL storm on "+e.backend)
+	for _, m := range e.missions(append([]string{"status"}, ids...)...) {
+		if m.Status != "SUCCESS" {
+			t.Errorf("%s: %s (%s)", m.ID, m.Status, m.Error)
 		}
-		if cpu > 0.25*float64(len(order)) {
-			t.Errorf("%d worker processes used %.2fs CPU: a hot loop somewhere", len(order), cpu)
-		}
-		if logs > 4*len(order) {
-			for _, name := range order {
-				t.Logf("%s:\n%s", name, e.workerLog(name))
-			}
-			t.Errorf("%d log lines from %d workers", logs, len(order))
-		}
-		e.finishedOnce(ids, "after a SIGKILL storm on "+e.backend)
-		for _, m := range e.missions(append([]string{"status"}, ids...)...) {
-			if m.Status != "SUCCESS" {
-				t.Errorf("%s: %s (%s)", m.ID, m.Status, m.Error)
-			}
-		}
-		e.scoredOnce(ids)
-		t.Logf("%s: %d starts for %d missions", e.backend, e.count("mission_started"), len(ids))
-		e.waitFor(20*time.Second, "the broker to hold nothing", func() bool {
-			_, held, _ := e.queueFigures()
-			return held == 0
-		})
+	}
+	e.scoredOnce(ids)
+	t.Logf("%s: %d starts for %d missions", e.backend, e.count("mission_started"), len(ids))
+	e.waitFor(20*time.Second, "the broker to hold nothing", func() bool {
+		_, held, _ := e.queueFigures()
+		return held == 0
 	})
 }
 

@@ -17,7 +17,7 @@ func Backend() backends.Backend {
 		Holds:     "NATS JetStream",
 		Networked: true,
 		URL: &backends.URLSetting{Key: "nats_url", Default: "nats://127.0.0.1:4222",
-			Help: "NATS URL for --backend nats (a server with JetStream; tls:// or ?cacertfile= for TLS)"},
+			Help: "NATS URL for --backend nats (a server with JetStream; tls:// or ?cacertfile= for TLS; ?replicas=3 on a cluster)"},
 		Open: func(ctx context.Context, cfg backends.Config) (backends.Queue, error) {
 			q, err := Open(ctx, cfg)
 			if err != nil {

@@ -17,8 +17,9 @@ import (
 // once), and run.Concurrency pull iterators (Messages, keeping
 // run.Prefetch messages buffered with pipelined pull requests) on one
 // durable consumer, each acking every message (+ACK, not awaited). The
-// scratch stream is a work queue with file storage, like a palantir
-// queue's, named from run.Queue, and is deleted afterwards.
+// scratch stream is a work queue with file storage and the URL's
+// replicas, like a palantir queue's, named from run.Queue, and is
+// deleted afterwards.
 func ceiling(ctx context.Context, run backends.CeilingRun) (time.Duration, error) {
 	set, err := parseURL(run.URL)
 	if err != nil {
@@ -35,7 +36,7 @@ func ceiling(ctx context.Context, run backends.CeilingRun) (time.Duration, error
 	}
 	n := NamesFor(run.Queue)
 	stream, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: n.Work, Subjects: []string{n.WorkSubject},
-		Retention: jetstream.WorkQueuePolicy, Storage: jetstream.FileStorage})
+		Retention: jetstream.WorkQueuePolicy, Storage: jetstream.FileStorage, Replicas: set.replicas})
 	if err != nil {
 		return 0, fmt.Errorf("nats ceiling: create stream %s: %w", n.Work, err)
 	}

@@ -24,7 +24,7 @@ func (q *Queue) Subscribe(ctx context.Context, opts backends.ConsumerOptions) (b
 	if q.closed() {
 		return nil, fmt.Errorf("nats subscribe %s: %w", q.names.Work, backends.ErrClosed)
 	}
-	cons, err := q.js.CreateOrUpdateConsumer(ctx, q.names.Work, q.workConsumerConfig())
+	cons, err := q.durable(ctx, q.names.Work, q.workConsumerConfig())
 	if err != nil {
 		return nil, q.fail(ctx, "subscribe", q.names.Work+" "+q.names.Consumer, err)
 	}

@@ -7,10 +7,14 @@
 //
 //	nats://[user:password@ | token@]host[:4222]
 //	tls://host:4222?cacertfile=/ca.pem&certfile=/client.pem&keyfile=/client.key
+//	nats://host:4222?replicas=3
 //
 // One server per URL: once connected, the client learns the other
 // servers of a cluster from it. tls:// (or any TLS parameter) asks for
-// TLS. Any other query parameter, a path, or a list of servers is an
+// TLS. replicas (1 to 5) is how many servers of a cluster keep each of
+// the queue's streams; without it a new stream has one and an existing
+// stream keeps its own (so that a process with a shorter URL does not
+// scale a replicated stream down). Any other query parameter, a path, or a list of servers is an
 // error wrapping backends.ErrBadURL. Errors and logs show the URL
 // redacted: the password, and a lone user name, which NATS reads as a
 // token.

@@ -37,7 +37,7 @@ func (q *Queue) startBackground(ctx context.Context) error {
 	if q.background || q.closing {
 		return nil
 	}
-	mover, err := q.js.CreateOrUpdateConsumer(ctx, q.names.Delayed, q.moverConfig())
+	mover, err := q.durable(ctx, q.names.Delayed, q.moverConfig())
 	if err != nil {
 		return q.fail(ctx, "create consumer", q.names.Delayed+" "+q.names.Mover, err)
 	}

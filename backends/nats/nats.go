@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -114,6 +115,12 @@ func Open(ctx context.Context, cfg backends.Config) (*Queue, error) {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("nats open %s: %w", set.redacted, ctx.Err())
 		}
+		if octx.Err() != nil && !errors.Is(err, backends.ErrUnreachable) {
+			// The server answers but JetStream does not (a cluster without
+			// a majority, a stream whose leader is being elected): as
+			// unreachable as no server, and as transient.
+			return nil, fmt.Errorf("nats open %s: %w: JetStream did not answer within %v: %w", set.redacted, backends.ErrUnreachable, openTimeout, err)
+		}
 		return nil, fmt.Errorf("nats open %s: %w", set.redacted, err)
 	}
 	return q, nil
@@ -209,13 +216,34 @@ func logger(cfg backends.Config) *slog.Logger {
 	return l.With("backend", Name, "queue", cfg.Queue)
 }
 
-// ensure creates or updates the three streams, and creates the work
-// consumer if it is missing (Subscribe sets its lease; a process that
+// ensure creates or updates the three streams (with the URL's replicas,
+// else those a stream has), and creates the work consumer if it is
+// missing (Subscribe sets its lease; a process that
 // only publishes or reads stats must not change it). Idempotent; several
 // processes may run it at once.
 func (q *Queue) ensure(ctx context.Context) error {
 	for _, sc := range q.streamConfigs() {
-		if _, err := q.js.CreateOrUpdateStream(ctx, sc); err != nil {
+		s, err := q.js.Stream(ctx, sc.Name)
+		switch {
+		case err == nil:
+			have := s.CachedInfo().Config
+			if sc.Replicas == 0 {
+				// A URL without replicas keeps what the stream has: an
+				// update with none would scale an R3 stream down to one
+				// server.
+				sc.Replicas = have.Replicas
+			}
+			if sameStream(have, sc) {
+				// No update: on a cluster that lost a server, an update
+				// waits for the stream's group to answer, for ~10 s on
+				// nats-server 2.9, while the stream serves.
+				continue
+			}
+			_, err = q.js.UpdateStream(ctx, sc)
+		case errors.Is(err, jetstream.ErrStreamNotFound):
+			_, err = q.js.CreateOrUpdateStream(ctx, sc)
+		}
+		if err != nil {
 			return q.fail(ctx, "create stream", sc.Name, err)
 		}
 	}
@@ -227,6 +255,31 @@ func (q *Queue) ensure(ctx context.Context) error {
 		return q.fail(ctx, "create consumer", q.names.Work+" "+q.names.Consumer, err)
 	}
 	return nil
+}
+
+// durable returns the durable consumer want of stream, creating it or
+// updating its configuration only if it differs (see ensure for why).
+func (q *Queue) durable(ctx context.Context, stream string, want jetstream.ConsumerConfig) (jetstream.Consumer, error) {
+	if cons, err := q.js.Consumer(ctx, stream, want.Durable); err == nil && sameConsumer(cons.CachedInfo().Config, want) {
+		return cons, nil
+	}
+	return q.js.CreateOrUpdateConsumer(ctx, stream, want)
+}
+
+// sameConsumer reports whether have already is want in every field
+// palantir sets.
+func sameConsumer(have, want jetstream.ConsumerConfig) bool {
+	return have.Description == want.Description && have.DeliverPolicy == want.DeliverPolicy &&
+		have.AckPolicy == want.AckPolicy && have.AckWait == want.AckWait &&
+		have.MaxDeliver == want.MaxDeliver && have.MaxAckPending == want.MaxAckPending
+}
+
+// sameStream reports whether have already is want in every field
+// palantir sets.
+func sameStream(have, want jetstream.StreamConfig) bool {
+	return slices.Equal(have.Subjects, want.Subjects) && have.Description == want.Description &&
+		have.Retention == want.Retention && have.Storage == want.Storage &&
+		have.Duplicates == want.Duplicates && have.Replicas == want.Replicas
 }
 
 // dedupWindow is how long JetStream remembers a Nats-Msg-Id. Only copies
@@ -241,16 +294,19 @@ func (q *Queue) streamConfigs() []jetstream.StreamConfig {
 			Name: n.Work, Subjects: []string{n.WorkSubject},
 			Description: fmt.Sprintf("palantir queue %q: missions waiting for a worker", q.cfg.Queue),
 			Retention:   jetstream.WorkQueuePolicy, Storage: jetstream.FileStorage, Duplicates: dedupWindow,
+			Replicas: q.set.replicas,
 		},
 		{
 			Name: n.Delayed, Subjects: []string{n.DelayedSubject},
 			Description: fmt.Sprintf("palantir queue %q: retries waiting for their delay", q.cfg.Queue),
 			Retention:   jetstream.WorkQueuePolicy, Storage: jetstream.FileStorage, Duplicates: dedupWindow,
+			Replicas: q.set.replicas,
 		},
 		{
 			Name: n.Dead, Subjects: []string{n.DeadSubject},
 			Description: fmt.Sprintf("palantir queue %q: dead letters", q.cfg.Queue),
 			Retention:   jetstream.LimitsPolicy, Storage: jetstream.FileStorage, Duplicates: dedupWindow,
+			Replicas: q.set.replicas,
 		},
 	}
 }

@@ -10,10 +10,20 @@ import (
 	"github.com/palantir-lab/palantir/backends"
 )
 
-// tlsParams are the query parameters palantir reads: PEM files for TLS.
-// Nothing else may follow '?': nats.go ignores query parameters, and a
-// silently ignored setting is worse than an error.
+// tlsParams are the query parameters for TLS: PEM files.
 var tlsParams = []string{"cacertfile", "certfile", "keyfile"}
+
+// replicasParam is how many servers of a cluster keep each of the
+// queue's streams (JetStream's Replicas, 1 to 5).
+const replicasParam = "replicas"
+
+// urlParams are the query parameters palantir reads. Nothing else may
+// follow '?': nats.go ignores query parameters, and a silently ignored
+// setting is worse than an error.
+var urlParams = append(slices.Clone(tlsParams), replicasParam)
+
+// maxReplicas is JetStream's limit on a stream's replicas.
+const maxReplicas = 5
 
 // settings is a parsed URL.
 type settings struct {
@@ -22,11 +32,13 @@ type settings struct {
 	caFile   string
 	certFile string
 	keyFile  string
+	// replicas is the streams' Replicas; 0 leaves it to the server (1).
+	replicas int
 }
 
 // parseURL reads a nats:// or tls:// URL naming one server:
 //
-//	nats://[user:password@ | token@]host[:4222][?cacertfile=&certfile=&keyfile=]
+//	nats://[user:password@ | token@]host[:4222][?cacertfile=&certfile=&keyfile=&replicas=]
 //
 // tls:// asks for TLS (as nats.go reads it); so does any of the TLS
 // parameters. Errors wrap backends.ErrBadURL and show the URL redacted.
@@ -70,19 +82,26 @@ func parseURL(rawURL string) (settings, error) {
 	}
 	var unknown []string
 	for k := range q {
-		if !slices.Contains(tlsParams, k) {
+		if !slices.Contains(urlParams, k) {
 			unknown = append(unknown, k)
 		}
 	}
 	if len(unknown) > 0 {
 		slices.Sort(unknown)
-		return bad("unknown query parameter %s (known: %s)", strings.Join(unknown, ", "), strings.Join(tlsParams, ", "))
+		return bad("unknown query parameter %s (known: %s)", strings.Join(unknown, ", "), strings.Join(urlParams, ", "))
 	}
 	s := settings{redacted: where, caFile: q.Get("cacertfile"), certFile: q.Get("certfile"), keyFile: q.Get("keyfile")}
 	for _, k := range tlsParams {
 		if q.Has(k) && q.Get(k) == "" {
 			return bad("%s is empty (want the path of a PEM file)", k)
 		}
+	}
+	if q.Has(replicasParam) {
+		n, err := strconv.Atoi(q.Get(replicasParam))
+		if err != nil || n < 1 || n > maxReplicas {
+			return bad("%s=%q is not a number from 1 to %d", replicasParam, q.Get(replicasParam), maxReplicas)
+		}
+		s.replicas = n
 	}
 	if (s.certFile == "") != (s.keyFile == "") {
 		return bad("certfile and keyfile go together (a client certificate and its key)")

@@ -29,6 +29,8 @@ func TestParseURL(t *testing.T) {
 		{name: "tls with files", url: "tls://h:4222?cacertfile=/ca.pem&certfile=/c.pem&keyfile=/c.key",
 			want: settings{server: "tls://h:4222", redacted: "tls://h:4222?cacertfile=/ca.pem&certfile=/c.pem&keyfile=/c.key",
 				caFile: "/ca.pem", certFile: "/c.pem", keyFile: "/c.key"}},
+		{name: "replicas", url: "nats://h:4222?replicas=3",
+			want: settings{server: "nats://h:4222", redacted: "nats://h:4222?replicas=3", replicas: 3}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -57,6 +59,9 @@ func TestParseURLRefuses(t *testing.T) {
 		{"fragment", "nats://h:4222#x", "fragment"},
 		{"unknown parameter", "nats://h:4222?jetstream=1&password=s3cret", "unknown query parameter jetstream, password"},
 		{"empty file", "tls://h?cacertfile=", "cacertfile is empty"},
+		{"replicas not a number", "nats://a:s3cret@h?replicas=three", "replicas"},
+		{"no replicas", "nats://h?replicas=0", "replicas"},
+		{"more replicas than JetStream keeps", "nats://h?replicas=6", "1 to 5"},
 		{"cert without key", "tls://h?certfile=/c.pem", "go together"},
 		{"several servers", "nats://a:s3cret@h1,nats://a:s3cret@h2", "several servers"},
 		{"unparseable", "nats://a:s3cret@h:4222/%zz", "does not parse"},

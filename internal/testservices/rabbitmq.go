@@ -155,6 +155,22 @@ func FreePort(t testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
+// FreePorts returns n distinct loopback TCP ports that were free a moment
+// ago (held open together while chosen, so that none comes twice).
+func FreePorts(t testing.TB, n int) []int {
+	t.Helper()
+	ports := make([]int, n)
+	for i := range ports {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		ports[i] = l.Addr().(*net.TCPAddr).Port
+	}
+	return ports
+}
+
 // amqpAnswers checks that an AMQP 0-9-1 server listens at rawURL's host:
 // it answers the protocol header with a method frame (connection.start).
 // (Without a client library: only backends/rabbitmq may import one.)
