@@ -21,6 +21,9 @@ type refusingWrites struct {
 	backends.Subscriber
 	refuse  atomic.Bool
 	refused atomic.Int64
+	// refuseExtend makes Extend fail too, as a broker that is down does.
+	refuseExtend atomic.Bool
+	extends      atomic.Int64
 }
 
 func (s *refusingWrites) Subscribe(ctx context.Context, o backends.ConsumerOptions) (backends.Consumer, error) {
@@ -59,6 +62,14 @@ func (d refusingDelivery) Retry(ctx context.Context, delay time.Duration) error 
 		return err
 	}
 	return d.Delivery.Retry(ctx, delay)
+}
+
+func (d refusingDelivery) Extend(ctx context.Context) error {
+	if d.s.refuseExtend.Load() {
+		d.s.extends.Add(1)
+		return fmt.Errorf("redis extend: %w: connection refused", backends.ErrUnreachable)
+	}
+	return d.Delivery.Extend(ctx)
 }
 
 func (d refusingDelivery) DeadLetter(ctx context.Context, reason string) error {
@@ -118,5 +129,33 @@ func TestRefusedSettlementIsHeldAndRetried(t *testing.T) {
 	}
 	if n := strings.Count(log.String(), "level=ERROR") + strings.Count(log.String(), "level=WARN"); n > 3 {
 		t.Errorf("%d warnings and errors while the broker refused, want it said once or twice:\n%s", n, log.String())
+	}
+}
+
+// A lease the broker will not extend for a while (Redis down while a
+// mission runs) is said once per mission, not at every try: the worker
+// tries every Lease/3, and a cluster outage printed a line per held
+// mission several times a second.
+func TestRefusedExtensionIsSaidOnce(t *testing.T) {
+	r := newRig(t)
+	q := r.open()
+	o := r.order("long", mission.Raven, 0, 1)
+	o.Speed = 1 // about a second: a dozen extensions at a 300 ms lease
+	r.launch(q, o)
+	sub := &refusingWrites{Subscriber: q}
+	sub.refuseExtend.Store(true)
+	var log lines
+	// One delivery at a time: the copy the lapsed lease gives back waits
+	// in the queue, so the lines counted are this delivery's.
+	w := r.worker("eagle1", sub, func(c *worker.Config) {
+		c.Concurrency, c.Prefetch = 1, 1
+		c.Logger = slog.New(slog.NewTextHandler(&log, nil))
+	})
+	r.runUntil(w, "the long mission", r.final("long"))
+	if n := sub.extends.Load(); n < 4 {
+		t.Fatalf("%d refused extensions, want several (the test needs a mission longer than a few leases)", n)
+	}
+	if n := strings.Count(log.String(), "lease not extended"); n != 1 {
+		t.Errorf("%d lines about the lease for %d refused extensions, want 1:\n%s", n, sub.extends.Load(), log.String())
 	}
 }

@@ -187,6 +187,7 @@ func (w *Worker) keepLease(ctx context.Context, d backends.Delivery, id string) 
 		defer close(finished)
 		t := time.NewTicker(w.cfg.Lease / 3)
 		defer t.Stop()
+		failing := false // said once, until an extension works again
 		for {
 			select {
 			case <-done:
@@ -200,8 +201,13 @@ func (w *Worker) keepLease(ctx context.Context, d backends.Delivery, id string) 
 					cancel()
 					return
 				}
-				if err != nil {
-					w.log.Warn("lease not extended", "mission", id, "err", err)
+				switch {
+				case err != nil && !failing:
+					w.log.Warn("lease not extended; trying again every "+(w.cfg.Lease/3).String(), "mission", id, "err", err)
+					failing = true
+				case err == nil && failing:
+					w.log.Info("lease extended again", "mission", id)
+					failing = false
 				}
 			}
 		}
