@@ -136,49 +136,34 @@ func (s *Store) commitGroup(batch []groupOp) {
 	// The writes are already accepted; they must land even if the
 	// process is shutting down, so they run under their own context.
 	ctx := context.Background()
-	tried, err := s.together(ctx, batch)
-	if tried && err == nil {
-		for _, op := range batch {
-			s.finish(op, nil)
-		}
-		return
-	}
-	if !tried {
-		err = s.tx(ctx, func(tx *sqlx.Tx) error {
+	if s.pipelined(batch) {
+		if err := s.pipeline(ctx, batch); err == nil {
 			for _, op := range batch {
-				if err := op.fn(tx); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err == nil || len(batch) == 1 {
-			for _, op := range batch {
-				s.finish(op, err)
+				s.finish(op, nil)
 			}
 			return
 		}
+		// Run each alone, below, to give each its own error.
 	}
-	// Someone's write failed (or the commit did): run each alone, to give
-	// each its own error.
+	errs := make([]error, len(batch))
+	err := s.tx(ctx, func(tx *sqlx.Tx) error {
+		for i, op := range batch {
+			if errs[i] = op.fn(tx); errs[i] != nil {
+				return errs[i]
+			}
+		}
+		return nil
+	})
+	if err == nil || (len(batch) == 1 && !s.pipelined(batch)) {
+		for _, op := range batch {
+			s.finish(op, err)
+		}
+		return
+	}
+	// Someone's write failed (or the commit did): run each alone.
 	for _, op := range batch {
 		s.finish(op, s.tx(ctx, op.fn))
 	}
-}
-
-// together makes batch's writes together where it can: on PostgreSQL in
-// one round trip (pipeline.go), on SQLite merged (merge.go). tried is
-// false when the group's writes must run one by one.
-func (s *Store) together(ctx context.Context, batch []groupOp) (tried bool, err error) {
-	if s.pipelined(batch) {
-		return true, s.pipeline(ctx, batch)
-	}
-	if s.driver == "sqlite" {
-		if fn, ok := s.mergedTx(ctx, batch); ok {
-			return true, s.tx(ctx, fn)
-		}
-	}
-	return false, nil
 }
 
 func (s *Store) finish(op groupOp, err error) {

@@ -42,33 +42,23 @@ const (
 	mergeStart    = "start"
 )
 
-// step is one part of a merged group: a write made as it is (op), or one
-// round's writes of one kind made together (kind, ms).
-type step struct {
-	op   *groupOp
-	kind string
-	ms   []*mergeable
-}
-
-// layout lays batch out in rounds, each round's writes of one kind in one
-// step. A mission's STARTED followed at once by its outcome in the same
+// merged lays batch out in rounds and merges each round's writes of one
+// kind. A mission's STARTED followed at once by its outcome in the same
 // group is one write: nobody can read the row between them (they commit
 // together), so the outcome takes the STARTED's time and the STARTED is
-// not written; its events are written as they are. ok is false when a
-// write about one mission cannot merge (progress, a retry, a queue's
-// settlement): the group then runs write by write.
-func layout(batch []groupOp) (steps []step, ok bool) {
+// not written; its events are written as they are.
+func merged(batch []groupOp) []pgStmt {
+	var out []pgStmt
 	var rounds [][]*mergeable
 	nth := make(map[string]int, len(batch))
 	last := make(map[string]*mergeable, len(batch))
-	for i := range batch {
-		op := &batch[i]
-		if op.key == "" {
-			steps = append(steps, step{op: op})
+	for _, op := range batch {
+		if op.key == "" || op.merge == nil {
+			if op.key != "" {
+				return nil // a write that cannot merge, about one mission
+			}
+			out = append(out, op.pg()...)
 			continue
-		}
-		if op.merge == nil {
-			return nil, false
 		}
 		m := op.merge
 		if prev := last[op.key]; prev != nil && prev.kind == mergeStart && m.kind == mergeComplete {
@@ -83,36 +73,23 @@ func layout(batch []groupOp) (steps []step, ok bool) {
 		rounds[r] = append(rounds[r], m)
 	}
 	for _, round := range rounds {
-		byKind := map[string][]*mergeable{}
-		for _, m := range round {
-			byKind[m.kind] = append(byKind[m.kind], m) // kind "": coalesced away
-		}
-		for _, kind := range []string{mergeStart, mergeComplete} {
-			if ms := byKind[kind]; len(ms) > 0 {
-				steps = append(steps, step{kind: kind, ms: ms})
-			}
-		}
+		out = append(out, mergeRound(round)...)
 	}
-	return steps, true
+	return out
 }
 
-// merged is batch as PostgreSQL statements, laid out and merged; nil when
-// it does not merge.
-func merged(batch []groupOp) []pgStmt {
-	steps, ok := layout(batch)
-	if !ok {
-		return nil
+// mergeRound is the statements of one round: one per kind.
+func mergeRound(round []*mergeable) []pgStmt {
+	byKind := map[string][]*mergeable{}
+	for _, m := range round {
+		byKind[m.kind] = append(byKind[m.kind], m) // kind "": coalesced away
 	}
 	var out []pgStmt
-	for _, st := range steps {
-		switch st.kind {
-		case "":
-			out = append(out, st.op.pg()...)
-		case mergeStart:
-			out = append(out, startAllStmt(st.ms))
-		case mergeComplete:
-			out = append(out, completeAllStmt(st.ms))
-		}
+	if ms := byKind[mergeStart]; len(ms) > 0 {
+		out = append(out, startAllStmt(ms))
+	}
+	if ms := byKind[mergeComplete]; len(ms) > 0 {
+		out = append(out, completeAllStmt(ms))
 	}
 	return out
 }
