@@ -2,6 +2,7 @@ package dispatch_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"path/filepath"
 	"strings"
@@ -107,12 +108,28 @@ func TestStoreSharesOnlyItsOwnPostgresDatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	// The same database, but a search_path that puts the queue's tables
+	// in another schema: the store's transaction would reach a table no
+	// worker reads (a new user's review found launch --wait stuck there).
+	plain, err := sql.Open("pgx", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	if _, err := plain.ExecContext(ctx, `CREATE SCHEMA qschema`); err != nil {
+		t.Fatal(err)
+	}
+	sep := "?"
+	if strings.Contains(url, "?") {
+		sep = "&"
+	}
 	for _, tc := range []struct {
 		name, url string
 		shared    bool
 	}{
 		{"its own database", url, true},
 		{"another database", testservices.PostgresDB(t), false},
+		{"its database, another schema", url + sep + "search_path=qschema", false},
 	} {
 		q, err := postgres.Open(ctx, backends.Config{URL: tc.url, Queue: "q"})
 		if err != nil {

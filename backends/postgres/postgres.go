@@ -58,9 +58,12 @@ var Dialect = sqlqueue.Dialect{
 	Notify:     "SELECT pg_notify('" + Channel + "', ?)",
 	SchemaLock: fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", schemaLockKey),
 	Exists:     "SELECT to_regclass(?) IS NOT NULL",
-	// Readable by any user, unlike the data directory or the cluster's
-	// system identifier.
-	Identity:  "SELECT current_database() || ' ' || current_setting('port') || ' ' || pg_postmaster_start_time()::text",
+	// The server (its start time and port, readable by any user, unlike
+	// its data directory or system identifier), the database, and the
+	// queue table as this connection's search_path resolves it: the same
+	// database with another search_path reaches other tables.
+	Identity: "SELECT current_database() || ' ' || current_setting('port') || ' ' || pg_postmaster_start_time()::text || ' ' || " +
+		"COALESCE(to_regclass('" + sqlqueue.Table + "')::oid::text, 'no table')",
 	Transient: transient,
 	PollMin:   time.Second,
 	PollMax:   time.Second,
