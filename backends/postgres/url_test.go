@@ -60,3 +60,13 @@ func TestParseURLConnectTimeout(t *testing.T) {
 		}
 	}
 }
+
+// trace --explain shows the claim PostgreSQL runs: ANY(ARRAY(…)) locks
+// exactly the rows it picks, where IN (… LIMIT … SKIP LOCKED) may lock
+// more (a new user's review found the explanation showing the latter).
+func TestExplainedClaimIsTheOneRun(t *testing.T) {
+	got := postgres.Dialect.Primitives()["mission_started"]
+	if !strings.Contains(got, "id = ANY(ARRAY(SELECT id FROM palantir_queue WHERE queue = Q") || !strings.Contains(got, "FOR UPDATE SKIP LOCKED))") {
+		t.Errorf("mission_started explained as %q, want the ANY(ARRAY(… FOR UPDATE SKIP LOCKED)) claim", got)
+	}
+}

@@ -1,5 +1,7 @@
 package sqlqueue
 
+import "fmt"
+
 // Primitives names the SQL behind each telemetry event (trace
 // --explain), in the dialect's words: the transaction that ends each
 // publish runs Notify where the dialect has one.
@@ -16,8 +18,9 @@ func (d Dialect) Primitives() map[string]string {
 	return map[string]string{
 		"mission_queued": "BEGIN; INSERT INTO " + Table + " (queue, msg_id, body, attempt, …) VALUES (Q, …), …" + notify +
 			"; COMMIT (a launch's batch is all or nothing, and when the store is this database the missions' rows are in the same transaction; a retry's copy is inserted in the retry's transaction)",
-		"mission_started": "UPDATE " + Table + " SET visible_at = now + lease, deliveries = deliveries + 1, lease_token = T WHERE id IN (SELECT id FROM " +
-			Table + " WHERE queue = Q AND visible_at <= now ORDER BY visible_at, id LIMIT n" + lock + ") RETURNING … (the claim)",
+		"mission_started": "UPDATE " + Table + " SET visible_at = now + lease, deliveries = deliveries + 1, lease_token = T WHERE " +
+			fmt.Sprintf(d.Claimable, "SELECT id FROM "+Table+" WHERE queue = Q AND visible_at <= now ORDER BY visible_at, id LIMIT n"+lock) +
+			" RETURNING … (the claim)",
 		"mission_progress": "UPDATE " + Table + " SET visible_at = now + lease" + owned + " (extends the lease)",
 		"mission_retry": "BEGIN; INSERT INTO " + Table + " SELECT … attempt + 1, visible_at = now + delay FROM " + Table + owned +
 			"; DELETE FROM " + Table + owned + notify + "; COMMIT",
