@@ -237,3 +237,21 @@ func TestSQLiteQueueGetsItsOwnStoreBesideAPostgreSQLOne(t *testing.T) {
 		t.Errorf("row: error %q, lost %d, store %q; want a run on a SQLite store of its own", r.Error, r.Lost, r.Store)
 	}
 }
+
+// Rows of one backend on two brokers (a single Redis and a Redis Cluster)
+// are told apart by their broker, password hidden; a backend that
+// appears once keeps its name (a new user's review found six rows named
+// redis, redis, rabbitmq, rabbitmq, nats, nats).
+func TestLabelsTellRowsOfOneBackendApart(t *testing.T) {
+	rs := []bench.Result{
+		{Backend: "redis", Broker: "redis://127.0.0.1:6379/0"},
+		{Backend: "redis", Broker: "redis://:xxxxx@127.0.0.1:7001?addr=127.0.0.1:7002"},
+		{Backend: "inproc"},
+	}
+	want := []string{"redis://127.0.0.1:6379/0", "redis://:xxxxx@127.0.0.1:7001?addr=127.0.0.1:7002", "inproc"}
+	for i, r := range rs {
+		if got := bench.Label(r, rs); got != want[i] {
+			t.Errorf("row %d labelled %q, want %q", i, got, want[i])
+		}
+	}
+}

@@ -47,7 +47,7 @@ func writeTable(b *strings.Builder, rs []Result) {
 	for _, r := range rs {
 		e := html.EscapeString
 		if r.Error != "" && r.MissionsPerSec == 0 {
-			fmt.Fprintf(b, "<tr><td>%s</td><td class=\"err\" colspan=\"16\">%s</td></tr>\n", e(r.Backend), e(r.Error))
+			fmt.Fprintf(b, "<tr><td>%s</td><td class=\"err\" colspan=\"16\">%s</td></tr>\n", e(Label(r, rs)), e(r.Error))
 			continue
 		}
 		rate := "max"
@@ -57,7 +57,7 @@ func writeTable(b *strings.Builder, rs []Result) {
 		fmt.Fprintf(b, "<tr><td>%s</td><td>%d</td><td>%d / %d</td><td>%d B</td><td>%s</td><td>%s</td><td>%.0f</td><td>%.0f</td>"+
 			"<td>%.2f</td><td>%.2f / %.2f</td><td>%.2f / %.2f</td><td>%.2f / %.2f / %.2f / %.2f</td><td>%d</td><td>%d</td>"+
 			"<td>%d</td><td>%.2f</td><td>%.1f</td></tr>\n",
-			e(r.Backend), r.Missions, r.Concurrency, r.Prefetch, r.PayloadBytes, rate, e(r.Store), r.MissionsPerSec, r.CeilingMsgsPerSec,
+			e(Label(r, rs)), r.Missions, r.Concurrency, r.Prefetch, r.PayloadBytes, rate, e(r.Store), r.MissionsPerSec, r.CeilingMsgsPerSec,
 			r.RatioToCeiling, r.PublishMS.P50, r.PublishMS.P99, r.QueueWaitMS.P50, r.QueueWaitMS.P99, r.EndToEndMS.P50,
 			r.EndToEndMS.P95, r.EndToEndMS.P99, r.EndToEndMS.Max, r.Redeliveries, r.Duplicates, r.Lost, r.CPUSeconds, r.PeakMemoryMB)
 		if r.Error != "" {
@@ -140,7 +140,7 @@ func throughputSVG(rs []Result) string {
 		r := rs[i]
 		y := top + float64(row)*(2*barH+gap)
 		color := palette[i%len(palette)]
-		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="end" font-weight="bold">%s</text>`+"\n", left-8, y+barH+4, html.EscapeString(r.Backend))
+		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="end" font-weight="bold">%s</text>`+"\n", left-8, y+barH+4, html.EscapeString(Label(r, rs)))
 		bar := func(y, v float64, fill, label string) {
 			wdt := ax.pos(v) * width
 			fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>%s</title></rect>`+
@@ -196,7 +196,7 @@ func cdfSVG(rs []Result) string {
 			pts = append(pts, fmt.Sprintf("%.1f,%.1f", left+ax.pos(p.Ms)*width, top+height*(1-p.Percentile/100)))
 		}
 		fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="2" points="%s"><title>%s</title></polyline>`+"\n",
-			color, strings.Join(pts, " "), html.EscapeString(r.Backend))
+			color, strings.Join(pts, " "), html.EscapeString(Label(r, rs)))
 		ly := top + 14 + float64(n)*18
 		fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="3"/><text x="%.1f" y="%.1f">%s (p99 %.2f ms)</text>`+"\n",
 			left+width+10, ly, left+width+30, ly, color, left+width+36, ly+4, html.EscapeString(r.Backend), r.EndToEndMS.P99)

@@ -128,3 +128,15 @@ func (l *latency) cdf() []CDFPoint {
 	}
 	return pts
 }
+
+// Label names r among rs in tables and charts: its backend's name, or,
+// when another row has the same backend (a single server beside a
+// cluster), its broker URL, password already redacted.
+func Label(r Result, rs []Result) string {
+	for _, o := range rs {
+		if o.Backend == r.Backend && o.Broker != r.Broker && r.Broker != "" {
+			return r.Broker
+		}
+	}
+	return r.Backend
+}

@@ -198,7 +198,7 @@ func runBench(ctx context.Context, a *app, o benchOptions) (err error) {
 	var lost []string
 	for _, r := range results {
 		if r.Lost > 0 {
-			lost = append(lost, fmt.Sprintf("%s lost %d of %d", r.Backend, r.Lost, r.Missions))
+			lost = append(lost, fmt.Sprintf("%s lost %d of %d", bench.Label(r, results), r.Lost, r.Missions))
 		}
 	}
 	if len(lost) > 0 {
@@ -240,10 +240,10 @@ func writeBenchReport(path string, rs []bench.Result, now time.Time) error {
 var benchColumns = []string{"BACKEND", "MISSIONS/S", "CEILING/S", "RATIO", "PUBLISH p50/p99", "QUEUE WAIT p50/p99",
 	"END-TO-END p50/p95/p99/max", "REDELIVERED", "DUPLICATES", "LOST", "CPU", "PEAK MEM", "ERROR"}
 
-// benchCells renders one row; latencies in milliseconds.
-func benchCells(r bench.Result) []string {
+// benchCells renders one row among rs; latencies in milliseconds.
+func benchCells(r bench.Result, rs []bench.Result) []string {
 	if r.MissionsPerSec == 0 && r.Error != "" {
-		return []string{r.Backend, "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", truncate(r.Error, 120)}
+		return []string{bench.Label(r, rs), "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", truncate(r.Error, 120)}
 	}
 	ms := func(v float64) string {
 		if v < 10 {
@@ -251,7 +251,7 @@ func benchCells(r bench.Result) []string {
 		}
 		return fmt.Sprintf("%.0f", v)
 	}
-	return []string{r.Backend, fmt.Sprintf("%.0f", r.MissionsPerSec), fmt.Sprintf("%.0f", r.CeilingMsgsPerSec),
+	return []string{bench.Label(r, rs), fmt.Sprintf("%.0f", r.MissionsPerSec), fmt.Sprintf("%.0f", r.CeilingMsgsPerSec),
 		fmt.Sprintf("%.2f", r.RatioToCeiling),
 		fmt.Sprintf("%s/%s ms", ms(r.PublishMS.P50), ms(r.PublishMS.P99)),
 		fmt.Sprintf("%s/%s ms", ms(r.QueueWaitMS.P50), ms(r.QueueWaitMS.P99)),
@@ -263,7 +263,7 @@ func benchCells(r bench.Result) []string {
 func benchTable(w io.Writer, rs []bench.Result) error {
 	t := newTable(w, benchColumns...)
 	for _, r := range rs {
-		t.row(anySlice(benchCells(r))...)
+		t.row(anySlice(benchCells(r, rs))...)
 	}
 	return t.flush()
 }
@@ -274,7 +274,7 @@ func benchMarkdown(w io.Writer, o benchOptions, rs []bench.Result) error {
 	b.WriteString("| " + strings.Join(benchColumns, " | ") + " |\n")
 	b.WriteString("|" + strings.Repeat(" --- |", len(benchColumns)) + "\n")
 	for _, r := range rs {
-		cells := benchCells(r)
+		cells := benchCells(r, rs)
 		for i, c := range cells {
 			cells[i] = strings.ReplaceAll(c, "|", `\|`)
 		}
