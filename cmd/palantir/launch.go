@@ -83,7 +83,16 @@ func (o launchOptions) validate() error {
 	if o.Workers < 1 || o.Workers > 64 {
 		return usageErr("--workers must be between 1 and 64, got %d", o.Workers)
 	}
-	return o.LaunchRequest.Validate(ops.Flag)
+	return o.LaunchRequest.Validate(launchField)
+}
+
+// launchField names a launch's fields as its command line does: the
+// mission types are the TYPE arguments, the rest flags.
+func launchField(field string) string {
+	if field == "type" {
+		return "TYPE"
+	}
+	return ops.Flag(field)
 }
 
 func runLaunch(ctx context.Context, a *app, o launchOptions) error {

@@ -192,7 +192,7 @@ func TestUsageErrorsExitTwoWithOneLine(t *testing.T) {
 		args []string
 		want string // in the error line
 	}{
-		{"unknown type", []string{"launch", "dragon"}, `unknown mission type "dragon"`},
+		{"unknown type", []string{"launch", "dragon"}, `TYPE: unknown mission type "dragon"`}, // the argument, not a --type flag launch does not have
 		{"no type", []string{"launch"}, "requires at least 1 arg"},
 		{"bad fail rate", []string{"launch", "raven", "--fail-rate", "2"}, "--fail-rate"},
 		{"bad speed", []string{"launch", "raven", "--speed", "0"}, "--speed"},

@@ -38,7 +38,8 @@ one such array per line per refresh (JSON Lines).
 EXIT STATUS
   0  shown
   2  unknown or ambiguous id
-  3  store unreachable (the broker's figures are left out when it is)`,
+  3  the store or the broker is unreachable (with the store up, the rest is
+     still shown and the queue's row says why it is unavailable)`,
 		Example: `  palantir status
   palantir status bhqj51 r54n
   palantir status --backend redis --watch`,
