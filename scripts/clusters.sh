@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Starts (or stops) the private clusters the cluster tests use, on
 # loopback ports, in a directory of their own, to try palantir on them by
-# hand. The shared servers (6379, 5672, 4222) are never touched.
+# hand. The script never touches the shared servers (6379, 5672, 4222);
+# the RabbitMQ URL it prints is the shared broker's, with a quorum queue.
 #
 #   Redis Cluster: three masters on 7001-7003 (bus 17001-17003), no
 #                  replicas, AOF fsynced on every write
