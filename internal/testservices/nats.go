@@ -10,8 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -32,10 +30,7 @@ type NATSNode struct {
 	Port, ClusterPort, HTTPPort int
 	Dir                         string
 
-	mu     sync.Mutex
-	cmd    *exec.Cmd
-	exited chan struct{}
-	out    *bytes.Buffer
+	node
 }
 
 // StartNATSCluster starts the three servers and waits until JetStream
@@ -83,8 +78,6 @@ func (c *NATSCluster) URL(i int) string {
 func (c *NATSCluster) Start(t testing.TB, i int) {
 	t.Helper()
 	n := c.Nodes[i]
-	n.mu.Lock()
-	defer n.mu.Unlock()
 	var routes []string
 	for j, o := range c.Nodes {
 		if j != i {
@@ -96,50 +89,18 @@ func (c *NATSCluster) Start(t testing.TB, i int) {
 		"-js", "-sd", n.Dir,
 		"--cluster_name", "palantir-test", "--cluster", fmt.Sprintf("nats://127.0.0.1:%d", n.ClusterPort),
 		"--routes", strings.Join(routes, ","))
-	n.out = &bytes.Buffer{}
-	cmd.Stdout, cmd.Stderr = n.out, n.out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start nats-server %s: %v", n.Name, err)
-	}
-	n.cmd, n.exited = cmd, make(chan struct{})
-	exited := n.exited
-	go func() { cmd.Wait(); close(exited) }()
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if _, err := c.monitor(i, "/varz"); err == nil {
-			return
-		}
-		select {
-		case <-exited:
-			t.Fatalf("nats-server %s exited at start:\n%s", n.Name, n.out)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nats-server %s did not answer on its monitoring port within 10s:\n%s", n.Name, n.out)
-		}
-	}
+	n.start(t, "nats-server "+n.Name, cmd, func() error {
+		_, err := c.monitor(i, "/varz")
+		return err
+	})
 }
 
 // Kill SIGKILLs node i and waits for it to end; a node already down is
 // left alone.
-func (c *NATSCluster) Kill(i int) {
-	n := c.Nodes[i]
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.cmd == nil {
-		return
-	}
-	n.cmd.Process.Signal(syscall.SIGKILL)
-	<-n.exited
-	n.cmd = nil
-}
+func (c *NATSCluster) Kill(i int) { c.Nodes[i].kill() }
 
 // Up reports whether node i runs.
-func (c *NATSCluster) Up(i int) bool {
-	n := c.Nodes[i]
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.cmd != nil
-}
+func (c *NATSCluster) Up(i int) bool { return c.Nodes[i].up() }
 
 // jsz is what palantir's tests read of /jsz.
 type jsz struct {

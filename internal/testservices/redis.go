@@ -1,7 +1,6 @@
 package testservices
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -9,8 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -34,10 +31,7 @@ type RedisNode struct {
 	Port, BusPort int
 	Dir           string
 
-	mu     sync.Mutex
-	cmd    *exec.Cmd
-	exited chan struct{}
-	out    *bytes.Buffer
+	node
 }
 
 // StartRedisCluster starts three redis-server processes with
@@ -100,52 +94,26 @@ func (c *RedisCluster) URL() string {
 func (c *RedisCluster) Start(t testing.TB, i int) {
 	t.Helper()
 	n := c.Nodes[i]
-	n.mu.Lock()
-	defer n.mu.Unlock()
 	cmd := exec.Command(c.bin,
 		"--bind", "127.0.0.1", "--port", strconv.Itoa(n.Port), "--dir", n.Dir,
 		"--cluster-enabled", "yes", "--cluster-port", strconv.Itoa(n.BusPort),
 		"--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000",
 		"--save", "", "--appendonly", "yes", "--appendfsync", "always")
-	n.out = &bytes.Buffer{}
-	cmd.Stdout, cmd.Stderr = n.out, n.out
 	if err := os.MkdirAll(n.Dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start redis-server on port %d: %v", n.Port, err)
-	}
-	n.cmd, n.exited = cmd, make(chan struct{})
-	exited := n.exited
-	go func() { cmd.Wait(); close(exited) }()
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if out, err := c.CLI(i, "PING"); err == nil && strings.TrimSpace(out) == "PONG" {
-			return
+	n.start(t, fmt.Sprintf("redis-server on port %d", n.Port), cmd, func() error {
+		out, err := c.CLI(i, "PING")
+		if err == nil && strings.TrimSpace(out) != "PONG" {
+			err = fmt.Errorf("PING answered %q", strings.TrimSpace(out))
 		}
-		select {
-		case <-exited:
-			t.Fatalf("redis-server on port %d exited at start:\n%s", n.Port, n.out)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("redis-server on port %d did not answer PING within 10s:\n%s", n.Port, n.out)
-		}
-	}
+		return err
+	})
 }
 
 // Kill SIGKILLs node i and waits for it to end; a node already down is
 // left alone.
-func (c *RedisCluster) Kill(i int) {
-	n := c.Nodes[i]
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.cmd == nil {
-		return
-	}
-	n.cmd.Process.Signal(syscall.SIGKILL)
-	<-n.exited
-	n.cmd = nil
-}
+func (c *RedisCluster) Kill(i int) { c.Nodes[i].kill() }
 
 // CLI runs redis-cli against node i and returns its output.
 func (c *RedisCluster) CLI(i int, args ...string) (string, error) {
@@ -161,10 +129,10 @@ func (c *RedisCluster) WaitOK(t testing.TB) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for i, n := range c.Nodes {
-		n.mu.Lock()
-		up := n.cmd != nil
-		n.mu.Unlock()
-		for up {
+		if !n.up() {
+			continue
+		}
+		for {
 			out, err := c.CLI(i, "CLUSTER", "INFO")
 			if err == nil && strings.Contains(out, "cluster_state:ok") {
 				break
