@@ -279,7 +279,18 @@ func sqlitePath(dsn string) string {
 // rebind turns ? placeholders into the driver's.
 func (s *Store) rebind(q string) string { return s.db.Rebind(q) }
 
+// migrate applies the migrations the database lacks. It reads first: a
+// store that has them all is opened without a write, so a reader (history,
+// status, serve) opens a SQLite file whose write lock another process holds
+// (a worker frozen mid-commit) instead of waiting out the busy timeout.
 func (s *Store) migrate(ctx context.Context) error {
+	pending, err := s.pendingMigrations(ctx)
+	if err != nil {
+		return err
+	}
+	if len(pending) == 0 {
+		return nil
+	}
 	if s.driver == "postgres" {
 		// Processes starting together (a launcher and its workers) would
 		// race on CREATE TABLE; a session advisory lock lines them up.
@@ -297,21 +308,42 @@ func (s *Store) migrate(ctx context.Context) error {
 	if _, err := s.db.ExecContext(ctx, create); err != nil {
 		return err
 	}
-	names, err := fs.Glob(migrations, "migrations/*.sql")
-	if err != nil {
-		return err
-	}
-	slices.Sort(names)
-	for _, name := range names {
-		var version int
-		if _, err := fmt.Sscanf(path.Base(name), "%d_", &version); err != nil {
-			return fmt.Errorf("migration %s: name must start with a number", name)
-		}
-		if err := s.applyMigration(ctx, name, version); err != nil {
-			return fmt.Errorf("migration %s: %w", name, err)
+	for _, m := range pending {
+		if err := s.applyMigration(ctx, m.name, m.version); err != nil {
+			return fmt.Errorf("migration %s: %w", m.name, err)
 		}
 	}
 	return nil
+}
+
+type migration struct {
+	name    string
+	version int
+}
+
+// pendingMigrations lists the embedded migrations, in order, that the
+// database has not recorded as applied (all of them when it has no
+// schema_migrations table yet). Another process may apply them meanwhile:
+// applyMigration checks again under the lock.
+func (s *Store) pendingMigrations(ctx context.Context) ([]migration, error) {
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	slices.Sort(names)
+	var all []migration
+	for _, name := range names {
+		var version int
+		if _, err := fmt.Sscanf(path.Base(name), "%d_", &version); err != nil {
+			return nil, fmt.Errorf("migration %s: name must start with a number", name)
+		}
+		all = append(all, migration{name, version})
+	}
+	var applied []int
+	if err := s.db.SelectContext(ctx, &applied, `SELECT version FROM schema_migrations`); err != nil {
+		return all, nil // no table yet, or unreadable: the locked path decides
+	}
+	return slices.DeleteFunc(all, func(m migration) bool { return slices.Contains(applied, m.version) }), nil
 }
 
 // applyMigration runs one migration in a transaction, unless another

@@ -143,3 +143,43 @@ func TestLocationHidesPasswordsInTheQuery(t *testing.T) {
 		t.Errorf("Location() = %q: want the host and no password", loc)
 	}
 }
+
+// A process frozen inside a write transaction (SIGSTOP, a VM paused)
+// holds SQLite's one write lock. Readers beside it (history, status,
+// serve) must still open the store: WAL lets them read, and a store whose
+// migrations are all applied has nothing to write.
+func TestSQLiteOpensForReadingBesideAHeldWriteLock(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "p.db")
+	s := openT(t, path)
+	o := mission.Order{ID: "held1", Type: mission.Raven, Hero: "frodo", MaxAttempts: 3, Speed: 1, CreatedAt: time.Now()}
+	if err := s.CreateMissions(context.Background(), []store.Mission{store.MissionFromOrder(o, "inproc", "q")}); err != nil {
+		t.Fatal(err)
+	}
+	holder, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close()
+	conn, err := holder.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(context.Background(), `BEGIN IMMEDIATE`); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.ExecContext(context.Background(), `ROLLBACK`)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	start := time.Now()
+	r, err := store.Open(ctx, path)
+	if err != nil {
+		t.Fatalf("Open beside a held write lock: %v (after %v)", err, time.Since(start).Round(time.Millisecond))
+	}
+	defer r.Close()
+	ms, err := r.Missions(ctx, []string{"held1"})
+	if err != nil || len(ms) != 1 {
+		t.Fatalf("read beside a held write lock: %+v, %v", ms, err)
+	}
+}
