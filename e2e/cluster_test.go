@@ -20,11 +20,16 @@ import (
 )
 
 // clusterEnv is an env on backend at url with a SQLite store and a queue
-// of its own, removed at the end.
-func clusterEnv(t *testing.T, backend, url string) *env {
+// of its own. On a shared broker the queue is removed at the end. A
+// private cluster is not cleaned, only stopped: with a node killed and not
+// restarted, deleting its streams waits on the cluster's recovery, which
+// is not what these cases measure (a CI run timed out there once).
+func clusterEnv(t *testing.T, backend, url string, shared bool) *env {
 	e := &env{t: t, backend: backend, dir: t.TempDir(), queue: fmt.Sprintf("e2e-cluster-%d", time.Now().UnixNano()%1e6)}
 	e.setURL(url)
-	t.Cleanup(func() { removeQueue(t, backend, e.url(), e.queue) })
+	if shared {
+		t.Cleanup(func() { removeQueue(t, backend, e.url(), e.queue) })
+	}
 	return e
 }
 
@@ -57,15 +62,15 @@ func (e *env) url() string {
 func TestSIGKILLStormOnClusters(t *testing.T) {
 	t.Run("redis cluster", func(t *testing.T) {
 		c := testservices.StartRedisCluster(t)
-		clusterEnv(t, "redis", c.URL()).sigkillStorm()
+		clusterEnv(t, "redis", c.URL(), false).sigkillStorm()
 	})
 	t.Run("rabbitmq quorum", func(t *testing.T) {
 		url := reachableBackend(t, "rabbitmq")
-		clusterEnv(t, "rabbitmq", withQuery(url, "queue_type=quorum")).sigkillStorm()
+		clusterEnv(t, "rabbitmq", withQuery(url, "queue_type=quorum"), true).sigkillStorm()
 	})
 	t.Run("nats R3", func(t *testing.T) {
 		c := testservices.StartNATSCluster(t)
-		clusterEnv(t, "nats", c.URL(0)+"?replicas=3").sigkillStorm()
+		clusterEnv(t, "nats", c.URL(0)+"?replicas=3", false).sigkillStorm()
 	})
 }
 
@@ -131,7 +136,7 @@ func (e *env) killNodeWhileWorking(ids []string, kill func()) nodeKill {
 func TestClusterNodeKilledMidRun(t *testing.T) {
 	t.Run("redis cluster, master of the queue's slot", func(t *testing.T) {
 		c := testservices.StartRedisCluster(t)
-		e := clusterEnv(t, "redis", c.URL())
+		e := clusterEnv(t, "redis", c.URL(), false)
 		ids := e.launch("raven", "--count", "24", "--speed", "2", "--fail-rate", "0")
 		owner := c.Owner(t, redis.Keys(e.queue).Stream)
 		r := e.killNodeWhileWorking(ids, func() {
@@ -147,7 +152,7 @@ func TestClusterNodeKilledMidRun(t *testing.T) {
 	})
 	t.Run("nats R3, leader of the work stream", func(t *testing.T) {
 		c := testservices.StartNATSCluster(t)
-		e := clusterEnv(t, "nats", c.URL(0)+"?replicas=3")
+		e := clusterEnv(t, "nats", c.URL(0)+"?replicas=3", false)
 		ids := e.launch("raven", "--count", "24", "--speed", "2", "--fail-rate", "0")
 		stream := nats.NamesFor(e.queue).Work
 		leader := c.StreamLeader(t, stream)

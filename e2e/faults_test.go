@@ -11,6 +11,7 @@ package e2e
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -27,6 +28,7 @@ import (
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+	_ "modernc.org/sqlite" // the store's file, read beside a frozen worker
 
 	"github.com/palantir-lab/palantir/backends/redis"
 	"github.com/palantir-lab/palantir/chaos"
@@ -184,9 +186,7 @@ func TestWorkerFrozenPastItsLease(t *testing.T) {
 		ms := e.missions("history")
 		return len(ms) == 1 && ms[0].Worker == "eagle1" && ms[0].Status != "QUEUED"
 	})
-	if err := frozen.Process.Signal(syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
+	freezeOutsideWrite(t, frozen.Process, filepath.Join(e.dir, "palantir.db"))
 	e.startWorker("eagle2")
 	e.waitFor(30*time.Second, "eagle2 finishing the mission", func() bool {
 		ms := e.missions("history")
@@ -218,6 +218,39 @@ func TestWorkerFrozenPastItsLease(t *testing.T) {
 	if frozen.ProcessState != nil {
 		t.Errorf("the frozen worker exited: %v", frozen.ProcessState)
 	}
+}
+
+// freezeOutsideWrite stops p with SIGSTOP at a moment it holds no write
+// lock on the SQLite store at dbPath. The case is about a broker lease; a
+// process frozen inside a SQLite write stops every writer of that file
+// until it wakes (SQLite has one writer; docs/reliability.md), which would
+// be another case.
+func freezeOutsideWrite(t *testing.T, p *os.Process, dbPath string) {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+dbPath+"?_pragma=busy_timeout(0)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for try := 0; try < 50; try++ {
+		if err := p.Signal(syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+		// BEGIN IMMEDIATE takes the write lock or, with no busy timeout,
+		// says at once that someone holds it.
+		_, err := db.Exec(`BEGIN IMMEDIATE; ROLLBACK`)
+		if err == nil {
+			return
+		}
+		if !strings.Contains(err.Error(), "SQLITE_BUSY") {
+			t.Fatal(err)
+		}
+		if err := p.Signal(syscall.SIGCONT); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("50 tries: the worker held the store's write lock each time it was frozen")
 }
 
 // tmpfsDir mounts a small tmpfs for the test (CI runs as root), for a
