@@ -789,18 +789,36 @@ func TestDashboardKeepsTimeOrderWhenEventsArriveOutOfIt(t *testing.T) {
 		ev(2, 'mission_started', 'worker:eagle1', '');
 		ev(5, 'mission_progress', 'worker:eagle1', '25% cross the Dead Marshes');
 		ev(1, 'mission_queued', 'broker:inproc', 'queue missions');
+		// Stamped in the same millisecond (a launch and an embedded worker
+		// in one process): the queued event came first.
+		const ev2 = (ms, id, event, service, detail) => window.palantirDashboard.enqueue(
+			{id: 0, at: at(ms), event, mission_id: id, attempt: 1, service, since_prev_ms: 0, detail});
+		ev2(0, 'latequeued02', 'mission_invoked', 'api', 'recon for frodo');
+		ev2(2, 'latequeued02', 'mission_started', 'worker:eagle2', '');
+		ev2(2, 'latequeued02', 'mission_queued', 'broker:inproc', 'queue missions');
+		// A worker stopping gives its running mission back: that is news.
+		ev2(0, 'givenback03', 'mission_invoked', 'api', 'recon for frodo');
+		ev2(1, 'givenback03', 'mission_queued', 'broker:inproc', 'queue missions');
+		ev2(2, 'givenback03', 'mission_started', 'worker:eagle1', '');
+		ev2(4, 'givenback03', 'mission_queued', 'broker:inproc', 'returned unfinished by eagle1 at shutdown');
 		return true;
 	})()`)
-	row := p.waitJS("the synthetic mission's row", `(() => {
-		const tr = document.querySelector('#missions tr[data-mission-id="latequeued01"]');
-		return tr ? {status: tr.dataset.status, progress: tr.dataset.progress, worker: tr.dataset.worker} : null;
-	})()`, 5*time.Second)
-	var got struct{ Status, Progress, Worker string }
-	if err := json.Unmarshal(row, &got); err != nil {
-		t.Fatal(err)
-	}
-	if got.Status != "PROCESSING" || got.Progress != "25" || got.Worker != "eagle1" {
-		t.Errorf("after started, progress, then a late queued event: row %+v, want PROCESSING 25%% on eagle1", got)
+	for _, want := range []struct{ id, status, progress, worker string }{
+		{"latequeued01", "PROCESSING", "25", "eagle1"},
+		{"latequeued02", "STARTED", "0", "eagle2"},
+		{"givenback03", "QUEUED", "0", "eagle1"},
+	} {
+		row := p.waitJS("the synthetic mission's row", fmt.Sprintf(`(() => {
+			const tr = document.querySelector('#missions tr[data-mission-id=%q]');
+			return tr ? {status: tr.dataset.status, progress: tr.dataset.progress, worker: tr.dataset.worker} : null;
+		})()`, want.id), 5*time.Second)
+		var got struct{ Status, Progress, Worker string }
+		if err := json.Unmarshal(row, &got); err != nil {
+			t.Fatal(err)
+		}
+		if got.Status != want.status || got.Progress != want.progress || got.Worker != want.worker {
+			t.Errorf("%s, after a queued event that came late: row %+v, want %s %s%% on %s", want.id, got, want.status, want.progress, want.worker)
+		}
 	}
 }
 

@@ -425,6 +425,13 @@
 
   const pctRe = /^\s*(\d{1,3})%\s*(.*)$/;
 
+  // sameTimeAsRun says a mission_queued event at at is stamped in the very
+  // millisecond of m's start (a launch and an embedded worker in one
+  // process): the queue came first, so it is not news.
+  function sameTimeAsRun(m, at) {
+    return (m.status === 'STARTED' || m.status === 'PROCESSING') && at === (m.statusAt || 0);
+  }
+
   function applyEvent(ev, base) {
     const id = typeof ev.mission_id === 'string' ? ev.mission_id : '';
     const svc = typeof ev.service === 'string' ? ev.service : '';
@@ -461,7 +468,7 @@
           if (replay) {
             m.status = 'QUEUED'; m.progress = 0; m.stage = ''; m.attempt = attempt || 1; m.score = 0; m.error = '';
             m.finishedAt = 0; m.statusAt = at;
-          } else if (!finished && !older) {
+          } else if (!finished && !older && !sameTimeAsRun(m, at)) {
             m.status = 'QUEUED'; m.stage = ''; m.progress = 0; m.statusAt = at;
             if (attempt) m.attempt = attempt;
           }
