@@ -38,6 +38,39 @@ type Config struct {
 
 	// File is the config file that was read, if any (not a key).
 	File string `mapstructure:"-"`
+
+	// sources says where each key's value came from (Source).
+	sources map[string]string
+}
+
+// Source names what set key's value, for error messages: "flag
+// --backend", "env PALANTIR_BACKEND", "key backend in palantir.yaml" or
+// "the default". A Config not made by Load names every place that could.
+func (c Config) Source(key string) string {
+	if s, ok := c.sources[key]; ok {
+		return s
+	}
+	s := fmt.Sprintf("flag --%s, env PALANTIR_%s", FlagName(key), strings.ToUpper(key))
+	if c.File != "" {
+		s += fmt.Sprintf(", or key %s in %s", key, c.File)
+	}
+	return s
+}
+
+// sourceOf is where Load took key's value from, in its order of
+// precedence.
+func sourceOf(fs *pflag.FlagSet, v *viper.Viper, key, file string) string {
+	if f := fs.Lookup(FlagName(key)); f != nil && f.Changed {
+		return "flag --" + FlagName(key)
+	}
+	// viper takes an empty variable for an unset one.
+	if env := "PALANTIR_" + strings.ToUpper(key); os.Getenv(env) != "" {
+		return "env " + env
+	}
+	if file != "" && v.InConfig(key) {
+		return fmt.Sprintf("key %s in %s", key, file)
+	}
+	return "the default"
 }
 
 // Defaults are the SPEC's defaults of the general keys. Every key has
@@ -123,40 +156,35 @@ func Load(fs *pflag.FlagSet, explicitFile string, urls map[string]string) (Confi
 			return Config{}, err
 		}
 	}
+	sources := make(map[string]string, len(defaults))
+	for k := range defaults {
+		sources[k] = sourceOf(fs, v, k, file)
+	}
 	// Durations are parsed here rather than by Unmarshal, whose error
 	// names neither the value nor where it came from.
 	for _, k := range []string{"lease", "shutdown_timeout"} {
 		if raw := v.GetString(k); raw != "" {
 			if _, err := time.ParseDuration(raw); err != nil {
 				return Config{}, fmt.Errorf("%w: %s %q is not a duration (use e.g. 500ms, 30s, 2m); set by %s",
-					ErrInvalid, k, raw, Source(k, file))
+					ErrInvalid, k, raw, sources[k])
 			}
 		}
 	}
 	for _, k := range []string{"max_deliveries"} {
 		if !wholeNumber(v.Get(k)) {
-			return Config{}, fmt.Errorf("%w: %s %v is not a whole number (e.g. 10); set by %s", ErrInvalid, k, v.Get(k), Source(k, file))
+			return Config{}, fmt.Errorf("%w: %s %v is not a whole number (e.g. 10); set by %s", ErrInvalid, k, v.Get(k), sources[k])
 		}
 	}
 	var c Config
 	if err := v.Unmarshal(&c); err != nil {
 		return Config{}, fmt.Errorf("%w: %v", ErrInvalid, oneLine(err))
 	}
-	c.File = file
+	c.File, c.sources = file, sources
 	c.URLs = map[string]string{}
 	for k := range urls {
 		c.URLs[k] = v.GetString(k)
 	}
 	return c, c.Validate()
-}
-
-// Source names where a key can be set, for error messages.
-func Source(key, file string) string {
-	s := fmt.Sprintf("flag --%s, env PALANTIR_%s", FlagName(key), strings.ToUpper(key))
-	if file != "" {
-		s += fmt.Sprintf(", or key %s in %s", key, file)
-	}
-	return s
 }
 
 func readFile(v *viper.Viper, file string, known map[string]any) error {
@@ -185,7 +213,7 @@ var queueName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$`)
 // Validate checks every value, naming the key and the accepted values.
 func (c Config) Validate() error {
 	bad := func(key, format string, a ...any) error {
-		return fmt.Errorf("%w: %s (%s): %s", ErrInvalid, key, Source(key, c.File), fmt.Sprintf(format, a...))
+		return fmt.Errorf("%w: %s (%s): %s", ErrInvalid, key, c.Source(key), fmt.Sprintf(format, a...))
 	}
 	switch {
 	case strings.TrimSpace(c.Backend) == "":

@@ -253,3 +253,39 @@ func TestMaxDeliveriesMustBeAWholeNumber(t *testing.T) {
 		t.Errorf("max_deliveries: 7 gave %d, %v", c.MaxDeliveries, err)
 	}
 }
+
+// An error about a value names the one place that set it, not every
+// place that could have (a user with --backend redi does not have
+// PALANTIR_BACKEND set, and should not go looking for it).
+func TestSourceNamesWhatSetTheKey(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	file := filepath.Join(dir, "c.yaml")
+	os.WriteFile(file, []byte("queue: from-file\nstore: file.db\n"), 0o644)
+	t.Setenv("PALANTIR_STORE", "env.db")
+	c, err := Load(flags(t, "--queue", "from-flag"), file, testURLs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for key, want := range map[string]string{
+		"queue":   "flag --queue",
+		"store":   "env PALANTIR_STORE",
+		"backend": "the default",
+	} {
+		if got := c.Source(key); got != want {
+			t.Errorf("Source(%s) = %q, want %q", key, got, want)
+		}
+	}
+	c, err = Load(flags(t), file, testURLs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := c.Source("queue"), "key queue in "+file; got != want {
+		t.Errorf("Source(queue) = %q, want %q", got, want)
+	}
+	os.WriteFile(file, []byte("lease: forever\n"), 0o644)
+	_, err = Load(flags(t), file, testURLs)
+	if err == nil || !strings.Contains(err.Error(), "set by key lease in "+file) || strings.Contains(err.Error(), "env PALANTIR_LEASE") {
+		t.Errorf("a bad lease in the file: %v, want it to name the file's key alone", err)
+	}
+}
