@@ -1,6 +1,8 @@
 package backends
 
 import (
+	"github.com/palantir-lab/palantir/internal/suggest"
+
 	"context"
 	"fmt"
 	"log/slog"
@@ -116,7 +118,12 @@ func (r *Registry) Resolve(nameOrURL string) (Backend, error) {
 			return r.byName[name], nil
 		}
 		if scheme.MatchString(key[:i]) {
-			return Backend{}, fmt.Errorf("%w: URL scheme %q (known schemes: %s)", ErrUnknownBackend, key[:i], strings.Join(r.schemes(), ", "))
+			return Backend{}, fmt.Errorf("%w: URL scheme %q%s (known schemes: %s)", ErrUnknownBackend, key[:i], suggest.Hint(key[:i], r.schemes()), strings.Join(r.schemes(), ", "))
+		}
+	}
+	if !strings.Contains(key, "://") {
+		if hint := suggest.Hint(key, r.order); hint != "" {
+			return Backend{}, fmt.Errorf("%w %q%s (known: %s)", ErrUnknownBackend, key, hint, strings.Join(r.order, ", "))
 		}
 	}
 	// Never echo it whole: it may be a mistyped URL with a password.

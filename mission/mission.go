@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/palantir-lab/palantir/internal/suggest"
 )
 
 // Type names a kind of mission.
@@ -84,18 +86,44 @@ func Types() []Type { return []Type{Recon, Consult, Raven, Fellowship} }
 // Lookup returns the Kind of an executable type.
 func Lookup(t Type) (Kind, error) {
 	k, ok := kinds[t]
-	if !ok {
+	switch {
+	case t == Fellowship:
+		// Launch expands it; no mission has it as its type.
+		return Kind{}, fmt.Errorf("%w: fellowship launches a batch (%s); a mission's type is %s",
+			ErrUnknownType, joinTypes(fellowshipBatch, ", "), joinTypes(Types()[:len(Types())-1], " or "))
+	case !ok:
+		if hint := suggest.Hint(string(t), typeNames()); hint != "" {
+			return Kind{}, fmt.Errorf("%w %q%s", ErrUnknownType, t, hint)
+		}
 		return Kind{}, fmt.Errorf("%w %q (known: %s)", ErrUnknownType, t, knownTypes())
 	}
 	return k, nil
 }
 
-func knownTypes() string {
+func knownTypes() string { return strings.Join(typeNames(), ", ") }
+
+// TypeChoices lists the launchable types for a sentence: "recon, consult,
+// raven or fellowship".
+func TypeChoices() string { return joinTypes(Types(), " or ") }
+
+func typeNames() []string {
 	names := make([]string, 0, 4)
 	for _, t := range Types() {
 		names = append(names, string(t))
 	}
-	return strings.Join(names, ", ")
+	return names
+}
+
+// joinTypes joins ts with sep, the last two with " or " when sep is one.
+func joinTypes(ts []Type, sep string) string {
+	names := make([]string, len(ts))
+	for i, t := range ts {
+		names[i] = string(t)
+	}
+	if sep == " or " && len(names) > 2 {
+		return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+	}
+	return strings.Join(names, sep)
 }
 
 // Expand turns launch arguments into executable types: each name is

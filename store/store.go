@@ -272,6 +272,16 @@ func createPrivate(path string) error {
 	return f.Close()
 }
 
+// FilePath is the file of a SQLite store URL (a path, sqlite:PATH), and
+// false for any other store or a URL that does not parse.
+func FilePath(rawURL string) (string, bool) {
+	driver, dsn, _, err := parseURL(rawURL)
+	if err != nil || driver != "sqlite" {
+		return "", false
+	}
+	return sqlitePath(dsn), true
+}
+
 // sqlitePath is the file of a "file:PATH?…" DSN.
 func sqlitePath(dsn string) string {
 	p := strings.TrimPrefix(dsn, "file:")

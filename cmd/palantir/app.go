@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -39,8 +42,11 @@ type app struct {
 
 	stMu sync.Mutex // guards st: the dead-letter book opens it from workers
 	st   *store.Store
-	q    backends.Queue
-	be   backends.Backend
+	// emptyDir holds the empty store ReadStore opened in place of the
+	// missing file missing.
+	emptyDir, missing string
+	q                 backends.Queue
+	be                backends.Backend
 
 	// compactJSON: print JSON documents on one line each (streams).
 	compactJSON bool
@@ -57,7 +63,7 @@ func newApp(io streams) *app {
 func (a *app) configure(cfg config.Config) error {
 	be, err := a.registry.Resolve(cfg.Backend)
 	if err != nil {
-		return fmt.Errorf("%w (set by %s)", err, config.Source("backend", cfg.File))
+		return fmt.Errorf("%w (set by %s)", err, cfg.Source("backend"))
 	}
 	a.cfg, a.be = cfg, be
 	var level slog.Level
@@ -108,6 +114,52 @@ func (a *app) Store(ctx context.Context) (*store.Store, error) {
 	return st, nil
 }
 
+// ReadStore is Store for commands that only read (history, status,
+// trace, …). A SQLite store whose file does not exist is not created:
+// the command says so and reads an empty store of its own, removed on
+// Close, so that its answer is the usual empty one.
+func (a *app) ReadStore(ctx context.Context) (*store.Store, error) {
+	path, missing := a.missingStoreFile()
+	if !missing {
+		return a.Store(ctx)
+	}
+	a.stMu.Lock()
+	defer a.stMu.Unlock()
+	if a.st != nil {
+		return a.st, nil
+	}
+	dir, err := os.MkdirTemp("", "palantir-empty-")
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.Open(ctx, filepath.Join(dir, "empty.db"))
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	a.st, a.emptyDir, a.missing = st, dir, path
+	return st, nil
+}
+
+// noStore is what a command that read no store says about it, or "".
+func (a *app) noStore() string {
+	if a.missing == "" {
+		return ""
+	}
+	return fmt.Sprintf("no store at %s yet: nothing was launched with it (launch creates it; --store or PALANTIR_STORE names another)", a.missing)
+}
+
+// missingStoreFile is the store's file when the store is a SQLite file
+// that does not exist.
+func (a *app) missingStoreFile() (string, bool) {
+	path, ok := store.FilePath(a.cfg.Store)
+	if !ok {
+		return "", false
+	}
+	_, err := os.Stat(path)
+	return path, errors.Is(err, fs.ErrNotExist)
+}
+
 // StoreAndQueue opens both, the store first, for the commands that move
 // missions.
 func (a *app) StoreAndQueue(ctx context.Context) (*store.Store, backends.Queue, error) {
@@ -150,12 +202,22 @@ func (a *app) backendConfig() (backends.Config, error) {
 		MaxMessageBytes: a.cfg.MaxMessageBytes(), MaxDeliveries: a.cfg.MaxDeliveries}, err
 }
 
+// Close closes what the command opened. It may be called twice (after a
+// command that succeeded, and again at exit).
 func (a *app) Close() {
 	if a.q != nil {
 		a.q.Close()
+		a.q = nil
 	}
+	a.stMu.Lock()
+	defer a.stMu.Unlock()
 	if a.st != nil {
 		a.st.Close()
+		a.st = nil
+	}
+	if a.emptyDir != "" {
+		os.RemoveAll(a.emptyDir)
+		a.emptyDir = ""
 	}
 }
 
@@ -171,7 +233,7 @@ func (b lazyBook) AddDeadLetter(ctx context.Context, queue string, dl backends.D
 }
 
 func (b lazyBook) ListDeadLetters(ctx context.Context, queue string, limit int) ([]backends.DeadLetter, error) {
-	st, err := b.a.Store(ctx)
+	st, err := b.a.ReadStore(ctx)
 	if err != nil {
 		return nil, err
 	}

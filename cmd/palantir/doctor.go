@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -65,8 +67,16 @@ func runDoctor(ctx context.Context, a *app, _ doctorOptions) error {
 	var failed error
 
 	start := a.now()
-	st, err := a.Store(ctx)
-	if err != nil {
+	var st *store.Store
+	var err error
+	if path, missing := a.missingStoreFile(); missing {
+		// Checking must not make one in whatever directory doctor runs.
+		c := storeToCome(path)
+		if c.Status == "fail" {
+			failed = fmt.Errorf("%w: %s", store.ErrUnreachable, c.Detail)
+		}
+		checks = append(checks, c)
+	} else if st, err = a.Store(ctx); err != nil {
 		failed = err
 		checks = append(checks, check{Check: "store", Status: "fail", Detail: err.Error(), Fix: storeFix(err)})
 	} else {
@@ -147,4 +157,19 @@ func checkBroker(ctx context.Context, a *app, failed *error) check {
 	}
 	return check{Check: "broker", Status: "ok", Detail: fmt.Sprintf("%s at %s answers in %v; queue %q: %s ready, %s in flight, %s delayed, %s dead letters",
 		a.be.Name, where, a.now().Sub(start).Round(time.Millisecond), a.cfg.Queue, count(&s.Ready), count(&s.InFlight), count(&s.Delayed), count(&s.DeadLetters))}
+}
+
+// storeToCome checks a SQLite store whose file does not exist yet: ok if
+// launch will be able to make it (its directory takes a file).
+func storeToCome(path string) check {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, ".palantir-doctor-*")
+	if err != nil {
+		return check{Check: "store", Status: "fail",
+			Detail: fmt.Sprintf("sqlite %s does not exist, and launch could not create it: %v", path, err),
+			Fix:    "create the directory, or name another file with --store or PALANTIR_STORE"}
+	}
+	f.Close()
+	os.Remove(f.Name())
+	return check{Check: "store", Status: "ok", Detail: fmt.Sprintf("sqlite %s does not exist yet; launch creates it", path)}
 }

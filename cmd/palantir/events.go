@@ -66,7 +66,12 @@ func (o eventsOptions) validate() error {
 }
 
 func runEvents(ctx context.Context, a *app, o eventsOptions) error {
-	st, err := a.Store(ctx)
+	// A follower waits for the store a launch is about to make.
+	open := a.ReadStore
+	if o.Follow {
+		open = a.Store
+	}
+	st, err := open(ctx)
 	if err != nil {
 		return err
 	}

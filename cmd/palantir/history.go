@@ -68,7 +68,7 @@ func (o *historyOptions) validate(now time.Time) error {
 }
 
 func runHistory(ctx context.Context, a *app, o historyOptions) error {
-	st, err := a.Store(ctx)
+	st, err := a.ReadStore(ctx)
 	if err != nil {
 		return err
 	}

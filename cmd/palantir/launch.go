@@ -53,7 +53,12 @@ EXIT STATUS
   palantir launch raven --count 3 --fail-rate 1 --max-attempts 2 --wait   # exits 1
   palantir launch recon consult --hero gandalf --speed 10 --seed 42 --wait
   ID=$(palantir launch raven --backend redis)    # just the id, for scripts`,
-		Args:      argsUsage(cobra.MinimumNArgs(1)),
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usageErr("launch needs a mission TYPE: %s (see 'palantir launch --help')", mission.TypeChoices())
+			}
+			return nil
+		},
 		ValidArgs: []string{"recon", "consult", "raven", "fellowship"},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Types = args

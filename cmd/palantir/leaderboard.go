@@ -40,7 +40,7 @@ EXIT STATUS
 }
 
 func runLeaderboard(ctx context.Context, a *app, _ leaderboardOptions) error {
-	st, err := a.Store(ctx)
+	st, err := a.ReadStore(ctx)
 	if err != nil {
 		return err
 	}

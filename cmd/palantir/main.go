@@ -5,8 +5,10 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/signal"
+	"regexp"
 	"strings"
 	"syscall"
 )
@@ -24,6 +26,9 @@ func main() {
 	os.Exit(code)
 }
 
+// cobraUnknown is cobra's error for a command the root does not have.
+var cobraUnknown = regexp.MustCompile(`^unknown command "([^"]*)" for "palantir"`)
+
 // run executes one command line and returns the exit status. Tests call it
 // in-process.
 func run(ctx context.Context, args []string, io streams) int {
@@ -37,8 +42,20 @@ func runApp(ctx context.Context, a *app, args []string) int {
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
 	if err != nil && strings.HasPrefix(err.Error(), "unknown command") {
-		// cobra's own usage errors are untyped.
-		err = usageErr("%v", err)
+		// cobra's own usage errors are untyped; its suggestions span
+		// lines, so the hint is made here.
+		if m := cobraUnknown.FindStringSubmatch(err.Error()); m != nil {
+			err = unknownCommand(m[1], root)
+		} else {
+			err = usageErr("%v", err)
+		}
+	}
+	a.Close()
+	switch note := a.noStore(); {
+	case note != "" && err != nil:
+		err = fmt.Errorf("%w (%s)", err, note)
+	case note != "":
+		fmt.Fprintln(io.Err, "palantir: "+note)
 	}
 	if err != nil {
 		reportError(io.Err, err)

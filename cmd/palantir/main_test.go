@@ -193,7 +193,12 @@ func TestUsageErrorsExitTwoWithOneLine(t *testing.T) {
 		want string // in the error line
 	}{
 		{"unknown type", []string{"launch", "dragon"}, `TYPE: unknown mission type "dragon"`}, // the argument, not a --type flag launch does not have
-		{"no type", []string{"launch"}, "requires at least 1 arg"},
+		{"no type", []string{"launch"}, "launch needs a mission TYPE: recon, consult, raven or fellowship"},
+		{"type typo", []string{"launch", "fellowshp"}, `unknown mission type "fellowshp"; did you mean fellowship?`},
+		{"history of a batch", []string{"history", "--type", "fellowship"}, "fellowship launches a batch (recon, consult, raven, consult, recon); a mission's type is recon, consult or raven"},
+		{"backend typo", []string{"status", "--backend", "redi"}, `unknown backend "redi"; did you mean redis?`},
+		{"command typo", []string{"lunch"}, `unknown command "lunch" for "palantir"; did you mean launch?`},
+		{"subcommand typo", []string{"dlq", "replya"}, `unknown command "replya" for "palantir dlq"; did you mean replay?`},
 		{"bad fail rate", []string{"launch", "raven", "--fail-rate", "2"}, "--fail-rate"},
 		{"bad speed", []string{"launch", "raven", "--speed", "0"}, "--speed"},
 		{"unknown hero", []string{"launch", "raven", "--hero", "sauron"}, "unknown hero"},
@@ -360,5 +365,51 @@ func TestReplayAndDoctorReadTheInjectedClock(t *testing.T) {
 	}
 	if d := at("doctor"); d.code != 0 || !strings.Contains(d.out, "answers in 0s") {
 		t.Errorf("doctor on a stopped clock: exit %d, stdout %q; want timings of 0s", d.code, d.out)
+	}
+}
+
+// `palantir --version` is what people type first; it prints what
+// `palantir version` prints.
+func TestVersionFlag(t *testing.T) {
+	dir := t.TempDir()
+	flag, cmd := cli(t, dir, "--version"), cli(t, dir, "version")
+	if flag.code != 0 || cmd.code != 0 {
+		t.Fatalf("--version exit %d (%s), version exit %d (%s)", flag.code, flag.err, cmd.code, cmd.err)
+	}
+	if flag.out != cmd.out || !strings.Contains(flag.out, "palantir") {
+		t.Errorf("--version printed %q, version printed %q", flag.out, cmd.out)
+	}
+}
+
+// Reading commands in a directory where nothing was launched say that
+// there is no store there yet, print their empty answer, and leave no
+// palantir.db behind (a student in the wrong directory would otherwise
+// read an empty store made for the occasion and not know it).
+func TestReadingCommandsDoNotCreateTheStore(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "palantir.db")
+	for _, args := range [][]string{
+		{"history"}, {"status"}, {"leaderboard"}, {"events"}, {"dlq", "list"}, {"doctor"},
+		{"history", "-o", "json"}, {"status", "-o", "json"},
+	} {
+		r := cli(t, dir, args...)
+		if r.code != 0 {
+			t.Errorf("%v: exit %d: %s", args, r.code, r.err)
+		}
+		if want := "no store at " + path + " yet"; args[0] != "doctor" && !strings.Contains(r.err, want) {
+			t.Errorf("%v: stderr %q, want it to say %q", args, r.err, want)
+		}
+		if _, err := os.Stat(path); !os.IsNotExist(err) {
+			t.Fatalf("%v created %s (stat: %v)", args, path, err)
+		}
+	}
+	if r := cli(t, dir, "trace", "abcd1234"); r.code != 2 || !strings.Contains(r.err, "no such mission") {
+		t.Errorf("trace on no store: exit %d, %q", r.code, r.err)
+	}
+	if r := cli(t, dir, "launch", "raven", "--speed", "1000", "--fail-rate", "0"); r.code != 0 {
+		t.Fatalf("launch: exit %d: %s", r.code, r.err)
+	}
+	if r := cli(t, dir, "history"); r.code != 0 || strings.Contains(r.err, "no store") || !strings.Contains(r.out, "raven") {
+		t.Errorf("history after a launch: exit %d, stdout %q, stderr %q", r.code, r.out, r.err)
 	}
 }

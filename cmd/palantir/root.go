@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/palantir-lab/palantir/internal/suggest"
+
 	"fmt"
 	"strings"
 
@@ -94,6 +96,7 @@ or ./palantir.yaml; see config.example.yaml), then defaults.`,
 			rejectUnknownSubcommands(c)
 		}
 	}
+	addVersionFlag(root)
 	return root
 }
 
@@ -105,14 +108,23 @@ func rejectUnknownSubcommands(group *cobra.Command) {
 		if len(args) == 0 {
 			return cmd.Help()
 		}
-		var known []string
-		for _, c := range cmd.Commands() {
-			if c.IsAvailableCommand() {
-				known = append(known, c.Name())
-			}
-		}
-		return usageErr("unknown command %q for %q (known: %s)", args[0], cmd.CommandPath(), strings.Join(known, ", "))
+		return unknownCommand(args[0], cmd)
 	}
+}
+
+// unknownCommand is the usage error for name, which parent does not
+// have: the nearest commands if any is near, else all of them.
+func unknownCommand(name string, parent *cobra.Command) error {
+	var known []string
+	for _, c := range parent.Commands() {
+		if c.IsAvailableCommand() {
+			known = append(known, c.Name())
+		}
+	}
+	if hint := suggest.Hint(name, known); hint != "" {
+		return usageErr("unknown command %q for %q%s", name, parent.CommandPath(), hint)
+	}
+	return usageErr("unknown command %q for %q (known: %s)", name, parent.CommandPath(), strings.Join(known, ", "))
 }
 
 // exactArgs, minArgs and noArgs are cobra validators whose errors are usage

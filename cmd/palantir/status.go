@@ -63,7 +63,12 @@ EXIT STATUS
 func (o statusOptions) validate() error { return nil }
 
 func runStatus(ctx context.Context, a *app, o statusOptions) error {
-	st, err := a.Store(ctx)
+	// A follower waits for the store a launch is about to make.
+	open := a.ReadStore
+	if o.Watch {
+		open = a.Store
+	}
+	st, err := open(ctx)
 	if err != nil {
 		return err
 	}

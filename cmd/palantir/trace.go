@@ -61,7 +61,7 @@ EXIT STATUS
 func (o traceOptions) validate() error { return nil }
 
 func runTrace(ctx context.Context, a *app, o traceOptions) error {
-	st, err := a.Store(ctx)
+	st, err := a.ReadStore(ctx)
 	if err != nil {
 		return err
 	}

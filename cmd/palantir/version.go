@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/debug"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -51,6 +52,21 @@ func buildVersion() versionInfo {
 	return v
 }
 
+// line is the version as `palantir version` and `palantir --version`
+// print it.
+func (v versionInfo) line() string {
+	return fmt.Sprintf("palantir %s (commit %s, built %s, %s)\n", v.Version, v.Commit, v.Date, v.Go)
+}
+
+// addVersionFlag gives root a --version flag that prints the same line.
+func addVersionFlag(root *cobra.Command) {
+	v := buildVersion()
+	root.Version = v.Version
+	root.Flags().BoolP("version", "v", false, "print the version and exit (as palantir version)")
+	// A template: braces in the line would be read as actions.
+	root.SetVersionTemplate(strings.NewReplacer("{{", "{{`{{`}}").Replace(v.line()))
+}
+
 func newVersionCmd(a *app) *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
@@ -61,7 +77,7 @@ func newVersionCmd(a *app) *cobra.Command {
 			if a.json() {
 				return writeJSON(a.Out, v)
 			}
-			_, err := fmt.Fprintf(a.Out, "palantir %s (commit %s, built %s, %s)\n", v.Version, v.Commit, v.Date, v.Go)
+			_, err := fmt.Fprint(a.Out, v.line())
 			return err
 		},
 	}
