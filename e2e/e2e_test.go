@@ -507,6 +507,69 @@ func TestSIGTERMReturnsUnfinishedMissions(t *testing.T) {
 	})
 }
 
+// TestCtrlCTwice: the first Ctrl-C says what the worker is waiting for
+// and how to stop waiting; the second returns the running mission to the
+// queue at once (not after the 30 s shutdown timeout, nor after its
+// lease), and the worker leaves the live list.
+func TestCtrlCTwice(t *testing.T) {
+	url := reachableRedis(t)
+	e := &env{t: t, backend: "redis", dir: t.TempDir(), queue: fmt.Sprintf("e2e-ctrlc-%d", os.Getpid())}
+	e.vars = []string{"PALANTIR_BACKEND=redis", "PALANTIR_REDIS_URL=" + url, "PALANTIR_QUEUE=" + e.queue,
+		"PALANTIR_STORE=" + filepath.Join(e.dir, "palantir.db"), "PALANTIR_SHUTDOWN_TIMEOUT=30s"}
+	t.Cleanup(func() { removeQueue(t, "redis", url, e.queue) })
+	w := e.startWorker("leaving")
+	ids := e.launch("recon", "--speed", "0.2", "--fail-rate", "0")
+	e.waitFor(20*time.Second, "the mission to run", func() bool {
+		ms := e.missions("status", ids[0])
+		return ms[0].Worker == "leaving" && (ms[0].Status == "STARTED" || ms[0].Status == "PROCESSING")
+	})
+	if err := w.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor(5*time.Second, "the worker to say it is stopping", func() bool {
+		return strings.Contains(e.workerLog("leaving"), "Ctrl-C again")
+	})
+	sent := time.Now()
+	if err := w.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- w.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("worker after a second Ctrl-C: %v, want exit 0\n%s", err, e.workerLog("leaving"))
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("worker still running 5 s after a second Ctrl-C\n%s", e.workerLog("leaving"))
+	}
+	t.Logf("second Ctrl-C to exit: %v; log:\n%s", time.Since(sent).Round(time.Millisecond), e.workerLog("leaving"))
+	if ms := e.missions("status", ids[0]); ms[0].Status != "QUEUED" {
+		t.Errorf("after the second Ctrl-C the mission is %s, want QUEUED (returned)", ms[0].Status)
+	}
+	for _, r := range e.statusRows() {
+		if r.Group == "live_worker" && r.Key == "leaving" {
+			t.Errorf("the stopped worker is still listed live: %+v", r)
+		}
+	}
+	if log := e.workerLog("leaving"); !strings.Contains(log, "returning 1 running mission(s) to the queue now") {
+		t.Errorf("the worker did not say it returned the mission:\n%s", log)
+	}
+}
+
+// statusRows is `status -o json`.
+func (e *env) statusRows() []struct{ Group, Key string } {
+	code, out, errs := e.palantir("status", "-o", "json")
+	if code != 0 {
+		e.t.Fatalf("status: exit %d: %s", code, errs)
+	}
+	var rows []struct{ Group, Key string }
+	if err := json.Unmarshal([]byte(out), &rows); err != nil {
+		e.t.Fatal(err)
+	}
+	return rows
+}
+
 func (e *env) waitFor(d time.Duration, what string, cond func() bool) {
 	e.t.Helper()
 	deadline := time.Now().Add(d)

@@ -160,6 +160,30 @@ type Worker struct {
 
 	mu      sync.Mutex
 	current map[string]bool // mission ids in progress
+	// hurry ends the shutdown's wait for in-flight missions (Hurry);
+	// hurried says it was called, maybe before Run set hurry.
+	hurry   context.CancelFunc
+	hurried bool
+}
+
+// Hurry ends a shutdown's wait now: missions still running are returned
+// to the queue at once instead of being given the shutdown timeout (a
+// second Ctrl-C). Safe to call at any time, from any goroutine; before
+// the worker was told to stop, it stops it from finishing anything.
+func (w *Worker) Hurry() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.hurried = true
+	if w.hurry != nil {
+		w.hurry()
+	}
+}
+
+// Running is how many missions are executing now.
+func (w *Worker) Running() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.current)
 }
 
 // New returns a worker that takes deliveries from sub.
@@ -195,6 +219,12 @@ func (w *Worker) Run(ctx context.Context) error {
 	// work outlives ctx by ShutdownTimeout, so in-flight missions can finish.
 	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
+	w.mu.Lock()
+	w.hurry = cancelWork
+	if w.hurried {
+		cancelWork()
+	}
+	w.mu.Unlock()
 	stopTimer := context.AfterFunc(ctx, func() {
 		w.log.Info("shutting down: no new missions; waiting for in-flight ones", "timeout", w.cfg.ShutdownTimeout)
 		time.AfterFunc(w.cfg.ShutdownTimeout, cancelWork)

@@ -7,7 +7,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -162,6 +164,7 @@ func runWorker(ctx context.Context, a *app, o workerOptions) error {
 			fmt.Fprintf(a.Err, "%s worker %s: %s; retrying in %v\n", a.now().Format("15:04:05.000"), o.Name, backends.RedactText(err.Error()), retryIn)
 		}}, q, st, tel)
 	start := a.now()
+	defer onSignals(ctx, a, o.Name, w)()
 	err = w.Run(ctx)
 	fmt.Fprintf(a.Err, "worker %s: stopped after %v: %d mission(s) handled, %d returned unfinished to the queue\n",
 		o.Name, a.now().Sub(start).Round(time.Millisecond), w.Processed()-w.Released(), w.Released())
@@ -204,4 +207,37 @@ func serveWorkerMetrics(a *app, o workerOptions, q backends.Queue, tel *telemetr
 		defer cancel()
 		_ = hs.Shutdown(ctx)
 	}, nil
+}
+
+// onSignals says what a stopping worker waits for, and makes a second
+// Ctrl-C (or SIGTERM) return the running missions at once; a third ends
+// the process as usual. ctx ends at the first signal (main). It returns
+// the function that stops listening.
+func onSignals(ctx context.Context, a *app, name string, w *worker.Worker) (stop func()) {
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		defer signal.Stop(sigs)
+		select {
+		case <-ctx.Done():
+		case <-done:
+			return
+		}
+		// The first signal reached main and this channel both.
+		select {
+		case <-sigs:
+		case <-done:
+			return
+		}
+		fmt.Fprintf(a.Err, "worker %s: stopping: no new missions; waiting up to %v for %d running (Ctrl-C again returns them to the queue now)\n",
+			name, a.cfg.ShutdownTimeout, w.Running())
+		select {
+		case <-sigs:
+			fmt.Fprintf(a.Err, "worker %s: returning %d running mission(s) to the queue now\n", name, w.Running())
+			w.Hurry()
+		case <-done:
+		}
+	}()
+	return func() { close(done) }
 }
