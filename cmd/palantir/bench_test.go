@@ -175,3 +175,14 @@ func TestBenchUsageErrorsExitTwo(t *testing.T) {
 		})
 	}
 }
+
+// A ratio under 0.005 printed as 0.00 read like a failure (inproc against
+// its channel's ceiling of millions a second): it says how small it is.
+func TestBenchRatioCell(t *testing.T) {
+	for ratio, want := range map[float64]string{0.42: "0.42", 0.004: "<0.01", 0: "0.00", 1.3: "1.30"} {
+		r := bench.Result{Backend: "inproc", MissionsPerSec: 1, CeilingMsgsPerSec: 1, RatioToCeiling: ratio}
+		if got := benchCells(r, []bench.Result{r})[3]; got != want {
+			t.Errorf("ratio %g shown as %q, want %q", ratio, got, want)
+		}
+	}
+}
