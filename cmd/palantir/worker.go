@@ -43,7 +43,9 @@ persisting each outcome before acknowledging it (at-least-once delivery).
 
 Each mission it takes, finishes or fails is printed on stderr. SIGINT or
 SIGTERM stops taking new missions, lets in-flight ones finish within
---shutdown-timeout, returns the rest to the queue, and exits 0. A worker
+--shutdown-timeout, returns the rest to the queue, and exits 0; a second
+one returns the running missions at once, and a third ends the process
+where it stands. A worker
 killed with SIGKILL loses nothing: its unacknowledged missions are delivered
 to another worker (RabbitMQ: at once; Redis: after --lease). If the broker
 goes away while the worker runs, the worker says so and keeps retrying
