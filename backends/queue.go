@@ -157,6 +157,9 @@ var (
 	ErrBadURL = errors.New("bad backend URL")
 	// ErrTooLarge: a message body is over Config.MaxMessageBytes.
 	ErrTooLarge = errors.New("message too large")
+	// ErrNoQueue: a queue opened with Config.Inspect has nothing on the
+	// broker (no message was ever published to it, or it was removed).
+	ErrNoQueue = errors.New("no such queue")
 )
 
 // DeadLetterBook keeps dead letters for a backend that has no durable

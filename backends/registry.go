@@ -36,6 +36,12 @@ type Config struct {
 	// have before it is dead-lettered; brokers that enforce a delivery
 	// limit of their own set it above this [DefaultMaxDeliveries].
 	MaxDeliveries int
+	// Inspect opens the queue to look at it (status, doctor, dlq list):
+	// nothing is created on the broker, and Stats says ErrNoQueue for a
+	// queue the broker has nothing of, where a queue opened to be used
+	// would be declared and report zeros. A mistyped --queue must not
+	// leave objects behind.
+	Inspect bool
 }
 
 // DefaultLease is the visibility timeout when Config.Lease is zero.

@@ -48,6 +48,15 @@ type Harness struct {
 	// it and the restart; nil when the backend has no server of its own.
 	// A pending and a waiting message must both come back after it.
 	Restartable func(t *testing.T) (url string, restart func())
+
+	// Inspect opens queue with Config.Inspect set, as status and doctor
+	// do; the suite closes it. Open may say ErrNoQueue itself (a SQLite
+	// file that does not exist).
+	Inspect func(t *testing.T, queue string) (backends.Queue, error)
+	// Exists says whether the broker holds any object of queue (a stream,
+	// a declared queue, a key, a row), asked with the broker's own client,
+	// not through palantir.
+	Exists func(t *testing.T, queue string) bool
 }
 
 // Run runs every conformance test against h.
@@ -73,6 +82,7 @@ func Run(t *testing.T, h Harness) {
 		{"OpenUnreachableFailsFastWithoutThePassword", testOpenUnreachable},
 		{"OpenBadURL", testOpenBadURL},
 		{"BrokerRestartLosesNothing", testBrokerRestart},
+		{"InspectCreatesNothing", testInspect},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, h) })
@@ -540,4 +550,52 @@ func testBrokerRestart(t *testing.T, h Harness) {
 	if !got["pending"] || got["waiting"] || len(got) != 2 {
 		t.Errorf("after the restart got %v (id: redelivered), want pending redelivered and waiting not", got)
 	}
+}
+
+// testInspect: looking at a queue that was never used (a mistyped
+// --queue in status) leaves nothing on the broker and says so; a queue
+// in use is seen as it is.
+func testInspect(t *testing.T, h Harness) {
+	if h.Inspect == nil || h.Exists == nil {
+		t.Fatal("the harness must set Inspect and Exists")
+	}
+	ctx := context.Background()
+	name := QueueName(t)
+	for range 2 { // the second look shows that the first made nothing
+		qi, err := h.Inspect(t, name)
+		if errors.Is(err, backends.ErrNoQueue) {
+			if h.Exists(t, name) {
+				t.Fatalf("opening queue %s to inspect it created it", name)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("open %s to inspect: %v", name, err)
+		}
+		s, err := qi.Stats(ctx)
+		if !errors.Is(err, backends.ErrNoQueue) && (err != nil || s != (backends.Stats{})) {
+			t.Errorf("Stats of a queue never used: %+v, %v; want ErrNoQueue or zeros", s, err)
+		}
+		if dead, err := qi.DeadLetters(ctx, 0); len(dead) != 0 || (err != nil && !errors.Is(err, backends.ErrNoQueue)) {
+			t.Errorf("DeadLetters of a queue never used: %d, %v; want none", len(dead), err)
+		}
+		if err := qi.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if h.Exists(t, name) {
+			t.Fatalf("inspecting queue %s created it on the broker", name)
+		}
+	}
+	q := open(t, h, name)
+	if err := q.Publish(ctx, msgs("inspect", 1)...); err != nil {
+		t.Fatal(err)
+	}
+	if !h.Exists(t, name) {
+		t.Fatalf("Exists(%s) is false after a publish: the harness's check is wrong", name)
+	}
+	qi, err := h.Inspect(t, name)
+	if err != nil {
+		t.Fatalf("open %s to inspect after a publish: %v", name, err)
+	}
+	statsEventually(t, qi, "one ready message seen by an inspecting handle", func(s backends.Stats) bool { return s.Ready == 1 })
 }

@@ -2,6 +2,7 @@ package inproc
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"time"
 
@@ -20,6 +21,9 @@ func (q *Queue) addDead(ctx context.Context, dl backends.DeadLetter) error {
 
 // Stats counts what is in memory (and in the dead-letter book).
 func (q *Queue) Stats(ctx context.Context) (backends.Stats, error) {
+	if q.absent {
+		return backends.Stats{}, fmt.Errorf("inproc stats %s: %w: the queue lives in the memory of the process that uses it", q.cfg.Queue, backends.ErrNoQueue)
+	}
 	dead, err := q.DeadLetters(ctx, 0)
 	if err != nil {
 		return backends.Stats{}, err

@@ -73,10 +73,21 @@ func (b *Broker) Open(cfg backends.Config) *Queue {
 	st, ok := b.queues[cfg.Queue]
 	if !ok {
 		st = &state{inflight: map[uint64]*entry{}, changed: make(chan struct{})}
-		b.queues[cfg.Queue] = st
+		// Looking at a queue this process never used leaves no trace.
+		if !cfg.Inspect {
+			b.queues[cfg.Queue] = st
+		}
 	}
 	b.mu.Unlock()
-	return &Queue{st: st, cfg: cfg, done: make(chan struct{})}
+	return &Queue{st: st, cfg: cfg, done: make(chan struct{}), absent: !ok && cfg.Inspect}
+}
+
+// Has says whether queue was opened (to be used) in this broker.
+func (b *Broker) Has(queue string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	_, ok := b.queues[queue]
+	return ok
 }
 
 // entry is one copy of a message inside the queue.
@@ -141,6 +152,8 @@ type Queue struct {
 	cfg  backends.Config
 	once sync.Once
 	done chan struct{}
+	// absent: opened to inspect a queue this broker never had.
+	absent bool
 }
 
 var _ backends.Queue = (*Queue)(nil)

@@ -18,6 +18,10 @@ func harness(b *inproc.Broker) backendtest.Harness {
 		Open: func(t *testing.T, queue string) backends.Queue {
 			return b.Open(backends.Config{Queue: queue, Lease: lease})
 		},
+		Inspect: func(t *testing.T, queue string) (backends.Queue, error) {
+			return b.Open(backends.Config{Queue: queue, Lease: lease, Inspect: true}), nil
+		},
+		Exists: func(t *testing.T, queue string) bool { return b.Has(queue) },
 		InjectRaw: func(t *testing.T, queue string, body []byte) {
 			// The only stranger in process memory is raw Go code.
 			q := b.Open(backends.Config{Queue: queue, Lease: lease})

@@ -21,6 +21,9 @@ func (q *Queue) Stats(ctx context.Context) (backends.Stats, error) {
 	if q.closed() {
 		return backends.Stats{}, fmt.Errorf("nats stats %s: %w", q.names.Work, backends.ErrClosed)
 	}
+	if q.cfg.Inspect {
+		return q.inspectStats(ctx)
+	}
 	cons, err := q.js.Consumer(ctx, q.names.Work, q.names.Consumer)
 	if err != nil {
 		return backends.Stats{}, q.fail(ctx, "stats", q.names.Work, err)
@@ -40,11 +43,50 @@ func (q *Queue) Stats(ctx context.Context) (backends.Stats, error) {
 	return s, nil
 }
 
+// inspectStats is Stats for a Queue opened to inspect, which made no
+// stream: ErrNoQueue without the work stream; a missing consumer (no
+// worker yet) leaves every message ready, a missing delayed or dead
+// stream counts none.
+func (q *Queue) inspectStats(ctx context.Context) (backends.Stats, error) {
+	work, err := q.js.Stream(ctx, q.names.Work)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return backends.Stats{}, fmt.Errorf("nats stats %s: %w", q.names.Work, backends.ErrNoQueue)
+	}
+	if err != nil {
+		return backends.Stats{}, q.fail(ctx, "stats", q.names.Work, err)
+	}
+	s := backends.Stats{Ready: int64(work.CachedInfo().State.Msgs)}
+	cons, err := work.Consumer(ctx, q.names.Consumer)
+	switch {
+	case err == nil:
+		ci := cons.CachedInfo()
+		s.Ready, s.InFlight = int64(ci.NumPending), int64(ci.NumAckPending)
+	case !errors.Is(err, jetstream.ErrConsumerNotFound):
+		return backends.Stats{}, q.fail(ctx, "stats", q.names.Work, err)
+	}
+	for _, c := range []struct {
+		stream string
+		n      *int64
+	}{{q.names.Delayed, &s.Delayed}, {q.names.Dead, &s.DeadLetters}} {
+		st, err := q.js.Stream(ctx, c.stream)
+		switch {
+		case err == nil:
+			*c.n = int64(st.CachedInfo().State.Msgs)
+		case !errors.Is(err, jetstream.ErrStreamNotFound):
+			return backends.Stats{}, q.fail(ctx, "stats", c.stream, err)
+		}
+	}
+	return s, nil
+}
+
 // deadLetters calls fn with each dead letter and its sequence, oldest
 // first, until fn returns false. One request each ("next message on the
 // subject from this sequence"), so that deleted ones cost nothing.
 func (q *Queue) deadLetters(ctx context.Context, fn func(seq uint64, dl backends.DeadLetter) (bool, error)) error {
 	st, err := q.js.Stream(ctx, q.names.Dead)
+	if q.cfg.Inspect && errors.Is(err, jetstream.ErrStreamNotFound) {
+		return fmt.Errorf("nats dead letters %s: %w", q.names.Dead, backends.ErrNoQueue)
+	}
 	if err != nil {
 		return q.fail(ctx, "dead letters", q.names.Dead, err)
 	}

@@ -121,6 +121,22 @@ func (s *server) harness() backendtest.Harness {
 			"nats://palantir:secret@127.0.0.1:4222?certfile=/c.pem",                       // no keyfile
 		},
 		Restartable: restartableNATS,
+		Inspect: func(t *testing.T, queue string) (backends.Queue, error) {
+			return s.openWith(t, backends.Config{Queue: queue, Lease: lease, Inspect: true}), nil
+		},
+		Exists: func(t *testing.T, queue string) bool {
+			n := nats.NamesFor(queue)
+			for _, st := range []string{n.Work, n.Delayed, n.Dead} {
+				_, err := s.js.Stream(context.Background(), st)
+				if err == nil {
+					return true
+				}
+				if !errors.Is(err, jetstream.ErrStreamNotFound) {
+					t.Fatal(err)
+				}
+			}
+			return false
+		},
 		InjectRaw: func(t *testing.T, queue string, body []byte) {
 			// What a student would do with nats pub --jetstream: no
 			// headers, so no id and no attempt.

@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"database/sql"
+	"strings"
 	"testing"
 	"time"
 
@@ -59,6 +60,25 @@ func (db *database) harness() backendtest.Harness {
 		Lease: lease,
 		Open: func(t *testing.T, queue string) backends.Queue {
 			return db.open(t, backends.Config{Queue: queue})
+		},
+		Inspect: func(t *testing.T, queue string) (backends.Queue, error) {
+			q, err := postgres.Open(context.Background(), backends.Config{URL: db.url, Queue: queue, Lease: lease, Inspect: true})
+			if err != nil {
+				return nil, err
+			}
+			t.Cleanup(func() { q.Close() })
+			return q, nil
+		},
+		Exists: func(t *testing.T, queue string) bool {
+			var n int
+			err := db.plain.QueryRow(`SELECT (SELECT COUNT(*) FROM `+sqlqueue.Table+` WHERE queue = $1) + (SELECT COUNT(*) FROM `+sqlqueue.DeadTable+` WHERE queue = $1)`, queue).Scan(&n)
+			if err != nil && tableMissing(err) {
+				return false // nothing was ever made in this database
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n > 0
 		},
 		InjectRaw: func(t *testing.T, queue string, body []byte) {
 			// What a student would type in psql: no id, no attempt.
@@ -165,3 +185,6 @@ func TestListenWakesConsumers(t *testing.T) {
 		t.Fatal("the consumer was not woken by NOTIFY within 10s")
 	}
 }
+
+// tableMissing: the queue's tables were never made in this database.
+func tableMissing(err error) bool { return strings.Contains(err.Error(), "42P01") }

@@ -21,7 +21,14 @@ func (q *Queue) Stats(ctx context.Context) (backends.Stats, error) {
 	var st backends.Stats
 	err := q.withChannel(ctx, func(ch *amqp.Channel) error {
 		ours := q.consumers.Load()
-		c, err := q.declare(ch)
+		var c counts
+		var err error
+		if q.cfg.Inspect {
+			// Looked at, not declared: a mistyped --queue leaves nothing.
+			c, err = q.names.inspect(func() (*amqp.Channel, error) { return q.channel(ctx) })
+		} else {
+			c, err = q.declare(ch)
+		}
 		if err != nil {
 			return err
 		}
@@ -57,7 +64,7 @@ func (q *Queue) DeadLetters(ctx context.Context, limit int) ([]backends.DeadLett
 		})
 	})
 	if err != nil {
-		return nil, fmt.Errorf("rabbitmq dead letters %s: %w", q.names.dead, err)
+		return nil, fmt.Errorf("rabbitmq dead letters %s: %w", q.names.dead, notFound(q.names.dead, err))
 	}
 	return out, nil
 }

@@ -134,7 +134,7 @@ func Open(ctx context.Context, cfg backends.Config) (*Queue, error) {
 		log:   log.With("backend", Name, "queue", cfg.Queue),
 		done:  make(chan struct{}),
 	}
-	q.consuming = link{q: q, name: "palantir " + cfg.Queue, declares: true, up: make(chan struct{})}
+	q.consuming = link{q: q, name: "palantir " + cfg.Queue, declares: !cfg.Inspect, up: make(chan struct{})}
 	q.publishing = link{q: q, name: "palantir " + cfg.Queue + " publisher", up: make(chan struct{})}
 	conn, err := q.dial(ctx, q.consuming.name)
 	if err != nil {
@@ -142,9 +142,12 @@ func Open(ctx context.Context, cfg backends.Config) (*Queue, error) {
 		// vhost: whichever, there is no broker to use at this URL.
 		return nil, fmt.Errorf("rabbitmq open %s: %w: %w", set.redacted, backends.ErrUnreachable, err)
 	}
-	if err := q.declareOn(conn); err != nil {
-		conn.Close()
-		return nil, fmt.Errorf("rabbitmq open %s: %w", set.redacted, classify(err))
+	// Inspecting declares nothing: a mistyped --queue must leave nothing.
+	if !cfg.Inspect {
+		if err := q.declareOn(conn); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("rabbitmq open %s: %w", set.redacted, classify(err))
+		}
 	}
 	pconn, err := q.dial(ctx, q.publishing.name)
 	if err != nil {

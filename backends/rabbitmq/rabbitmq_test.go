@@ -91,6 +91,32 @@ func harness(url string) backendtest.Harness {
 			}
 			return q
 		},
+		Inspect: func(t *testing.T, queue string) (backends.Queue, error) {
+			q, err := rabbitmq.Open(context.Background(), backends.Config{URL: url, Queue: queue, Lease: lease, Inspect: true})
+			if err == nil {
+				t.Cleanup(func() { q.Close() })
+			}
+			return q, err
+		},
+		Exists: func(t *testing.T, queue string) bool {
+			conn, err := amqp.Dial(url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			for _, name := range rabbitmq.QueueNames(queue) {
+				ch, err := conn.Channel()
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, err = ch.QueueDeclarePassive(name, true, false, false, false, nil)
+				ch.Close()
+				if err == nil {
+					return true
+				}
+			}
+			return false
+		},
 		InjectRaw: func(t *testing.T, queue string, body []byte) {
 			t.Helper()
 			conn, err := amqp.Dial(url)

@@ -202,6 +202,50 @@ func (n names) declare(ch *amqp.Channel, sh shape) (counts, error) {
 	return c, nil
 }
 
+// inspect counts what declare would, with passive declares that create
+// nothing, each on a channel from open (a passive declare of a missing
+// queue closes its channel): ErrNoQueue when the work queue does not
+// exist; a retry or dead-letter queue that does not is counted as empty.
+func (n names) inspect(open func() (*amqp.Channel, error)) (counts, error) {
+	look := func(name string) (amqp.Queue, error) {
+		ch, err := open()
+		if err != nil {
+			return amqp.Queue{}, err
+		}
+		defer ch.Close()
+		return ch.QueueDeclarePassive(name, true, false, false, false, nil)
+	}
+	var c counts
+	var err error
+	if c.work, err = look(n.work); err != nil {
+		return c, notFound(n.work, err)
+	}
+	for _, name := range n.retry {
+		q, err := look(name)
+		if err != nil && !isNotFound(err) {
+			return c, err
+		}
+		c.delayed += int64(q.Messages)
+	}
+	if c.dead, err = look(n.dead); err != nil && !isNotFound(err) {
+		return c, err
+	}
+	return c, nil
+}
+
+func isNotFound(err error) bool {
+	var ae *amqp.Error
+	return errors.As(err, &ae) && ae.Code == amqp.NotFound
+}
+
+// notFound is ErrNoQueue for a passive declare that found no queue name.
+func notFound(name string, err error) error {
+	if isNotFound(err) {
+		return fmt.Errorf("%s: %w", name, backends.ErrNoQueue)
+	}
+	return err
+}
+
 // shapeError explains a PRECONDITION_FAILED for queue name in one line,
 // with the fix. The broker's text names the argument that differs
 // ("inequivalent arg 'x-delivery-limit' …"); it is only read to choose the

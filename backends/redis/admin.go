@@ -22,6 +22,15 @@ func (q *Queue) Stats(ctx context.Context) (backends.Stats, error) {
 	if q.closed() {
 		return backends.Stats{}, fmt.Errorf("redis stats %s: %w", q.keys.Stream, backends.ErrClosed)
 	}
+	if q.cfg.Inspect {
+		n, err := q.client.Exists(ctx, q.keys.Stream, q.keys.Delayed, q.keys.Dead).Result()
+		if err != nil {
+			return backends.Stats{}, q.fail(ctx, "stats", q.keys.Stream, err)
+		}
+		if n == 0 {
+			return backends.Stats{}, fmt.Errorf("redis stats %s: %w", q.keys.Stream, backends.ErrNoQueue)
+		}
+	}
 	n, err := statsScript.Run(ctx, q.client, []string{q.keys.Stream, q.keys.Delayed, q.keys.Dead}, Group).Int64Slice()
 	if err != nil {
 		return backends.Stats{}, q.fail(ctx, "stats", q.keys.Stream, err)

@@ -125,6 +125,21 @@ func (s *server) harness() backendtest.Harness {
 			"redis://:secret@127.0.0.1/0?dial_timeout=soon", // bad duration
 		},
 		Restartable: restartableRedis,
+		Inspect: func(t *testing.T, queue string) (backends.Queue, error) {
+			q, err := redis.Open(context.Background(), backends.Config{URL: s.url, Queue: queue, Lease: lease, Inspect: true})
+			if err == nil {
+				t.Cleanup(func() { q.Close() })
+			}
+			return q, err
+		},
+		Exists: func(t *testing.T, queue string) bool {
+			k := redis.Keys(queue)
+			n, err := s.client.Exists(context.Background(), k.Stream, k.Delayed, k.Dead).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n > 0
+		},
 		InjectRaw: func(t *testing.T, queue string, body []byte) {
 			// What a student would do with redis-cli XADD: no id, no attempt.
 			err := s.client.XAdd(context.Background(), &goredis.XAddArgs{

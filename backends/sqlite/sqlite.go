@@ -59,7 +59,12 @@ func Open(ctx context.Context, cfg backends.Config) (*sqlqueue.Queue, error) {
 		return nil, err
 	}
 	where := backends.Redact(path)
-	if err := createPrivate(path); err != nil {
+	if cfg.Inspect {
+		// Looking must not create the file.
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("sqlite open %s: %w: the file does not exist", where, backends.ErrNoQueue)
+		}
+	} else if err := createPrivate(path); err != nil {
 		return nil, fmt.Errorf("sqlite open %s: %w: %s", where, backends.ErrUnreachable, backends.RedactText(err.Error()))
 	}
 	db, err := sql.Open("sqlite", DSN(path))

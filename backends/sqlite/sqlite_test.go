@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -62,6 +63,25 @@ func (f *file) harness() backendtest.Harness {
 		Lease: lease,
 		Open: func(t *testing.T, queue string) backends.Queue {
 			return f.open(t, backends.Config{Queue: queue})
+		},
+		Inspect: func(t *testing.T, queue string) (backends.Queue, error) {
+			q, err := sqlite.Open(context.Background(), backends.Config{URL: f.path, Queue: queue, Lease: lease, Inspect: true})
+			if err != nil {
+				return nil, err
+			}
+			t.Cleanup(func() { q.Close() })
+			return q, nil
+		},
+		Exists: func(t *testing.T, queue string) bool {
+			var n int
+			err := f.plain.QueryRow(`SELECT (SELECT COUNT(*) FROM `+sqlqueue.Table+` WHERE queue = ?1) + (SELECT COUNT(*) FROM `+sqlqueue.DeadTable+` WHERE queue = ?1)`, queue).Scan(&n)
+			if err != nil && tableMissing(err) {
+				return false // nothing was ever made in this database
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n > 0
 		},
 		InjectRaw: func(t *testing.T, queue string, body []byte) {
 			// What a student would type in the sqlite3 shell: no id, no
@@ -141,3 +161,6 @@ func TestAnotherProcessPublishIsSeenAtThePoll(t *testing.T) {
 		t.Fatal("another process's row was not seen within 10s")
 	}
 }
+
+// tableMissing: the queue's tables were never made in this file.
+func tableMissing(err error) bool { return strings.Contains(err.Error(), "no such table") }

@@ -21,6 +21,9 @@ func (q *Queue) Stats(ctx context.Context) (backends.Stats, error) {
 	if q.closed() {
 		return backends.Stats{}, fmt.Errorf("%s stats %s: %w", q.d.Name, q.cfg.Queue, backends.ErrClosed)
 	}
+	if err := q.inspected(ctx, "stats", Table); err != nil {
+		return backends.Stats{}, err
+	}
 	var s backends.Stats
 	err := q.db.QueryRowContext(ctx, q.st.stats, q.cfg.Queue, q.cfg.Queue).Scan(&s.Ready, &s.InFlight, &s.Delayed, &s.DeadLetters)
 	if err != nil {
@@ -34,6 +37,9 @@ func (q *Queue) Stats(ctx context.Context) (backends.Stats, error) {
 func (q *Queue) DeadLetters(ctx context.Context, limit int) ([]backends.DeadLetter, error) {
 	if q.closed() {
 		return nil, fmt.Errorf("%s dead letters %s: %w", q.d.Name, q.cfg.Queue, backends.ErrClosed)
+	}
+	if err := q.inspected(ctx, "dead letters", DeadTable); err != nil {
+		return nil, err
 	}
 	var rows *sql.Rows
 	var err error

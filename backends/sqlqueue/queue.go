@@ -82,7 +82,13 @@ func Open(ctx context.Context, opts Options) (*Queue, error) {
 	if cfg.Lease <= 0 {
 		cfg.Lease = backends.DefaultLease
 	}
-	if err := ensureSchema(ctx, opts.DB, d); err != nil {
+	// A queue opened to inspect makes no table: it only checks that the
+	// database answers.
+	prepare := func() error { return ensureSchema(ctx, opts.DB, d) }
+	if cfg.Inspect {
+		prepare = func() error { return opts.DB.PingContext(ctx) }
+	}
+	if err := prepare(); err != nil {
 		opts.DB.Close()
 		return nil, classify(ctx, d, fmt.Sprintf("%s open %s", d.Name, opts.Where), opts.Where, err)
 	}
@@ -264,6 +270,22 @@ var errNotOwned = errors.New("not owned")
 // fail wraps err from operation op on target: closed, cancelled, or
 // unreachable (transient) where it is one of those. Driver messages are
 // redacted: they may quote the URL.
+// inspected says, for a Queue opened to inspect, ErrNoQueue when table
+// does not exist (no palantir queue was ever used in this database).
+func (q *Queue) inspected(ctx context.Context, op, table string) error {
+	if !q.cfg.Inspect {
+		return nil
+	}
+	var ok bool
+	if err := q.db.QueryRowContext(ctx, q.d.sql(q.d.Exists), table).Scan(&ok); err != nil {
+		return q.fail(ctx, op, q.cfg.Queue, err)
+	}
+	if !ok {
+		return fmt.Errorf("%s %s %s: %w", q.d.Name, op, q.cfg.Queue, backends.ErrNoQueue)
+	}
+	return nil
+}
+
 func (q *Queue) fail(ctx context.Context, op, target string, err error) error {
 	if q.closed() {
 		return fmt.Errorf("%s %s %s: %w", q.d.Name, op, target, backends.ErrClosed)

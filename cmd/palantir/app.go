@@ -45,8 +45,10 @@ type app struct {
 	// emptyDir holds the empty store ReadStore opened in place of the
 	// missing file missing.
 	emptyDir, missing string
-	q                 backends.Queue
-	be                backends.Backend
+	// inspect: the queue is opened only to look at it (InspectQueue).
+	inspect bool
+	q       backends.Queue
+	be      backends.Backend
 
 	// compactJSON: print JSON documents on one line each (streams).
 	compactJSON bool
@@ -195,11 +197,28 @@ func (a *app) Queue(ctx context.Context) (backends.Queue, error) {
 	return q, nil
 }
 
+// InspectQueue is Queue for commands that only look (status, doctor,
+// dlq list): it creates nothing on the broker, and its Stats say
+// backends.ErrNoQueue for a queue the broker does not have.
+func (a *app) InspectQueue(ctx context.Context) (backends.Queue, error) {
+	a.inspect = true
+	return a.Queue(ctx)
+}
+
 // backendConfig is what the settings say about the queue.
 func (a *app) backendConfig() (backends.Config, error) {
 	url, err := a.brokerURL()
 	return backends.Config{URL: url, Queue: a.cfg.Queue, Lease: a.cfg.Lease, Logger: a.log,
-		MaxMessageBytes: a.cfg.MaxMessageBytes(), MaxDeliveries: a.cfg.MaxDeliveries}, err
+		MaxMessageBytes: a.cfg.MaxMessageBytes(), MaxDeliveries: a.cfg.MaxDeliveries, Inspect: a.inspect}, err
+}
+
+// noQueue says, for a queue a looking command did not find, where it is
+// or why it is not.
+func (a *app) noQueue() string {
+	if !a.be.Networked {
+		return fmt.Sprintf("the %s queue lives in the memory of the process that uses it (launch --wait, serve); this process cannot see it", a.be.Name)
+	}
+	return fmt.Sprintf("queue %q does not exist on %s: nothing was launched to it (check --queue)", a.cfg.Queue, a.be.Name)
 }
 
 // Close closes what the command opened. It may be called twice (after a

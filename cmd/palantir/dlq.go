@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/palantir-lab/palantir/backends"
 	"github.com/palantir-lab/palantir/ops"
 	"github.com/palantir-lab/palantir/store"
 	"github.com/palantir-lab/palantir/telemetry"
@@ -70,11 +72,14 @@ func (o dlqListOptions) validate() error {
 }
 
 func runDLQList(ctx context.Context, a *app, o dlqListOptions) error {
-	q, err := a.Queue(ctx)
-	if err != nil {
-		return err
+	q, err := a.InspectQueue(ctx)
+	var dead []backends.DeadLetter
+	if err == nil {
+		dead, err = q.DeadLetters(ctx, o.Limit)
 	}
-	dead, err := q.DeadLetters(ctx, o.Limit)
+	if errors.Is(err, backends.ErrNoQueue) {
+		dead, err = nil, nil
+	}
 	if err != nil {
 		return fmt.Errorf("list dead letters of %s queue %q: %w", a.be.Name, a.cfg.Queue, err)
 	}

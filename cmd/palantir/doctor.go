@@ -141,10 +141,14 @@ func checkBroker(ctx context.Context, a *app, failed *error) check {
 	start := a.now()
 	qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	q, err := a.Queue(qctx)
+	q, err := a.InspectQueue(qctx)
 	var s backends.Stats
 	if err == nil {
 		s, err = q.Stats(qctx)
+	}
+	if errors.Is(err, backends.ErrNoQueue) {
+		return check{Check: "broker", Status: "ok", Detail: fmt.Sprintf("%s answers in %v; %s",
+			a.be.Name, a.now().Sub(start).Round(time.Millisecond), a.noQueue())}
 	}
 	if err != nil {
 		*failed = errors.Join(*failed, err)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -122,7 +123,7 @@ func printStatus(ctx context.Context, a *app, st *store.Store, ids []string) err
 		return missionTable(a.Out, ms)
 	}
 	rows, err := ops.Summary(ctx, st, a.now(), a.be.Name, a.cfg.Queue, func(ctx context.Context) (backends.Stats, error) {
-		q, err := a.Queue(ctx)
+		q, err := a.InspectQueue(ctx)
 		if err != nil {
 			return backends.Stats{}, err
 		}
@@ -142,7 +143,8 @@ func printStatus(ctx context.Context, a *app, st *store.Store, ids []string) err
 	// The store's half was worth showing; still, scripts must learn that
 	// the broker did not answer.
 	for _, r := range rows {
-		if r.Group == "queue" && r.QueueErr != nil {
+		// A queue that does not exist is an answer, not a failure.
+		if r.Group == "queue" && r.QueueErr != nil && !errors.Is(r.QueueErr, backends.ErrNoQueue) {
 			return r.QueueErr
 		}
 	}
@@ -183,7 +185,11 @@ func summaryTables(a *app, rows []ops.StatusRow) error {
 		switch r.Group {
 		case "queue":
 			if r.Error != "" {
-				t.row(r.Key, r.Backend, "unavailable: "+r.Error)
+				if errors.Is(r.QueueErr, backends.ErrNoQueue) {
+					t.row(r.Key, r.Backend, a.noQueue())
+				} else {
+					t.row(r.Key, r.Backend, "unavailable: "+r.Error)
+				}
 				continue
 			}
 			t.row(r.Key, r.Backend, count(r.Ready), count(r.InFlight), count(r.Delayed), count(r.DeadLetters))

@@ -8,6 +8,7 @@ package testservices
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/url"
@@ -104,22 +105,19 @@ func BackendURLs(reg *backends.Registry) map[string]string {
 	return urls
 }
 
-// Reachable opens a probe queue of b at url and deletes it again (the
-// brokers that declare a queue's objects at open would keep them), or
-// skips t loudly (fails it under PALANTIR_REQUIRE_SERVICES=1) when b does
-// not answer.
+// Reachable opens a probe queue of b at url to inspect it, which leaves
+// nothing behind (backends.Config.Inspect), or skips t loudly (fails it
+// under PALANTIR_REQUIRE_SERVICES=1) when b does not answer.
 func Reachable(t testing.TB, b backends.Backend, url string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	q, err := b.Open(ctx, backends.Config{URL: url, Queue: fmt.Sprintf("probe-%d-%x", os.Getpid(), rand.Uint32())})
-	if err != nil {
-		Unavailable(t, b.Holds, url, err)
+	q, err := b.Open(ctx, backends.Config{URL: url, Queue: fmt.Sprintf("probe-%d-%x", os.Getpid(), rand.Uint32()), Inspect: true})
+	if err == nil {
+		_, err = q.Stats(ctx)
+		q.Close()
 	}
-	defer q.Close()
-	if d, ok := q.(backends.Destroyer); ok {
-		if err := d.Destroy(ctx); err != nil {
-			t.Logf("probe queue of %s left behind: %v", b.Name, err)
-		}
+	if err != nil && !errors.Is(err, backends.ErrNoQueue) {
+		Unavailable(t, b.Holds, url, err)
 	}
 }
