@@ -237,7 +237,7 @@ func (q *Queue) remake() error {
 	if err := q.ensure(ctx); err != nil {
 		return err
 	}
-	_, err := q.js.CreateOrUpdateConsumer(ctx, q.names.Work, q.workConsumerConfig())
+	_, err := q.durable(ctx, q.names.Work, q.workConsumerConfig())
 	return err
 }
 

@@ -124,7 +124,7 @@ func (q *Queue) move(mover jetstream.Consumer) {
 		if errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrConsumerDeleted) || noStream(err) {
 			ctx, cancel := context.WithTimeout(context.Background(), apiTimeout)
 			if q.ensure(ctx) == nil {
-				if m, err := q.js.CreateOrUpdateConsumer(ctx, q.names.Delayed, q.moverConfig()); err == nil {
+				if m, err := q.durable(ctx, q.names.Delayed, q.moverConfig()); err == nil {
 					mover = m
 				}
 			}

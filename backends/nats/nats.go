@@ -110,7 +110,7 @@ func Open(ctx context.Context, cfg backends.Config) (*Queue, error) {
 		q.nc.Close()
 		return nil, fmt.Errorf("nats open %s: %w", set.redacted, err)
 	}
-	if err := q.ensure(octx); err != nil {
+	if err := q.prepare(octx); err != nil {
 		q.nc.Close()
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("nats open %s: %w", set.redacted, ctx.Err())
@@ -216,6 +216,17 @@ func logger(cfg backends.Config) *slog.Logger {
 	return l.With("backend", Name, "queue", cfg.Queue)
 }
 
+// prepare makes the queue's streams, or, for a Queue opened to inspect,
+// only checks that JetStream answers: looking at a mistyped --queue must
+// create nothing.
+func (q *Queue) prepare(ctx context.Context) error {
+	if q.cfg.Inspect {
+		_, err := q.js.AccountInfo(ctx)
+		return err
+	}
+	return q.ensure(ctx)
+}
+
 // ensure creates or updates the three streams (with the URL's replicas,
 // else those a stream has), and creates the work consumer if it is
 // missing (Subscribe sets its lease; a process that
@@ -241,7 +252,15 @@ func (q *Queue) ensure(ctx context.Context) error {
 			}
 			_, err = q.js.UpdateStream(ctx, sc)
 		case errors.Is(err, jetstream.ErrStreamNotFound):
-			_, err = q.js.CreateOrUpdateStream(ctx, sc)
+			// Create, never create-or-update: processes opening a new
+			// queue together all get here, and the losers' updates of a
+			// stream still being created crashed nats-server 2.9.10
+			// (concurrent_open_test.go). The winner made it from the
+			// same configuration.
+			_, err = q.js.CreateStream(ctx, sc)
+			if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+				err = nil
+			}
 		}
 		if err != nil {
 			return q.fail(ctx, "create stream", sc.Name, err)
@@ -249,7 +268,11 @@ func (q *Queue) ensure(ctx context.Context) error {
 	}
 	_, err := q.js.Consumer(ctx, q.names.Work, q.names.Consumer)
 	if errors.Is(err, jetstream.ErrConsumerNotFound) {
-		_, err = q.js.CreateOrUpdateConsumer(ctx, q.names.Work, q.workConsumerConfig())
+		// Create only, for the same reason as the streams.
+		_, err = q.js.CreateConsumer(ctx, q.names.Work, q.workConsumerConfig())
+		if errors.Is(err, jetstream.ErrConsumerExists) {
+			err = nil
+		}
 	}
 	if err != nil {
 		return q.fail(ctx, "create consumer", q.names.Work+" "+q.names.Consumer, err)
@@ -259,11 +282,24 @@ func (q *Queue) ensure(ctx context.Context) error {
 
 // durable returns the durable consumer want of stream, creating it or
 // updating its configuration only if it differs (see ensure for why).
+// A missing one is created, never created-or-updated (see ensure).
 func (q *Queue) durable(ctx context.Context, stream string, want jetstream.ConsumerConfig) (jetstream.Consumer, error) {
-	if cons, err := q.js.Consumer(ctx, stream, want.Durable); err == nil && sameConsumer(cons.CachedInfo().Config, want) {
+	cons, err := q.js.Consumer(ctx, stream, want.Durable)
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		cons, err = q.js.CreateConsumer(ctx, stream, want)
+		if !errors.Is(err, jetstream.ErrConsumerExists) {
+			return cons, err
+		}
+		// Another process made it meanwhile, otherwise.
+		cons, err = q.js.Consumer(ctx, stream, want.Durable)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if sameConsumer(cons.CachedInfo().Config, want) {
 		return cons, nil
 	}
-	return q.js.CreateOrUpdateConsumer(ctx, stream, want)
+	return q.js.UpdateConsumer(ctx, stream, want)
 }
 
 // sameConsumer reports whether have already is want in every field
@@ -435,7 +471,7 @@ func (q *Queue) Publish(ctx context.Context, msgs ...backends.Message) error {
 		if err == nil {
 			return nil
 		}
-		if try == 0 && noStream(err) && ctx.Err() == nil && !q.destroyed.Load() && q.ensure(ctx) == nil {
+		if try == 0 && noStream(err) && ctx.Err() == nil && !q.destroyed.Load() && !q.cfg.Inspect && q.ensure(ctx) == nil {
 			pending = failed
 			continue
 		}
