@@ -42,10 +42,17 @@ const LiveWindow = 10 * time.Second
 // this backend's queue as of now. stats asks the broker; when it fails, the
 // queue row carries the error, since the store's half is still worth
 // showing.
-func Summary(ctx context.Context, st *store.Store, now time.Time, backend, queue string, stats func(context.Context) (backends.Stats, error)) ([]StatusRow, error) {
+//
+// With scoped, the type and worker rows count backend's queue's missions
+// alone (status --backend/--queue), else every mission in the store.
+func Summary(ctx context.Context, st *store.Store, now time.Time, backend, queue string, scoped bool, stats func(context.Context) (backends.Stats, error)) ([]StatusRow, error) {
 	var rows []StatusRow
+	var in store.Scope
+	if scoped {
+		in = store.Scope{Backend: backend, Queue: queue}
+	}
 	for _, group := range []string{"type", "worker"} {
-		counted, err := countRows(ctx, st, group)
+		counted, err := countRows(ctx, st, group, in)
 		if err != nil {
 			return nil, err
 		}
@@ -103,8 +110,8 @@ func Namesakes(ctx context.Context, st *store.Store, now time.Time, name, host s
 	return out, nil
 }
 
-func countRows(ctx context.Context, st *store.Store, group string) ([]StatusRow, error) {
-	counts, err := st.CountsBy(ctx, group)
+func countRows(ctx context.Context, st *store.Store, group string, in store.Scope) ([]StatusRow, error) {
+	counts, err := st.CountsBy(ctx, group, in)
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}

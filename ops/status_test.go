@@ -53,7 +53,7 @@ func TestLiveWorkersReadTheGivenClock(t *testing.T) {
 			if !slices.Equal(got, tt.want) {
 				t.Errorf("LiveWorkers at %v: got %v, want %v", tt.now, got, tt.want)
 			}
-			rows, err := ops.Summary(ctx, st, tt.now, "redis", "q", stats)
+			rows, err := ops.Summary(ctx, st, tt.now, "redis", "q", false, stats)
 			if err != nil {
 				t.Fatal(err)
 			}

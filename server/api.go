@@ -226,7 +226,7 @@ func (s *Server) leaderboard(w http.ResponseWriter, r *http.Request) {
 // carries the error, as `status -o json` does.
 func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	rows, err := s.summary.get(r.Context(), func(ctx context.Context) ([]ops.StatusRow, error) {
-		return ops.Summary(ctx, s.cfg.Store, time.Now(), s.cfg.Backend, s.cfg.QueueName, s.cfg.Queue.Stats)
+		return ops.Summary(ctx, s.cfg.Store, time.Now(), s.cfg.Backend, s.cfg.QueueName, false, s.cfg.Queue.Stats)
 	})
 	if err != nil {
 		s.fail(w, r, err)

@@ -96,7 +96,7 @@ func New(cfg Config) *Server {
 func (s *Server) gaugeSource() metrics.Source {
 	st, backend, queue := s.cfg.Store, s.cfg.Backend, s.cfg.QueueName
 	return metrics.Source{Backend: backend, Queue: queue, Stats: s.cfg.Queue.Stats,
-		Counts: func(ctx context.Context) ([]store.Count, error) { return st.CountsBy(ctx, "type") },
+		Counts: func(ctx context.Context) ([]store.Count, error) { return st.CountsBy(ctx, "type", store.Scope{}) },
 		LiveWorkers: func(ctx context.Context) (int, error) {
 			ws, err := ops.LiveWorkers(ctx, st, time.Now(), backend, queue)
 			return len(ws), err

@@ -593,12 +593,20 @@ type Count struct {
 }
 
 // CountsBy counts missions by status, grouped by "type" or "worker".
-func (s *Store) CountsBy(ctx context.Context, column string) ([]Count, error) {
+func (s *Store) CountsBy(ctx context.Context, column string, in Scope) ([]Count, error) {
 	if column != "type" && column != "worker" {
 		return nil, fmt.Errorf("count by %q: not a summary column", column)
 	}
+	where, args := "", []any{}
+	if in != (Scope{}) {
+		where, args = `WHERE backend = ? AND queue = ?`, []any{in.Backend, in.Queue}
+	}
 	var out []Count
-	err := s.db.SelectContext(ctx, &out, `SELECT `+column+` AS k, status, COUNT(*) AS n FROM missions
-		GROUP BY `+column+`, status ORDER BY `+column+`, status`)
+	err := s.db.SelectContext(ctx, &out, s.rebind(`SELECT `+column+` AS k, status, COUNT(*) AS n FROM missions `+where+`
+		GROUP BY `+column+`, status ORDER BY `+column+`, status`), args...)
 	return out, err
 }
+
+// Scope narrows counts to one backend's queue; the zero Scope is every
+// mission.
+type Scope struct{ Backend, Queue string }

@@ -413,3 +413,30 @@ func TestReadingCommandsDoNotCreateTheStore(t *testing.T) {
 		t.Errorf("history after a launch: exit %d, stdout %q, stderr %q", r.code, r.out, r.err)
 	}
 }
+
+// status --backend/--queue is about that queue: its type and worker
+// tables count that queue's missions, not every backend's and queue's of
+// all time; plain status still counts them all.
+func TestStatusOfOneQueueCountsItsMissions(t *testing.T) {
+	dir := t.TempDir()
+	decode[[]ops.Mission](t, cli(t, dir, "launch", "raven", "--speed", "50", "--fail-rate", "0", "-o", "json"))
+	decode[[]ops.Mission](t, cli(t, dir, "launch", "recon", "--speed", "50", "--fail-rate", "0", "--queue", "other", "-o", "json"))
+	types := func(args ...string) map[string]int {
+		n := map[string]int{}
+		for _, r := range decode[[]ops.StatusRow](t, cli(t, dir, append(args, "-o", "json")...)) {
+			if r.Group == "type" {
+				n[r.Key] = r.Total
+			}
+		}
+		return n
+	}
+	if got := types("status"); got["raven"] != 1 || got["recon"] != 1 {
+		t.Errorf("plain status counts %v, want raven 1 and recon 1", got)
+	}
+	if got := types("status", "--queue", "other"); got["raven"] != 0 || got["recon"] != 1 {
+		t.Errorf("status --queue other counts %v, want recon 1 alone", got)
+	}
+	if got := types("status", "--backend", "redis", "--queue", "other"); len(got) != 0 {
+		t.Errorf("status --backend redis --queue other counts %v, want nothing", got)
+	}
+}

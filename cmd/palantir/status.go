@@ -122,7 +122,9 @@ func printStatus(ctx context.Context, a *app, st *store.Store, ids []string) err
 		}
 		return missionTable(a.Out, ms)
 	}
-	rows, err := ops.Summary(ctx, st, a.now(), a.be.Name, a.cfg.Queue, func(ctx context.Context) (backends.Stats, error) {
+	// Named on purpose (not the defaults): that queue's missions alone.
+	scoped := a.cfg.Source("backend") != "the default" || a.cfg.Source("queue") != "the default"
+	rows, err := ops.Summary(ctx, st, a.now(), a.be.Name, a.cfg.Queue, scoped, func(ctx context.Context) (backends.Stats, error) {
 		q, err := a.InspectQueue(ctx)
 		if err != nil {
 			return backends.Stats{}, err

@@ -306,7 +306,7 @@ func testHistory(t *testing.T, s *store.Store) {
 			}
 		})
 	}
-	counts, err := s.CountsBy(ctx, "type")
+	counts, err := s.CountsBy(ctx, "type", store.Scope{})
 	must(t, "CountsBy", err)
 	if !slices.Contains(counts, store.Count{Key: "raven", Status: "PENDING", N: 2}) {
 		t.Errorf("counts by type %+v lack raven PENDING 2", counts)
