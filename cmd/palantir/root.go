@@ -97,6 +97,7 @@ or ./palantir.yaml; see config.example.yaml), then defaults.`,
 		}
 	}
 	addVersionFlag(root)
+	addCompletions(root, a, &configFile)
 	return root
 }
 
