@@ -120,7 +120,7 @@ func TestStoreKeepsMissions(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	counts, err := st.CountsBy(context.Background(), "type")
+	counts, err := st.CountsBy(context.Background(), "type", store.Scope{})
 	if err != nil {
 		t.Fatal(err)
 	}
