@@ -9,28 +9,45 @@ import (
 	"time"
 )
 
+// Provenance is where and how a report was made: read later, elsewhere,
+// its figures mean little without it.
+type Provenance struct {
+	Generated time.Time
+	Host      string
+	Cores     int
+	Platform  string // GOOS/GOARCH
+	Version   string // palantir's
+	Command   string // the command line, passwords hidden
+}
+
 // WriteHTML writes a self-contained HTML page about results: a table,
 // throughput bars (palantir against the bare-client ceiling, per backend)
-// and the end-to-end latency CDF of each backend. Charts are inline SVG;
-// the page loads nothing from anywhere.
-func WriteHTML(w io.Writer, results []Result, generated time.Time) error {
+// and the end-to-end latency CDF of each backend. Charts are inline SVG
+// that scale to the page; the wide table scrolls inside it. The page
+// loads nothing from anywhere.
+func WriteHTML(w io.Writer, results []Result, p Provenance) error {
 	var b strings.Builder
 	b.WriteString(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <title>palantir bench</title>
 <style>
-body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:2em auto;max-width:980px;color:#222;padding:0 1em}
+body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:2em auto;max-width:1400px;color:#222;padding:0 1em}
 h1{font-size:1.5em}h2{font-size:1.15em;margin-top:2em}
-table{border-collapse:collapse;font-size:.85em}th,td{padding:.3em .6em;border-bottom:1px solid #ddd;text-align:right}
+.scroll{overflow-x:auto}svg{max-width:100%;height:auto}code{font-size:.9em;overflow-wrap:anywhere}
+table{border-collapse:collapse;font-size:.8em}th,td{padding:.3em .35em;border-bottom:1px solid #ddd;text-align:right}th{vertical-align:bottom}
 th:first-child,td:first-child{text-align:left}td.err{color:#b00;text-align:left}
 svg text{font-family:inherit;font-size:12px}.note{color:#555;font-size:.9em}
 </style></head><body>
 <h1>palantir bench</h1>
 `)
-	fmt.Fprintf(&b, "<p class=\"note\">Generated %s. Identical zero-duration missions through each backend's real path "+
-		"(store, publish, worker, persist, ack), and the same number of messages through the bare client library "+
-		"(the ceiling). Latencies from HDR histograms.</p>\n", html.EscapeString(generated.Format(time.RFC1123)))
+	e := html.EscapeString
+	fmt.Fprintf(&b, "<p class=\"note\">Generated %s on host %s (%d cores, %s) by palantir %s:<br><code>%s</code></p>\n",
+		e(p.Generated.Format(time.RFC1123)), e(p.Host), p.Cores, e(p.Platform), e(p.Version), e(p.Command))
+	b.WriteString("<p class=\"note\">Identical zero-duration missions through each backend's real path " +
+		"(store, publish, worker, persist, ack), and the same number of messages through the bare client library " +
+		"(the ceiling). Latencies from HDR histograms.</p>\n<div class=\"scroll\">")
 	writeTable(&b, results)
+	b.WriteString("</div>\n")
 	b.WriteString("<h2>Throughput: palantir against the broker's ceiling</h2>\n")
 	b.WriteString(throughputSVG(results))
 	b.WriteString("<h2>End-to-end latency (CDF)</h2>\n<p class=\"note\">From each mission's intended send time to its acknowledgement after persistence; log scale.</p>\n")
@@ -129,7 +146,7 @@ func throughputSVG(rs []Result) string {
 	ax := newLogAxis(lo, hi)
 	height := top + float64(len(ok))*(2*barH+gap) + 30
 	var b strings.Builder
-	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%.0f" height="%.0f" role="img" aria-label="throughput per backend">`+"\n", left+width+120, height)
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%.0f" height="%.0f" viewBox="0 0 %[1].0f %[2].0f" role="img" aria-label="throughput per backend">`+"\n", left+width+260, height)
 	axisY := height - 24
 	for _, d := range ax.decades() {
 		x := left + ax.pos(d)*width
@@ -173,7 +190,7 @@ func cdfSVG(rs []Result) string {
 	const left, top, width, height = 60.0, 10.0, 700.0, 320.0
 	ax := newLogAxis(lo, hi)
 	var b strings.Builder
-	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%.0f" height="%.0f" role="img" aria-label="end-to-end latency CDF">`+"\n", left+width+150, top+height+40)
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%.0f" height="%.0f" viewBox="0 0 %[1].0f %[2].0f" role="img" aria-label="end-to-end latency CDF">`+"\n", left+width+260, top+height+40)
 	for _, d := range ax.decades() {
 		x := left + ax.pos(d)*width
 		fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#ddd"/><text x="%.1f" y="%.1f" text-anchor="middle">%s ms</text>`+"\n",

@@ -349,6 +349,13 @@ type page struct {
 // fails t.
 func openDashboard(t *testing.T, browser string, e *env, base string) *page {
 	t.Helper()
+	return openPage(t, browser, e, base+"/", 1280, 800)
+}
+
+// openPage opens url in a headless Chromium whose window is width by
+// height; e may be nil.
+func openPage(t *testing.T, browser string, e *env, url string, width, height int) *page {
+	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(browser),
 		chromedp.Headless,
@@ -359,7 +366,7 @@ func openDashboard(t *testing.T, browser string, e *env, base string) *page {
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
 		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 800),
+		chromedp.WindowSize(width, height),
 	)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(allocCtx)
@@ -388,7 +395,7 @@ func openDashboard(t *testing.T, browser string, e *env, base string) *page {
 	}); err != nil {
 		t.Fatalf("start Chromium (%s): %v", browser, err)
 	}
-	p.do(20*time.Second, chromedp.EmulateViewport(1280, 800), chromedp.Navigate(base+"/"))
+	p.do(20*time.Second, chromedp.EmulateViewport(int64(width), int64(height)), chromedp.Navigate(url))
 	return p
 }
 

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -47,8 +48,10 @@ type app struct {
 	emptyDir, missing string
 	// inspect: the queue is opened only to look at it (InspectQueue).
 	inspect bool
-	q       backends.Queue
-	be      backends.Backend
+	// args is the command line, without the program's name.
+	args []string
+	q    backends.Queue
+	be   backends.Backend
 
 	// compactJSON: print JSON documents on one line each (streams).
 	compactJSON bool
@@ -265,4 +268,10 @@ func (b lazyBook) TakeDeadLetters(ctx context.Context, queue string, ids ...stri
 		return nil, err
 	}
 	return st.TakeDeadLetters(ctx, queue, ids...)
+}
+
+// commandLine is how this process was invoked, passwords hidden, for a
+// report to say how it was made.
+func (a *app) commandLine() string {
+	return backends.RedactText("palantir " + strings.Join(a.args, " "))
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"strings"
 	"time"
@@ -190,7 +191,7 @@ func runBench(ctx context.Context, a *app, o benchOptions) (err error) {
 		return err
 	}
 	if o.Report != "" {
-		if err := writeBenchReport(o.Report, results, a.now()); err != nil {
+		if err := writeBenchReport(o.Report, results, a.provenance()); err != nil {
 			return err
 		}
 		fmt.Fprintf(a.Err, "bench: report written to %s\n", o.Report)
@@ -221,12 +222,19 @@ func benchSettings(o benchOptions) string {
 		o.Missions, o.Concurrency, prefetch, o.Payload, rate, st)
 }
 
-func writeBenchReport(path string, rs []bench.Result, now time.Time) error {
+// provenance is where and how this bench ran.
+func (a *app) provenance() bench.Provenance {
+	host, _ := os.Hostname()
+	return bench.Provenance{Generated: a.now(), Host: host, Cores: runtime.NumCPU(),
+		Platform: runtime.GOOS + "/" + runtime.GOARCH, Version: buildVersion().Version, Command: a.commandLine()}
+}
+
+func writeBenchReport(path string, rs []bench.Result, p bench.Provenance) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return fmt.Errorf("report: %w", err)
 	}
-	if err := bench.WriteHTML(f, rs, now); err != nil {
+	if err := bench.WriteHTML(f, rs, p); err != nil {
 		f.Close()
 		return fmt.Errorf("report %s: %w", path, err)
 	}

@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -113,6 +115,14 @@ func TestBenchInprocJSONAndReport(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "palantir.db")); err == nil {
 		t.Errorf("bench wrote palantir.db in the working directory")
+	}
+	// A report read later, elsewhere, says where and how it was made.
+	host, _ := os.Hostname()
+	for _, want := range []string{"host " + host, "palantir " + buildVersion().Version,
+		"palantir bench --backends inproc --missions 200 -o json --report " + report, fmt.Sprintf("%d cores", runtime.NumCPU())} {
+		if !strings.Contains(page, want) {
+			t.Errorf("report does not say %q", want)
+		}
 	}
 }
 

@@ -38,6 +38,7 @@ func run(ctx context.Context, args []string, io streams) int {
 // runApp runs the command line on a (tests give one a clock of their own).
 func runApp(ctx context.Context, a *app, args []string) int {
 	io := a.streams
+	a.args = args
 	root := newRootCmd(a)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
