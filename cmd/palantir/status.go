@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"time"
@@ -86,11 +88,10 @@ func runStatus(ctx context.Context, a *app, o statusOptions) error {
 		a.compactJSON = true
 	}
 	out := outage{a: a}
+	screen := newWatchScreen(a)
+	defer screen.close()
 	for {
-		if isTTY(a.Out) && !a.json() {
-			fmt.Fprint(a.Out, "\033[H\033[2J")
-		}
-		if err := printStatus(ctx, a, st, ids); err != nil {
+		if err := screen.frame(func() error { return printStatus(ctx, a, st, ids) }); err != nil {
 			if out.failed(ctx, err) {
 				continue
 			}
@@ -217,4 +218,58 @@ func count(p *int64) string {
 		return "?"
 	}
 	return fmt.Sprint(*p)
+}
+
+// watchScreen draws status --watch. On a terminal it draws on the
+// alternate screen, as watch and top do, so that the scrollback does not
+// fill with copies of the table, and leaves the last frame on the normal
+// screen at the end. Piped, it appends each refresh under its time. JSON
+// Lines are written as they come.
+type watchScreen struct {
+	a    *app
+	out  io.Writer // the real output; a.Out points at the frame while one is drawn
+	tty  bool
+	last []byte
+}
+
+func newWatchScreen(a *app) *watchScreen {
+	w := &watchScreen{a: a, out: a.Out, tty: isTTY(a.Out) && !a.json()}
+	if w.tty {
+		fmt.Fprint(w.out, "\033[?1049h")
+	}
+	return w
+}
+
+// frame draws what draw prints as one frame, written at once.
+func (w *watchScreen) frame(draw func() error) error {
+	if w.a.json() {
+		return draw()
+	}
+	var buf bytes.Buffer
+	w.a.Out = &buf
+	err := draw()
+	w.a.Out = w.out
+	if err != nil {
+		return err
+	}
+	now := w.a.now().Local().Format("15:04:05")
+	if w.tty {
+		fmt.Fprintf(w.out, "\033[H\033[2JEvery 1s: palantir status · %s · Ctrl-C to stop\n\n", now)
+	} else {
+		fmt.Fprintf(w.out, "== %s\n", now)
+	}
+	w.out.Write(buf.Bytes())
+	if !w.tty {
+		fmt.Fprintln(w.out)
+	}
+	w.last = buf.Bytes()
+	return nil
+}
+
+// close leaves the alternate screen, with the last frame left below.
+func (w *watchScreen) close() {
+	if w.tty {
+		fmt.Fprint(w.out, "\033[?1049l")
+		w.out.Write(w.last)
+	}
 }

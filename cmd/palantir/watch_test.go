@@ -1,0 +1,65 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/creack/pty"
+)
+
+// status --watch on a terminal draws on the alternate screen, as watch
+// and top do, so that the scrollback does not fill with copies of the
+// table; each frame says when it was drawn; on exit the last frame stays
+// on the normal screen. Piped, each refresh is appended under its time,
+// with no escape codes.
+func TestStatusWatch(t *testing.T) {
+	dir := t.TempDir()
+	if r := cli(t, dir, "launch", "raven", "--speed", "50", "--fail-rate", "0"); r.code != 0 {
+		t.Fatalf("launch: %s", r.err)
+	}
+	watch := func(out io.Writer) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2500*time.Millisecond)
+		defer cancel()
+		var errb bytes.Buffer
+		args := []string{"--store", filepath.Join(dir, "palantir.db"), "status", "--watch"}
+		if code := run(ctx, args, streams{In: strings.NewReader(""), Out: out, Err: &errb}); code != 0 {
+			t.Errorf("status --watch: exit %d: %s", code, errb.String())
+		}
+	}
+	stamp := regexp.MustCompile(`\d\d:\d\d:\d\d`)
+
+	master, tty, err := pty.Open()
+	if err != nil {
+		t.Skipf("no pseudo-terminal here: %v", err)
+	}
+	defer master.Close()
+	var screen bytes.Buffer
+	copied := make(chan struct{})
+	go func() { io.Copy(&screen, master); close(copied) }()
+	watch(tty)
+	tty.Close()
+	<-copied
+	got := screen.String()
+	enter, leave := strings.Index(got, "\x1b[?1049h"), strings.LastIndex(got, "\x1b[?1049l")
+	if enter < 0 || leave < enter {
+		t.Fatalf("on a terminal: no alternate screen entered and left:\n%q", got)
+	}
+	if frames := strings.Count(got, "Every 1s"); frames < 2 || !stamp.MatchString(got) {
+		t.Errorf("on a terminal: %d frames saying when they were drawn, want 2 or more:\n%q", frames, got)
+	}
+	if after := got[leave:]; !strings.Contains(after, "raven") {
+		t.Errorf("the last frame is not left on the normal screen:\n%q", after)
+	}
+
+	var piped bytes.Buffer
+	watch(&piped)
+	if p := piped.String(); strings.Contains(p, "\x1b") || strings.Count(p, "raven") < 2 || len(stamp.FindAllString(p, -1)) < 2 {
+		t.Errorf("piped: want two or more refreshes each under its time, no escape codes:\n%q", p)
+	}
+}
