@@ -3,11 +3,14 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"os"
 	"sync"
 	"time"
 
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
+	"golang.org/x/term"
 
 	"github.com/palantir-lab/palantir/backends"
 	"github.com/palantir-lab/palantir/mission"
@@ -72,7 +75,7 @@ type progressView interface {
 // progress on stderr, and returns their final state in launch order.
 func waitMissions(ctx context.Context, a *app, st *store.Store, ids []string) ([]store.Mission, error) {
 	var view progressView = &lineView{a: a, last: map[string]string{}}
-	if isTTY(a.Err) && len(ids) <= 50 {
+	if barsFit(a.Err, len(ids)) {
 		view = newBarView(a, len(ids))
 	}
 	defer view.close()
@@ -167,6 +170,20 @@ func (v *lineView) update(ms []store.Mission) {
 }
 
 func (v *lineView) close() {}
+
+// barsFit says n bars fit on the terminal w: more than its rows (less
+// one for the prompt) and the terminal scrolls them into a garble.
+func barsFit(w io.Writer, n int) bool {
+	f, ok := w.(*os.File)
+	if !ok || !isTTY(w) {
+		return false
+	}
+	_, rows, err := term.GetSize(int(f.Fd()))
+	if err != nil || rows <= 0 {
+		rows = 24 // a terminal that does not say: the classic size
+	}
+	return n < rows
+}
 
 // barView draws one live progress bar per mission.
 type barView struct {

@@ -63,3 +63,37 @@ func TestStatusWatch(t *testing.T) {
 		t.Errorf("piped: want two or more refreshes each under its time, no escape codes:\n%q", p)
 	}
 }
+
+// launch --wait draws one bar per mission only when they all fit in the
+// terminal: more bars than rows garbled it (a 40-row terminal's
+// scrollback held one finished bar 78 times for 45 missions). Otherwise
+// it prints a line per change.
+func TestLaunchWaitBarsFitTheTerminal(t *testing.T) {
+	for _, tt := range []struct {
+		count string
+		bars  bool
+	}{{"5", true}, {"30", false}} {
+		master, tty, err := pty.Open()
+		if err != nil {
+			t.Skipf("no pseudo-terminal here: %v", err)
+		}
+		if err := pty.Setsize(tty, &pty.Winsize{Rows: 20, Cols: 120}); err != nil {
+			t.Fatal(err)
+		}
+		var screen bytes.Buffer
+		copied := make(chan struct{})
+		go func() { io.Copy(&screen, master); close(copied) }()
+		var out bytes.Buffer
+		args := []string{"--store", filepath.Join(t.TempDir(), "palantir.db"), "launch", "raven", "--count", tt.count, "--speed", "20", "--fail-rate", "0", "--wait"}
+		code := run(context.Background(), args, streams{In: strings.NewReader(""), Out: &out, Err: tty})
+		tty.Close()
+		<-copied
+		master.Close()
+		if code != 0 {
+			t.Fatalf("launch --count %s: exit %d:\n%s", tt.count, code, screen.String())
+		}
+		if bars := strings.Contains(screen.String(), "try 1/"); bars != tt.bars {
+			t.Errorf("%s missions in a 20-row terminal: bars %v, want %v:\n%q", tt.count, bars, tt.bars, screen.String())
+		}
+	}
+}
