@@ -123,6 +123,10 @@ type Admin interface {
 	// when ids is empty) back to the queue as attempt 1, and returns the ids
 	// it replayed. Unknown ids are not an error; they are just not returned.
 	Replay(ctx context.Context, ids ...string) ([]string, error)
+	// ReplayRewritten is Replay with each copy's body rewritten (a
+	// mission replayed with another fail rate); rewrite's error stops the
+	// replay, nothing of that dead letter moved.
+	ReplayRewritten(ctx context.Context, rewrite Rewrite, ids ...string) ([]string, error)
 	// Purge removes every ready and delayed message (not dead letters, not
 	// in-flight ones) and returns how many it removed (-1 if unknown).
 	Purge(ctx context.Context) (int64, error)
@@ -161,6 +165,9 @@ var (
 	// broker (no message was ever published to it, or it was removed).
 	ErrNoQueue = errors.New("no such queue")
 )
+
+// Rewrite turns a dead letter's body into its replayed copy's.
+type Rewrite func(body []byte) ([]byte, error)
 
 // DeadLetterBook keeps dead letters for a backend that has no durable
 // storage of its own (inproc), so that `dlq list` in a later process still

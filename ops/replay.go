@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/palantir-lab/palantir/backends"
+	"github.com/palantir-lab/palantir/mission"
 	"github.com/palantir-lab/palantir/store"
 	"github.com/palantir-lab/palantir/telemetry"
 )
@@ -14,7 +15,7 @@ import (
 // DeadQueue is what listing and replaying dead letters needs of a queue.
 type DeadQueue interface {
 	DeadLetters(ctx context.Context, limit int) ([]backends.DeadLetter, error)
-	Replay(ctx context.Context, ids ...string) ([]string, error)
+	ReplayRewritten(ctx context.Context, rewrite backends.Rewrite, ids ...string) ([]string, error)
 }
 
 // Replayer sends dead letters back to one queue. Its fields are set once.
@@ -26,6 +27,27 @@ type Replayer struct {
 	QueueName string
 	// Now is the clock of the replay's stamps (nil: time.Now).
 	Now func() time.Time
+	// FailRate, if not nil, replaces the fail rate the orders carry: the
+	// fail rate travels with a mission, so a replay of one that failed
+	// at fail rate 1 fails again unless it is changed.
+	FailRate *float64
+}
+
+// rewrite is the change the replay makes to each order, or nil. A body
+// that is not a mission's order (a stranger's message) goes back as it
+// was.
+func (r *Replayer) rewrite() backends.Rewrite {
+	if r.FailRate == nil {
+		return nil
+	}
+	return func(body []byte) ([]byte, error) {
+		o, err := mission.Decode(body)
+		if err != nil {
+			return body, nil
+		}
+		o.FailRate = *r.FailRate
+		return o.Encode()
+	}
 }
 
 func (r *Replayer) now() time.Time {
@@ -55,10 +77,10 @@ func (r *Replayer) Replay(ctx context.Context, args []string) ([]string, error) 
 	}
 	// Reset first, so a worker that takes a replayed message at once finds
 	// its mission ready to run rather than already FAILURE.
-	if err := r.Store.ResetFailed(ctx, ids, r.now()); err != nil {
+	if err := r.Store.ResetFailed(ctx, ids, r.now(), r.FailRate); err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
-	replayed, err := r.Queue.Replay(ctx, ids...)
+	replayed, err := r.Queue.ReplayRewritten(ctx, r.rewrite(), ids...)
 	if err != nil {
 		return nil, fmt.Errorf("replay to %s queue %q: %w", r.Backend, r.QueueName, err)
 	}

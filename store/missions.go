@@ -431,12 +431,16 @@ func (s *Store) insertOutcomeEvents(ctx context.Context, tx *sqlx.Tx, events Out
 // dead-letter replay, and returns the ids it reset. Call it before the
 // replay is published, so a worker that takes the replayed message at once
 // finds the mission ready to run.
-func (s *Store) ResetFailed(ctx context.Context, ids []string, at time.Time) error {
+//
+// failRate, when not nil, is the fail rate the missions are replayed with
+// (dlq replay --fail-rate), recorded as their order now says.
+func (s *Store) ResetFailed(ctx context.Context, ids []string, at time.Time, failRate *float64) error {
 	if len(ids) == 0 {
 		return nil
 	}
 	q, args, err := sqlx.In(`UPDATE missions SET status = 'QUEUED', attempt = 1, progress = 0, stage = '', worker = '',
-		error = '', started_us = NULL, finished_us = NULL, queued_us = ?, updated_us = ? WHERE status = 'FAILURE' AND id IN (?)`, micros(at), micros(at), ids)
+		error = '', started_us = NULL, finished_us = NULL, queued_us = ?, updated_us = ?, fail_rate = COALESCE(?, fail_rate)
+		WHERE status = 'FAILURE' AND id IN (?)`, micros(at), micros(at), failRate, ids)
 	if err != nil {
 		return err
 	}

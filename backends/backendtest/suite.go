@@ -327,12 +327,19 @@ func testDeadLetterAndReplay(t *testing.T, h Harness) {
 	if len(left) != 1 || left[0].ID != "x-000" {
 		t.Errorf("dead letters after replay: %v, want just x-000", left)
 	}
-	replayed, err = q.Replay(Context(t))
-	Must(t, "Replay all", err)
+	// Replayed with a new body (dlq replay --fail-rate 0): the copy
+	// carries it, the rest of the message as it was.
+	rewrite := func(body []byte) ([]byte, error) { return append([]byte("rewritten "), body...), nil }
+	replayed, err = q.ReplayRewritten(Context(t), rewrite)
+	Must(t, "ReplayRewritten all", err)
 	if !slices.Equal(replayed, []string{"x-000"}) {
-		t.Errorf("Replay() returned %v, want [x-000]", replayed)
+		t.Errorf("ReplayRewritten() returned %v, want [x-000]", replayed)
 	}
-	Must(t, "Ack", Receive(t, c, 5*time.Second).Ack(Context(t)))
+	d = Receive(t, c, 5*time.Second)
+	if got := d.Received(); got.ID != "x-000" || got.Attempt != 1 || string(got.Body) != `rewritten {"payload":"x-000"}` {
+		t.Errorf("rewritten replay delivered %s attempt %d body %q, want x-000, 1, the rewritten body", got.ID, got.Attempt, got.Body)
+	}
+	Must(t, "Ack", d.Ack(Context(t)))
 }
 
 func testRawMessage(t *testing.T, h Harness) {

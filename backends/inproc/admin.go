@@ -56,6 +56,17 @@ func (q *Queue) DeadLetters(ctx context.Context, limit int) ([]backends.DeadLett
 
 // Replay moves dead letters back to the queue as attempt 1.
 func (q *Queue) Replay(ctx context.Context, ids ...string) ([]string, error) {
+	return q.ReplayRewritten(ctx, nil, ids...)
+}
+
+// ReplayRewritten is Replay with each copy's body rewritten. The new
+// bodies are made before anything moves, so that a rewrite that fails
+// leaves every dead letter where it was.
+func (q *Queue) ReplayRewritten(ctx context.Context, rewrite backends.Rewrite, ids ...string) ([]string, error) {
+	bodies, err := q.rewritten(ctx, rewrite, ids)
+	if err != nil {
+		return nil, err
+	}
 	var taken []backends.DeadLetter
 	if q.cfg.DeadLetters != nil {
 		var err error
@@ -78,12 +89,39 @@ func (q *Queue) Replay(ctx context.Context, ids ...string) ([]string, error) {
 	for i, dl := range taken {
 		msgs[i] = dl.Message
 		msgs[i].Attempt = 1
+		if b, ok := bodies[dl.ID]; ok {
+			msgs[i].Body = b
+		}
 		replayed[i] = dl.ID
 	}
 	if len(msgs) == 0 {
 		return nil, nil
 	}
 	return replayed, q.Publish(ctx, msgs...)
+}
+
+// rewritten maps the id of each dead letter ids name (all when none) to
+// its rewritten body; nil without a rewrite.
+func (q *Queue) rewritten(ctx context.Context, rewrite backends.Rewrite, ids []string) (map[string][]byte, error) {
+	if rewrite == nil {
+		return nil, nil
+	}
+	dead, err := q.DeadLetters(ctx, 0)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]byte{}
+	for _, dl := range dead {
+		if len(ids) > 0 && !slices.Contains(ids, dl.ID) {
+			continue
+		}
+		b, err := rewrite(dl.Body)
+		if err != nil {
+			return nil, fmt.Errorf("inproc replay %s: %w", dl.ID, err)
+		}
+		out[dl.ID] = b
+	}
+	return out, nil
 }
 
 // Purge drops ready and delayed messages.

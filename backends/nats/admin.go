@@ -139,6 +139,13 @@ func (q *Queue) DeadLetters(ctx context.Context, limit int) ([]backends.DeadLett
 // Nats-Msg-Id names the dead letter, so two concurrent replays put one
 // copy on the queue and only one of them returns the id.
 func (q *Queue) Replay(ctx context.Context, ids ...string) ([]string, error) {
+	return q.ReplayRewritten(ctx, nil, ids...)
+}
+
+// ReplayRewritten is Replay with each copy's body rewritten. Dead
+// letters move one at a time: a rewrite that fails stops the replay
+// there, with those before it replayed and the rest still dead.
+func (q *Queue) ReplayRewritten(ctx context.Context, rewrite backends.Rewrite, ids ...string) ([]string, error) {
 	if q.closed() {
 		return nil, fmt.Errorf("nats replay %s: %w", q.names.Dead, backends.ErrClosed)
 	}
@@ -158,6 +165,12 @@ func (q *Queue) Replay(ctx context.Context, ids ...string) ([]string, error) {
 		}
 		o := outgoing{subject: q.names.WorkSubject, msg: dl.Message, msgID: fmt.Sprintf("replay-%s-%d", dl.ID, seq)}
 		o.msg.Attempt = 1
+		if rewrite != nil {
+			var err error
+			if o.msg.Body, err = rewrite(o.msg.Body); err != nil {
+				return false, fmt.Errorf("nats replay %s: rewrite: %w", dl.ID, err)
+			}
+		}
 		ack, err := q.publishOne(ctx, o)
 		if err != nil {
 			return false, q.fail(ctx, "replay", dl.ID, err)

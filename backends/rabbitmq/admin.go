@@ -75,6 +75,13 @@ func (q *Queue) DeadLetters(ctx context.Context, limit int) ([]backends.DeadLett
 // ids it replayed, in dead-letter order. If acking fails after the copies
 // were confirmed, the error says so: they may be replayed twice.
 func (q *Queue) Replay(ctx context.Context, ids ...string) ([]string, error) {
+	return q.ReplayRewritten(ctx, nil, ids...)
+}
+
+// ReplayRewritten is Replay with each copy's body rewritten, before
+// anything is published: a rewrite that fails puts every dead letter
+// back as it was.
+func (q *Queue) ReplayRewritten(ctx context.Context, rewrite backends.Rewrite, ids ...string) ([]string, error) {
 	var replayed []string
 	err := q.withChannel(ctx, func(ch *amqp.Channel) error {
 		var take []amqp.Delivery
@@ -91,6 +98,12 @@ func (q *Queue) Replay(ctx context.Context, ids ...string) ([]string, error) {
 		for i, ad := range take {
 			m := message(ad)
 			m.Attempt = 1
+			if rewrite != nil {
+				var err error
+				if m.Body, err = rewrite(m.Body); err != nil {
+					return fmt.Errorf("rewrite %s: %w", m.ID, err)
+				}
+			}
 			outs[i] = outgoing{queue: q.names.work, msg: publishing(m, now, now)}
 		}
 		if err := q.publish(ctx, outs); err != nil {

@@ -87,6 +87,13 @@ func deadLetter(m goredis.XMessage) backends.DeadLetter {
 // returns the ids it replayed, oldest first. Unknown ids are skipped. Two
 // concurrent replays never replay one dead letter twice.
 func (q *Queue) Replay(ctx context.Context, ids ...string) ([]string, error) {
+	return q.ReplayRewritten(ctx, nil, ids...)
+}
+
+// ReplayRewritten is Replay with each copy's body rewritten, made in Go
+// before the page's script moves anything: a rewrite that fails stops
+// the replay there, with the pages before it replayed.
+func (q *Queue) ReplayRewritten(ctx context.Context, rewrite backends.Rewrite, ids ...string) ([]string, error) {
 	if q.closed() {
 		return nil, fmt.Errorf("redis replay %s: %w", q.keys.Dead, backends.ErrClosed)
 	}
@@ -105,14 +112,28 @@ func (q *Queue) Replay(ctx context.Context, ids ...string) ([]string, error) {
 		if err != nil {
 			return replayed, q.fail(ctx, "replay", q.keys.Dead, err)
 		}
-		var sids []any
+		// Each entry's stream id, and with a rewrite its new body after it.
+		var args []any
+		per := 1
+		if rewrite != nil {
+			per = 2
+		}
 		for _, m := range page {
-			if len(want) == 0 || want[deadLetter(m).ID] {
-				sids = append(sids, m.ID)
+			dl := deadLetter(m)
+			if len(want) > 0 && !want[dl.ID] {
+				continue
+			}
+			args = append(args, m.ID)
+			if rewrite != nil {
+				body, err := rewrite(dl.Body)
+				if err != nil {
+					return replayed, fmt.Errorf("redis replay %s: rewrite: %w", dl.ID, err)
+				}
+				args = append(args, body)
 			}
 		}
-		for batch := range slices.Chunk(sids, replayBatch) {
-			got, err := replayScript.Run(ctx, q.client, []string{q.keys.Stream, q.keys.Dead}, batch...).StringSlice()
+		for batch := range slices.Chunk(args, replayBatch*per) {
+			got, err := replayScript.Run(ctx, q.client, []string{q.keys.Stream, q.keys.Dead}, append([]any{per}, batch...)...).StringSlice()
 			if err != nil {
 				return replayed, q.fail(ctx, "replay", q.keys.Dead, err)
 			}

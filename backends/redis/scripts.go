@@ -313,12 +313,14 @@ redis.call('DEL', KEYS[2])
 return n
 `)
 
-// replayScript: KEYS stream, dead; ARGV dead-letter stream entry ids.
-// Moves each one that still exists back to the stream as attempt 1 and
-// returns their message ids.
+// replayScript: KEYS stream, dead; ARGV[1] the step, then dead-letter
+// stream entry ids (step 1), or pairs of an entry id and the body its
+// copy gets (step 2, a rewritten replay). Moves each entry that still
+// exists back to the stream as attempt 1 and returns their message ids.
 var replayScript = goredis.NewScript(`
 local out = {}
-for i = 1, #ARGV do
+local step = tonumber(ARGV[1])
+for i = 2, #ARGV, step do
   local e = redis.call('XRANGE', KEYS[2], ARGV[i], ARGV[i])
   if #e == 1 then
     local f = {}
@@ -326,7 +328,9 @@ for i = 1, #ARGV do
     for j = 1, #kv, 2 do f[kv[j]] = kv[j + 1] end
     local id = f['id']
     if id == nil or id == '' then id = ARGV[i] end
-    redis.call('XADD', KEYS[1], '*', 'id', id, 'body', f['body'] or '', 'attempt', 1)
+    local body = f['body'] or ''
+    if step == 2 then body = ARGV[i + 1] end
+    redis.call('XADD', KEYS[1], '*', 'id', id, 'body', body, 'attempt', 1)
     redis.call('XDEL', KEYS[2], ARGV[i])
     table.insert(out, id)
   end

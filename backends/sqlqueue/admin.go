@@ -76,6 +76,12 @@ func (q *Queue) DeadLetters(ctx context.Context, limit int) ([]backends.DeadLett
 // delete finds it gone). Unknown ids are skipped. Safe for concurrent
 // use.
 func (q *Queue) Replay(ctx context.Context, ids ...string) ([]string, error) {
+	return q.ReplayRewritten(ctx, nil, ids...)
+}
+
+// ReplayRewritten is Replay with each copy's body rewritten, in the same
+// transaction: a rewrite that fails rolls it back, nothing moved.
+func (q *Queue) ReplayRewritten(ctx context.Context, rewrite backends.Rewrite, ids ...string) ([]string, error) {
 	if q.closed() {
 		return nil, fmt.Errorf("%s replay %s: %w", q.d.Name, q.cfg.Queue, backends.ErrClosed)
 	}
@@ -99,6 +105,12 @@ func (q *Queue) Replay(ctx context.Context, ids ...string) ([]string, error) {
 					return 0, err
 				}
 				d.msg.Attempt = 1
+				if rewrite != nil {
+					if d.msg.Body, err = rewrite(d.msg.Body); err != nil {
+						rows.Close()
+						return 0, fmt.Errorf("rewrite %s: %w", d.msg.ID, err)
+					}
+				}
 				got = append(got, d)
 			}
 			rows.Close()

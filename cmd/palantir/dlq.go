@@ -102,9 +102,12 @@ func runDLQList(ctx context.Context, a *app, o dlqListOptions) error {
 }
 
 type replayOptions struct {
-	IDs     []string
-	Wait    bool
-	Workers int
+	IDs      []string
+	Wait     bool
+	Workers  int
+	FailRate float64
+	// failRateSet: --fail-rate was given (the order's own rate otherwise).
+	failRateSet bool
 }
 
 func newDLQReplayCmd(a *app, runF func(context.Context, *app, replayOptions) error) *cobra.Command {
@@ -127,7 +130,7 @@ EXIT STATUS
 		Example: `  palantir dlq replay            # all of them
   palantir dlq replay bhqj51 --backend redis --wait`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o.IDs = args
+			o.IDs, o.failRateSet = args, cmd.Flags().Changed("fail-rate")
 			if err := o.validate(); err != nil {
 				return err
 			}
@@ -139,12 +142,16 @@ EXIT STATUS
 	}
 	cmd.Flags().BoolVarP(&o.Wait, "wait", "w", false, "follow the replayed missions to the end (always on with inproc)")
 	cmd.Flags().IntVar(&o.Workers, "workers", 2, "embedded workers for the inproc backend")
+	cmd.Flags().Float64Var(&o.FailRate, "fail-rate", 0, "replay with this fail rate instead of the one each mission carries (0 to 1)")
 	return cmd
 }
 
 func (o replayOptions) validate() error {
 	if o.Workers < 1 || o.Workers > 64 {
 		return usageErr("--workers must be between 1 and 64, got %d", o.Workers)
+	}
+	if o.failRateSet && (o.FailRate < 0 || o.FailRate > 1) {
+		return usageErr("--fail-rate must be between 0 and 1, got %g", o.FailRate)
 	}
 	return nil
 }
@@ -157,6 +164,9 @@ func runDLQReplay(ctx context.Context, a *app, o replayOptions) error {
 	tel := telemetry.NewRecorder(st, a.log)
 	defer tel.Close()
 	r := &ops.Replayer{Store: st, Queue: q, Telemetry: tel, Backend: a.be.Name, QueueName: a.cfg.Queue, Now: a.now}
+	if o.failRateSet {
+		r.FailRate = &o.FailRate
+	}
 	replayed, err := r.Replay(ctx, o.IDs)
 	if err != nil {
 		return fmt.Errorf("dlq replay: %w", err)

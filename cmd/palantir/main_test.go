@@ -179,6 +179,21 @@ func TestFailedMissionsExitOneAndAreDeadLettered(t *testing.T) {
 	if n := len(decode[[]ops.DeadLetter](t, cli(t, dir, "dlq", "list", "-o", "json"))); n != 3 {
 		t.Errorf("dead letters after a failed replay: %d, want 3", n)
 	}
+	// The fail rate travels with the mission: a replay can change it, and
+	// then the mission succeeds.
+	ok := cli(t, dir, "dlq", "replay", dead[1].ID, "--fail-rate", "0", "-o", "json")
+	if ok.code != 0 {
+		t.Fatalf("replay --fail-rate 0: exit %d, want 0; stderr: %s", ok.code, ok.err)
+	}
+	if got := decode[[]ops.Mission](t, ok); len(got) != 1 || got[0].ID != dead[1].ID || got[0].Status != "SUCCESS" || got[0].Attempt != 1 {
+		t.Errorf("replayed at fail rate 0: %+v, want SUCCESS at attempt 1", got)
+	}
+	if n := len(decode[[]ops.DeadLetter](t, cli(t, dir, "dlq", "list", "-o", "json"))); n != 2 {
+		t.Errorf("dead letters after a replay that succeeded: %d, want 2", n)
+	}
+	if r := cli(t, dir, "dlq", "replay", "--fail-rate", "2"); r.code != 2 || !strings.Contains(r.err, "--fail-rate") {
+		t.Errorf("replay --fail-rate 2: exit %d, %q; want 2 naming --fail-rate", r.code, r.err)
+	}
 }
 
 func TestUsageErrorsExitTwoWithOneLine(t *testing.T) {
