@@ -127,6 +127,10 @@ type Admin interface {
 	// mission replayed with another fail rate); rewrite's error stops the
 	// replay, nothing of that dead letter moved.
 	ReplayRewritten(ctx context.Context, rewrite Rewrite, ids ...string) ([]string, error)
+	// DeleteDeadLetters deletes the dead letters with the given message
+	// ids (all of them when ids is empty) and returns the ids it deleted,
+	// oldest first. Unknown ids are not an error.
+	DeleteDeadLetters(ctx context.Context, ids ...string) ([]string, error)
 	// Purge removes every ready and delayed message (not dead letters, not
 	// in-flight ones) and returns how many it removed (-1 if unknown).
 	Purge(ctx context.Context) (int64, error)

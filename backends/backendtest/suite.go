@@ -340,6 +340,32 @@ func testDeadLetterAndReplay(t *testing.T, h Harness) {
 		t.Errorf("rewritten replay delivered %s attempt %d body %q, want x-000, 1, the rewritten body", got.ID, got.Attempt, got.Body)
 	}
 	Must(t, "Ack", d.Ack(Context(t)))
+
+	// Deleted (dlq delete): gone from the dead letters, and not delivered.
+	Must(t, "Publish", q.Publish(Context(t), msgs("y", 3)...))
+	for range 3 {
+		Must(t, "DeadLetter", Receive(t, c, 5*time.Second).DeadLetter(Context(t), "for deletion"))
+	}
+	Eventually(t, 5*time.Second, "three dead letters", func() (bool, string) {
+		dead, err := q.DeadLetters(Context(t), 0)
+		return err == nil && len(dead) == 3, fmt.Sprintf("%d (%v)", len(dead), err)
+	})
+	deleted, err := q.DeleteDeadLetters(Context(t), "y-001", "no-such-id")
+	Must(t, "DeleteDeadLetters", err)
+	if !slices.Equal(deleted, []string{"y-001"}) {
+		t.Errorf("DeleteDeadLetters returned %v, want [y-001]", deleted)
+	}
+	left, err = q.DeadLetters(Context(t), 0)
+	Must(t, "DeadLetters", err)
+	if len(left) != 2 || left[0].ID != "y-000" || left[1].ID != "y-002" {
+		t.Errorf("dead letters after deleting y-001: %v, want y-000 and y-002", left)
+	}
+	deleted, err = q.DeleteDeadLetters(Context(t))
+	Must(t, "DeleteDeadLetters all", err)
+	if !slices.Equal(deleted, []string{"y-000", "y-002"}) {
+		t.Errorf("DeleteDeadLetters() returned %v, want [y-000 y-002]", deleted)
+	}
+	statsEventually(t, q, "no dead letters, nothing ready", func(s backends.Stats) bool { return s.DeadLetters == 0 && s.Ready == 0 })
 }
 
 func testRawMessage(t *testing.T, h Harness) {

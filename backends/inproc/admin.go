@@ -67,22 +67,9 @@ func (q *Queue) ReplayRewritten(ctx context.Context, rewrite backends.Rewrite, i
 	if err != nil {
 		return nil, err
 	}
-	var taken []backends.DeadLetter
-	if q.cfg.DeadLetters != nil {
-		var err error
-		if taken, err = q.cfg.DeadLetters.TakeDeadLetters(ctx, q.cfg.Queue, ids...); err != nil {
-			return nil, err
-		}
-	} else {
-		q.st.mu.Lock()
-		q.st.dead = slices.DeleteFunc(q.st.dead, func(dl backends.DeadLetter) bool {
-			if len(ids) == 0 || slices.Contains(ids, dl.ID) {
-				taken = append(taken, dl)
-				return true
-			}
-			return false
-		})
-		q.st.mu.Unlock()
+	taken, err := q.take(ctx, ids)
+	if err != nil {
+		return nil, err
 	}
 	msgs := make([]backends.Message, len(taken))
 	replayed := make([]string, len(taken))
@@ -98,6 +85,34 @@ func (q *Queue) ReplayRewritten(ctx context.Context, rewrite backends.Rewrite, i
 		return nil, nil
 	}
 	return replayed, q.Publish(ctx, msgs...)
+}
+
+// DeleteDeadLetters deletes dead letters.
+func (q *Queue) DeleteDeadLetters(ctx context.Context, ids ...string) ([]string, error) {
+	taken, err := q.take(ctx, ids)
+	out := make([]string, len(taken))
+	for i, dl := range taken {
+		out[i] = dl.ID
+	}
+	return out, err
+}
+
+// take removes and returns the dead letters ids name (all when none).
+func (q *Queue) take(ctx context.Context, ids []string) ([]backends.DeadLetter, error) {
+	if q.cfg.DeadLetters != nil {
+		return q.cfg.DeadLetters.TakeDeadLetters(ctx, q.cfg.Queue, ids...)
+	}
+	var taken []backends.DeadLetter
+	q.st.mu.Lock()
+	defer q.st.mu.Unlock()
+	q.st.dead = slices.DeleteFunc(q.st.dead, func(dl backends.DeadLetter) bool {
+		if len(ids) == 0 || slices.Contains(ids, dl.ID) {
+			taken = append(taken, dl)
+			return true
+		}
+		return false
+	})
+	return taken, nil
 }
 
 // rewritten maps the id of each dead letter ids name (all when none) to

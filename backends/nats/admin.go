@@ -146,8 +146,21 @@ func (q *Queue) Replay(ctx context.Context, ids ...string) ([]string, error) {
 // letters move one at a time: a rewrite that fails stops the replay
 // there, with those before it replayed and the rest still dead.
 func (q *Queue) ReplayRewritten(ctx context.Context, rewrite backends.Rewrite, ids ...string) ([]string, error) {
+	return q.takeDead(ctx, "replay", rewrite, true, ids)
+}
+
+// DeleteDeadLetters deletes dead letters from the dead stream, one at a
+// time.
+func (q *Queue) DeleteDeadLetters(ctx context.Context, ids ...string) ([]string, error) {
+	return q.takeDead(ctx, "delete dead letters", nil, false, ids)
+}
+
+// takeDead deletes the dead letters ids name (all when none) from the
+// dead stream, each after, with requeue, its copy (rewritten) was
+// published to the work subject as attempt 1.
+func (q *Queue) takeDead(ctx context.Context, op string, rewrite backends.Rewrite, requeue bool, ids []string) ([]string, error) {
 	if q.closed() {
-		return nil, fmt.Errorf("nats replay %s: %w", q.names.Dead, backends.ErrClosed)
+		return nil, fmt.Errorf("nats %s %s: %w", op, q.names.Dead, backends.ErrClosed)
 	}
 	want := make(map[string]bool, len(ids))
 	for _, id := range ids {
@@ -155,7 +168,7 @@ func (q *Queue) ReplayRewritten(ctx context.Context, rewrite backends.Rewrite, i
 	}
 	dead, err := q.js.Stream(ctx, q.names.Dead)
 	if err != nil {
-		return nil, q.fail(ctx, "replay", q.names.Dead, err)
+		return nil, q.fail(ctx, op, q.names.Dead, err)
 	}
 	var replayed []string
 	seen := map[string]bool{}
@@ -163,22 +176,30 @@ func (q *Queue) ReplayRewritten(ctx context.Context, rewrite backends.Rewrite, i
 		if len(want) > 0 && !want[dl.ID] {
 			return true, nil
 		}
-		o := outgoing{subject: q.names.WorkSubject, msg: dl.Message, msgID: fmt.Sprintf("replay-%s-%d", dl.ID, seq)}
-		o.msg.Attempt = 1
-		if rewrite != nil {
-			var err error
-			if o.msg.Body, err = rewrite(o.msg.Body); err != nil {
-				return false, fmt.Errorf("nats replay %s: rewrite: %w", dl.ID, err)
+		duplicate := false
+		if requeue {
+			o := outgoing{subject: q.names.WorkSubject, msg: dl.Message, msgID: fmt.Sprintf("replay-%s-%d", dl.ID, seq)}
+			o.msg.Attempt = 1
+			if rewrite != nil {
+				var err error
+				if o.msg.Body, err = rewrite(o.msg.Body); err != nil {
+					return false, fmt.Errorf("nats %s %s: rewrite: %w", op, dl.ID, err)
+				}
 			}
+			ack, err := q.publishOne(ctx, o)
+			if err != nil {
+				return false, q.fail(ctx, op, dl.ID, err)
+			}
+			duplicate = ack.Duplicate
 		}
-		ack, err := q.publishOne(ctx, o)
-		if err != nil {
-			return false, q.fail(ctx, "replay", dl.ID, err)
+		err := dead.DeleteMsg(ctx, seq)
+		if errors.Is(err, jetstream.ErrMsgNotFound) && !requeue {
+			return true, nil // another delete or replay took it first
 		}
-		if err := dead.DeleteMsg(ctx, seq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
-			return false, q.fail(ctx, "replay", dl.ID, err)
+		if err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+			return false, q.fail(ctx, op, dl.ID, err)
 		}
-		if !ack.Duplicate && !seen[dl.ID] {
+		if !duplicate && !seen[dl.ID] {
 			seen[dl.ID] = true
 			replayed = append(replayed, dl.ID)
 		}

@@ -82,6 +82,19 @@ func (q *Queue) Replay(ctx context.Context, ids ...string) ([]string, error) {
 // anything is published: a rewrite that fails puts every dead letter
 // back as it was.
 func (q *Queue) ReplayRewritten(ctx context.Context, rewrite backends.Rewrite, ids ...string) ([]string, error) {
+	return q.takeDead(ctx, "replay", rewrite, true, ids)
+}
+
+// DeleteDeadLetters acks the dead letters with these ids off the dead
+// queue; the others go back unchanged.
+func (q *Queue) DeleteDeadLetters(ctx context.Context, ids ...string) ([]string, error) {
+	return q.takeDead(ctx, "delete dead letters", nil, false, ids)
+}
+
+// takeDead takes the dead letters ids name (all when none) and, with
+// requeue, publishes their copies, rewritten, as attempt 1 (confirmed)
+// before acking them off the dead queue.
+func (q *Queue) takeDead(ctx context.Context, op string, rewrite backends.Rewrite, requeue bool, ids []string) ([]string, error) {
 	var replayed []string
 	err := q.withChannel(ctx, func(ch *amqp.Channel) error {
 		var take []amqp.Delivery
@@ -106,6 +119,9 @@ func (q *Queue) ReplayRewritten(ctx context.Context, rewrite backends.Rewrite, i
 			}
 			outs[i] = outgoing{queue: q.names.work, msg: publishing(m, now, now)}
 		}
+		if !requeue {
+			outs = nil
+		}
 		if err := q.publish(ctx, outs); err != nil {
 			return fmt.Errorf("publish to %s: %w", q.names.work, err)
 		}
@@ -118,7 +134,7 @@ func (q *Queue) ReplayRewritten(ctx context.Context, rewrite backends.Rewrite, i
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("rabbitmq replay %s: %w", q.names.dead, err)
+		return nil, fmt.Errorf("rabbitmq %s %s: %w", op, q.names.dead, err)
 	}
 	return replayed, nil
 }

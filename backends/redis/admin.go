@@ -94,8 +94,23 @@ func (q *Queue) Replay(ctx context.Context, ids ...string) ([]string, error) {
 // before the page's script moves anything: a rewrite that fails stops
 // the replay there, with the pages before it replayed.
 func (q *Queue) ReplayRewritten(ctx context.Context, rewrite backends.Rewrite, ids ...string) ([]string, error) {
+	mode := 1
+	if rewrite != nil {
+		mode = 2
+	}
+	return q.moveDead(ctx, "replay", mode, rewrite, ids)
+}
+
+// DeleteDeadLetters deletes dead letters, each atomically.
+func (q *Queue) DeleteDeadLetters(ctx context.Context, ids ...string) ([]string, error) {
+	return q.moveDead(ctx, "delete dead letters", 0, nil, ids)
+}
+
+// moveDead runs moveDeadScript in mode on the dead letters ids name (all
+// when none) and returns their ids, oldest first.
+func (q *Queue) moveDead(ctx context.Context, op string, mode int, rewrite backends.Rewrite, ids []string) ([]string, error) {
 	if q.closed() {
-		return nil, fmt.Errorf("redis replay %s: %w", q.keys.Dead, backends.ErrClosed)
+		return nil, fmt.Errorf("redis %s %s: %w", op, q.keys.Dead, backends.ErrClosed)
 	}
 	want := make(map[string]bool, len(ids))
 	for _, id := range ids {
@@ -104,48 +119,44 @@ func (q *Queue) ReplayRewritten(ctx context.Context, rewrite backends.Rewrite, i
 	// Page through the dead letters rather than read them all (with their
 	// bodies) at once; each page's matches are moved before the next page
 	// is read, so memory stays one page however many there are.
-	var replayed []string
+	var moved []string
 	seen := map[string]bool{}
 	after := "-"
+	per := max(mode, 1) // arguments per dead letter
 	for {
 		page, err := q.client.XRangeN(ctx, q.keys.Dead, after, "+", replayPage).Result()
 		if err != nil {
-			return replayed, q.fail(ctx, "replay", q.keys.Dead, err)
+			return moved, q.fail(ctx, op, q.keys.Dead, err)
 		}
-		// Each entry's stream id, and with a rewrite its new body after it.
 		var args []any
-		per := 1
-		if rewrite != nil {
-			per = 2
-		}
 		for _, m := range page {
 			dl := deadLetter(m)
 			if len(want) > 0 && !want[dl.ID] {
 				continue
 			}
 			args = append(args, m.ID)
-			if rewrite != nil {
+			if mode == 2 {
 				body, err := rewrite(dl.Body)
 				if err != nil {
-					return replayed, fmt.Errorf("redis replay %s: rewrite: %w", dl.ID, err)
+					return moved, fmt.Errorf("redis %s %s: rewrite: %w", op, dl.ID, err)
 				}
 				args = append(args, body)
 			}
 		}
 		for batch := range slices.Chunk(args, replayBatch*per) {
-			got, err := replayScript.Run(ctx, q.client, []string{q.keys.Stream, q.keys.Dead}, append([]any{per}, batch...)...).StringSlice()
+			got, err := moveDeadScript.Run(ctx, q.client, []string{q.keys.Stream, q.keys.Dead}, append([]any{mode}, batch...)...).StringSlice()
 			if err != nil {
-				return replayed, q.fail(ctx, "replay", q.keys.Dead, err)
+				return moved, q.fail(ctx, op, q.keys.Dead, err)
 			}
 			for _, id := range got {
 				if !seen[id] {
 					seen[id] = true
-					replayed = append(replayed, id)
+					moved = append(moved, id)
 				}
 			}
 		}
 		if len(page) < replayPage {
-			return replayed, nil
+			return moved, nil
 		}
 		after = "(" + page[len(page)-1].ID
 	}

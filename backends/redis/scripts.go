@@ -313,14 +313,17 @@ redis.call('DEL', KEYS[2])
 return n
 `)
 
-// replayScript: KEYS stream, dead; ARGV[1] the step, then dead-letter
-// stream entry ids (step 1), or pairs of an entry id and the body its
-// copy gets (step 2, a rewritten replay). Moves each entry that still
-// exists back to the stream as attempt 1 and returns their message ids.
-var replayScript = goredis.NewScript(`
+// moveDeadScript: KEYS stream, dead; ARGV[1] the mode, then dead-letter
+// stream entry ids (modes 0 and 1), or pairs of an entry id and the body
+// its copy gets (mode 2). Deletes each entry that still exists, after
+// adding its copy to the stream as attempt 1 (modes 1, a replay, and 2, a
+// rewritten replay; mode 0 deletes only), and returns their message ids.
+var moveDeadScript = goredis.NewScript(`
 local out = {}
-local step = tonumber(ARGV[1])
-for i = 2, #ARGV, step do
+local mode = tonumber(ARGV[1])
+local stride = 1
+if mode == 2 then stride = 2 end
+for i = 2, #ARGV, stride do
   local e = redis.call('XRANGE', KEYS[2], ARGV[i], ARGV[i])
   if #e == 1 then
     local f = {}
@@ -328,9 +331,11 @@ for i = 2, #ARGV, step do
     for j = 1, #kv, 2 do f[kv[j]] = kv[j + 1] end
     local id = f['id']
     if id == nil or id == '' then id = ARGV[i] end
-    local body = f['body'] or ''
-    if step == 2 then body = ARGV[i + 1] end
-    redis.call('XADD', KEYS[1], '*', 'id', id, 'body', body, 'attempt', 1)
+    if mode > 0 then
+      local body = f['body'] or ''
+      if mode == 2 then body = ARGV[i + 1] end
+      redis.call('XADD', KEYS[1], '*', 'id', id, 'body', body, 'attempt', 1)
+    end
     redis.call('XDEL', KEYS[2], ARGV[i])
     table.insert(out, id)
   end

@@ -82,8 +82,19 @@ func (q *Queue) Replay(ctx context.Context, ids ...string) ([]string, error) {
 // ReplayRewritten is Replay with each copy's body rewritten, in the same
 // transaction: a rewrite that fails rolls it back, nothing moved.
 func (q *Queue) ReplayRewritten(ctx context.Context, rewrite backends.Rewrite, ids ...string) ([]string, error) {
+	return q.takeDead(ctx, "replay", rewrite, true, ids)
+}
+
+// DeleteDeadLetters deletes dead letters, in one transaction.
+func (q *Queue) DeleteDeadLetters(ctx context.Context, ids ...string) ([]string, error) {
+	return q.takeDead(ctx, "delete dead letters", nil, false, ids)
+}
+
+// takeDead deletes the dead letters ids name (all when none) and, with
+// requeue, inserts their copies, rewritten, as attempt 1.
+func (q *Queue) takeDead(ctx context.Context, op string, rewrite backends.Rewrite, requeue bool, ids []string) ([]string, error) {
 	if q.closed() {
-		return nil, fmt.Errorf("%s replay %s: %w", q.d.Name, q.cfg.Queue, backends.ErrClosed)
+		return nil, fmt.Errorf("%s %s %s: %w", q.d.Name, op, q.cfg.Queue, backends.ErrClosed)
 	}
 	var replayed []string
 	err := q.inTx(ctx, func(tx *sql.Tx) error {
@@ -123,6 +134,9 @@ func (q *Queue) ReplayRewritten(ctx context.Context, rewrite backends.Rewrite, i
 				msgs[i] = d.msg
 				replayed = append(replayed, d.msg.ID)
 			}
+			if !requeue {
+				return len(got), nil
+			}
 			return len(got), q.insert(ctx, tx, msgs, 0)
 		}
 		if len(ids) == 0 {
@@ -142,15 +156,15 @@ func (q *Queue) ReplayRewritten(ctx context.Context, rewrite backends.Rewrite, i
 				return err
 			}
 		}
-		if len(replayed) == 0 {
+		if len(replayed) == 0 || !requeue {
 			return nil
 		}
 		return q.notifyIn(ctx, tx)
 	})
 	if err != nil {
-		return nil, q.fail(ctx, "replay", q.cfg.Queue, err)
+		return nil, q.fail(ctx, op, q.cfg.Queue, err)
 	}
-	if len(replayed) > 0 {
+	if len(replayed) > 0 && requeue {
 		q.sig.notify()
 	}
 	return dedupe(replayed), nil

@@ -50,7 +50,7 @@ func addCompletions(root *cobra.Command, a *app, configFile *string) {
 		switch c.CommandPath() {
 		case "palantir trace", "palantir status":
 			c.ValidArgsFunction = ids(recentMissions)
-		case "palantir dlq replay":
+		case "palantir dlq replay", "palantir dlq delete":
 			c.ValidArgsFunction = ids(deadLetterIDs)
 		}
 	})

@@ -17,14 +17,14 @@ import (
 func newDLQCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "dlq",
-		Short: "Dead letters: list them, send them back",
+		Short: "Dead letters: list them, send them back, delete them",
 		Long: `Dead letters are messages palantir gave up on: missions that failed their
 last attempt, and messages that could not be decoded. They live beside the
 work queue (RabbitMQ queue Q.dead, Redis stream palantir:{Q}:dead) or, for
 inproc, in the store.`,
 		Args: argsUsage(cobra.NoArgs),
 	}
-	cmd.AddCommand(newDLQListCmd(a, nil), newDLQReplayCmd(a, nil))
+	cmd.AddCommand(newDLQListCmd(a, nil), newDLQReplayCmd(a, nil), newDLQDeleteCmd(a, nil))
 	return cmd
 }
 
@@ -212,6 +212,84 @@ func runDLQReplay(ctx context.Context, a *app, o replayOptions) error {
 func emptyResult(a *app) error {
 	if a.json() {
 		return writeJSON(a.Out, []any{})
+	}
+	return nil
+}
+
+// dlqDeleteOptions are dlq delete's arguments and flags.
+type dlqDeleteOptions struct {
+	IDs []string
+	All bool
+}
+
+func newDLQDeleteCmd(a *app, runF func(context.Context, *app, dlqDeleteOptions) error) *cobra.Command {
+	var o dlqDeleteOptions
+	cmd := &cobra.Command{
+		Use:   "delete ID... | --all",
+		Short: "Delete dead letters for good",
+		Long: `Delete the dead letters with these ids (or unique prefixes of at least four
+characters), or all of them with --all. Their missions stay FAILURE in the
+store; only the messages go.
+
+EXIT STATUS
+  0  deleted
+  2  no id and no --all, both, or an id that matches no dead letter, or several
+  3  broker or store unreachable`,
+		Example: `  palantir dlq delete bhqj51
+  palantir dlq delete --all --backend redis --queue lab3`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.IDs = args
+			if err := o.validate(); err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF(cmd.Context(), a, o)
+			}
+			return runDLQDelete(cmd.Context(), a, o)
+		},
+	}
+	cmd.Flags().BoolVar(&o.All, "all", false, "delete every dead letter of the queue")
+	return cmd
+}
+
+func (o dlqDeleteOptions) validate() error {
+	switch {
+	case len(o.IDs) == 0 && !o.All:
+		return usageErr("dlq delete needs ids of dead letters, or --all")
+	case len(o.IDs) > 0 && o.All:
+		return usageErr("dlq delete takes ids or --all, not both")
+	}
+	return nil
+}
+
+func runDLQDelete(ctx context.Context, a *app, o dlqDeleteOptions) error {
+	q, err := a.Queue(ctx)
+	if err != nil {
+		return err
+	}
+	var ids []string
+	if !o.All {
+		dead, err := q.DeadLetters(ctx, 0)
+		if err != nil {
+			return fmt.Errorf("list dead letters of %s queue %q: %w", a.be.Name, a.cfg.Queue, err)
+		}
+		if ids, err = ops.MatchDead(dead, o.IDs); err != nil {
+			return err
+		}
+	}
+	deleted, err := q.DeleteDeadLetters(ctx, ids...)
+	if err != nil {
+		return fmt.Errorf("dlq delete: %w", err)
+	}
+	fmt.Fprintf(a.Err, "deleted %d dead letter(s) from %s queue %q\n", len(deleted), a.be.Name, a.cfg.Queue)
+	if deleted == nil {
+		deleted = []string{} // JSON: an empty list, not null
+	}
+	if a.json() {
+		return writeJSON(a.Out, deleted)
+	}
+	for _, id := range deleted {
+		fmt.Fprintln(a.Out, id)
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -453,5 +454,37 @@ func TestStatusOfOneQueueCountsItsMissions(t *testing.T) {
 	}
 	if got := types("status", "--backend", "redis", "--queue", "other"); len(got) != 0 {
 		t.Errorf("status --backend redis --queue other counts %v, want nothing", got)
+	}
+}
+
+// dlq delete removes dead letters by id or prefix, or all of them with
+// --all; nothing without either.
+func TestDLQDelete(t *testing.T) {
+	dir := t.TempDir()
+	if r := cli(t, dir, "launch", "raven", "--count", "3", "--fail-rate", "1", "--max-attempts", "1", "--speed", "50", "--wait"); r.code != 1 {
+		t.Fatalf("launch: exit %d: %s", r.code, r.err)
+	}
+	dead := decode[[]ops.DeadLetter](t, cli(t, dir, "dlq", "list", "-o", "json"))
+	if len(dead) != 3 {
+		t.Fatalf("%d dead letters, want 3", len(dead))
+	}
+	for _, bad := range [][]string{{"dlq", "delete"}, {"dlq", "delete", "zzzz9999"}, {"dlq", "delete", "--all", dead[0].ID}} {
+		if r := cli(t, dir, bad...); r.code != 2 {
+			t.Errorf("%v: exit %d, want 2: %s", bad, r.code, r.err)
+		}
+	}
+	r := cli(t, dir, "dlq", "delete", dead[0].ID[:5])
+	if r.code != 0 || !strings.Contains(r.err, "deleted 1 dead letter") {
+		t.Errorf("dlq delete %s: exit %d, %q", dead[0].ID[:5], r.code, r.err)
+	}
+	left := decode[[]ops.DeadLetter](t, cli(t, dir, "dlq", "list", "-o", "json"))
+	if len(left) != 2 || slices.ContainsFunc(left, func(d ops.DeadLetter) bool { return d.ID == dead[0].ID }) {
+		t.Errorf("after deleting %s: %+v", dead[0].ID, left)
+	}
+	if r := cli(t, dir, "dlq", "delete", "--all"); r.code != 0 || !strings.Contains(r.err, "deleted 2 dead letter") {
+		t.Errorf("dlq delete --all: exit %d, %q", r.code, r.err)
+	}
+	if n := len(decode[[]ops.DeadLetter](t, cli(t, dir, "dlq", "list", "-o", "json"))); n != 0 {
+		t.Errorf("%d dead letters after dlq delete --all", n)
 	}
 }
