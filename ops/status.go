@@ -2,6 +2,7 @@ package ops
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -23,6 +24,8 @@ type StatusRow struct {
 	Delayed     *int64 `json:"delayed,omitempty"`
 	DeadLetters *int64 `json:"dead_letters,omitempty"`
 	Error       string `json:"error,omitempty"`
+	// Missing: the broker has no such queue (its counts are zeros).
+	Missing bool `json:"missing,omitempty"`
 
 	HeartbeatAt *time.Time `json:"heartbeat_at,omitempty"`
 	Current     []string   `json:"current,omitempty"`
@@ -143,6 +146,14 @@ func queueRow(ctx context.Context, backend, queue string, stats func(context.Con
 	qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	s, err := stats(qctx)
+	if errors.Is(err, backends.ErrNoQueue) {
+		// A queue that does not exist holds nothing: scripts read zeros
+		// (lab 6 reads a Redis restarted without persistence so), and
+		// missing says why.
+		r.Missing, r.QueueErr = true, err
+		var zero backends.Stats
+		s, err = zero, nil
+	}
 	if err != nil {
 		r.Error, r.QueueErr = err.Error(), err
 		return r

@@ -106,8 +106,8 @@ type replayOptions struct {
 	Wait     bool
 	Workers  int
 	FailRate float64
-	// failRateSet: --fail-rate was given (the order's own rate otherwise).
-	failRateSet bool
+	// FailRateSet: --fail-rate was given (the order's own rate otherwise).
+	FailRateSet bool
 }
 
 func newDLQReplayCmd(a *app, runF func(context.Context, *app, replayOptions) error) *cobra.Command {
@@ -130,7 +130,7 @@ EXIT STATUS
 		Example: `  palantir dlq replay            # all of them
   palantir dlq replay bhqj51 --backend redis --wait`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o.IDs, o.failRateSet = args, cmd.Flags().Changed("fail-rate")
+			o.IDs, o.FailRateSet = args, cmd.Flags().Changed("fail-rate")
 			if err := o.validate(); err != nil {
 				return err
 			}
@@ -150,7 +150,7 @@ func (o replayOptions) validate() error {
 	if o.Workers < 1 || o.Workers > 64 {
 		return usageErr("--workers must be between 1 and 64, got %d", o.Workers)
 	}
-	if o.failRateSet && (o.FailRate < 0 || o.FailRate > 1) {
+	if o.FailRateSet && (o.FailRate < 0 || o.FailRate > 1) {
 		return usageErr("--fail-rate must be between 0 and 1, got %g", o.FailRate)
 	}
 	return nil
@@ -164,7 +164,7 @@ func runDLQReplay(ctx context.Context, a *app, o replayOptions) error {
 	tel := telemetry.NewRecorder(st, a.log)
 	defer tel.Close()
 	r := &ops.Replayer{Store: st, Queue: q, Telemetry: tel, Backend: a.be.Name, QueueName: a.cfg.Queue, Now: a.now}
-	if o.failRateSet {
+	if o.FailRateSet {
 		r.FailRate = &o.FailRate
 	}
 	replayed, err := r.Replay(ctx, o.IDs)

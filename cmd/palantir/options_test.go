@@ -123,6 +123,17 @@ func TestDLQReplayValidate(t *testing.T) {
 		{name: "ids and wait", args: []string{"bhqj51", "r54n", "-w", "--workers", "64"}, want: replayOptions{IDs: []string{"bhqj51", "r54n"}, Wait: true, Workers: 64}},
 		{name: "no workers", args: []string{"--workers", "0"}, code: exitUsage, msg: "--workers must be between 1 and 64, got 0"},
 		{name: "too many workers", args: []string{"--workers", "65"}, code: exitUsage, msg: "--workers must be between 1 and 64, got 65"},
+		{name: "fail rate", args: []string{"--fail-rate", "0"}, want: replayOptions{IDs: []string{}, Workers: 2, FailRateSet: true}},
+		{name: "bad fail rate", args: []string{"--fail-rate", "1.5"}, code: exitUsage, msg: "--fail-rate must be between 0 and 1, got 1.5"},
+	})
+}
+
+func TestDLQDeleteValidate(t *testing.T) {
+	testOptions(t, newDLQDeleteCmd, []optionsCase{
+		{name: "ids", args: []string{"bhqj51"}, want: dlqDeleteOptions{IDs: []string{"bhqj51"}}},
+		{name: "all", args: []string{"--all"}, want: dlqDeleteOptions{IDs: []string{}, All: true}},
+		{name: "nothing", code: exitUsage, msg: "dlq delete needs ids of dead letters, or --all"},
+		{name: "both", args: []string{"x1234", "--all"}, code: exitUsage, msg: "dlq delete takes ids or --all, not both"},
 	})
 }
 

@@ -187,12 +187,12 @@ func summaryTables(a *app, rows []ops.StatusRow) error {
 	for _, r := range rows {
 		switch r.Group {
 		case "queue":
+			if r.Missing {
+				t.row(r.Key, r.Backend, a.noQueue())
+				continue
+			}
 			if r.Error != "" {
-				if errors.Is(r.QueueErr, backends.ErrNoQueue) {
-					t.row(r.Key, r.Backend, a.noQueue())
-				} else {
-					t.row(r.Key, r.Backend, "unavailable: "+r.Error)
-				}
+				t.row(r.Key, r.Backend, "unavailable: "+r.Error)
 				continue
 			}
 			t.row(r.Key, r.Backend, count(r.Ready), count(r.InFlight), count(r.Delayed), count(r.DeadLetters))

@@ -20,14 +20,16 @@ import (
 // with no escape codes.
 func TestStatusWatch(t *testing.T) {
 	dir := t.TempDir()
-	if r := cli(t, dir, "launch", "raven", "--speed", "50", "--fail-rate", "0"); r.code != 0 {
+	// A queue of its own: the in-process broker is the test binary's, and
+	// other tests leave missions on the default one.
+	if r := cli(t, dir, "launch", "raven", "--speed", "50", "--fail-rate", "0", "--queue", "watch-test"); r.code != 0 {
 		t.Fatalf("launch: %s", r.err)
 	}
 	watch := func(out io.Writer) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2500*time.Millisecond)
 		defer cancel()
 		var errb bytes.Buffer
-		args := []string{"--store", filepath.Join(dir, "palantir.db"), "status", "--watch"}
+		args := []string{"--store", filepath.Join(dir, "palantir.db"), "status", "--watch", "--queue", "watch-test"}
 		if code := run(ctx, args, streams{In: strings.NewReader(""), Out: out, Err: &errb}); code != 0 {
 			t.Errorf("status --watch: exit %d: %s", code, errb.String())
 		}
@@ -44,7 +46,7 @@ func TestStatusWatch(t *testing.T) {
 	go func() { io.Copy(&screen, master); close(copied) }()
 	watch(tty)
 	tty.Close()
-	<-copied
+	drained(master, copied)
 	got := screen.String()
 	enter, leave := strings.Index(got, "\x1b[?1049h"), strings.LastIndex(got, "\x1b[?1049l")
 	if enter < 0 || leave < enter {
@@ -84,10 +86,10 @@ func TestLaunchWaitBarsFitTheTerminal(t *testing.T) {
 		copied := make(chan struct{})
 		go func() { io.Copy(&screen, master); close(copied) }()
 		var out bytes.Buffer
-		args := []string{"--store", filepath.Join(t.TempDir(), "palantir.db"), "launch", "raven", "--count", tt.count, "--speed", "20", "--fail-rate", "0", "--wait"}
+		args := []string{"--store", filepath.Join(t.TempDir(), "palantir.db"), "launch", "raven", "--count", tt.count, "--speed", "20", "--fail-rate", "0", "--wait", "--queue", "bars-" + tt.count}
 		code := run(context.Background(), args, streams{In: strings.NewReader(""), Out: &out, Err: tty})
 		tty.Close()
-		<-copied
+		drained(master, copied)
 		master.Close()
 		if code != 0 {
 			t.Fatalf("launch --count %s: exit %d:\n%s", tt.count, code, screen.String())
@@ -95,5 +97,17 @@ func TestLaunchWaitBarsFitTheTerminal(t *testing.T) {
 		if bars := strings.Contains(screen.String(), "try 1/"); bars != tt.bars {
 			t.Errorf("%s missions in a 20-row terminal: bars %v, want %v:\n%q", tt.count, bars, tt.bars, screen.String())
 		}
+	}
+}
+
+// drained waits for the copy from master to end, which it does when every
+// holder of the terminal's other side has closed it; a process another
+// test started may hold it too, so after a moment master is closed.
+func drained(master io.Closer, copied <-chan struct{}) {
+	select {
+	case <-copied:
+	case <-time.After(2 * time.Second):
+		master.Close()
+		<-copied
 	}
 }
