@@ -258,8 +258,13 @@ func (q *Queue) ensure(ctx context.Context) error {
 			// (concurrent_open_test.go). The winner made it from the
 			// same configuration.
 			_, err = q.js.CreateStream(ctx, sc)
-			if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-				err = nil
+			if err != nil {
+				// Another process's create may have won ("already in use",
+				// or, while it is still being made, "subjects overlap"):
+				// what counts is that the stream is there now.
+				if _, gerr := q.js.Stream(ctx, sc.Name); gerr == nil {
+					err = nil
+				}
 			}
 		}
 		if err != nil {
@@ -270,8 +275,10 @@ func (q *Queue) ensure(ctx context.Context) error {
 	if errors.Is(err, jetstream.ErrConsumerNotFound) {
 		// Create only, for the same reason as the streams.
 		_, err = q.js.CreateConsumer(ctx, q.names.Work, q.workConsumerConfig())
-		if errors.Is(err, jetstream.ErrConsumerExists) {
-			err = nil
+		if err != nil {
+			if _, gerr := q.js.Consumer(ctx, q.names.Work, q.names.Consumer); gerr == nil {
+				err = nil // another process made it meanwhile
+			}
 		}
 	}
 	if err != nil {
