@@ -200,12 +200,17 @@ func MeasureCeiling(ctx context.Context, run CeilingRun, what string, batch int,
 	wg.Wait()
 	if run.Acked.Load() < int64(run.Messages) {
 		stop()
-		select {
-		case err := <-errs:
-			if err != nil {
-				return 0, err
+		// The consumers' errors are in errs by now, maybe behind the
+		// producer's nil: the first error there is the cause.
+		for more := true; more; {
+			select {
+			case err := <-errs:
+				if err != nil {
+					return 0, err
+				}
+			default:
+				more = false
 			}
-		default:
 		}
 		return 0, fmt.Errorf("%s ceiling: %d of %d messages acked: %w", what, run.Acked.Load(), run.Messages, context.Cause(ctx))
 	}
