@@ -39,8 +39,9 @@ func (s *Store) InsertEvents(ctx context.Context, events []telemetry.Event) erro
 		return nil
 	}
 	return s.submit(ctx, "", groupOp{
-		fn: func(tx *sqlx.Tx) error { return s.insertEventsTx(ctx, tx, events) },
-		pg: func() []pgStmt { return insertEventsStmts(events) },
+		fn:   func(tx *sqlx.Tx) error { return s.insertEventsTx(ctx, tx, events) },
+		pg:   func() []pgStmt { return insertEventsStmts(events) },
+		lazy: true, // telemetry: the next outcome's fsync makes it durable
 	})
 }
 

@@ -38,6 +38,8 @@ type groupOp struct {
 	key   string // the mission the write is about; "" for several or none
 	done  chan error
 	async bool // counted in Store.pending until committed
+	// lazy: the write need not be on disk when it returns (lazyTx).
+	lazy bool
 }
 
 // startCommitters starts n committers; stopCommitters ends them.
@@ -111,7 +113,8 @@ func (s *Store) groupAsync(key string, op groupOp) {
 		return
 	}
 	s.pending.Add(1)
-	op.done, op.async, op.key = make(chan error, 1), true, key
+	// Nothing waits for it, so nothing waits for its fsync either.
+	op.done, op.async, op.lazy, op.key = make(chan error, 1), true, true, key
 	s.queueFor(key) <- op
 }
 
@@ -146,7 +149,7 @@ func (s *Store) commitGroup(batch []groupOp) {
 		// Run each alone, below, to give each its own error.
 	}
 	errs := make([]error, len(batch))
-	err := s.tx(ctx, func(tx *sqlx.Tx) error {
+	err := s.txOf(ctx, allLazy(batch), func(tx *sqlx.Tx) error {
 		for i, op := range batch {
 			if errs[i] = op.fn(tx); errs[i] != nil {
 				return errs[i]
@@ -162,8 +165,27 @@ func (s *Store) commitGroup(batch []groupOp) {
 	}
 	// Someone's write failed (or the commit did): run each alone.
 	for _, op := range batch {
-		s.finish(op, s.tx(ctx, op.fn))
+		s.finish(op, s.txOf(ctx, op.lazy, op.fn))
 	}
+}
+
+// allLazy reports whether no write of batch needs to be on disk when it
+// returns.
+func allLazy(batch []groupOp) bool {
+	for _, op := range batch {
+		if !op.lazy {
+			return false
+		}
+	}
+	return true
+}
+
+// txOf is lazyTx for lazy writes, tx for the rest.
+func (s *Store) txOf(ctx context.Context, lazy bool, fn func(*sqlx.Tx) error) error {
+	if lazy {
+		return s.lazyTx(ctx, fn)
+	}
+	return s.tx(ctx, fn)
 }
 
 func (s *Store) finish(op groupOp, err error) {

@@ -120,6 +120,10 @@ func (s *Store) CreateMissions(ctx context.Context, ms []Mission) error {
 			return nil
 		},
 		pg: func() []pgStmt { return insertMissionsStmts(ms) },
+		// A row a power cut takes back is made again by the worker that
+		// takes its message (BeginAttempt); a message the broker lost
+		// with it was never the store's to keep.
+		lazy: true,
 	})
 }
 
@@ -185,7 +189,8 @@ func (s *Store) MarkQueued(ctx context.Context, ids []string, at time.Time) erro
 			_, err := tx.ExecContext(ctx, s.rebind(q), args...)
 			return err
 		},
-		pg: func() []pgStmt { return []pgStmt{{query: q, args: args}} },
+		pg:   func() []pgStmt { return []pgStmt{{query: q, args: args}} },
+		lazy: true, // STARTED or an outcome supersedes it
 	})
 }
 

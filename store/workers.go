@@ -39,14 +39,16 @@ type workerRow struct {
 // over).
 func (s *Store) Heartbeat(ctx context.Context, w Worker) error {
 	stopped := nullMicros(w.StoppedAt)
-	return s.groupExec(ctx, "", `INSERT INTO workers (name, backend, queue, host, pid, concurrency, current,
+	op := s.stmtsOp(ctx, pgStmt{query: `INSERT INTO workers (name, backend, queue, host, pid, concurrency, current,
 		processed, started_us, heartbeat_us, stopped_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (name) DO UPDATE SET backend = excluded.backend, queue = excluded.queue, host = excluded.host,
 		pid = excluded.pid, concurrency = excluded.concurrency, current = excluded.current,
 		processed = excluded.processed, started_us = excluded.started_us, heartbeat_us = excluded.heartbeat_us,
 		stopped_us = excluded.stopped_us`,
-		w.Name, w.Backend, w.Queue, w.Host, w.PID, w.Concurrency, w.Current, w.Processed,
-		micros(w.StartedAt), micros(w.HeartbeatAt), stopped)
+		args: []any{w.Name, w.Backend, w.Queue, w.Host, w.PID, w.Concurrency, w.Current, w.Processed,
+			micros(w.StartedAt), micros(w.HeartbeatAt), stopped}})
+	op.lazy = true // the next heartbeat supersedes it
+	return s.submit(ctx, "", op)
 }
 
 // Workers lists workers whose last heartbeat is after since, live ones
