@@ -21,8 +21,24 @@ import (
 )
 
 // startEmbeddedWorkers runs n workers named eagle1…eagleN in this process
-// (the inproc backend has no other). stop shuts them down gracefully.
+// (the inproc backend has no other). stop shuts them down gracefully, as
+// does the end of ctx (Ctrl-C), which is said on stderr.
 func startEmbeddedWorkers(ctx context.Context, a *app, q backends.Subscriber, st *store.Store, tel *telemetry.Recorder, n int) (stop func()) {
+	shutdown, wait := runWorkers(ctx, a, q, st, tel, n)
+	stopOnSignal := context.AfterFunc(ctx, func() {
+		sayInterrupted(a)
+		shutdown()
+	})
+	return func() {
+		stopOnSignal()
+		shutdown()
+		wait()
+	}
+}
+
+// runWorkers runs n embedded workers until shutdown, which begins their
+// graceful shutdown; wait waits for its end.
+func runWorkers(ctx context.Context, a *app, q backends.Subscriber, st *store.Store, tel *telemetry.Recorder, n int) (shutdown, wait func()) {
 	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	for i := 1; i <= n; i++ {
@@ -37,26 +53,27 @@ func startEmbeddedWorkers(ctx context.Context, a *app, q backends.Subscriber, st
 			}
 		}()
 	}
-	// Interrupted: the embedded workers shut down gracefully with the rest.
-	stopOnSignal := context.AfterFunc(ctx, func() {
-		fmt.Fprintf(a.Err, "\ninterrupted: letting in-flight missions finish (up to %v; Ctrl-C again to quit now)\n", a.cfg.ShutdownTimeout)
-		cancel()
-	})
-	return func() {
-		stopOnSignal()
-		cancel()
-		wg.Wait()
-	}
+	return cancel, wg.Wait
+}
+
+func sayInterrupted(a *app) {
+	fmt.Fprintf(a.Err, "\ninterrupted: letting in-flight missions finish (up to %v; Ctrl-C again to quit now)\n", a.cfg.ShutdownTimeout)
 }
 
 // runEmbedded runs ids to the end on n embedded workers. If the wait is
 // cut short (Ctrl-C), the missions that did not finish are ended as
 // FAILURE: their queue lived in this process and is about to vanish, and a
 // QUEUED row that nothing can ever run would mislead status and history.
+// The interruption is said once the progress view has stopped drawing:
+// said while bars are live, their next frame is drawn over it.
 func runEmbedded(ctx context.Context, a *app, q backends.Subscriber, st *store.Store, tel *telemetry.Recorder, n int, ids []string) ([]store.Mission, error) {
-	stop := startEmbeddedWorkers(ctx, a, q, st, tel, n)
+	shutdown, wait := runWorkers(ctx, a, q, st, tel, n)
 	final, err := waitMissions(ctx, a, st, ids)
-	stop()
+	if ctx.Err() != nil {
+		sayInterrupted(a)
+	}
+	shutdown()
+	wait()
 	if err != nil {
 		if n, aerr := ops.Abandon(ctx, st, ids, "interrupted: the inproc queue lived in the launching process", a.now()); aerr == nil && n > 0 {
 			fmt.Fprintf(a.Err, "%d unfinished mission(s) marked FAILURE: the inproc queue ends with this process\n", n)

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -110,4 +111,67 @@ func drained(master io.Closer, copied <-chan struct{}) {
 		master.Close()
 		<-copied
 	}
+}
+
+// Ctrl-C during launch --wait: the bars stop first, and what launch says
+// about the interruption is printed below them. Printed while the bars
+// were live, the next frame moved the cursor up over it: the last bar
+// lines were drawn twice and the message was erased.
+func TestLaunchWaitInterruptedPrintsBelowTheBars(t *testing.T) {
+	master, tty, err := pty.Open()
+	if err != nil {
+		t.Skipf("no pseudo-terminal here: %v", err)
+	}
+	if err := pty.Setsize(tty, &pty.Winsize{Rows: 20, Cols: 160}); err != nil {
+		t.Fatal(err)
+	}
+	screen := &lockedBuffer{}
+	copied := make(chan struct{})
+	go func() { io.Copy(screen, master); close(copied) }()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	args := []string{"--store", filepath.Join(t.TempDir(), "palantir.db"), "launch", "recon", "--count", "2", "--speed", "2",
+		"--fail-rate", "0", "--wait", "--queue", "ctrlc-bars", "--shutdown-timeout", "200ms"}
+	code := make(chan int, 1)
+	go func() {
+		code <- run(ctx, args, streams{In: strings.NewReader(""), Out: io.Discard, Err: tty})
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(screen.String(), "PROCESSING") && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel() // what Ctrl-C does
+	if c := <-code; c == 0 {
+		t.Errorf("interrupted launch --wait: exit 0")
+	}
+	tty.Close()
+	drained(master, copied)
+	master.Close()
+	got := screen.String()
+	i := strings.Index(got, "interrupted")
+	if i < 0 {
+		t.Fatalf("nothing said about the interruption:\n%q", got)
+	}
+	if after := got[i:]; strings.Contains(after, "try 1/") || strings.Contains(after, "\x1b[") {
+		t.Errorf("bars drawn again after the interruption was said (over it):\n%q", after)
+	}
+}
+
+// lockedBuffer is a bytes.Buffer that one goroutine writes while another
+// reads.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
