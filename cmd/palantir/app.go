@@ -59,10 +59,15 @@ type app struct {
 	// (history --since, heartbeat ages, purge, replay and abandon stamps)
 	// and the times and durations they print. Tests may fix it.
 	now func() time.Time
+	// notes is stderr for what is said while progress bars may be live
+	// (log lines, outages): it prints above the bars, not under their
+	// next frame.
+	notes *notes
 }
 
 func newApp(io streams) *app {
-	return &app{streams: io, registry: all.Registry(), log: slog.New(slog.DiscardHandler), now: time.Now}
+	return &app{streams: io, registry: all.Registry(), log: slog.New(slog.DiscardHandler), now: time.Now,
+		notes: &notes{raw: io.Err}}
 }
 
 func (a *app) configure(cfg config.Config) error {
@@ -73,7 +78,7 @@ func (a *app) configure(cfg config.Config) error {
 	a.cfg, a.be = cfg, be
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.LogLevel))
-	a.log = slog.New(slog.NewTextHandler(a.Err, &slog.HandlerOptions{Level: level, ReplaceAttr: redactAttr}))
+	a.log = slog.New(slog.NewTextHandler(a.notes, &slog.HandlerOptions{Level: level, ReplaceAttr: redactAttr}))
 	return nil
 }
 

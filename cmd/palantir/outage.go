@@ -26,7 +26,7 @@ func (o *outage) failed(ctx context.Context, err error) bool {
 	}
 	if o.since.IsZero() {
 		o.since = o.a.now()
-		fmt.Fprintf(o.a.Err, "%s %s; still following, retrying\n", o.a.now().Format("15:04:05"), backends.RedactText(err.Error()))
+		fmt.Fprintf(o.a.notes, "%s %s; still following, retrying\n", o.a.now().Format("15:04:05"), backends.RedactText(err.Error()))
 	}
 	o.wait = min(max(2*o.wait, 250*time.Millisecond), 5*time.Second)
 	select {
@@ -42,6 +42,6 @@ func (o *outage) ok() {
 	if o.since.IsZero() {
 		return
 	}
-	fmt.Fprintf(o.a.Err, "%s answering again after %v\n", o.a.now().Format("15:04:05"), o.a.now().Sub(o.since).Round(100*time.Millisecond))
+	fmt.Fprintf(o.a.notes, "%s answering again after %v\n", o.a.now().Format("15:04:05"), o.a.now().Sub(o.since).Round(100*time.Millisecond))
 	o.since, o.wait = time.Time{}, 0
 }

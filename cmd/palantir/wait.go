@@ -204,15 +204,43 @@ func barsFit(w io.Writer, n int) bool {
 
 // barView draws one live progress bar per mission.
 type barView struct {
-	p    *mpb.Progress
-	bars map[string]*mpb.Bar
-	mu   sync.Mutex
-	info map[string]store.Mission
+	p     *mpb.Progress
+	notes *notes
+	bars  map[string]*mpb.Bar
+	mu    sync.Mutex
+	info  map[string]store.Mission
 }
 
 func newBarView(a *app, n int) *barView {
-	return &barView{p: mpb.New(mpb.WithOutput(a.Err), mpb.WithWidth(30), mpb.WithRefreshRate(100*time.Millisecond)),
-		bars: map[string]*mpb.Bar{}, info: map[string]store.Mission{}}
+	p := mpb.New(mpb.WithOutput(a.Err), mpb.WithWidth(30), mpb.WithRefreshRate(100*time.Millisecond))
+	a.notes.above(p)
+	return &barView{p: p, notes: a.notes, bars: map[string]*mpb.Bar{}, info: map[string]store.Mission{}}
+}
+
+// notes writes to raw, or above live bars (mpb prints such lines before
+// its next frame).
+type notes struct {
+	mu   sync.Mutex
+	raw  io.Writer
+	bars *mpb.Progress
+}
+
+func (n *notes) above(p *mpb.Progress) {
+	n.mu.Lock()
+	n.bars = p
+	n.mu.Unlock()
+}
+
+func (n *notes) Write(b []byte) (int, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.bars != nil {
+		if w, err := n.bars.Write(b); err == nil {
+			return w, nil
+		}
+		// The bars are done: nothing will draw over the line.
+	}
+	return n.raw.Write(b)
 }
 
 func (v *barView) get(id string) store.Mission {
@@ -267,4 +295,5 @@ func (v *barView) close() {
 		}
 	}
 	v.p.Wait()
+	v.notes.above(nil)
 }

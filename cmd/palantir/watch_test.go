@@ -3,15 +3,20 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/creack/pty"
+
+	"github.com/palantir-lab/palantir/mission"
+	"github.com/palantir-lab/palantir/store"
 )
 
 // status --watch on a terminal draws on the alternate screen, as watch
@@ -174,4 +179,55 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// A line said while bars are live (a log line, a store outage) is
+// printed above them. Written straight to the terminal, it sat where the
+// next frame moves the cursor back to, and was erased.
+func TestNotesPrintAboveLiveBars(t *testing.T) {
+	master, tty, err := pty.Open()
+	if err != nil {
+		t.Skipf("no pseudo-terminal here: %v", err)
+	}
+	if err := pty.Setsize(tty, &pty.Winsize{Rows: 20, Cols: 160}); err != nil {
+		t.Fatal(err)
+	}
+	screen := &lockedBuffer{}
+	copied := make(chan struct{})
+	go func() { io.Copy(screen, master); close(copied) }()
+	a := newApp(streams{In: strings.NewReader(""), Out: io.Discard, Err: tty})
+	v := newBarView(a, 2)
+	ms := []store.Mission{{ID: "m1", Type: "raven", Status: mission.Processing, Progress: 10, Attempt: 1, MaxAttempts: 3},
+		{ID: "m2", Type: "raven", Status: mission.Queued, Attempt: 1, MaxAttempts: 3}}
+	v.update(ms)
+	time.Sleep(250 * time.Millisecond)
+	fmt.Fprintln(a.notes, "store unreachable; still following, retrying")
+	for p := 20; p <= 60; p += 20 {
+		ms[0].Progress = p
+		v.update(ms)
+		time.Sleep(150 * time.Millisecond)
+	}
+	ms[0].Status, ms[1].Status = mission.Success, mission.Success
+	v.update(ms)
+	v.close()
+	tty.Close()
+	drained(master, copied)
+	master.Close()
+	got := screen.String()
+	i := strings.LastIndex(got, "still following")
+	if i < 0 {
+		t.Fatalf("the note was not printed:\n%q", got)
+	}
+	// The cursor moves up as many lines as a frame has; the lines printed
+	// after the note's before the next move must be at least that many,
+	// or the move lands on the note.
+	after := got[i:]
+	up := regexp.MustCompile(`\x1b\[(\d+)A`).FindStringSubmatchIndex(after)
+	if up == nil {
+		return // no frame after it: nothing drew over it
+	}
+	lines := strings.Count(after[:up[0]], "\n") - 1 // the note's own line ends first
+	if n, _ := strconv.Atoi(after[up[2]:up[3]]); lines < n {
+		t.Errorf("the next frame moves up %d lines over %d printed after the note: the note is drawn over:\n%q", n, lines, after)
+	}
 }
