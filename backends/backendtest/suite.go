@@ -48,6 +48,12 @@ type Harness struct {
 	// it and the restart; nil when the backend has no server of its own.
 	// A pending and a waiting message must both come back after it.
 	Restartable func(t *testing.T) (url string, restart func())
+	// RestartForgetsRecentDeliveries is set for a broker that records a
+	// delivery on disk a moment after making it, in the background
+	// (JetStream's consumer state, about 10 ms later): a restart that
+	// kills it in that moment brings the pending message back as a first
+	// delivery. It still comes back; only its redelivered mark may not.
+	RestartForgetsRecentDeliveries bool
 
 	// Inspect opens queue with Config.Inspect set, as status and doctor
 	// do; the suite closes it. Open may say ErrNoQueue itself (a SQLite
@@ -580,7 +586,9 @@ func testBrokerRestart(t *testing.T, h Harness) {
 		got[d.Received().ID] = d.Received().Redelivered
 		Must(t, "Ack", d.Ack(Context(t)))
 	}
-	if !got["pending"] || got["waiting"] || len(got) != 2 {
+	if _, ok := got["pending"]; !ok || got["waiting"] || len(got) != 2 {
+		t.Errorf("after the restart got %v (id: redelivered), want pending and waiting, waiting not redelivered", got)
+	} else if !got["pending"] && !h.RestartForgetsRecentDeliveries {
 		t.Errorf("after the restart got %v (id: redelivered), want pending redelivered and waiting not", got)
 	}
 }

