@@ -19,9 +19,6 @@ type orders struct {
 	bodies [][]byte
 }
 
-// padOverhead is what an empty pad adds to an encoded order.
-var padOverhead = len(`,"pad":""`)
-
 // newOrders makes n zero-duration raven missions that never fail, each
 // encoded at payload bytes when that is more than the bare order. Their
 // ids are a random prefix (unique to this call, so that a shared store
@@ -35,15 +32,10 @@ func newOrders(n, payload int) (*orders, error) {
 		o := mission.Order{ID: os.prefix + fmt.Sprintf("%08d", i), Type: mission.Raven, Hero: mission.HeroFor(i),
 			FailRate: 0, MaxAttempts: mission.DefaultMaxAttempts, Speed: mission.MaxSpeed, Seed: uint64(i),
 			CreatedAt: now}
+		o.PadTo(payload)
 		body, err := o.Encode()
 		if err != nil {
 			return nil, err
-		}
-		if pad := payload - len(body) - padOverhead; pad > 0 {
-			o.Pad = strings.Repeat("x", pad)
-			if body, err = o.Encode(); err != nil {
-				return nil, err
-			}
 		}
 		os.list[i], os.bodies[i] = o, body
 	}

@@ -24,17 +24,27 @@ const (
 
 // Stage is one named step of a mission, with its nominal duration at speed 1.
 type Stage struct {
-	Name     string
-	Duration time.Duration
+	Name     string        `json:"name"`
+	Duration time.Duration `json:"duration_ns"`
+	// Fail is the chance that an attempt that reaches this stage is
+	// ambushed there, on top of the order's fail rate. Only types people
+	// define set it; the built-in ones fail by the fail rate alone.
+	Fail float64 `json:"fail,omitempty"`
 }
 
-// Kind describes an executable mission type.
+// Kind describes an executable mission type. A type someone defined
+// travels in its orders as JSON (see Order.Kind), so a worker needs no
+// copy of the definition.
 type Kind struct {
-	Type        Type
-	Title       string
-	Stages      []Stage
-	BasePoints  int
-	Description string
+	Type        Type    `json:"-"`
+	Title       string  `json:"title,omitempty"`
+	Stages      []Stage `json:"stages"`
+	BasePoints  int     `json:"points"`
+	Description string  `json:"-"`
+	// Payload is the size launch pads each order of the type to, in
+	// bytes (0: as small as it encodes). It shapes the message, not the
+	// work, so it does not travel.
+	Payload int `json:"-"`
 }
 
 // Duration is the nominal length of the whole mission at speed 1.
@@ -50,25 +60,25 @@ var kinds = map[Type]Kind{
 	Recon: {
 		Type: Recon, Title: "Reconnaissance in Mordor", BasePoints: 50,
 		Stages: []Stage{
-			{"cross the Dead Marshes", 1200 * time.Millisecond},
-			{"scout the Black Gate", 1300 * time.Millisecond},
-			{"count the orc legions", 1500 * time.Millisecond},
-			{"slip back to Ithilien", 1000 * time.Millisecond},
+			{Name: "cross the Dead Marshes", Duration: 1200 * time.Millisecond},
+			{Name: "scout the Black Gate", Duration: 1300 * time.Millisecond},
+			{Name: "count the orc legions", Duration: 1500 * time.Millisecond},
+			{Name: "slip back to Ithilien", Duration: 1000 * time.Millisecond},
 		},
 	},
 	Consult: {
 		Type: Consult, Title: "Consult the Elves", BasePoints: 30,
 		Stages: []Stage{
-			{"ride to Rivendell", 1000 * time.Millisecond},
-			{"council with Elrond", 1200 * time.Millisecond},
-			{"read the old maps", 800 * time.Millisecond},
+			{Name: "ride to Rivendell", Duration: 1000 * time.Millisecond},
+			{Name: "council with Elrond", Duration: 1200 * time.Millisecond},
+			{Name: "read the old maps", Duration: 800 * time.Millisecond},
 		},
 	},
 	Raven: {
 		Type: Raven, Title: "Send a messenger raven", BasePoints: 10,
 		Stages: []Stage{
-			{"write the message", 400 * time.Millisecond},
-			{"raven flies", 600 * time.Millisecond},
+			{Name: "write the message", Duration: 400 * time.Millisecond},
+			{Name: "raven flies", Duration: 600 * time.Millisecond},
 		},
 	},
 }
@@ -83,8 +93,15 @@ var ErrUnknownType = errors.New("unknown mission type")
 // Types lists the launchable types, fellowship included.
 func Types() []Type { return []Type{Recon, Consult, Raven, Fellowship} }
 
-// Lookup returns the Kind of an executable type.
-func Lookup(t Type) (Kind, error) {
+// Lookup returns the Kind of a built-in executable type.
+func Lookup(t Type) (Kind, error) { return Catalog(nil).Lookup(t) }
+
+// Lookup returns the Kind of an executable type: a built-in one or one
+// of c's.
+func (c Catalog) Lookup(t Type) (Kind, error) {
+	if k, ok := c[t]; ok {
+		return k, nil
+	}
 	k, ok := kinds[t]
 	switch {
 	case t == Fellowship:
@@ -92,15 +109,13 @@ func Lookup(t Type) (Kind, error) {
 		return Kind{}, fmt.Errorf("%w: fellowship launches a batch (%s); a mission's type is %s",
 			ErrUnknownType, joinTypes(fellowshipBatch, ", "), joinTypes(Types()[:len(Types())-1], " or "))
 	case !ok:
-		if hint := suggest.Hint(string(t), typeNames()); hint != "" {
+		if hint := suggest.Hint(string(t), c.names()); hint != "" {
 			return Kind{}, fmt.Errorf("%w %q%s", ErrUnknownType, t, hint)
 		}
-		return Kind{}, fmt.Errorf("%w %q (known: %s)", ErrUnknownType, t, knownTypes())
+		return Kind{}, fmt.Errorf("%w %q (known: %s)", ErrUnknownType, t, strings.Join(c.names(), ", "))
 	}
 	return k, nil
 }
-
-func knownTypes() string { return strings.Join(typeNames(), ", ") }
 
 // TypeChoices lists the launchable types for a sentence: "recon, consult,
 // raven or fellowship".
@@ -141,6 +156,11 @@ func Expand(names []string, count int) ([]Type, error) {
 // a launch of a million missions need not hold them all. It checks every
 // name before the first call, and stops at fn's first error.
 func Each(names []string, count int, fn func(i int, t Type) error) error {
+	return Catalog(nil).Each(names, count, fn)
+}
+
+// Each is the package's Each, knowing c's types too.
+func (c Catalog) Each(names []string, count int, fn func(i int, t Type) error) error {
 	if count < 1 {
 		return fmt.Errorf("count must be at least 1, got %d", count)
 	}
@@ -151,7 +171,7 @@ func Each(names []string, count int, fn func(i int, t Type) error) error {
 			units[k] = fellowshipBatch
 			continue
 		}
-		if _, err := Lookup(t); err != nil {
+		if _, err := c.Lookup(t); err != nil {
 			return err
 		}
 		units[k] = []Type{t}

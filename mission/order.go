@@ -22,6 +22,10 @@ type Order struct {
 	// Pad is ignored by workers. It lets `palantir bench` make a message
 	// of a chosen size while the order stays decodable.
 	Pad string `json:"pad,omitempty"`
+	// Kind is the definition of a type someone defined (nil for the
+	// built-in types): the order carries it so that workers need no copy
+	// of the config that defined it.
+	Kind *Kind `json:"kind,omitempty"`
 }
 
 // Defaults of the SPEC.
@@ -68,7 +72,7 @@ func (o Order) Validate() error {
 	if err := CheckID(o.ID); err != nil {
 		return err
 	}
-	if _, err := Lookup(o.Type); err != nil {
+	if _, err := o.kind(); err != nil {
 		return err
 	}
 	if err := CheckHero(o.Hero); err != nil {

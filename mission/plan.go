@@ -23,7 +23,7 @@ type Plan struct {
 // PlanAttempt derives the plan of an attempt from the order's seed and the
 // attempt number alone, so that any worker, on any delivery, plans the same.
 func PlanAttempt(o Order, attempt int) Plan {
-	k, err := Lookup(o.Type)
+	k, err := o.kind()
 	if err != nil {
 		return Plan{Ambush: -1}
 	}
@@ -36,6 +36,17 @@ func PlanAttempt(o Order, attempt int) Plan {
 	}
 	if rng.Float64() < o.FailRate {
 		p.Ambush = rng.IntN(len(k.Stages))
+	}
+	// A stage's own chance is drawn only when it has one, so that the
+	// built-in types plan as they always did from the same seed.
+	for i, s := range k.Stages {
+		if p.Ambush >= 0 && i >= p.Ambush {
+			break
+		}
+		if s.Fail > 0 && rng.Float64() < s.Fail {
+			p.Ambush = i
+			break
+		}
 	}
 	return p
 }
@@ -55,8 +66,5 @@ func Score(t Type, attempt int) int {
 	if err != nil {
 		return 0
 	}
-	if attempt == 1 {
-		return k.BasePoints + k.BasePoints/2
-	}
-	return k.BasePoints
+	return k.score(attempt)
 }

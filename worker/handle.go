@@ -217,7 +217,7 @@ func (w *Worker) keepLease(ctx context.Context, d backends.Delivery, id string) 
 }
 
 func (w *Worker) succeed(ctx context.Context, d backends.Delivery, o mission.Order, attempt int) Result {
-	points := mission.Score(o.Type, attempt)
+	points := o.Score(attempt)
 	oc := w.newOutcome(telemetry.MissionCompleted, o.ID, attempt, "", func(svc string) []telemetry.Event {
 		return []telemetry.Event{w.stamp(telemetry.MissionPersisted, o.ID, attempt, svc, "SUCCESS"),
 			w.stamp(telemetry.HeroScored, o.ID, attempt, svc, fmt.Sprintf("%s +%d", o.Hero, points))}
