@@ -122,6 +122,41 @@ func TestDashboardLaunchesAndFollowsAFellowship(t *testing.T) {
 	}
 }
 
+// TestDashboardLaunchesATypeTheConfigDefines: a type of the config file's
+// missions: section is offered by the page's launch form, launched from
+// it, and run by the embedded workers, who know it from the order alone.
+func TestDashboardLaunchesATypeTheConfigDefines(t *testing.T) {
+	browser := chromiumPath(t)
+	e := inprocEnv(t)
+	cfg := "missions:\n  heist:\n    points: 40\n    stages:\n      - {name: sneak in, duration: 300ms}\n      - {name: grab the stone, duration: 300ms}\n"
+	if err := os.WriteFile(filepath.Join(e.dir, "palantir.yaml"), []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := openDashboard(t, browser, e, e.serve())
+	p.waitJS("body[data-ready=1]", `document.body.dataset.ready === '1'`, 15*time.Second)
+	p.waitJS("heist offered in the launch form", `[...document.querySelectorAll('#launch-type option')].some((o) => o.value === 'heist')`, 10*time.Second)
+	p.do(10*time.Second,
+		chromedp.SetValue(chromedp.CSS("#launch-type"), "heist"),
+		chromedp.SetValue(chromedp.CSS("#launch-count"), "2"),
+		chromedp.SetValue(chromedp.CSS("#launch-fail-rate"), "0"),
+		chromedp.SetValue(chromedp.CSS("#launch-speed"), "5"),
+		chromedp.Click(chromedp.CSS("#launch-button")))
+	p.launched(2)
+	p.waitJS("two missions SUCCESS", `(() => {
+		const rows = [...document.querySelectorAll('#missions tr[data-mission-id]')];
+		return rows.length === 2 && rows.every((tr) => tr.dataset.status === 'SUCCESS');
+	})()`, 20*time.Second)
+	hist := e.missions("history", "--type", "heist")
+	if len(hist) != 2 {
+		t.Fatalf("history --type heist: %+v, want the 2 the page launched", hist)
+	}
+	for _, m := range hist {
+		if m.Status != "SUCCESS" || m.Score != 60 {
+			t.Errorf("%s: %s with %d points, want SUCCESS with 60", m.ID, m.Status, m.Score)
+		}
+	}
+}
+
 // TestDashboardShowsAKilledWorkerAndTheRedelivery runs two worker processes
 // and serve on Redis, launches from the page, SIGKILLs eagle1 while the page
 // shows it running a mission, and checks that the page greys eagle1 out and

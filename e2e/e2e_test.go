@@ -236,13 +236,26 @@ func TestTwoWorkersShareTheWork(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
 		e.startWorker("eagle1")
 		e.startWorker("eagle2")
-		ms := e.launchAndWait(60*time.Second, "raven", "--count", "8", "--speed", "10", "--fail-rate", "0")
-		byWorker := map[string]int{}
+		// A type of the launcher's own plan, in 32 KiB messages: the
+		// workers have no copy of it (the order carries it).
+		plan := "missions:\n  courier:\n    points: 7\n    payload: 32KiB\n    stages:\n      - {name: hand over the book, duration: 100ms}\n"
+		if err := os.WriteFile(filepath.Join(e.dir, "plan.yaml"), []byte(plan), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		ms := e.launchAndWait(60*time.Second, "raven", "courier", "--plan", "plan.yaml", "--count", "8", "--speed", "10", "--fail-rate", "0")
+		byWorker, byType := map[string]int{}, map[string]int{}
 		for _, m := range ms {
 			if m.Status != "SUCCESS" {
 				t.Errorf("%s: %s", m.ID, m.Status)
 			}
+			if m.Type == "courier" && m.Score != map[bool]int{true: 10, false: 7}[m.Attempt == 1] {
+				t.Errorf("courier %s scored %d on attempt %d, want 10 on the first and 7 after", m.ID, m.Score, m.Attempt)
+			}
 			byWorker[m.Worker]++
+			byType[m.Type]++
+		}
+		if byType["raven"] != 8 || byType["courier"] != 8 {
+			t.Errorf("launched %v, want 8 raven and 8 courier", byType)
 		}
 		if byWorker["eagle1"] == 0 || byWorker["eagle2"] == 0 {
 			t.Errorf("work not shared: %v", byWorker)

@@ -79,8 +79,8 @@ func printable(s string) bool {
 	return !strings.ContainsFunc(s, func(r rune) bool { return !unicode.IsPrint(r) })
 }
 
-// names lists the built-in types and c's, for suggestions.
-func (c Catalog) names() []string {
+// Names lists the built-in types, then c's in order.
+func (c Catalog) Names() []string {
 	return append(typeNames(), slices.Sorted(func(yield func(string) bool) {
 		for t := range maps.Keys(c) {
 			if !yield(string(t)) {

@@ -109,10 +109,10 @@ func (c Catalog) Lookup(t Type) (Kind, error) {
 		return Kind{}, fmt.Errorf("%w: fellowship launches a batch (%s); a mission's type is %s",
 			ErrUnknownType, joinTypes(fellowshipBatch, ", "), joinTypes(Types()[:len(Types())-1], " or "))
 	case !ok:
-		if hint := suggest.Hint(string(t), c.names()); hint != "" {
+		if hint := suggest.Hint(string(t), c.Names()); hint != "" {
 			return Kind{}, fmt.Errorf("%w %q%s", ErrUnknownType, t, hint)
 		}
-		return Kind{}, fmt.Errorf("%w %q (known: %s)", ErrUnknownType, t, strings.Join(c.names(), ", "))
+		return Kind{}, fmt.Errorf("%w %q (known: %s)", ErrUnknownType, t, strings.Join(c.Names(), ", "))
 	}
 	return k, nil
 }

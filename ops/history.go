@@ -16,6 +16,8 @@ type HistoryQuery struct {
 	Type, Status, Hero, Worker, Backend string
 	Since                               string // an age: 90s, 30m, 2h, 7d
 	Limit                               int    // 0: all
+	// Defined are the types people defined that Type may name.
+	Defined mission.Catalog
 }
 
 // FieldName turns a field of a request into the name its user typed: a
@@ -34,7 +36,7 @@ func (q HistoryQuery) Filter(now time.Time, name FieldName) (store.Filter, error
 	f := store.Filter{Type: q.Type, Status: q.Status, Hero: q.Hero,
 		Worker: q.Worker, Backend: q.Backend, Limit: q.Limit}
 	if q.Type != "" {
-		if _, err := mission.Lookup(mission.Type(q.Type)); err != nil {
+		if _, err := q.Defined.Lookup(mission.Type(q.Type)); err != nil {
 			return f, fmt.Errorf("%w: %s: %w", ErrInvalid, name("type"), err)
 		}
 	}

@@ -27,6 +27,9 @@ type LaunchRequest struct {
 	Speed       float64
 	Seed        uint64
 	SeedSet     bool // false: a random seed
+	// Defined are the types people defined (config missions:, launch
+	// --plan) that Types may name beside the built-in ones.
+	Defined mission.Catalog
 }
 
 // MaxCount bounds how many times each type is launched at once.
@@ -55,7 +58,7 @@ func (r LaunchRequest) Validate(name FieldName) error {
 			return fmt.Errorf("%w: %s: %w", ErrInvalid, name("hero"), err)
 		}
 	}
-	if err := mission.Each(r.Types, 1, func(int, mission.Type) error { return nil }); err != nil {
+	if err := r.Defined.Each(r.Types, 1, func(int, mission.Type) error { return nil }); err != nil {
 		return fmt.Errorf("%w: %s: %w", ErrInvalid, name("type"), err)
 	}
 	return nil
@@ -64,7 +67,7 @@ func (r LaunchRequest) Validate(name FieldName) error {
 // Total is how many missions r launches.
 func (r LaunchRequest) Total() int {
 	n := 0
-	_ = mission.Each(r.Types, r.Count, func(int, mission.Type) error { n++; return nil })
+	_ = r.Defined.Each(r.Types, r.Count, func(int, mission.Type) error { n++; return nil })
 	return n
 }
 
@@ -127,7 +130,7 @@ func (l *Launcher) Launch(ctx context.Context, r LaunchRequest, published func(i
 		}
 		return published(ids)
 	}
-	err = mission.Each(r.Types, r.Count, func(i int, t mission.Type) error {
+	err = r.Defined.Each(r.Types, r.Count, func(i int, t mission.Type) error {
 		chunk = append(chunk, gen.order(i, t))
 		if len(chunk) < LaunchChunk {
 			return nil
@@ -168,8 +171,10 @@ func (g *orderGen) order(i int, t mission.Type) mission.Order {
 	if hero == "" {
 		hero = mission.HeroFor(g.base + i)
 	}
-	return mission.Order{ID: NewMissionID(), Type: t, Hero: hero, FailRate: g.r.FailRate, MaxAttempts: g.r.MaxAttempts,
+	o := mission.Order{ID: NewMissionID(), Type: t, Hero: hero, FailRate: g.r.FailRate, MaxAttempts: g.r.MaxAttempts,
 		Speed: g.r.Speed, Seed: splitmix(g.seed + uint64(i)), CreatedAt: g.now.Add(time.Duration(i) * time.Microsecond)}
+	g.r.Defined.Stamp(&o)
+	return o
 }
 
 // idAlphabet is Crockford's base32 in lower case: no i, l, o or u to

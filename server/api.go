@@ -35,6 +35,7 @@ type infoJSON struct {
 	Store           storeJSON `json:"store"`
 	EmbeddedWorkers []string  `json:"embedded_workers"`
 	ServerTime      time.Time `json:"server_time"`
+	Types           []string  `json:"types"` // what POST /api/missions launches
 }
 
 type storeJSON struct {
@@ -49,7 +50,7 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, infoJSON{Version: s.cfg.Version, Backend: s.cfg.Backend, Queue: s.cfg.QueueName,
 		Store:           storeJSON{Driver: s.cfg.Store.Driver(), Location: s.cfg.Store.Location()},
-		EmbeddedWorkers: workers, ServerTime: time.Now().UTC()})
+		EmbeddedWorkers: workers, ServerTime: time.Now().UTC(), Types: s.cfg.Missions.Names()})
 }
 
 // launchBody is POST /api/missions. Pointers tell an absent field, which
@@ -94,6 +95,7 @@ func (s *Server) launch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req := body.request()
+	req.Defined = s.cfg.Missions
 	if err := req.Validate(ops.Param); err != nil {
 		writeError(w, http.StatusBadRequest, err)
 		return
@@ -136,7 +138,7 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err)
 		return
 	}
-	hq := ops.HistoryQuery{Type: q.Get("type"), Status: q.Get("status"), Hero: q.Get("hero"), Worker: q.Get("worker"),
+	hq := ops.HistoryQuery{Defined: s.cfg.Missions, Type: q.Get("type"), Status: q.Get("status"), Hero: q.Get("hero"), Worker: q.Get("worker"),
 		Backend: q.Get("backend"), Since: q.Get("since"), Limit: limit}
 	f, err := hq.Filter(time.Now(), ops.Param)
 	if err != nil {

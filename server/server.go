@@ -30,6 +30,7 @@ import (
 
 	"github.com/palantir-lab/palantir/backends"
 	"github.com/palantir-lab/palantir/metrics"
+	"github.com/palantir-lab/palantir/mission"
 	"github.com/palantir-lab/palantir/ops"
 	"github.com/palantir-lab/palantir/store"
 	"github.com/palantir-lab/palantir/telemetry"
@@ -58,6 +59,9 @@ type Config struct {
 	// with it, so the server keeps the ids of the missions it launched or
 	// replayed until they end: Unfinished lists them.
 	QueueInProcess bool
+	// Missions are the config file's mission types, which the API
+	// launches and filters by beside the built-in ones.
+	Missions mission.Catalog
 }
 
 // Server answers HTTP requests. Run must be running for the event stream

@@ -155,7 +155,7 @@ func TestLaunchValidateDoesNotExpandCount(t *testing.T) {
 	o := launchOptions{LaunchRequest: ops.LaunchRequest{Types: []string{"raven", "fellowship"}, Count: 1_000_000, FailRate: 0.2, MaxAttempts: 3, Speed: 1}, Workers: 2}
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	if err := o.validate(); err != nil {
+	if err := o.validate(256 << 10); err != nil {
 		t.Fatal(err)
 	}
 	runtime.ReadMemStats(&after)

@@ -15,6 +15,7 @@ import (
 type historyOptions struct {
 	Query  ops.HistoryQuery
 	Filter store.Filter // Query, checked
+	Plan   string       // a file of mission types that --type may name
 }
 
 func newHistoryCmd(a *app, runF func(context.Context, *app, historyOptions) error) *cobra.Command {
@@ -39,6 +40,11 @@ EXIT STATUS
 				// selects (the root has resolved it).
 				o.Query.Backend = a.be.Name
 			}
+			defined, err := definedTypes(a.cfg, o.Plan)
+			if err != nil {
+				return err
+			}
+			o.Query.Defined = defined
 			if err := o.validate(a.now()); err != nil {
 				return err
 			}
@@ -49,7 +55,8 @@ EXIT STATUS
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.Query.Type, "type", "", "only this type (recon, consult, raven)")
+	f.StringVar(&o.Query.Type, "type", "", "only this type (recon, consult, raven, or one the config's missions: or --plan defines)")
+	f.StringVar(&o.Plan, "plan", "", "YAML `FILE` defining mission types, as launch --plan takes")
 	f.StringVar(&o.Query.Status, "status", "", "only this state (PENDING, QUEUED, STARTED, PROCESSING, RETRY, SUCCESS, FAILURE)")
 	f.StringVar(&o.Query.Hero, "hero", "", "only this hero")
 	f.StringVar(&o.Query.Worker, "worker", "", "only missions executed by this worker")

@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/palantir-lab/palantir/internal/config"
 	"github.com/palantir-lab/palantir/mission"
 	"github.com/palantir-lab/palantir/ops"
 	"github.com/palantir-lab/palantir/store"
@@ -18,6 +20,7 @@ type launchOptions struct {
 	ops.LaunchRequest
 	Wait    bool
 	Workers int
+	Plan    string // a file of mission types to define, beside the config's
 }
 
 func newLaunchCmd(a *app, runF func(context.Context, *app, launchOptions) error) *cobra.Command {
@@ -36,6 +39,11 @@ Each attempt may fail at a random stage with probability --fail-rate ("an
 orc ambush"); it is retried with backoff up to --max-attempts, then the
 mission is FAILURE and its message goes to the dead letters.
 
+Types of your own (stages with a duration and a chance of failing there,
+points, a payload size) are defined in the config file's missions:
+section or in a --plan file of the same form (docs/missions.md). Each
+order carries its type's definition: workers need no copy of it.
+
 With the inproc backend there is no separate worker process: launch runs
 --workers embedded workers (eagle1, eagle2, …) and waits. With a broker,
 start 'palantir worker' processes and add --wait to follow the missions.
@@ -52,7 +60,8 @@ EXIT STATUS
 		Example: `  palantir launch fellowship --wait
   palantir launch raven --count 3 --fail-rate 1 --max-attempts 2 --wait   # exits 1
   palantir launch recon consult --hero gandalf --speed 10 --seed 42 --wait
-  ID=$(palantir launch raven --backend redis)    # just the id, for scripts`,
+  ID=$(palantir launch raven --backend redis)    # just the id, for scripts
+  palantir launch heist --plan examples/heist.yaml --count 20 --wait   # a type you define`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return usageErr("launch needs a mission TYPE: %s (see 'palantir launch --help')", mission.TypeChoices())
@@ -63,7 +72,12 @@ EXIT STATUS
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Types = args
 			o.SeedSet = cmd.Flags().Changed("seed")
-			if err := o.validate(); err != nil {
+			defined, err := definedTypes(a.cfg, o.Plan)
+			if err != nil {
+				return err
+			}
+			o.Defined = defined
+			if err := o.validate(a.cfg.MaxMessageBytes()); err != nil {
 				return err
 			}
 			if runF != nil {
@@ -81,14 +95,38 @@ EXIT STATUS
 	f.Uint64Var(&o.Seed, "seed", 0, "seed for reproducible durations and ambushes (default: random)")
 	f.BoolVarP(&o.Wait, "wait", "w", false, "follow the missions to the end (always on with inproc)")
 	f.IntVar(&o.Workers, "workers", 2, "embedded workers for the inproc backend")
+	f.StringVar(&o.Plan, "plan", "", "YAML `FILE` defining mission types (a missions: section, as in the config file)")
 	return cmd
 }
 
-func (o launchOptions) validate() error {
+func (o launchOptions) validate(maxMessage int) error {
 	if o.Workers < 1 || o.Workers > 64 {
 		return usageErr("--workers must be between 1 and 64, got %d", o.Workers)
 	}
+	for t, k := range o.Defined {
+		if k.Payload > maxMessage {
+			return usageErr("mission type %s: payload of %d bytes is over max_message_size (%d bytes); raise max_message_size or lower the payload", t, k.Payload, maxMessage)
+		}
+	}
 	return o.LaunchRequest.Validate(launchField)
+}
+
+// definedTypes are the config file's mission types and the plan file's,
+// which wins over the config for a type both define.
+func definedTypes(cfg config.Config, plan string) (mission.Catalog, error) {
+	c := maps.Clone(cfg.Missions)
+	if plan == "" {
+		return c, nil
+	}
+	fromPlan, err := config.ReadMissions(plan)
+	if err != nil {
+		return nil, err
+	}
+	if c == nil {
+		c = mission.Catalog{}
+	}
+	maps.Copy(c, fromPlan)
+	return c, nil
 }
 
 // launchField names a launch's fields as its command line does: the

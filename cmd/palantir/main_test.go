@@ -203,6 +203,10 @@ func TestUsageErrorsExitTwoWithOneLine(t *testing.T) {
 	os.WriteFile(badConfig, []byte("backend: [unclosed\n"), 0o644)
 	typo := filepath.Join(dir, "typo.yaml")
 	os.WriteFile(typo, []byte("backnd: redis\n"), 0o644)
+	big := filepath.Join(dir, "big.yaml")
+	os.WriteFile(big, []byte("missions:\n  courier:\n    payload: 1MiB\n    stages: [{name: hand over, duration: 1s}]\n"), 0o644)
+	stageTypo := filepath.Join(dir, "stage.yaml")
+	os.WriteFile(stageTypo, []byte("missions:\n  courier:\n    stages: [{name: hand over, durration: 1s}]\n"), 0o644)
 	tests := []struct {
 		name string
 		args []string
@@ -236,6 +240,11 @@ func TestUsageErrorsExitTwoWithOneLine(t *testing.T) {
 		{"unknown subcommand", []string{"dlq", "bogus"}, `unknown command "bogus"`},
 		{"bad duration", []string{"history", "--lease", "forever"}, `"forever" for "--lease"`},
 		{"short prefix", []string{"trace", "ab"}, "at least 4 characters"},
+		{"payload over the message limit", []string{"launch", "courier", "--plan", big}, "over max_message_size"},
+		{"plan typo", []string{"launch", "courier", "--plan", stageTypo}, `line 3: unknown key "durration"`},
+		{"missing plan", []string{"launch", "courier", "--plan", filepath.Join(dir, "nope.yaml")}, "nope.yaml"},
+		{"a plan type without its plan", []string{"launch", "courier"}, `unknown mission type "courier"`},
+		{"config typo in missions", []string{"history", "--config", stageTypo}, "durration"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -18,6 +18,8 @@ import (
 	"github.com/dustin/go-humanize"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
+
+	"github.com/palantir-lab/palantir/mission"
 )
 
 // Config is every setting of the SPEC's global flags, plus worker tuning.
@@ -35,6 +37,9 @@ type Config struct {
 	// URLs holds the backends' URL settings by key (redis_url: …): the
 	// keys Load was given beside the general ones.
 	URLs map[string]string `mapstructure:"-"`
+
+	// Missions are the types the file's missions: section defines.
+	Missions mission.Catalog `mapstructure:"-"`
 
 	// File is the config file that was read, if any (not a key).
 	File string `mapstructure:"-"`
@@ -151,8 +156,16 @@ func Load(fs *pflag.FlagSet, explicitFile string, urls map[string]string) (Confi
 			file = "palantir.yaml"
 		}
 	}
+	var missions mission.Catalog
 	if file != "" {
 		if err := readFile(v, file, defaults); err != nil {
+			return Config{}, err
+		}
+		raw, err := os.ReadFile(file)
+		if err != nil {
+			return Config{}, fmt.Errorf("%w: config file %s: %v", ErrInvalid, file, err)
+		}
+		if missions, err = parseMissions(raw, file); err != nil {
 			return Config{}, err
 		}
 	}
@@ -179,7 +192,7 @@ func Load(fs *pflag.FlagSet, explicitFile string, urls map[string]string) (Confi
 	if err := v.Unmarshal(&c); err != nil {
 		return Config{}, fmt.Errorf("%w: %v", ErrInvalid, oneLine(err))
 	}
-	c.File, c.sources = file, sources
+	c.File, c.sources, c.Missions = file, sources, missions
 	c.URLs = map[string]string{}
 	for k := range urls {
 		c.URLs[k] = v.GetString(k)
@@ -199,7 +212,7 @@ func readFile(v *viper.Viper, file string, known map[string]any) error {
 	probe.SetConfigType("yaml")
 	_ = probe.ReadInConfig()
 	for _, k := range probe.AllKeys() {
-		if _, ok := known[k]; !ok {
+		if _, ok := known[k]; !ok && !strings.HasPrefix(k, missionsKey+".") {
 			return fmt.Errorf("%w: config file %s: unknown key %q (known: %s)", ErrInvalid, file, k, strings.Join(slices.Sorted(maps.Keys(known)), ", "))
 		}
 	}
@@ -234,6 +247,11 @@ func (c Config) Validate() error {
 	}
 	if n, err := humanize.ParseBytes(c.MaxMessageSize); err != nil || n < minMessageSize || n > maxMessageSize {
 		return bad("max_message_size", "%q (a size between 1KiB and 64MiB, e.g. 256KiB)", c.MaxMessageSize)
+	}
+	for t, k := range c.Missions {
+		if k.Payload > c.MaxMessageBytes() {
+			return bad("max_message_size", "%s; the missions: type %s in %s has a payload of %d bytes, over it", c.MaxMessageSize, t, c.File, k.Payload)
+		}
 	}
 	switch {
 	case strings.TrimSpace(c.Store) == "":

@@ -959,6 +959,21 @@
     if (readyInfo && readyStatus && document.body.dataset.ready !== '1') document.body.dataset.ready = '1';
   }
 
+  // addLaunchTypes offers the types the server launches (the config's own
+  // beside the built-in ones) in the launch form, each once.
+  function addLaunchTypes(types) {
+    const select = $('launch-type');
+    const have = new Set(Array.from(select.options, (o) => o.value));
+    for (const t of Array.isArray(types) ? types : []) {
+      if (typeof t !== 'string' || have.has(t)) continue;
+      const opt = document.createElement('option');
+      opt.value = t;
+      opt.textContent = t;
+      select.append(opt);
+      have.add(t);
+    }
+  }
+
   const infoPoll = poller(async () => {
     const t0 = Date.now();
     const info = await api('/api/info');
@@ -974,6 +989,7 @@
       const w = state.workers.get(name) || touchWorker(name);
       w.embedded = true;
     }
+    addLaunchTypes(info.types);
     renderInfo();
     if (changed) state.workersChanged = true;
     if (state.workersChanged) layoutArchitecture();

@@ -1,0 +1,96 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/palantir-lab/palantir/mission"
+)
+
+const heistYAML = `queue: lab
+missions:
+  heist:
+    title: Steal the Arkenstone
+    points: 40
+    payload: 4KiB
+    stages:
+      - name: sneak in
+        duration: 800ms
+      - {name: grab the stone, duration: 1.5s, fail: 0.3}
+`
+
+func TestMissionsSectionDefinesTypes(t *testing.T) {
+	t.Chdir(t.TempDir())
+	os.WriteFile("palantir.yaml", []byte(heistYAML), 0o644)
+	c, err := Load(flags(t), "", testURLs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, ok := c.Missions["heist"]
+	want := []mission.Stage{{Name: "sneak in", Duration: 800 * time.Millisecond}, {Name: "grab the stone", Duration: 1500 * time.Millisecond, Fail: 0.3}}
+	if !ok || k.Title != "Steal the Arkenstone" || k.BasePoints != 40 || k.Payload != 4096 || len(k.Stages) != 2 || k.Stages[0] != want[0] || k.Stages[1] != want[1] {
+		t.Fatalf("Missions = %+v, want heist as defined", c.Missions)
+	}
+	if c.Queue != "lab" {
+		t.Errorf("queue = %q: the section hid the file's other keys", c.Queue)
+	}
+}
+
+// A plan file is the same section on its own, for launch --plan.
+func TestReadMissionsReadsAPlanFile(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "plan.yaml")
+	os.WriteFile(file, []byte(heistYAML[strings.Index(heistYAML, "missions:"):]), 0o644)
+	c, err := ReadMissions(file)
+	if err != nil || len(c["heist"].Stages) != 2 {
+		t.Fatalf("ReadMissions = %+v, %v", c, err)
+	}
+}
+
+func TestBadMissionDefinitionsSayWhereAndWhat(t *testing.T) {
+	cases := map[string]struct{ yaml, want string }{
+		"a misspelt key":     {"missions:\n  heist:\n    stages:\n      - {name: a, durration: 1s}\n", "durration"},
+		"not a duration":     {"missions:\n  heist:\n    stages:\n      - {name: a, duration: fast}\n", `"fast"`},
+		"a built-in name":    {"missions:\n  raven:\n    stages:\n      - {name: a, duration: 1s}\n", "built in"},
+		"no stages":          {"missions:\n  heist:\n    points: 3\n", "no stage"},
+		"not a size":         {"missions:\n  heist:\n    payload: huge\n    stages:\n      - {name: a, duration: 1s}\n", "payload"},
+		"a chance above one": {"missions:\n  heist:\n    stages:\n      - {name: a, duration: 1s, fail: 2}\n", "fail"},
+		"not a mapping":      {"missions: [heist]\n", "missions"},
+		"stages not a list":  {"missions:\n  heist:\n    stages: 3\n", "list"},
+	}
+	for name, tc := range cases {
+		file := filepath.Join(t.TempDir(), "plan.yaml")
+		os.WriteFile(file, []byte(tc.yaml), 0o644)
+		_, err := ReadMissions(file)
+		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), file) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%s: err = %v, want one line of ErrInvalid naming %s and %s", name, err, file, tc.want)
+		}
+	}
+}
+
+func TestAPlanFileWithoutTypesIsAnError(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "plan.yaml")
+	os.WriteFile(file, []byte("queue: lab\n"), 0o644)
+	if _, err := ReadMissions(file); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "no mission type") {
+		t.Errorf("ReadMissions of a file without missions: %v, want ErrInvalid saying it defines none", err)
+	}
+}
+
+// TestTheExamplePlanIsValid keeps examples/missions/heist.yaml loadable.
+func TestTheExamplePlanIsValid(t *testing.T) {
+	c, err := ReadMissions("../../examples/missions/heist.yaml")
+	if err != nil || len(c["heist"].Stages) != 3 || c["courier"].Payload != 64<<10 {
+		t.Fatalf("ReadMissions(example) = %+v, %v", c, err)
+	}
+}
+
+func TestAConfigPayloadOverTheMessageLimitIsRefused(t *testing.T) {
+	t.Chdir(t.TempDir())
+	os.WriteFile("palantir.yaml", []byte("max_message_size: 64KiB\nmissions:\n  courier:\n    payload: 1MiB\n    stages: [{name: a, duration: 1s}]\n"), 0o644)
+	if _, err := Load(flags(t), "", testURLs); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "courier") {
+		t.Errorf("Load = %v, want ErrInvalid naming courier", err)
+	}
+}
