@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -33,7 +35,25 @@ func addCompletions(root *cobra.Command, a *app, configFile *string) {
 	root.RegisterFlagCompletionFunc("backend", fixed(a.registry.Names()...))
 	root.RegisterFlagCompletionFunc("output", fixed("table", "json", "markdown"))
 	root.RegisterFlagCompletionFunc("log-level", fixed("debug", "info", "warn", "error"))
-	byFlag := map[string]cobra.CompletionFunc{"status": fixed(states...), "type": fixed(types...), "hero": fixed(mission.Heroes...)}
+	// Types add the config's own, read when the shell asks.
+	withDefined := func(builtin []string) cobra.CompletionFunc {
+		return func(cmd *cobra.Command, _ []string, prefix string) ([]string, cobra.ShellCompDirective) {
+			all := slices.Clone(builtin)
+			if cfg, err := config.Load(cmd.Flags(), *configFile, urlDefaults(a.registry)); err == nil {
+				for _, t := range slices.Sorted(maps.Keys(cfg.Missions)) {
+					all = append(all, string(t))
+				}
+			}
+			var out []string
+			for _, t := range all {
+				if strings.HasPrefix(t, prefix) {
+					out = append(out, t)
+				}
+			}
+			return out, cobra.ShellCompDirectiveNoFileComp
+		}
+	}
+	byFlag := map[string]cobra.CompletionFunc{"status": fixed(states...), "type": withDefined(types), "hero": fixed(mission.Heroes...)}
 	walk(root, func(c *cobra.Command) {
 		for name, f := range byFlag {
 			if c.LocalNonPersistentFlags().Lookup(name) != nil {
@@ -48,6 +68,8 @@ func addCompletions(root *cobra.Command, a *app, configFile *string) {
 	}
 	walk(root, func(c *cobra.Command) {
 		switch c.CommandPath() {
+		case "palantir launch":
+			c.ValidArgs, c.ValidArgsFunction = nil, withDefined(append(types, string(mission.Fellowship)))
 		case "palantir trace", "palantir status":
 			c.ValidArgsFunction = ids(recentMissions)
 		case "palantir dlq replay", "palantir dlq delete":

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -31,6 +33,11 @@ func complete(t *testing.T, dir string, args ...string) []string {
 func TestCompletionOffersValuesAndIDs(t *testing.T) {
 	dir := t.TempDir()
 	ms := decode[[]ops.Mission](t, cli(t, dir, "launch", "raven", "--speed", "50", "--fail-rate", "0", "-o", "json"))
+	cfg := filepath.Join(dir, "palantir.yaml")
+	if err := os.WriteFile(cfg, []byte("missions:\n  heist:\n    stages: [{name: a, duration: 1s}]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PALANTIR_CONFIG", cfg)
 	tests := []struct {
 		args []string
 		want []string // each must be offered
@@ -44,6 +51,9 @@ func TestCompletionOffersValuesAndIDs(t *testing.T) {
 		{[]string{"trace", ""}, []string{ms[0].ID}, nil},
 		{[]string{"status", ms[0].ID[:3]}, []string{ms[0].ID}, nil},
 		{[]string{"launch", "fel"}, []string{"fellowship"}, nil},
+		{[]string{"launch", "raven", "--plan", ""}, []string{"yaml", "yml"}, nil}, // the extensions the shell filters files by
+		{[]string{"launch", "he"}, []string{"heist"}, []string{"raven"}},       // the config's own types
+		{[]string{"history", "--type", ""}, []string{"raven", "heist"}, nil},
 	}
 	for _, tt := range tests {
 		got := complete(t, dir, tt.args...)

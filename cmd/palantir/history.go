@@ -57,6 +57,7 @@ EXIT STATUS
 	f := cmd.Flags()
 	f.StringVar(&o.Query.Type, "type", "", "only this type (recon, consult, raven, or one the config's missions: or --plan defines)")
 	f.StringVar(&o.Plan, "plan", "", "YAML `FILE` defining mission types, as launch --plan takes")
+	_ = cmd.MarkFlagFilename("plan", "yaml", "yml")
 	f.StringVar(&o.Query.Status, "status", "", "only this state (PENDING, QUEUED, STARTED, PROCESSING, RETRY, SUCCESS, FAILURE)")
 	f.StringVar(&o.Query.Hero, "hero", "", "only this hero")
 	f.StringVar(&o.Query.Worker, "worker", "", "only missions executed by this worker")

@@ -96,6 +96,7 @@ EXIT STATUS
 	f.BoolVarP(&o.Wait, "wait", "w", false, "follow the missions to the end (always on with inproc)")
 	f.IntVar(&o.Workers, "workers", 2, "embedded workers for the inproc backend")
 	f.StringVar(&o.Plan, "plan", "", "YAML `FILE` defining mission types (a missions: section, as in the config file)")
+	_ = cmd.MarkFlagFilename("plan", "yaml", "yml")
 	return cmd
 }
 
