@@ -52,7 +52,7 @@ func TestCompletionOffersValuesAndIDs(t *testing.T) {
 		{[]string{"status", ms[0].ID[:3]}, []string{ms[0].ID}, nil},
 		{[]string{"launch", "fel"}, []string{"fellowship"}, nil},
 		{[]string{"launch", "raven", "--plan", ""}, []string{"yaml", "yml"}, nil}, // the extensions the shell filters files by
-		{[]string{"launch", "he"}, []string{"heist"}, []string{"raven"}},       // the config's own types
+		{[]string{"launch", "he"}, []string{"heist"}, []string{"raven"}},          // the config's own types
 		{[]string{"history", "--type", ""}, []string{"raven", "heist"}, nil},
 	}
 	for _, tt := range tests {
