@@ -91,9 +91,9 @@ func runHistory(ctx context.Context, a *app, o historyOptions) error {
 		fmt.Fprintln(a.Err, "no missions match; launch some with 'palantir launch fellowship --wait'")
 		return nil
 	}
-	t := newTable(a.Out, "CREATED", "ID", "TYPE", "HERO", "STATUS", "ATTEMPTS", "WORKER", "BACKEND", "SCORE", "TOTAL TIME", "ERROR")
+	t := newTable(a.Out, "CREATED", "ID", "TYPE", "HERO", paintState(a.Out, "STATUS"), "ATTEMPTS", "WORKER", "BACKEND", "SCORE", "TOTAL TIME", "ERROR")
 	for _, m := range ms {
-		t.row(m.CreatedAt.Local().Format("01-02 15:04:05"), m.ID, m.Type, m.Hero, m.Status,
+		t.row(m.CreatedAt.Local().Format("01-02 15:04:05"), m.ID, m.Type, m.Hero, paintState(a.Out, string(m.Status)),
 			fmt.Sprintf("%d/%d", m.Attempt, m.MaxAttempts), dash(m.Worker), m.Backend, m.Score, duration(m), dash(truncate(m.Error, 45)))
 	}
 	return t.flush()

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -61,9 +62,9 @@ func (t *table) row(cells ...any) {
 func (t *table) flush() error { return t.tw.Flush() }
 
 func missionTable(w io.Writer, ms []store.Mission) error {
-	t := newTable(w, "ID", "TYPE", "HERO", "STATUS", "PROGRESS", "ATTEMPT", "WORKER", "SCORE", "TOTAL TIME", "ERROR")
+	t := newTable(w, "ID", "TYPE", "HERO", paintState(w, "STATUS"), "PROGRESS", "ATTEMPT", "WORKER", "SCORE", "TOTAL TIME", "ERROR")
 	for _, m := range ms {
-		t.row(m.ID, m.Type, m.Hero, m.Status, fmt.Sprintf("%d%%", m.Progress), fmt.Sprintf("%d/%d", m.Attempt, m.MaxAttempts),
+		t.row(m.ID, m.Type, m.Hero, paintState(w, string(m.Status)), fmt.Sprintf("%d%%", m.Progress), fmt.Sprintf("%d/%d", m.Attempt, m.MaxAttempts),
 			dash(m.Worker), m.Score, duration(m), dash(truncate(m.Error, 50)))
 	}
 	return t.flush()
@@ -113,4 +114,35 @@ func checkOutputFormat(cmd *cobra.Command, format string) error {
 		return nil
 	}
 	return usageErr("-o %s is not supported by %s (table or json; markdown is for 'palantir bench')", format, cmd.Name())
+}
+
+// stateColours are the SGR colours of mission states in tables. Every
+// code has the same length, and every cell of a STATUS column (its header
+// too) is wrapped in one, so tabwriter, which counts bytes, keeps the
+// columns after it aligned.
+var stateColours = map[string]string{"SUCCESS": "32", "FAILURE": "31", "RETRY": "33", "STARTED": "36", "PROCESSING": "36"}
+
+// colourful reports whether tables on w are coloured: on a terminal, or
+// when CLICOLOR_FORCE asks (for less -R); never with NO_COLOR set
+// (no-color.org) or TERM=dumb.
+func colourful(w io.Writer) bool {
+	switch {
+	case os.Getenv("NO_COLOR") != "" || os.Getenv("TERM") == "dumb":
+		return false
+	case os.Getenv("CLICOLOR_FORCE") != "" && os.Getenv("CLICOLOR_FORCE") != "0":
+		return true
+	}
+	return isTTY(w)
+}
+
+// paintState colours a STATUS cell (or its header) for w.
+func paintState(w io.Writer, state string) string {
+	if !colourful(w) {
+		return state
+	}
+	c, ok := stateColours[state]
+	if !ok {
+		c = "39" // the default colour: the same width as the others
+	}
+	return "\x1b[" + c + "m" + state + "\x1b[0m"
 }
