@@ -207,6 +207,9 @@ const (
 	// a copy whose dead-lettering was interrupted, so it belongs in the
 	// dead letters.
 	AlreadyFailed
+	// Cancelled: the mission was cancelled before this delivery ran; the
+	// message only needs acknowledging.
+	Cancelled
 	// Stale: a later attempt exists; this delivery is an old copy.
 	Stale
 )
@@ -276,6 +279,9 @@ func (s *Store) beginSync(ctx context.Context, o mission.Order, backend, queue s
 		switch {
 		case row.Status == string(mission.Success):
 			verdict = AlreadySucceeded
+			return nil
+		case row.Status == string(mission.Failure) && row.Error == CancelledReason:
+			verdict = Cancelled
 			return nil
 		case row.Status == string(mission.Failure):
 			verdict = AlreadyFailed

@@ -68,6 +68,9 @@ func (w *Worker) run(stop, ctx context.Context, d backends.Delivery) Result {
 	case r.verdict == store.AlreadySucceeded, r.verdict == store.Stale:
 		w.log.Info("duplicate delivery acknowledged without running it", "mission", o.ID, "attempt", rec.Attempt)
 		return settled(w.settle("ack", o.ID, w.held(ctx, "ack", o.ID, d.Ack)), Duplicate)
+	case r.verdict == store.Cancelled, errors.Is(r.runErr, errCancelled):
+		w.log.Info("cancelled mission acknowledged", "mission", o.ID, "attempt", rec.Attempt, "was_running", r.runErr != nil)
+		return settled(w.settle("ack", o.ID, w.held(ctx, "ack", o.ID, d.Ack)), Cancelled)
 	case r.verdict == store.AlreadyFailed:
 		w.log.Info("copy of a failed mission moved to the dead letters", "mission", o.ID)
 		return settled(w.settle("dead-letter", o.ID, w.held(ctx, "dead-letter", o.ID, func(ctx context.Context) error {
@@ -115,14 +118,20 @@ func (w *Worker) inSlot(stop, ctx context.Context, o mission.Order, rec backends
 // runAttempt executes a started attempt, tracked as current for the
 // heartbeat.
 func (w *Worker) runAttempt(ctx context.Context, o mission.Order, rec backends.Received) error {
-	w.track(o.ID, true)
-	defer w.track(o.ID, false)
+	mctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	w.track(o.ID, stop)
+	defer w.track(o.ID, nil)
 	detail := ""
 	if rec.Redelivered {
 		detail = "redelivered"
 	}
 	w.emit(telemetry.MissionStarted, o.ID, rec.Attempt, w.self, detail, rec.EnqueuedAt)
-	return w.execute(ctx, o, rec.Attempt)
+	err := w.execute(mctx, o, rec.Attempt)
+	if err != nil && errors.Is(context.Cause(mctx), errCancelled) {
+		return errCancelled
+	}
+	return err
 }
 
 // settled is result when the settlement succeeded.

@@ -76,6 +76,13 @@ func (f *faultyStore) Heartbeat(ctx context.Context, hb store.Worker) error {
 	return f.Store.Heartbeat(ctx, hb)
 }
 
+func (f *faultyStore) CancelledOf(ctx context.Context, ids []string) ([]string, error) {
+	if err := f.check(); err != nil {
+		return nil, err
+	}
+	return f.Store.CancelledOf(ctx, ids)
+}
+
 // lines is a concurrency-safe log sink.
 type lines struct {
 	mu  sync.Mutex

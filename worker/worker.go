@@ -27,6 +27,8 @@ type Store interface {
 	Complete(ctx context.Context, m store.Mission, points int, at time.Time, beside store.Beside) (bool, error)
 	Fail(ctx context.Context, id string, attempt int, worker, reason string, at time.Time, beside store.Beside) (bool, error)
 	Heartbeat(ctx context.Context, w store.Worker) error
+	// CancelledOf returns those of ids that `palantir cancel` ended.
+	CancelledOf(ctx context.Context, ids []string) ([]string, error)
 	Driver() string
 }
 
@@ -90,6 +92,7 @@ const (
 	Malformed  Result = "malformed" // cannot be run (not a mission, too large, refused by the store); dead-lettered
 	Released   Result = "released"  // given back unfinished
 	NotSettled Result = "unsettled" // the broker refused the settlement
+	Cancelled  Result = "cancelled" // cancelled before or while it ran; acknowledged
 )
 
 // Observation describes one handled delivery, for measurement.
@@ -159,7 +162,9 @@ type Worker struct {
 	inTx bool
 
 	mu      sync.Mutex
-	current map[string]bool // mission ids in progress
+	// current are the missions in progress, each with what stops it when
+	// it is cancelled.
+	current map[string]context.CancelCauseFunc
 	// hurry ends the shutdown's wait for in-flight missions (Hurry);
 	// hurried says it was called, maybe before Run set hurry.
 	hurry   context.CancelFunc
@@ -190,7 +195,7 @@ func (w *Worker) Running() int {
 func New(cfg Config, sub backends.Subscriber, st Store, tel *telemetry.Recorder) *Worker {
 	cfg.defaults()
 	return &Worker{cfg: cfg, sub: sub, st: st, tel: tel, log: cfg.Logger.With("worker", cfg.Name),
-		self: telemetry.Worker(cfg.Name), current: map[string]bool{}, slots: make(chan struct{}, cfg.Concurrency),
+		self: telemetry.Worker(cfg.Name), current: map[string]context.CancelCauseFunc{}, slots: make(chan struct{}, cfg.Concurrency),
 		health: newHealth(cfg.Logger.With("worker", cfg.Name))}
 }
 
@@ -320,13 +325,41 @@ func (w *Worker) loop(ctx, work context.Context, cons backends.Consumer) error {
 	return nil
 }
 
-func (w *Worker) track(id string, on bool) {
+func (w *Worker) track(id string, stop context.CancelCauseFunc) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if on {
-		w.current[id] = true
+	if stop != nil {
+		w.current[id] = stop
 	} else {
 		delete(w.current, id)
+	}
+}
+
+// errCancelled is the cause of a running mission's stop when it was
+// cancelled.
+var errCancelled = errors.New("cancelled")
+
+// stopCancelled stops the running missions that were cancelled. The
+// heartbeat calls it: a cancel is seen within one beat, at the cost of
+// one read a beat while missions run.
+func (w *Worker) stopCancelled(ctx context.Context) {
+	w.mu.Lock()
+	ids := make([]string, 0, len(w.current))
+	for id := range w.current {
+		ids = append(ids, id)
+	}
+	w.mu.Unlock()
+	if len(ids) == 0 {
+		return
+	}
+	cancelled, err := w.st.CancelledOf(ctx, ids)
+	w.noted("cancel check", err)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, id := range cancelled {
+		if stop := w.current[id]; stop != nil {
+			stop(errCancelled)
+		}
 	}
 }
 
@@ -355,7 +388,11 @@ func (w *Worker) startHeartbeat(ctx context.Context) (stop func()) {
 		}
 		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		w.noted("heartbeat", w.st.Heartbeat(bctx, hb))
+		err := w.st.Heartbeat(bctx, hb)
+		w.noted("heartbeat", err)
+		if err == nil && !stopped {
+			w.stopCancelled(bctx)
+		}
 	}
 	beat(false)
 	done := make(chan struct{})

@@ -41,6 +41,7 @@ func Run(t *testing.T, open func(t *testing.T) *store.Store) {
 		{"PublishFailureLeavesNothing", testDeleteUnpublished},
 		{"QueuedAtSurvivesAWorkerFasterThanTheLauncher", testQueuedAfterStart},
 		{"EventsWithAStrangersBytesAreKept", testStrangeEventText},
+		{"CancelEndsWhatHasNotEnded", testCancel},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open(t)) })
@@ -488,5 +489,50 @@ func testStrangeEventText(t *testing.T, s *store.Store) {
 	must(t, "ListDeadLetters", err)
 	if len(dls) != 1 || strings.ContainsRune(dls[0].ID, 0) || string(dls[0].Body) != "\x00\xff" {
 		t.Errorf("dead letters %+v", dls)
+	}
+}
+
+// testCancel: cancelling ends a waiting or running mission as FAILURE,
+// once, leaves a finished one alone, and tells a worker that receives a
+// cancelled mission's message to drop it rather than dead-letter it.
+func testCancel(t *testing.T, s *store.Store) {
+	ctx := context.Background()
+	waiting, running, done := newMission("c-wait", mission.Recon, "frodo"), newMission("c-run", mission.Recon, "gimli"), newMission("c-done", mission.Raven, "eowyn")
+	must(t, "Create", s.CreateMissions(ctx, []store.Mission{waiting, running, done}))
+	_, err := s.BeginAttempt(ctx, running.Order(), "inproc", "missions", 1, "w", t0)
+	must(t, "BeginAttempt", err)
+	_, err = s.BeginAttempt(ctx, done.Order(), "inproc", "missions", 1, "w", t0)
+	must(t, "BeginAttempt", err)
+	_, err = s.Complete(ctx, store.Mission{ID: "c-done", Hero: "eowyn", Attempt: 1, Worker: "w"}, 15, t0, store.Beside{})
+	must(t, "Complete", err)
+	s.Flush()
+
+	got, err := s.Cancel(ctx, []string{"c-wait", "c-run", "c-done", "c-nobody"}, t0.Add(time.Second))
+	must(t, "Cancel", err)
+	slices.Sort(got)
+	if !slices.Equal(got, []string{"c-run", "c-wait"}) {
+		t.Errorf("Cancel ended %v, want c-run and c-wait", got)
+	}
+	for _, id := range []string{"c-wait", "c-run"} {
+		if m := get(t, s, id); m.Status != mission.Failure || m.Error != store.CancelledReason || m.FinishedAt.IsZero() {
+			t.Errorf("%s after Cancel: %s %q finished %v, want FAILURE %q", id, m.Status, m.Error, m.FinishedAt, store.CancelledReason)
+		}
+	}
+	if m := get(t, s, "c-done"); m.Status != mission.Success || m.Score == 0 {
+		t.Errorf("a finished mission was changed by Cancel: %+v", m)
+	}
+	if again, err := s.Cancel(ctx, []string{"c-wait"}, t0); err != nil || len(again) != 0 {
+		t.Errorf("a second Cancel ended %v (%v), want nothing", again, err)
+	}
+	if v, _ := s.BeginAttempt(ctx, waiting.Order(), "inproc", "missions", 1, "w", t0); v != store.Cancelled {
+		t.Errorf("the message of a cancelled mission: %v, want Cancelled", v)
+	}
+	// The running attempt finishes: its success is not recorded.
+	if ok, err := s.Complete(ctx, store.Mission{ID: "c-run", Hero: "gimli", Attempt: 1, Worker: "w"}, 75, t0, store.Beside{}); err != nil || ok {
+		t.Errorf("Complete after Cancel recorded %v (%v), want nothing", ok, err)
+	}
+	cancelled, err := s.CancelledOf(ctx, []string{"c-run", "c-done", "c-nobody"})
+	if err != nil || !slices.Equal(cancelled, []string{"c-run"}) {
+		t.Errorf("CancelledOf = %v, %v; want c-run", cancelled, err)
 	}
 }
