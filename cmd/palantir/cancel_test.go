@@ -1,0 +1,43 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/palantir-lab/palantir/ops"
+)
+
+// TestCancelCommand: cancel ends a queued mission (here on the sqlite
+// queue, with no worker), says so, leaves an ended one as it is, and
+// refuses an unknown id with exit 2.
+func TestCancelCommand(t *testing.T) {
+	dir := t.TempDir()
+	launched := cli(t, dir, "launch", "recon", "raven", "--backend", "sqlite")
+	ids := strings.Fields(launched.out)
+	if launched.code != 0 || len(ids) != 2 {
+		t.Fatalf("launch: exit %d, %q %s", launched.code, launched.out, launched.err)
+	}
+	r := cli(t, dir, "cancel", ids[0][:6], "--backend", "sqlite", "-o", "json")
+	ms := decode[[]ops.Mission](t, r)
+	if r.code != 0 || len(ms) != 1 || ms[0].ID != ids[0] || ms[0].Status != "FAILURE" || ms[0].Error != "cancelled" {
+		t.Fatalf("cancel %s: exit %d, %+v, %s", ids[0][:6], r.code, ms, r.err)
+	}
+	r = cli(t, dir, "cancel", ids[0], ids[1], "--backend", "sqlite")
+	if r.code != 0 || !strings.Contains(r.err, ids[0]+" had already ended (FAILURE)") || !strings.Contains(r.out, ids[1]) || strings.Count(r.out, "\n") != 2 {
+		t.Errorf("cancel of an ended and a queued mission: exit %d\nstdout %s\nstderr %s", r.code, r.out, r.err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"cancel"}, "cancel needs a mission ID"},
+		{[]string{"cancel", "zzzzzz"}, "no such mission"},
+	} {
+		if r := cli(t, dir, tc.args...); r.code != 2 || !strings.Contains(r.err, tc.want) {
+			t.Errorf("%v: exit %d, %q; want 2 and %q", tc.args, r.code, r.err, tc.want)
+		}
+	}
+	if hist := cli(t, dir, "history", "--status", "QUEUED", "-o", "json"); len(decode[[]ops.Mission](t, hist)) != 0 {
+		t.Errorf("missions still QUEUED after cancel: %s", hist.out)
+	}
+}
