@@ -161,7 +161,7 @@ type Worker struct {
 	// commits with its message's settlement (settle.go).
 	inTx bool
 
-	mu      sync.Mutex
+	mu sync.Mutex
 	// current are the missions in progress, each with what stops it when
 	// it is cancelled.
 	current map[string]context.CancelCauseFunc
