@@ -1,0 +1,61 @@
+package e2e
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestCancelOnEveryBackend cancels one mission while it waits in the queue
+// (no worker yet) and one while a worker process runs it: both end
+// FAILURE "cancelled", the waiting one never starts, the running one stops
+// within a couple of seconds, unscored, and the broker holds nothing
+// afterwards: nothing retried, nothing dead-lettered.
+func TestCancelOnEveryBackend(t *testing.T) {
+	forEach(t, func(t *testing.T, e *env) {
+		code, out, errs := e.palantir("launch", "raven", "recon", "--speed", "1", "--fail-rate", "0")
+		ids := strings.Fields(out)
+		if code != 0 || len(ids) != 2 {
+			t.Fatalf("launch: exit %d %q %s", code, out, errs)
+		}
+		waiting, running := ids[0], ids[1]
+		if code, _, errs := e.palantir("cancel", waiting); code != 0 {
+			t.Fatalf("cancel %s: exit %d %s", waiting, code, errs)
+		}
+		e.startWorker("eagle1")
+		e.waitFor(20*time.Second, running+" PROCESSING", func() bool {
+			ms := e.missions("status", running)
+			return len(ms) == 1 && ms[0].Status == "PROCESSING"
+		})
+		cancelled := time.Now()
+		if code, _, errs := e.palantir("cancel", running); code != 0 {
+			t.Fatalf("cancel %s: exit %d %s", running, code, errs)
+		}
+		e.waitFor(10*time.Second, "the broker to hold nothing", func() bool {
+			_, held, _ := e.queueFigures()
+			return held == 0
+		})
+		if took := time.Since(cancelled); took > 4*time.Second {
+			t.Errorf("the running mission's message was settled %v after its cancel", took)
+		}
+		for _, m := range e.missions("status", waiting, running) {
+			if m.Status != "FAILURE" || m.Error != "cancelled" || m.Score != 0 {
+				t.Errorf("%s: %s %q score %d, want FAILURE cancelled unscored", m.ID, m.Status, m.Error, m.Score)
+			}
+		}
+		_, trace, _ := e.palantir("trace", waiting, "-o", "json")
+		if strings.Contains(trace, "mission_started") {
+			t.Errorf("the mission cancelled while queued ran: %s", trace)
+		}
+		_, dead, _ := e.palantir("dlq", "list", "-o", "json")
+		var letters []json.RawMessage
+		if err := json.Unmarshal([]byte(dead), &letters); err != nil || len(letters) != 0 {
+			t.Errorf("dead letters after cancel: %s", dead)
+		}
+		time.Sleep(1500 * time.Millisecond) // what a redelivery or retry would take
+		if _, held, raw := e.queueFigures(); held != 0 {
+			t.Errorf("the broker holds %d message(s) after the cancels: %s", held, raw)
+		}
+	})
+}
