@@ -20,6 +20,7 @@ import (
 	"github.com/palantir-lab/palantir/mission"
 	"github.com/palantir-lab/palantir/ops"
 	"github.com/palantir-lab/palantir/store"
+	"github.com/palantir-lab/palantir/telemetry"
 )
 
 // maxLaunch bounds one POST /api/missions: its answer lists every mission.
@@ -195,6 +196,30 @@ func (s *Server) mission(w http.ResponseWriter, r *http.Request) {
 	ms, err := s.cfg.Store.Missions(r.Context(), []string{id})
 	if err != nil || len(ms) == 0 {
 		s.fail(w, r, fmt.Errorf("store: mission %s: %w", id, errors.Join(err, store.ErrNotFound)))
+		return
+	}
+	writeJSON(w, http.StatusOK, ops.MissionOf(ms[0]))
+}
+
+// cancel ends one mission that has not ended; the body, if any, is
+// ignored (it is JSON so that no other site's form can send it).
+func (s *Server) cancel(w http.ResponseWriter, r *http.Request) {
+	id, ok := s.resolve(w, r)
+	if !ok {
+		return
+	}
+	ended, err := ops.Cancel(r.Context(), s.cfg.Store, s.cfg.Telemetry, []string{id}, telemetry.API(), time.Now())
+	if err != nil {
+		s.fail(w, r, fmt.Errorf("store: %w", err))
+		return
+	}
+	ms, err := s.cfg.Store.Missions(r.Context(), []string{id})
+	if err != nil || len(ms) == 0 {
+		s.fail(w, r, fmt.Errorf("store: mission %s: %w", id, errors.Join(err, store.ErrNotFound)))
+		return
+	}
+	if len(ended) == 0 {
+		writeError(w, http.StatusConflict, fmt.Errorf("mission %s had already ended (%s)", id, ms[0].Status))
 		return
 	}
 	writeJSON(w, http.StatusOK, ops.MissionOf(ms[0]))

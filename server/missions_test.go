@@ -41,3 +41,30 @@ func TestLaunchATypeTheConfigDefines(t *testing.T) {
 		t.Errorf("POST heits: %d %s, want 400 suggesting heist", code, body)
 	}
 }
+
+// TestCancelThroughTheAPI: POST /api/missions/{id}/cancel ends a mission
+// that has not ended (200, the mission object), answers 409 for one that
+// has, 404 for an unknown id, and wants JSON like every state change.
+func TestCancelThroughTheAPI(t *testing.T) {
+	r := newRig(t, 0) // no worker: the mission stays queued
+	code, body := r.do("POST", "/api/missions", `{"type": "recon"}`)
+	if code != http.StatusCreated {
+		t.Fatalf("POST /api/missions: %d %s", code, body)
+	}
+	id := decode[[]ops.Mission](t, body)[0].ID
+	code, body = r.do("POST", "/api/missions/"+id[:5]+"/cancel", `{}`)
+	if m := decode[ops.Mission](t, body); code != http.StatusOK || m.ID != id || m.Status != "FAILURE" || m.Error != "cancelled" {
+		t.Fatalf("cancel: %d %s, want 200 and the mission FAILURE cancelled", code, body)
+	}
+	if code, body := r.do("POST", "/api/missions/"+id+"/cancel", `{}`); code != http.StatusConflict || !strings.Contains(body, "already ended") {
+		t.Errorf("cancel again: %d %s, want 409 saying it had already ended", code, body)
+	}
+	if code, _ := r.do("POST", "/api/missions/zzzzzzzz/cancel", `{}`); code != http.StatusNotFound {
+		t.Errorf("cancel of an unknown id: %d, want 404", code)
+	}
+	req, _ := http.NewRequest("POST", r.http.URL+"/api/missions/"+id+"/cancel", strings.NewReader(""))
+	req.Header.Set("Content-Type", "text/plain")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusUnsupportedMediaType {
+		t.Errorf("cancel as text/plain: %v %v, want 415", resp.StatusCode, err)
+	}
+}

@@ -169,16 +169,17 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.Handle("GET /metrics", s.auth(s.cfg.Metrics.Handler()))
 	api := map[string]http.HandlerFunc{
-		"GET /api/info":                 s.info,
-		"POST /api/missions":            jsonBody(s.launch),
-		"GET /api/missions":             s.history,
-		"GET /api/missions/{id}":        s.mission,
-		"GET /api/missions/{id}/events": s.missionEvents,
-		"GET /api/leaderboard":          s.leaderboard,
-		"GET /api/status":               s.status,
-		"GET /api/dlq":                  s.deadLetters,
-		"POST /api/dlq/replay":          jsonBody(s.replay),
-		"GET /api/events/stream":        s.stream,
+		"GET /api/info":                  s.info,
+		"POST /api/missions":             jsonBody(s.launch),
+		"GET /api/missions":              s.history,
+		"GET /api/missions/{id}":         s.mission,
+		"GET /api/missions/{id}/events":  s.missionEvents,
+		"POST /api/missions/{id}/cancel": jsonBody(s.cancel),
+		"GET /api/leaderboard":           s.leaderboard,
+		"GET /api/status":                s.status,
+		"GET /api/dlq":                   s.deadLetters,
+		"POST /api/dlq/replay":           jsonBody(s.replay),
+		"GET /api/events/stream":         s.stream,
 	}
 	for pattern, h := range api {
 		mux.Handle(pattern, s.auth(h))
