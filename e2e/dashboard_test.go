@@ -157,6 +157,38 @@ func TestDashboardLaunchesATypeTheConfigDefines(t *testing.T) {
 	}
 }
 
+// TestDashboardCancelsARunningMission: the timeline of a running mission
+// offers Cancel; clicking it ends the mission (FAILURE "cancelled" in the
+// page and in the store) and the button goes away.
+func TestDashboardCancelsARunningMission(t *testing.T) {
+	browser := chromiumPath(t)
+	e := inprocEnv(t)
+	p := openDashboard(t, browser, e, e.serve())
+	p.waitJS("body[data-ready=1]", `document.body.dataset.ready === '1'`, 15*time.Second)
+	p.do(10*time.Second,
+		chromedp.SetValue(chromedp.CSS("#launch-type"), "recon"),
+		chromedp.SetValue(chromedp.CSS("#launch-count"), "1"),
+		chromedp.SetValue(chromedp.CSS("#launch-fail-rate"), "0"),
+		chromedp.SetValue(chromedp.CSS("#launch-speed"), "0.5"),
+		chromedp.Click(chromedp.CSS("#launch-button")))
+	p.launched(1)
+	p.waitJS("the recon running", `(() => {
+		const tr = document.querySelector('#missions tr[data-mission-id]');
+		return tr && (tr.dataset.status === 'STARTED' || tr.dataset.status === 'PROCESSING');
+	})()`, 15*time.Second)
+	id := strings.Trim(string(p.eval(`document.querySelector('#missions tr[data-mission-id]').dataset.missionId`)), `"`)
+	p.do(10*time.Second, chromedp.Click(chromedp.CSS(`#missions tr[data-mission-id="`+id+`"]`)))
+	p.waitJS("the Cancel button", `!document.getElementById('timeline-cancel').hidden`, 10*time.Second)
+	p.do(10*time.Second, chromedp.Click(chromedp.CSS("#timeline-cancel")))
+	p.waitJS("the row FAILURE and the button gone", fmt.Sprintf(`(() => {
+		const tr = document.querySelector('#missions tr[data-mission-id=%q]');
+		return tr && tr.dataset.status === 'FAILURE' && document.getElementById('timeline-cancel').hidden;
+	})()`, id), 10*time.Second)
+	if ms := e.missions("status", id); len(ms) != 1 || ms[0].Status != "FAILURE" || ms[0].Error != "cancelled" {
+		t.Errorf("the store says %+v, want FAILURE cancelled", ms)
+	}
+}
+
 // TestDashboardShowsAKilledWorkerAndTheRedelivery runs two worker processes
 // and serve on Redis, launches from the page, SIGKILLs eagle1 while the page
 // shows it running a mission, and checks that the page greys eagle1 out and

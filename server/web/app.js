@@ -1201,6 +1201,7 @@
     setText($('timeline-title'), id);
     setText($('timeline-summary'), 'loading…');
     setText($('timeline-error'), '');
+    $('timeline-cancel').hidden = true;
     $('timeline-events').replaceChildren();
     $('timeline-chart').replaceChildren();
     timelinePoll.run();
@@ -1231,8 +1232,27 @@
     if (seq !== timelineSeq || state.selected !== id) return;
     setText($('timeline-error'), '');
     if (m) { mergeMission(m, sent); renderMissions(); }
+    $('timeline-cancel').hidden = !m || m.status === 'SUCCESS' || m.status === 'FAILURE';
     drawTimeline(id, m, Array.isArray(evs) ? evs.slice(-2000) : []);
   }
+
+  // Cancel the mission the timeline shows (POST /api/missions/{id}/cancel).
+  $('timeline-cancel').addEventListener('click', async () => {
+    const id = state.selected, btn = $('timeline-cancel');
+    if (!id) return;
+    btn.disabled = true;
+    try {
+      const sent = performance.now();
+      const m = await api(`/api/missions/${encodeURIComponent(id)}/cancel`, { method: 'POST', body: {} });
+      if (m) { mergeMission(m, sent); renderMissions(); }
+      btn.hidden = true;
+    } catch (e) {
+      if (state.selected === id) setText($('timeline-error'), e.message);
+    } finally {
+      btn.disabled = false;
+    }
+    timelinePoll.run();
+  });
 
   function fmtDur(ms) {
     if (!Number.isFinite(ms)) return '';
