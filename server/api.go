@@ -287,6 +287,9 @@ func (s *Server) deadLetters(w http.ResponseWriter, r *http.Request) {
 
 type replayBody struct {
 	IDs []string `json:"ids"`
+	// FailRate replaces the fail rate the orders carry (dlq replay
+	// --fail-rate); absent, they keep theirs.
+	FailRate *float64 `json:"fail_rate"`
 }
 
 type replayedJSON struct {
@@ -298,7 +301,13 @@ func (s *Server) replay(w http.ResponseWriter, r *http.Request) {
 	if !decodeBody(w, r, &body) {
 		return
 	}
-	replayed, err := s.replayer.Replay(r.Context(), body.IDs)
+	if f := body.FailRate; f != nil && (*f < 0 || *f > 1) {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("fail_rate must be between 0 and 1, got %g", *f))
+		return
+	}
+	rp := *s.replayer // its fields are set once; this replay's rate is its own
+	rp.FailRate = body.FailRate
+	replayed, err := rp.Replay(r.Context(), body.IDs)
 	if errors.Is(err, ops.ErrInvalid) {
 		err = fmt.Errorf("ids: %w", err)
 	}

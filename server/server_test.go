@@ -331,6 +331,18 @@ func TestDeadLettersAndReplay(t *testing.T) {
 		}
 		return replays == 1
 	})
+	// The fail rate travels with the order: replayed with fail_rate 0,
+	// the other succeeds; a bad rate is refused.
+	if code, body := r.do("POST", "/api/dlq/replay", `{"ids": ["`+dead[1].ID+`"], "fail_rate": 2}`); code != 400 || !strings.Contains(body, "fail_rate must be between 0 and 1") {
+		t.Errorf("replay at fail_rate 2: %d %s, want 400 saying fail_rate is between 0 and 1", code, body)
+	}
+	if code, body := r.do("POST", "/api/dlq/replay", `{"ids": ["`+dead[1].ID+`"], "fail_rate": 0}`); code != 200 {
+		t.Fatalf("replay at fail_rate 0: %d %s", code, body)
+	}
+	eventually(t, dead[1].ID+" SUCCESS after its replay at fail rate 0", func() bool {
+		_, body := r.do("GET", "/api/missions/"+dead[1].ID, "")
+		return decode[ops.Mission](t, body).Status == "SUCCESS"
+	})
 }
 
 func TestHealthzAndMetrics(t *testing.T) {
