@@ -169,7 +169,8 @@ func (m *memStore) SetProgress(context.Context, string, int, int, string, time.T
 func (m *memStore) MarkRetry(context.Context, string, int, string, time.Time) error { return nil }
 func (m *memStore) MarkRequeued(context.Context, string, int, time.Time) error      { return nil }
 func (m *memStore) Heartbeat(context.Context, store.Worker) error                   { return nil }
-func (m *memStore) CancelledOf(context.Context, []string) ([]string, error)         { return nil, nil } // bench cancels nothing
+func (m *memStore) CancelledOf(context.Context, []string) ([]string, error)         { return nil, nil }   // bench cancels nothing
+func (m *memStore) QueuePaused(context.Context, string, string) (bool, error)       { return false, nil } // bench pauses nothing
 func (m *memStore) CreateMissions(context.Context, []store.Mission) error           { return nil }
 func (m *memStore) MarkQueued(context.Context, []string, time.Time) error           { return nil }
 func (m *memStore) DeleteMissions(context.Context, []string) error                  { return nil }

@@ -98,6 +98,9 @@ type slotResult struct {
 // is recorded only once it has one, so until it really starts the store
 // shows it QUEUED, not STARTED.
 func (w *Worker) inSlot(stop, ctx context.Context, o mission.Order, rec backends.Received) slotResult {
+	if !w.paused.pass(stop) {
+		return slotResult{noSlot: true}
+	}
 	select {
 	case w.slots <- struct{}{}:
 	case <-stop.Done():

@@ -83,6 +83,13 @@ func (f *faultyStore) CancelledOf(ctx context.Context, ids []string) ([]string, 
 	return f.Store.CancelledOf(ctx, ids)
 }
 
+func (f *faultyStore) QueuePaused(ctx context.Context, backend, queue string) (bool, error) {
+	if err := f.check(); err != nil {
+		return false, err
+	}
+	return f.Store.QueuePaused(ctx, backend, queue)
+}
+
 // lines is a concurrency-safe log sink.
 type lines struct {
 	mu  sync.Mutex

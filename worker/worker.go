@@ -29,6 +29,8 @@ type Store interface {
 	Heartbeat(ctx context.Context, w store.Worker) error
 	// CancelledOf returns those of ids that `palantir cancel` ended.
 	CancelledOf(ctx context.Context, ids []string) ([]string, error)
+	// QueuePaused reports whether `palantir queue pause` paused the queue.
+	QueuePaused(ctx context.Context, backend, queue string) (bool, error)
 	Driver() string
 }
 
@@ -160,6 +162,10 @@ type Worker struct {
 	// inTx: the queue lives in the store's database, and each outcome
 	// commits with its message's settlement (settle.go).
 	inTx bool
+
+	// paused holds deliveries before their slot while the queue is
+	// paused (read from the store every heartbeat).
+	paused gate
 
 	mu sync.Mutex
 	// current are the missions in progress, each with what stops it when
@@ -392,6 +398,7 @@ func (w *Worker) startHeartbeat(ctx context.Context) (stop func()) {
 		w.noted("heartbeat", err)
 		if err == nil && !stopped {
 			w.stopCancelled(bctx)
+			w.checkPaused(bctx)
 		}
 	}
 	beat(false)

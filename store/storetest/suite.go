@@ -42,6 +42,7 @@ func Run(t *testing.T, open func(t *testing.T) *store.Store) {
 		{"QueuedAtSurvivesAWorkerFasterThanTheLauncher", testQueuedAfterStart},
 		{"EventsWithAStrangersBytesAreKept", testStrangeEventText},
 		{"CancelEndsWhatHasNotEnded", testCancel},
+		{"QueuesPauseResumeAndList", testQueues},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open(t)) })
@@ -534,5 +535,52 @@ func testCancel(t *testing.T, s *store.Store) {
 	cancelled, err := s.CancelledOf(ctx, []string{"c-run", "c-done", "c-nobody"})
 	if err != nil || !slices.Equal(cancelled, []string{"c-run"}) {
 		t.Errorf("CancelledOf = %v, %v; want c-run", cancelled, err)
+	}
+}
+
+// testQueues: a queue is paused and resumed by backend and name, each
+// once; the list shows every queue that has missions or is paused.
+func testQueues(t *testing.T, s *store.Store) {
+	ctx := context.Background()
+	m := newMission("q-1", mission.Raven, "frodo")
+	m.Backend, m.Queue = "redis", "lab"
+	other := newMission("q-2", mission.Raven, "frodo")
+	other.Backend, other.Queue = "rabbitmq", "lab"
+	must(t, "Create", s.CreateMissions(ctx, []store.Mission{m, other}))
+	if p, err := s.QueuePaused(ctx, "redis", "lab"); err != nil || p {
+		t.Fatalf("a new queue paused: %v, %v", p, err)
+	}
+	for want := range []bool{true, false} { // the second pause changes nothing
+		changed, err := s.PauseQueue(ctx, "redis", "lab", t0)
+		if err != nil || changed != (want == 0) {
+			t.Errorf("PauseQueue #%d changed %v (%v), want %v", want+1, changed, err, want == 0)
+		}
+	}
+	if p, _ := s.QueuePaused(ctx, "redis", "lab"); !p {
+		t.Error("redis/lab not paused after PauseQueue")
+	}
+	if p, _ := s.QueuePaused(ctx, "rabbitmq", "lab"); p {
+		t.Error("pausing redis/lab paused rabbitmq/lab too")
+	}
+	_, err := s.PauseQueue(ctx, "nats", "idle", t0) // no missions yet
+	must(t, "PauseQueue", err)
+	qs, err := s.Queues(ctx)
+	must(t, "Queues", err)
+	got := map[string]store.QueueInfo{}
+	for _, q := range qs {
+		got[q.Backend+"/"+q.Queue] = q
+	}
+	if len(got) != 3 || !got["redis/lab"].Paused || got["redis/lab"].Unfinished != 1 || got["rabbitmq/lab"].Paused ||
+		!got["nats/idle"].Paused || got["nats/idle"].Total != 0 {
+		t.Errorf("Queues = %+v", qs)
+	}
+	for want := range []bool{true, false} {
+		changed, err := s.ResumeQueue(ctx, "redis", "lab")
+		if err != nil || changed != (want == 0) {
+			t.Errorf("ResumeQueue #%d changed %v (%v), want %v", want+1, changed, err, want == 0)
+		}
+	}
+	if p, _ := s.QueuePaused(ctx, "redis", "lab"); p {
+		t.Error("redis/lab still paused after ResumeQueue")
 	}
 }
