@@ -26,6 +26,8 @@ type StatusRow struct {
 	Error       string `json:"error,omitempty"`
 	// Missing: the broker has no such queue (its counts are zeros).
 	Missing bool `json:"missing,omitempty"`
+	// Paused: `palantir queue pause` paused it; its workers take nothing new.
+	Paused bool `json:"paused,omitempty"`
 
 	HeartbeatAt *time.Time `json:"heartbeat_at,omitempty"`
 	Current     []string   `json:"current,omitempty"`
@@ -61,7 +63,12 @@ func Summary(ctx context.Context, st *store.Store, now time.Time, backend, queue
 		}
 		rows = append(rows, counted...)
 	}
-	rows = append(rows, queueRow(ctx, backend, queue, stats))
+	qr := queueRow(ctx, backend, queue, stats)
+	var err error
+	if qr.Paused, err = st.QueuePaused(ctx, backend, queue); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	rows = append(rows, qr)
 	workers, err := LiveWorkers(ctx, st, now, backend, queue) // this summary is about the current backend's queue
 	if err != nil {
 		return nil, err

@@ -187,6 +187,9 @@ func summaryTables(a *app, rows []ops.StatusRow) error {
 	for _, r := range rows {
 		switch r.Group {
 		case "queue":
+			if r.Paused {
+				r.Key += " (paused)"
+			}
 			if r.Missing {
 				t.row(r.Key, r.Backend, a.noQueue())
 				continue

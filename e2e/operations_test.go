@@ -59,3 +59,44 @@ func TestCancelOnEveryBackend(t *testing.T) {
 		}
 	})
 }
+
+// TestPauseAndResumeOnEveryBackend: a paused queue takes launches and its
+// worker process starts none of them; resumed, it runs them all, once.
+func TestPauseAndResumeOnEveryBackend(t *testing.T) {
+	forEach(t, func(t *testing.T, e *env) {
+		if code, _, errs := e.palantir("queue", "pause"); code != 0 {
+			t.Fatalf("queue pause: exit %d %s", code, errs)
+		}
+		e.startWorker("eagle1")
+		code, out, errs := e.palantir("launch", "raven", "--count", "3", "--speed", "10", "--fail-rate", "0")
+		ids := strings.Fields(out)
+		if code != 0 || len(ids) != 3 {
+			t.Fatalf("launch: exit %d %q %s", code, out, errs)
+		}
+		time.Sleep(2500 * time.Millisecond) // two heartbeats and more
+		for _, m := range e.missions(append([]string{"status"}, ids...)...) {
+			if m.Status != "QUEUED" {
+				t.Fatalf("%s is %s while its queue is paused\nworker log:\n%s", m.ID, m.Status, e.workerLog("eagle1"))
+			}
+		}
+		if code, _, errs := e.palantir("queue", "resume"); code != 0 {
+			t.Fatalf("queue resume: exit %d %s", code, errs)
+		}
+		e.waitFor(15*time.Second, "the three SUCCESS", func() bool {
+			for _, m := range e.missions(append([]string{"status"}, ids...)...) {
+				if m.Status != "SUCCESS" {
+					return false
+				}
+			}
+			return true
+		})
+		for _, m := range e.missions(append([]string{"status"}, ids...)...) {
+			if m.Attempt != 1 || m.Score != 15 {
+				t.Errorf("%s: attempt %d score %d, want 1 and 15", m.ID, m.Attempt, m.Score)
+			}
+		}
+		if log := e.workerLog("eagle1"); !strings.Contains(log, "queue paused") || !strings.Contains(log, "queue resumed") {
+			t.Errorf("the worker did not say paused and resumed:\n%s", log)
+		}
+	})
+}
