@@ -26,4 +26,3 @@ func Queues(qs []store.QueueInfo) []Queue {
 	}
 	return out
 }
-
