@@ -30,10 +30,25 @@ type LaunchRequest struct {
 	// Defined are the types people defined (config missions:, launch
 	// --plan) that Types may name beside the built-in ones.
 	Defined mission.Catalog
+	// UniqueFor, when set, launches at most one mission per type and
+	// hero on the queue within that long (launch --unique-for); the
+	// others are skipped.
+	UniqueFor time.Duration
 }
 
 // MaxCount bounds how many times each type is launched at once.
 const MaxCount = 1_000_000
+
+// MaxUniqueFor bounds a uniqueness window: a lock is a row that lives
+// that long.
+const MaxUniqueFor = 7 * 24 * time.Hour
+
+// Skip is a mission a unique launch did not publish: another of its type
+// and hero on the queue holds the place.
+type Skip struct {
+	Type, Hero string
+	HeldBy     string // the mission that holds it
+}
 
 // Validate checks r without expanding it (a count of a million is checked
 // in constant memory). Errors wrap ErrInvalid and name the field.
@@ -52,6 +67,8 @@ func (r LaunchRequest) Validate(name FieldName) error {
 		return bad("max_attempts", "must be between 1 and 100, got %d", r.MaxAttempts)
 	case r.Speed <= 0 || r.Speed > mission.MaxSpeed:
 		return bad("speed", "must be above 0 and at most %g, got %g", mission.MaxSpeed, r.Speed)
+	case r.UniqueFor < 0 || r.UniqueFor > MaxUniqueFor:
+		return bad("unique_for", "must be between 0 and %v, got %v", MaxUniqueFor, r.UniqueFor)
 	}
 	if r.Hero != "" {
 		if err := mission.CheckHero(strings.ToLower(r.Hero)); err != nil {
@@ -86,6 +103,8 @@ type Launcher struct {
 	Progress func(done, total int)
 	// Now is the clock of the missions' creation stamps (nil: time.Now).
 	Now func() time.Time
+	// Skipped hears of each mission a unique launch skipped.
+	Skipped func(Skip)
 }
 
 func (l *Launcher) now() time.Time {
@@ -130,17 +149,52 @@ func (l *Launcher) Launch(ctx context.Context, r LaunchRequest, published func(i
 		}
 		return published(ids)
 	}
+	claims := map[string]string{} // of the chunk not yet published: key → mission id
 	err = r.Defined.Each(r.Types, r.Count, func(i int, t mission.Type) error {
-		chunk = append(chunk, gen.order(i, t))
+		o := gen.order(i, t)
+		if r.UniqueFor > 0 {
+			won, err := l.claim(ctx, r.UniqueFor, o, claims)
+			if err != nil || !won {
+				return err
+			}
+		}
+		chunk = append(chunk, o)
 		if len(chunk) < LaunchChunk {
 			return nil
 		}
-		return flush()
+		if err := flush(); err != nil {
+			return err
+		}
+		clear(claims)
+		return nil
 	})
-	if err != nil {
-		return err
+	if err == nil {
+		err = flush()
 	}
-	return flush()
+	if err != nil && len(claims) > 0 {
+		// Those missions were never published: their places are free.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		_ = l.Store.ReleaseUnique(rctx, claims)
+		cancel()
+	}
+	return err
+}
+
+// claim takes o's place on the queue (its type and hero) for window, or
+// says who holds it.
+func (l *Launcher) claim(ctx context.Context, window time.Duration, o mission.Order, claims map[string]string) (bool, error) {
+	key := strings.Join([]string{l.Backend, l.QueueName, string(o.Type), o.Hero}, "\x00")
+	now := l.now()
+	won, holder, err := l.Store.ClaimUnique(ctx, key, o.ID, now, now.Add(window))
+	if err != nil {
+		return false, fmt.Errorf("store: %w", err)
+	}
+	if won {
+		claims[key] = o.ID
+	} else if l.Skipped != nil {
+		l.Skipped(Skip{Type: string(o.Type), Hero: o.Hero, HeldBy: holder})
+	}
+	return won, nil
 }
 
 // orderGen makes the i-th order of a launch: random ids, heroes in

@@ -64,6 +64,8 @@ type launchBody struct {
 	MaxAttempts *int     `json:"max_attempts"`
 	Speed       *float64 `json:"speed"`
 	Seed        *uint64  `json:"seed"`
+	// UniqueFor is a duration ("1m"), as launch --unique-for.
+	UniqueFor string `json:"unique_for"`
 }
 
 func (b launchBody) request() ops.LaunchRequest {
@@ -97,6 +99,14 @@ func (s *Server) launch(w http.ResponseWriter, r *http.Request) {
 	}
 	req := body.request()
 	req.Defined = s.cfg.Missions
+	if body.UniqueFor != "" {
+		d, err := time.ParseDuration(body.UniqueFor)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("unique_for %q is not a duration (e.g. 30s, 1m)", ops.Truncate(body.UniqueFor, 40)))
+			return
+		}
+		req.UniqueFor = d
+	}
 	if err := req.Validate(ops.Param); err != nil {
 		writeError(w, http.StatusBadRequest, err)
 		return
@@ -106,7 +116,10 @@ func (s *Server) launch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var ids []string
-	err := s.launcher.Launch(r.Context(), req, func(chunk []string) error {
+	skipped := 0
+	l := *s.launcher // its fields are set once; this launch hears of its own skips
+	l.Skipped = func(ops.Skip) { skipped++ }
+	err := l.Launch(r.Context(), req, func(chunk []string) error {
 		ids = append(ids, chunk...)
 		if s.cfg.QueueInProcess {
 			s.mine.add(chunk)
@@ -122,6 +135,7 @@ func (s *Server) launch(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, fmt.Errorf("store: %w", err))
 		return
 	}
+	w.Header().Set("X-Palantir-Skipped", strconv.Itoa(skipped))
 	writeJSON(w, http.StatusCreated, ops.Missions(ms))
 }
 

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"encoding/json"
 	"net/http"
 	"slices"
 	"strings"
@@ -66,5 +67,34 @@ func TestCancelThroughTheAPI(t *testing.T) {
 	req.Header.Set("Content-Type", "text/plain")
 	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusUnsupportedMediaType {
 		t.Errorf("cancel as text/plain: %v %v, want 415", resp.StatusCode, err)
+	}
+}
+
+// TestUniqueLaunchThroughTheAPI: unique_for skips a second launch of the
+// same type and hero within the window; the answer says how many were
+// skipped.
+func TestUniqueLaunchThroughTheAPI(t *testing.T) {
+	r := newRig(t, 0)
+	send := func(body string) (int, []ops.Mission, string) {
+		t.Helper()
+		req, _ := http.NewRequest("POST", r.http.URL+"/api/missions", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var ms []ops.Mission
+		_ = json.NewDecoder(resp.Body).Decode(&ms)
+		return resp.StatusCode, ms, resp.Header.Get("X-Palantir-Skipped")
+	}
+	if code, ms, skipped := send(`{"type": "raven", "hero": "frodo", "unique_for": "1m"}`); code != 201 || len(ms) != 1 || skipped != "0" {
+		t.Fatalf("first: %d, %d missions, skipped %q", code, len(ms), skipped)
+	}
+	if code, ms, skipped := send(`{"type": "raven", "hero": "frodo", "count": 2, "unique_for": "1m"}`); code != 201 || len(ms) != 0 || skipped != "2" {
+		t.Errorf("second: %d, %d missions, skipped %q; want 201, none, 2", code, len(ms), skipped)
+	}
+	if code, body := r.do("POST", "/api/missions", `{"type": "raven", "unique_for": "soon"}`); code != 400 || !strings.Contains(body, "unique_for") {
+		t.Errorf("unique_for soon: %d %s, want 400 naming unique_for", code, body)
 	}
 }

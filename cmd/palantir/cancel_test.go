@@ -41,3 +41,21 @@ func TestCancelCommand(t *testing.T) {
 		t.Errorf("missions still QUEUED after cancel: %s", hist.out)
 	}
 }
+
+// TestLaunchUniqueFor: within the window a second launch of the same type
+// and hero publishes nothing and names the mission that holds its place.
+func TestLaunchUniqueFor(t *testing.T) {
+	dir := t.TempDir()
+	first := cli(t, dir, "launch", "raven", "--hero", "frodo", "--unique-for", "1m", "--backend", "sqlite")
+	ids := strings.Fields(first.out)
+	if first.code != 0 || len(ids) != 1 {
+		t.Fatalf("first launch: exit %d %q %s", first.code, first.out, first.err)
+	}
+	second := cli(t, dir, "launch", "raven", "--hero", "frodo", "--unique-for", "1m", "--backend", "sqlite", "-o", "json")
+	if second.code != 0 || len(decode[[]ops.Mission](t, second)) != 0 || !strings.Contains(second.err, "mission "+ids[0]+" holds its place") {
+		t.Errorf("second launch: exit %d\nstdout %s\nstderr %s\nwant 0, [], and the holder named", second.code, second.out, second.err)
+	}
+	if r := cli(t, dir, "launch", "raven", "--unique-for", "-1s"); r.code != 2 || !strings.Contains(r.err, "--unique-for") {
+		t.Errorf("--unique-for -1s: exit %d %q", r.code, r.err)
+	}
+}

@@ -95,6 +95,7 @@ EXIT STATUS
 	f.Uint64Var(&o.Seed, "seed", 0, "seed for reproducible durations and ambushes (default: random)")
 	f.BoolVarP(&o.Wait, "wait", "w", false, "follow the missions to the end (always on with inproc)")
 	f.IntVar(&o.Workers, "workers", 2, "embedded workers for the inproc backend")
+	f.DurationVar(&o.UniqueFor, "unique-for", 0, "launch at most one mission per type and hero on the queue within this long (e.g. 1m); the others are skipped, said on stderr")
 	f.StringVar(&o.Plan, "plan", "", "YAML `FILE` defining mission types (a missions: section, as in the config file)")
 	_ = cmd.MarkFlagFilename("plan", "yaml", "yml")
 	return cmd
@@ -153,7 +154,9 @@ func runLaunch(ctx context.Context, a *app, o launchOptions) error {
 	l := &ops.Launcher{Store: st, Queue: q, Telemetry: tel, Backend: a.be.Name, QueueName: a.cfg.Queue,
 		Source: telemetry.CLI(), Log: a.log, Progress: func(done, total int) {
 			fmt.Fprintf(a.Err, "published %d/%d missions\n", done, total)
-		}, Now: a.now}
+		}, Now: a.now, Skipped: func(s ops.Skip) {
+			fmt.Fprintf(a.Err, "skipped %s for %s: mission %s holds its place (--unique-for %v)\n", s.Type, s.Hero, s.HeldBy, o.UniqueFor)
+		}}
 	var ids []string // kept only to wait for them: a plain launch streams
 	err = l.Launch(ctx, o.LaunchRequest, func(chunkIDs []string) error {
 		if wait {

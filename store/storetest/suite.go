@@ -43,6 +43,7 @@ func Run(t *testing.T, open func(t *testing.T) *store.Store) {
 		{"EventsWithAStrangersBytesAreKept", testStrangeEventText},
 		{"CancelEndsWhatHasNotEnded", testCancel},
 		{"QueuesPauseResumeAndList", testQueues},
+		{"UniqueLocksHoldUntilTheyLapse", testUniqueLocks},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open(t)) })
@@ -582,5 +583,37 @@ func testQueues(t *testing.T, s *store.Store) {
 	}
 	if p, _ := s.QueuePaused(ctx, "redis", "lab"); p {
 		t.Error("redis/lab still paused after ResumeQueue")
+	}
+}
+
+// testUniqueLocks: a key is held by the first mission that claims it
+// until its time is up, then by the next; a released claim frees it.
+func testUniqueLocks(t *testing.T, s *store.Store) {
+	ctx := context.Background()
+	claim := func(key, id string, at time.Time) (bool, string) {
+		t.Helper()
+		ok, holder, err := s.ClaimUnique(ctx, key, id, at, at.Add(time.Minute))
+		must(t, "ClaimUnique", err)
+		return ok, holder
+	}
+	if ok, _ := claim("k", "m1", t0); !ok {
+		t.Fatal("the first claim of k failed")
+	}
+	if ok, holder := claim("k", "m2", t0.Add(59*time.Second)); ok || holder != "m1" {
+		t.Errorf("a claim within the minute: %v held by %q, want refused, held by m1", ok, holder)
+	}
+	if ok, _ := claim("other", "m3", t0); !ok {
+		t.Error("another key was refused")
+	}
+	if ok, _ := claim("k", "m4", t0.Add(time.Minute)); !ok {
+		t.Error("a claim once the minute is up was refused")
+	}
+	must(t, "ReleaseUnique", s.ReleaseUnique(ctx, map[string]string{"k": "m4"}))
+	if ok, _ := claim("k", "m5", t0.Add(61*time.Second)); !ok {
+		t.Error("a released key was refused")
+	}
+	must(t, "ReleaseUnique of another holder", s.ReleaseUnique(ctx, map[string]string{"k": "m4"}))
+	if ok, holder := claim("k", "m6", t0.Add(62*time.Second)); ok || holder != "m5" {
+		t.Errorf("releasing m4's claim freed m5's: %v %q", ok, holder)
 	}
 }
