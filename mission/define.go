@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/palantir-lab/palantir/internal/suggest"
 )
 
 // Catalog holds the mission types people defined (the config file's
@@ -37,7 +39,7 @@ var typeName = regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}$`)
 func (c Catalog) Define(t Type, k Kind) error {
 	k.Type = t
 	if err := k.checkDefined(); err != nil {
-		return fmt.Errorf("%w: %s: %w", ErrBadDefinition, t, err)
+		return fmt.Errorf("%w: %q: %w", ErrBadDefinition, string(t), err)
 	}
 	c[t] = k
 	return nil
@@ -68,7 +70,7 @@ func (k Kind) checkDefined() error {
 			return fmt.Errorf("stage %d: name must be 1 to %d printable characters", i+1, maxStageName)
 		case s.Duration < 0 || s.Duration > MaxStageDuration:
 			return fmt.Errorf("stage %q: duration %v (between 0 and %v)", s.Name, s.Duration, MaxStageDuration)
-		case s.Fail < 0 || s.Fail > 1:
+		case !(s.Fail >= 0 && s.Fail <= 1): // NaN too
 			return fmt.Errorf("stage %q: fail %g (a chance between 0 and 1)", s.Name, s.Fail)
 		}
 	}
@@ -88,6 +90,21 @@ func (c Catalog) Names() []string {
 			}
 		}
 	})...)
+}
+
+// Plausible reports whether missions of type t may be in a store that
+// this catalog did not launch: nil for a known type, and for a valid name
+// that is no near miss of a known one (a type of a plan this process has
+// not read); Lookup's error otherwise (fellowship, a typo, a bad name).
+func (c Catalog) Plausible(t Type) error {
+	_, err := c.Lookup(t)
+	if err == nil || t == Fellowship || !typeName.MatchString(string(t)) {
+		return err
+	}
+	if suggest.Hint(string(t), c.Names()) != "" {
+		return err
+	}
+	return nil
 }
 
 // Stamp makes o carry its type's definition when the type is one of c's,
@@ -128,7 +145,7 @@ func (o Order) kind() (Kind, error) {
 	k := *o.Kind
 	k.Type = o.Type
 	if err := k.checkDefined(); err != nil {
-		return Kind{}, fmt.Errorf("%w: %s: %w", ErrBadDefinition, o.Type, err)
+		return Kind{}, fmt.Errorf("%w: %q: %w", ErrBadDefinition, string(o.Type), err)
 	}
 	return k, nil
 }

@@ -2,6 +2,8 @@ package mission
 
 import (
 	"errors"
+	"fmt"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -110,6 +112,7 @@ func TestDefineRefusesWhatCannotRun(t *testing.T) {
 		"no stages":        {"heist", func(k Kind) Kind { k.Stages = nil; return k }, "stage"},
 		"too many stages":  {"heist", func(Kind) Kind { return long }, "stages"},
 		"fail above 1":     {"heist", func(k Kind) Kind { k.Stages[0].Fail = 1.5; return k }, "fail"},
+		"fail NaN":         {"heist", func(k Kind) Kind { k.Stages[0].Fail = math.NaN(); return k }, "fail"},
 		"a negative time":  {"heist", func(k Kind) Kind { k.Stages[0].Duration = -time.Second; return k }, "duration"},
 		"an hour":          {"heist", func(k Kind) Kind { k.Stages[0].Duration = time.Hour; return k }, "duration"},
 		"an unnamed stage": {"heist", func(k Kind) Kind { k.Stages[0].Name = " "; return k }, "name"},
@@ -156,5 +159,35 @@ func TestPadToMakesTheEncodedOrderThatSize(t *testing.T) {
 	body, err := o.Encode()
 	if err != nil || len(body) != 4096 {
 		t.Errorf("encoded %d bytes (%v), want 4096", len(body), err)
+	}
+}
+
+// A name from a plan file or a message is quoted in errors: it may hold
+// a terminal's escape codes.
+func TestBadNamesAreQuotedInErrors(t *testing.T) {
+	err := Catalog{}.Define("\x1b[31mevil", heist())
+	if err == nil || strings.Contains(err.Error(), "\x1b") {
+		t.Errorf("Define of an escape-coded name: %q, want an error without the raw escape", err)
+	}
+	o := order("\x1b[31mevil", 0, 1)
+	k := heist()
+	o.Kind = &k
+	if err := o.Validate(); err == nil || strings.Contains(err.Error(), "\x1b") {
+		t.Errorf("Validate of an escape-coded type: %q, want an error without the raw escape", err)
+	}
+}
+
+// A catalog of thousands of types does not make a line of thousands of
+// names.
+func TestUnknownTypeListsAFewKnownOnes(t *testing.T) {
+	c := Catalog{}
+	for i := range 5000 {
+		if err := c.Define(Type(fmt.Sprintf("t%d", i)), heist()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := c.Lookup("zzzzzzzzzzzz")
+	if err == nil || len(err.Error()) > 400 || !strings.Contains(err.Error(), "more") {
+		t.Errorf("unknown type among 5000: %d bytes: %.200q", len(err.Error()), err)
 	}
 }

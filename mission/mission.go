@@ -112,7 +112,7 @@ func (c Catalog) Lookup(t Type) (Kind, error) {
 		if hint := suggest.Hint(string(t), c.Names()); hint != "" {
 			return Kind{}, fmt.Errorf("%w %q%s", ErrUnknownType, t, hint)
 		}
-		return Kind{}, fmt.Errorf("%w %q (known: %s)", ErrUnknownType, t, strings.Join(c.Names(), ", "))
+		return Kind{}, fmt.Errorf("%w %q (known: %s; define your own with launch --plan FILE or the config's missions:)", ErrUnknownType, t, someNames(c.Names(), 12))
 	}
 	return k, nil
 }
@@ -120,6 +120,14 @@ func (c Catalog) Lookup(t Type) (Kind, error) {
 // TypeChoices lists the launchable types for a sentence: "recon, consult,
 // raven or fellowship".
 func TypeChoices() string { return joinTypes(Types(), " or ") }
+
+// someNames joins the first n names and counts the rest.
+func someNames(names []string, n int) string {
+	if len(names) <= n {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(names[:n], ", "), len(names)-n)
+}
 
 func typeNames() []string {
 	names := make([]string, 0, 4)

@@ -35,6 +35,10 @@ const (
 	DefaultSpeed       = 1.0
 	// MaxSpeed keeps durations meaningful; speed is a multiplier, not a switch.
 	MaxSpeed = 100000.0
+	// MinSpeed keeps them finite: a ten-minute stage at MinSpeed lasts a
+	// week, far inside a time.Duration (slower ones overflowed into no
+	// time at all).
+	MinSpeed = 0.001
 )
 
 // ErrMalformed is returned by Decode for a body that is not a valid Order.
@@ -79,12 +83,12 @@ func (o Order) Validate() error {
 		return err
 	}
 	switch {
-	case o.FailRate < 0 || o.FailRate > 1:
+	case !(o.FailRate >= 0 && o.FailRate <= 1): // NaN too
 		return fmt.Errorf("fail_rate must be between 0 and 1, got %g", o.FailRate)
 	case o.MaxAttempts < 1 || o.MaxAttempts > 100:
 		return fmt.Errorf("max_attempts must be between 1 and 100, got %d", o.MaxAttempts)
-	case o.Speed <= 0 || o.Speed > MaxSpeed:
-		return fmt.Errorf("speed must be above 0 and at most %g, got %g", MaxSpeed, o.Speed)
+	case !(o.Speed >= MinSpeed && o.Speed <= MaxSpeed):
+		return fmt.Errorf("speed must be between %g and %g, got %g", MinSpeed, MaxSpeed, o.Speed)
 	}
 	return nil
 }

@@ -36,7 +36,7 @@ func (q HistoryQuery) Filter(now time.Time, name FieldName) (store.Filter, error
 	f := store.Filter{Type: q.Type, Status: q.Status, Hero: q.Hero,
 		Worker: q.Worker, Backend: q.Backend, Limit: q.Limit}
 	if q.Type != "" {
-		if _, err := q.Defined.Lookup(mission.Type(q.Type)); err != nil {
+		if err := q.Defined.Plausible(mission.Type(q.Type)); err != nil {
 			return f, fmt.Errorf("%w: %s: %w", ErrInvalid, name("type"), err)
 		}
 	}

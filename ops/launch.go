@@ -61,12 +61,12 @@ func (r LaunchRequest) Validate(name FieldName) error {
 		return bad("type", "is required (recon, consult, raven or fellowship)")
 	case r.Count < 1 || r.Count > MaxCount:
 		return bad("count", "must be between 1 and %d, got %d", MaxCount, r.Count)
-	case r.FailRate < 0 || r.FailRate > 1:
+	case !(r.FailRate >= 0 && r.FailRate <= 1): // NaN too
 		return bad("fail_rate", "must be between 0 and 1, got %g", r.FailRate)
 	case r.MaxAttempts < 1 || r.MaxAttempts > 100:
 		return bad("max_attempts", "must be between 1 and 100, got %d", r.MaxAttempts)
-	case r.Speed <= 0 || r.Speed > mission.MaxSpeed:
-		return bad("speed", "must be above 0 and at most %g, got %g", mission.MaxSpeed, r.Speed)
+	case !(r.Speed >= mission.MinSpeed && r.Speed <= mission.MaxSpeed):
+		return bad("speed", "must be between %g and %g, got %g", mission.MinSpeed, mission.MaxSpeed, r.Speed)
 	case r.UniqueFor < 0 || r.UniqueFor > MaxUniqueFor:
 		return bad("unique_for", "must be between 0 and %v, got %v", MaxUniqueFor, r.UniqueFor)
 	}

@@ -315,7 +315,7 @@ func (s *Server) replay(w http.ResponseWriter, r *http.Request) {
 	if !decodeBody(w, r, &body) {
 		return
 	}
-	if f := body.FailRate; f != nil && (*f < 0 || *f > 1) {
+	if f := body.FailRate; f != nil && !(*f >= 0 && *f <= 1) {
 		writeError(w, http.StatusBadRequest, fmt.Errorf("fail_rate must be between 0 and 1, got %g", *f))
 		return
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"strings"
 	"testing"
 
@@ -57,5 +58,34 @@ func TestLaunchUniqueFor(t *testing.T) {
 	}
 	if r := cli(t, dir, "launch", "raven", "--unique-for", "-1s"); r.code != 2 || !strings.Contains(r.err, "--unique-for") {
 		t.Errorf("--unique-for -1s: exit %d %q", r.code, r.err)
+	}
+}
+
+// TestHistoryByATypeOnlyTheStoreKnows: a type launched from a plan file
+// is a type history filters by without the plan; a near miss of a known
+// type is still a typo.
+func TestHistoryByATypeOnlyTheStoreKnows(t *testing.T) {
+	dir := t.TempDir()
+	plan := dir + "/plan.yaml"
+	writeFile(t, plan, "missions:\n  heist:\n    stages: [{name: a, duration: 1s}]\n")
+	if r := cli(t, dir, "launch", "heist", "--plan", plan, "--backend", "sqlite"); r.code != 0 {
+		t.Fatalf("launch: exit %d %s", r.code, r.err)
+	}
+	r := cli(t, dir, "history", "--type", "heist", "-o", "json")
+	if ms := decode[[]ops.Mission](t, r); r.code != 0 || len(ms) != 1 || ms[0].Type != "heist" {
+		t.Errorf("history --type heist without the plan: exit %d, %s %s", r.code, r.out, r.err)
+	}
+	if r := cli(t, dir, "history", "--type", "ravn"); r.code != 2 || !strings.Contains(r.err, "did you mean raven") {
+		t.Errorf("history --type ravn: exit %d %q, want 2 suggesting raven", r.code, r.err)
+	}
+	if r := cli(t, dir, "launch", "heist"); r.code != 2 || !strings.Contains(r.err, "--plan") {
+		t.Errorf("launch heist without its plan: exit %d %q, want 2 pointing at --plan", r.code, r.err)
+	}
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -150,7 +150,7 @@ func (o replayOptions) validate() error {
 	if o.Workers < 1 || o.Workers > 64 {
 		return usageErr("--workers must be between 1 and 64, got %d", o.Workers)
 	}
-	if o.FailRateSet && (o.FailRate < 0 || o.FailRate > 1) {
+	if o.FailRateSet && !(o.FailRate >= 0 && o.FailRate <= 1) { // NaN too
 		return usageErr("--fail-rate must be between 0 and 1, got %g", o.FailRate)
 	}
 	return nil

@@ -128,7 +128,9 @@ func TestHistoryFlags(t *testing.T) {
 					t.Error("--since 2d not turned into a time")
 				}
 			}},
-		{name: "unknown type", args: []string{"--type", "dragon"}, code: exitUsage},
+		{name: "a typo of a known type", args: []string{"--type", "ravn"}, code: exitUsage},
+		{name: "not a type name", args: []string{"--type", "Dragon!"}, code: exitUsage},
+		{name: "a type only a plan knows", args: []string{"--type", "dragon"}, code: 0},
 		{name: "negative limit", args: []string{"--limit", "-1"}, code: exitUsage},
 		{name: "bad since", args: []string{"--since", "-5m"}, code: exitUsage},
 	}

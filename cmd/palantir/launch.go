@@ -61,7 +61,8 @@ EXIT STATUS
   palantir launch raven --count 3 --fail-rate 1 --max-attempts 2 --wait   # exits 1
   palantir launch recon consult --hero gandalf --speed 10 --seed 42 --wait
   ID=$(palantir launch raven --backend redis)    # just the id, for scripts
-  palantir launch heist --plan examples/heist.yaml --count 20 --wait   # a type you define`,
+  palantir launch heist --plan examples/missions/heist.yaml --count 20 --wait   # a type you define
+  palantir launch raven --hero frodo --unique-for 1m   # again within the minute: skipped`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return usageErr("launch needs a mission TYPE: %s (see 'palantir launch --help')", mission.TypeChoices())

@@ -245,6 +245,10 @@ func TestUsageErrorsExitTwoWithOneLine(t *testing.T) {
 		{"missing plan", []string{"launch", "courier", "--plan", filepath.Join(dir, "nope.yaml")}, "nope.yaml"},
 		{"a plan type without its plan", []string{"launch", "courier"}, `unknown mission type "courier"`},
 		{"config typo in missions", []string{"history", "--config", stageTypo}, "durration"},
+		{"fail rate NaN", []string{"launch", "raven", "--fail-rate", "NaN"}, "--fail-rate"},
+		{"speed NaN", []string{"launch", "raven", "--speed", "NaN"}, "--speed"},
+		{"speed too small", []string{"launch", "raven", "--speed", "1e-12"}, "--speed"},
+		{"replay fail rate NaN", []string{"dlq", "replay", "--fail-rate", "NaN"}, "--fail-rate"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -141,7 +141,7 @@ func hintNoWorker(ctx context.Context, a *app, st *store.Store, ms []store.Missi
 	if live, err := ops.LiveWorkers(ctx, st, a.now(), a.be.Name, a.cfg.Queue); err != nil || len(live) > 0 {
 		return
 	}
-	fmt.Fprintf(a.Err, "still waiting: no live worker of %s queue %q reports to store %s. Start one with the same --backend, --queue and --store (in the same directory for the default palantir.db).\n",
+	fmt.Fprintf(a.notes, "still waiting: no live worker of %s queue %q reports to store %s. Start one with the same --backend, --queue and --store (in the same directory for the default palantir.db).\n",
 		a.be.Name, a.cfg.Queue, st.Location())
 }
 

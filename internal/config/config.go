@@ -219,7 +219,9 @@ func readFile(v *viper.Viper, file string, known map[string]any) error {
 	return nil
 }
 
-func oneLine(err error) string { return strings.ReplaceAll(err.Error(), "\n", " ") }
+// oneLine is err's text on one line, its runs of spaces (a YAML error's
+// indented lines) made one.
+func oneLine(err error) string { return strings.Join(strings.Fields(err.Error()), " ") }
 
 var queueName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$`)
 

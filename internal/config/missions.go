@@ -63,18 +63,20 @@ func parseMissions(raw []byte, file string) (mission.Catalog, error) {
 	if node.Kind != yaml.MappingNode {
 		return nil, bad("must map type names to definitions (see docs/missions.md)")
 	}
-	var defs map[string]yaml.Node
-	if err := node.Decode(&defs); err != nil {
-		return nil, bad("%v", err)
-	}
 	c := mission.Catalog{}
-	for _, name := range slices.Sorted(mapsKeys(defs)) {
-		k, err := decodeDefinition(defs[name])
+	for i := 0; i+1 < len(node.Content); i += 2 {
+		key, def := node.Content[i], node.Content[i+1]
+		name := key.Value
+		if _, dup := c[mission.Type(name)]; dup {
+			return nil, bad("line %d: %q is defined twice", key.Line, name)
+		}
+		k, err := decodeDefinition(*def)
 		if err != nil {
-			return nil, bad("%s: %v", name, err)
+			return nil, bad("%q: %v", name, err)
 		}
 		if err := c.Define(mission.Type(name), k); err != nil {
-			return nil, bad("%s", strings.TrimPrefix(err.Error(), mission.ErrBadDefinition.Error()+": "))
+			reason := strings.TrimPrefix(err.Error(), mission.ErrBadDefinition.Error()+": ")
+			return nil, bad("line %d: %s", key.Line, reason)
 		}
 	}
 	return c, nil
@@ -139,14 +141,4 @@ func mappingValue(n *yaml.Node, key string) *yaml.Node {
 		}
 	}
 	return nil
-}
-
-func mapsKeys(m map[string]yaml.Node) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }

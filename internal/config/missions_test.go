@@ -2,11 +2,13 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 
 	"github.com/palantir-lab/palantir/mission"
 )
@@ -92,5 +94,27 @@ func TestAConfigPayloadOverTheMessageLimitIsRefused(t *testing.T) {
 	os.WriteFile("palantir.yaml", []byte("max_message_size: 64KiB\nmissions:\n  courier:\n    payload: 1MiB\n    stages: [{name: a, duration: 1s}]\n"), 0o644)
 	if _, err := Load(flags(t), "", testURLs); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "courier") {
 		t.Errorf("Load = %v, want ErrInvalid naming courier", err)
+	}
+}
+
+// Every refusal names the line of the type it is about, quotes names, and
+// stays one printable line whatever bytes the file holds.
+func TestMissionErrorsNameTheLineAndStayPrintable(t *testing.T) {
+	many := "missions:\n  x:\n    stages:\n" + strings.Repeat("      - {name: a, duration: 1s}\n", 21)
+	cases := map[string]struct{ yaml, want string }{
+		"too many stages":   {many, "line 2"},
+		"an escape in name": {"missions:\n  \"\\e[31mevil\":\n    stages: [{name: a, duration: 1s}]\n", `"\x1b[31mevil"`},
+		"binary":            {"missions:\n  x:\n    title: a\xff\xfe\x01b\n    stages: [{name: a, duration: 1s}]\n", "plan.yaml"},
+		"binary in a stage": {"missions:\n  x:\n    stages: [{name: a, duration: \"\xe6\x9c\x80\xff\"}]\n", "UTF-8"},
+		"a yaml error":      {"missions:\n  x:\n    points: many\n    stages: [{name: a, duration: 1s}]\n", "line 3"},
+	}
+	for name, tc := range cases {
+		file := filepath.Join(t.TempDir(), "plan.yaml")
+		os.WriteFile(file, []byte(tc.yaml), 0o644)
+		_, err := ReadMissions(file)
+		msg := fmt.Sprint(err)
+		if err == nil || !strings.Contains(msg, tc.want) || strings.ContainsFunc(msg, func(r rune) bool { return !unicode.IsPrint(r) }) || strings.Contains(msg, "  ") {
+			t.Errorf("%s: %q, want one printable line with single spaces naming %s", name, msg, tc.want)
+		}
 	}
 }
