@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -97,6 +99,55 @@ func TestPauseAndResumeOnEveryBackend(t *testing.T) {
 		}
 		if log := e.workerLog("eagle1"); !strings.Contains(log, "queue paused") || !strings.Contains(log, "queue resumed") {
 			t.Errorf("the worker did not say paused and resumed:\n%s", log)
+		}
+		// A unique launch, twice: the second is skipped.
+		for i, want := range []int{1, 0} {
+			code, out, errs := e.palantir("launch", "raven", "--hero", "frodo", "--unique-for", "1m", "--speed", "10")
+			if code != 0 || len(strings.Fields(out)) != want {
+				t.Errorf("unique launch #%d: exit %d, ids %q, %s; want %d id", i+1, code, out, errs, want)
+			}
+		}
+	})
+}
+
+// TestSchedulesLaunchEachTickOnceOnEveryBackend: two worker processes read
+// one schedules: section; each tick is launched once, by one of them, and
+// runs.
+func TestSchedulesLaunchEachTickOnceOnEveryBackend(t *testing.T) {
+	forEach(t, func(t *testing.T, e *env) {
+		cfg := "schedules:\n  ravens: {every: 500ms, type: raven, speed: 50, fail_rate: 0}\n"
+		if err := os.WriteFile(filepath.Join(e.dir, "palantir.yaml"), []byte(cfg), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		e.startWorker("eagle1")
+		e.startWorker("eagle2")
+		time.Sleep(3200 * time.Millisecond)
+		ms := e.missions("history")
+		byTick := map[int64]int{}
+		for _, m := range ms {
+			_, out, _ := e.palantir("status", m.ID, "-o", "json")
+			var objs []struct {
+				CreatedAt time.Time `json:"created_at"`
+			}
+			if err := json.Unmarshal([]byte(out), &objs); err != nil || len(objs) != 1 {
+				t.Fatalf("status %s: %v %s", m.ID, err, out)
+			}
+			byTick[objs[0].CreatedAt.Truncate(500*time.Millisecond).UnixMilli()]++
+		}
+		if len(byTick) < 4 {
+			t.Errorf("%d ticks launched in 3.2 s at every 500ms, want 5 or 6: %v\n%s\n%s", len(byTick), byTick, e.workerLog("eagle1"), e.workerLog("eagle2"))
+		}
+		for tick, n := range byTick {
+			if n != 1 {
+				t.Errorf("tick %d launched %d missions, want 1", tick, n)
+			}
+		}
+		if len(ms) == 0 {
+			t.Fatal("no mission launched")
+		}
+		_, trace, _ := e.palantir("trace", ms[len(ms)-1].ID, "-o", "json")
+		if !strings.Contains(trace, `"schedule:ravens"`) {
+			t.Errorf("the scheduled mission's trace does not name its schedule: %s", trace)
 		}
 	})
 }

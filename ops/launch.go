@@ -183,7 +183,7 @@ func (l *Launcher) Launch(ctx context.Context, r LaunchRequest, published func(i
 // claim takes o's place on the queue (its type and hero) for window, or
 // says who holds it.
 func (l *Launcher) claim(ctx context.Context, window time.Duration, o mission.Order, claims map[string]string) (bool, error) {
-	key := strings.Join([]string{l.Backend, l.QueueName, string(o.Type), o.Hero}, "\x00")
+	key := strings.Join([]string{l.Backend, l.QueueName, string(o.Type), o.Hero}, "\x1f") // a separator no name holds (PostgreSQL text refuses NUL)
 	now := l.now()
 	won, holder, err := l.Store.ClaimUnique(ctx, key, o.ID, now, now.Add(window))
 	if err != nil {

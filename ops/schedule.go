@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/palantir-lab/palantir/telemetry"
 )
 
 // Schedule launches Request every Every, at the clock's multiples of it
@@ -60,13 +62,15 @@ func (s *Scheduler) loop(ctx context.Context, sc Schedule) {
 // fire launches sc's tick if this process is the one that claims it.
 func (s *Scheduler) fire(ctx context.Context, sc Schedule, tick time.Time) error {
 	l := s.Launcher
-	key := strings.Join([]string{"schedule", l.Backend, l.QueueName, sc.Name}, "\x00")
+	key := strings.Join([]string{"schedule", l.Backend, l.QueueName, sc.Name}, "\x1f") // a separator no name holds (PostgreSQL text refuses NUL)
 	won, _, err := l.Store.ClaimUnique(ctx, key, fmt.Sprintf("tick %d", tick.UnixMilli()), tick, tick.Add(sc.Every))
 	if err != nil || !won {
 		return err
 	}
 	var ids []string
-	err = l.Launch(ctx, sc.Request, func(chunk []string) error { ids = append(ids, chunk...); return nil })
+	launcher := *l // this schedule's launches are invoked by it
+	launcher.Source = telemetry.Schedule(sc.Name)
+	err = launcher.Launch(ctx, sc.Request, func(chunk []string) error { ids = append(ids, chunk...); return nil })
 	if err != nil {
 		return err
 	}

@@ -119,6 +119,14 @@ func (s *Server) observe(e telemetry.Event) {
 // what is lost when the process stops.
 func (s *Server) Unfinished() []string { return s.mine.list() }
 
+// Launched tells the server of missions this process launched besides its
+// API (serve's schedules), so that Unfinished counts them too.
+func (s *Server) Launched(ids []string) {
+	if s.cfg.QueueInProcess {
+		s.mine.add(ids)
+	}
+}
+
 // unfinished is a set of mission ids, bounded by what the in-process
 // queue holds: ids leave it when their mission ends.
 type unfinished struct {

@@ -54,6 +54,7 @@ type Event struct {
 // Service names.
 func CLI() string                  { return "cli" }
 func API() string                  { return "api" } // a launch or replay through palantir serve
+func Schedule(name string) string  { return "schedule:" + name }
 func Broker(backend string) string { return "broker:" + backend }
 func Worker(name string) string    { return "worker:" + name }
 func Store(driver string) string   { return "store:" + driver }

@@ -131,6 +131,12 @@ func runServe(ctx context.Context, a *app, o serveOptions) error {
 	if n > 0 {
 		stopWorkers = startEmbeddedWorkers(ctx, a, q, st, tel, n)
 	}
+	stopSchedules, err := startSchedules(ctx, a, "palantir serve", st, q, tel, srv.Launched)
+	if err != nil {
+		stopWorkers()
+		return err
+	}
+	defer stopSchedules()
 	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
 	pollDone := make(chan struct{})
 	go func() { _ = srv.Run(runCtx); close(pollDone) }()
@@ -142,12 +148,15 @@ func runServe(ctx context.Context, a *app, o serveOptions) error {
 	select {
 	case <-ctx.Done():
 	case err := <-served:
+		stopSchedules()
 		stopRun()
 		stopWorkers()
 		return fmt.Errorf("serve %s: %w", o.Addr, err)
 	}
-	// Streams end first (Shutdown does not wait for them), then requests
-	// in progress, then the embedded workers finish their missions.
+	// Schedules stop launching first; streams end (Shutdown does not wait
+	// for them), then requests in progress, then the embedded workers
+	// finish their missions.
+	stopSchedules()
 	stopRun()
 	<-pollDone
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)

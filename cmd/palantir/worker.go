@@ -165,6 +165,11 @@ func runWorker(ctx context.Context, a *app, o workerOptions) error {
 		Logger: a.log, OnBrokerError: func(err error, retryIn time.Duration) {
 			fmt.Fprintf(a.Err, "%s worker %s: %s; retrying in %v\n", a.now().Format("15:04:05.000"), o.Name, backends.RedactText(err.Error()), retryIn)
 		}}, q, st, tel)
+	stopSchedules, err := startSchedules(ctx, a, "worker "+o.Name, st, q, tel, nil)
+	if err != nil {
+		return err
+	}
+	defer stopSchedules()
 	start := a.now()
 	defer onSignals(ctx, a, o.Name, w)()
 	err = w.Run(ctx)

@@ -40,6 +40,8 @@ type Config struct {
 
 	// Missions are the types the file's missions: section defines.
 	Missions mission.Catalog `mapstructure:"-"`
+	// Schedules are the file's periodic launches (schedules:).
+	Schedules []Schedule `mapstructure:"-"`
 
 	// File is the config file that was read, if any (not a key).
 	File string `mapstructure:"-"`
@@ -157,6 +159,7 @@ func Load(fs *pflag.FlagSet, explicitFile string, urls map[string]string) (Confi
 		}
 	}
 	var missions mission.Catalog
+	var schedules []Schedule
 	if file != "" {
 		if err := readFile(v, file, defaults); err != nil {
 			return Config{}, err
@@ -166,6 +169,9 @@ func Load(fs *pflag.FlagSet, explicitFile string, urls map[string]string) (Confi
 			return Config{}, fmt.Errorf("%w: config file %s: %v", ErrInvalid, file, err)
 		}
 		if missions, err = parseMissions(raw, file); err != nil {
+			return Config{}, err
+		}
+		if schedules, err = parseSchedules(raw, file); err != nil {
 			return Config{}, err
 		}
 	}
@@ -192,7 +198,7 @@ func Load(fs *pflag.FlagSet, explicitFile string, urls map[string]string) (Confi
 	if err := v.Unmarshal(&c); err != nil {
 		return Config{}, fmt.Errorf("%w: %v", ErrInvalid, oneLine(err))
 	}
-	c.File, c.sources, c.Missions = file, sources, missions
+	c.File, c.sources, c.Missions, c.Schedules = file, sources, missions, schedules
 	c.URLs = map[string]string{}
 	for k := range urls {
 		c.URLs[k] = v.GetString(k)
@@ -212,7 +218,7 @@ func readFile(v *viper.Viper, file string, known map[string]any) error {
 	probe.SetConfigType("yaml")
 	_ = probe.ReadInConfig()
 	for _, k := range probe.AllKeys() {
-		if _, ok := known[k]; !ok && !strings.HasPrefix(k, missionsKey+".") {
+		if _, ok := known[k]; !ok && !sectionKey(k) {
 			return fmt.Errorf("%w: config file %s: unknown key %q (known: %s)", ErrInvalid, file, k, strings.Join(slices.Sorted(maps.Keys(known)), ", "))
 		}
 	}
@@ -221,6 +227,17 @@ func readFile(v *viper.Viper, file string, known map[string]any) error {
 
 // oneLine is err's text on one line, its runs of spaces (a YAML error's
 // indented lines) made one.
+// sectionKey reports whether k is in a section read on its own
+// (missions:, schedules:), not a setting.
+func sectionKey(k string) bool {
+	for _, section := range []string{missionsKey, schedulesKey} {
+		if k == section || strings.HasPrefix(k, section+".") {
+			return true
+		}
+	}
+	return false
+}
+
 func oneLine(err error) string { return strings.Join(strings.Fields(err.Error()), " ") }
 
 var queueName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$`)

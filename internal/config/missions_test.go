@@ -118,3 +118,37 @@ func TestMissionErrorsNameTheLineAndStayPrintable(t *testing.T) {
 		}
 	}
 }
+
+func TestSchedulesSection(t *testing.T) {
+	t.Chdir(t.TempDir())
+	os.WriteFile("palantir.yaml", []byte("schedules:\n  ravens:\n    every: 30s\n    type: raven\n    count: 2\n    hero: frodo\n    fail_rate: 0\n    speed: 10\n  recons: {every: 1m, type: recon}\n"), 0o644)
+	c, err := Load(flags(t), "", testURLs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Schedules) != 2 {
+		t.Fatalf("Schedules = %+v", c.Schedules)
+	}
+	r := c.Schedules[0]
+	if r.Name != "ravens" || r.Every != 30*time.Second || r.Type != "raven" || r.Count != 2 || r.Hero != "frodo" ||
+		r.FailRate == nil || *r.FailRate != 0 || r.Speed == nil || *r.Speed != 10 || r.MaxAttempts != nil {
+		t.Errorf("ravens = %+v", r)
+	}
+	if d := c.Schedules[1]; d.Name != "recons" || d.Count != 1 || d.FailRate != nil {
+		t.Errorf("recons = %+v, want count 1 and no fail rate of its own", d)
+	}
+	for name, bad := range map[string]string{
+		"no every":        "schedules:\n  x: {type: raven}\n",
+		"too often":       "schedules:\n  x: {every: 10ms, type: raven}\n",
+		"a misspelt key":  "schedules:\n  x: {every: 1s, typ: raven}\n",
+		"no type":         "schedules:\n  x: {every: 1s}\n",
+		"not a mapping":   "schedules: [x]\n",
+		"count of zero":   "schedules:\n  x: {every: 1s, type: raven, count: 0}\n",
+		"every not a dur": "schedules:\n  x: {every: often, type: raven}\n",
+	} {
+		os.WriteFile("palantir.yaml", []byte(bad), 0o644)
+		if _, err := Load(flags(t), "", testURLs); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "schedules") {
+			t.Errorf("%s: %v, want ErrInvalid naming schedules", name, err)
+		}
+	}
+}

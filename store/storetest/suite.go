@@ -599,6 +599,10 @@ func testUniqueLocks(t *testing.T, s *store.Store) {
 	if ok, _ := claim("k", "m1", t0); !ok {
 		t.Fatal("the first claim of k failed")
 	}
+	// Keys are made of names with a separator between them.
+	if ok, _ := claim("redis\x1fmissions\x1fraven\x1ffrodo", "m0", t0); !ok {
+		t.Fatal("a key of joined names was refused")
+	}
 	if ok, holder := claim("k", "m2", t0.Add(59*time.Second)); ok || holder != "m1" {
 		t.Errorf("a claim within the minute: %v held by %q, want refused, held by m1", ok, holder)
 	}

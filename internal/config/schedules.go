@@ -1,0 +1,103 @@
+package config
+
+import (
+	"fmt"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// schedulesKey is the config file's section of periodic launches, which
+// every worker and serve with the file runs (each tick launched once
+// across them).
+const schedulesKey = "schedules"
+
+// Schedule is one periodic launch as the file writes it: every Every, the
+// launch `palantir launch Type --count Count …` would make. Unset
+// optional fields take launch's defaults.
+type Schedule struct {
+	Name        string
+	Every       time.Duration
+	Type        string
+	Count       int
+	Hero        string
+	FailRate    *float64
+	MaxAttempts *int
+	Speed       *float64
+}
+
+// The bounds of a schedule's period: often enough to watch, rarely
+// enough to be a schedule rather than a loop.
+const (
+	minEvery = 100 * time.Millisecond
+	maxEvery = 7 * 24 * time.Hour
+)
+
+type scheduleYAML struct {
+	Every       string   `yaml:"every"`
+	Type        string   `yaml:"type"`
+	Count       *int     `yaml:"count"`
+	Hero        string   `yaml:"hero"`
+	FailRate    *float64 `yaml:"fail_rate"`
+	MaxAttempts *int     `yaml:"max_attempts"`
+	Speed       *float64 `yaml:"speed"`
+}
+
+// parseSchedules reads the schedules: section of a YAML document, in the
+// file's order. The launch each makes is checked by its runner, which
+// knows the mission types.
+func parseSchedules(raw []byte, file string) ([]Schedule, error) {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: %s: %s: %s", ErrInvalid, file, schedulesKey, oneLine(fmt.Errorf(format, a...)))
+	}
+	var doc map[string]yaml.Node
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		return nil, fmt.Errorf("%w: %s: %s", ErrInvalid, file, oneLine(err))
+	}
+	node, ok := doc[schedulesKey]
+	if !ok {
+		return nil, nil
+	}
+	if node.Kind != yaml.MappingNode {
+		return nil, bad("must map schedule names to {every, type, …} (see docs/schedules.md)")
+	}
+	var out []Schedule
+	for i := 0; i+1 < len(node.Content); i += 2 {
+		key, def := node.Content[i], node.Content[i+1]
+		s, err := decodeSchedule(key.Value, def)
+		if err != nil {
+			return nil, bad("%q (line %d): %v", key.Value, key.Line, err)
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+func decodeSchedule(name string, n *yaml.Node) (Schedule, error) {
+	if err := knownKeys(n, "every", "type", "count", "hero", "fail_rate", "max_attempts", "speed"); err != nil {
+		return Schedule{}, err
+	}
+	var y scheduleYAML
+	if err := n.Decode(&y); err != nil {
+		return Schedule{}, fmt.Errorf("%s", oneLine(err))
+	}
+	every, err := time.ParseDuration(y.Every)
+	switch {
+	case y.Every == "":
+		return Schedule{}, fmt.Errorf("every is required (e.g. every: 30s)")
+	case err != nil:
+		return Schedule{}, fmt.Errorf("every %q is not a duration (e.g. 30s, 5m)", y.Every)
+	case every < minEvery || every > maxEvery:
+		return Schedule{}, fmt.Errorf("every %v: between %v and %v", every, minEvery, maxEvery)
+	case y.Type == "":
+		return Schedule{}, fmt.Errorf("type is required (a mission type, as launch takes)")
+	case y.Count != nil && (*y.Count < 1 || *y.Count > 1000):
+		return Schedule{}, fmt.Errorf("count %d: between 1 and 1000", *y.Count)
+	}
+	s := Schedule{Name: name, Every: every, Type: y.Type, Count: 1, Hero: y.Hero, FailRate: y.FailRate,
+		MaxAttempts: y.MaxAttempts, Speed: y.Speed}
+	if y.Count != nil {
+		s.Count = *y.Count
+	}
+	return s, nil
+}
