@@ -119,7 +119,21 @@ func TestClusterLosesServers(t *testing.T) {
 	t.Logf("stream leader %s SIGKILLed: Open on %s succeeded after %v", c.Nodes[leader].Name, c.Nodes[survivor].Name, time.Since(start).Round(100*time.Millisecond))
 	defer q.Close()
 	backendtest.Must(t, "Publish", q.Publish(context.Background(), msg("after")))
-	cons := backendtest.Subscribe(t, q, "survivor", 2)
+	// The delayed stream's consumer may still be electing its leader when
+	// the work stream has one (a CI run saw Subscribe time out once): a
+	// worker tries its Subscribe again, and so does this test.
+	var cons backends.Consumer
+	for {
+		cons, err = q.Subscribe(context.Background(), backends.ConsumerOptions{Name: "survivor", Prefetch: 2})
+		if err == nil {
+			break
+		}
+		if time.Since(start) > 40*time.Second {
+			t.Fatalf("no Subscribe on the surviving servers within 40s of the leader's death: %v", err)
+		}
+		t.Logf("Subscribe after %v: %v; trying again", time.Since(start).Round(100*time.Millisecond), err)
+	}
+	defer cons.Close()
 	got := map[string]bool{}
 	for range 2 {
 		d := backendtest.Receive(t, cons, 10*time.Second)
