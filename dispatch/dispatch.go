@@ -77,7 +77,7 @@ func (d *Dispatcher) Publish(ctx context.Context, orders []mission.Order, bodies
 	if err := d.Store.CreateMissions(ctx, ms); err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
-	d.invoked(orders)
+	d.invoked(orders, time.Time{})
 	start := time.Now()
 	err := d.Queue.Publish(ctx, msgs...)
 	if d.OnPublish != nil {
@@ -133,7 +133,7 @@ func (d *Dispatcher) publishInTx(ctx context.Context, tq backends.TxQueue, order
 		return fmt.Errorf("store: %w", err)
 	}
 	tq.Published()
-	d.invoked(orders)
+	d.invoked(orders, time.Time{})
 	ids := make([]string, len(orders))
 	for i, o := range orders {
 		ids[i] = o.ID
@@ -143,14 +143,18 @@ func (d *Dispatcher) publishInTx(ctx context.Context, tq backends.TxQueue, order
 }
 
 // invoked emits each order's mission_invoked, at its creation.
-func (d *Dispatcher) invoked(orders []mission.Order) {
+func (d *Dispatcher) invoked(orders []mission.Order, due time.Time) {
 	source := d.Source
 	if source == "" {
 		source = telemetry.CLI()
 	}
 	for _, o := range orders {
+		detail := fmt.Sprintf("%s for %s", o.Type, o.Hero)
+		if !due.IsZero() {
+			detail += ", due " + due.UTC().Format(time.RFC3339)
+		}
 		d.Telemetry.Emit(telemetry.Event{Name: telemetry.MissionInvoked, MissionID: o.ID, Attempt: 1, Service: source,
-			Detail: fmt.Sprintf("%s for %s", o.Type, o.Hero), At: o.CreatedAt}, time.Time{})
+			Detail: detail, At: o.CreatedAt}, time.Time{})
 	}
 }
 

@@ -151,3 +151,50 @@ func TestSchedulesLaunchEachTickOnceOnEveryBackend(t *testing.T) {
 		}
 	})
 }
+
+// TestLaunchLaterOnEveryBackend: a mission launched --in 1500ms is PENDING
+// with nothing in the broker until then; the queue's worker publishes and
+// runs it once due, not before.
+func TestLaunchLaterOnEveryBackend(t *testing.T) {
+	forEach(t, func(t *testing.T, e *env) {
+		e.startWorker("eagle1")
+		launched := time.Now()
+		code, out, errs := e.palantir("launch", "raven", "--in", "1500ms", "--speed", "50", "--fail-rate", "0")
+		ids := strings.Fields(out)
+		if code != 0 || len(ids) != 1 {
+			t.Fatalf("launch --in: exit %d %q %s", code, out, errs)
+		}
+		if ms := e.missions("status", ids[0]); ms[0].Status != "PENDING" {
+			t.Errorf("at once the mission is %s, want PENDING", ms[0].Status)
+		}
+		if _, held, raw := e.queueFigures(); held != 0 {
+			t.Errorf("the broker holds %d message(s) before the mission is due: %s", held, raw)
+		}
+		e.waitFor(15*time.Second, ids[0]+" SUCCESS", func() bool {
+			return e.missions("status", ids[0])[0].Status == "SUCCESS"
+		})
+		_, trace, _ := e.palantir("trace", ids[0], "-o", "json")
+		var tr struct {
+			Steps []struct {
+				Event string    `json:"event"`
+				At    time.Time `json:"at"`
+			} `json:"steps"`
+		}
+		if err := json.Unmarshal([]byte(trace), &tr); err != nil {
+			t.Fatalf("trace: %v %s", err, trace)
+		}
+		queued := 0
+		for _, ev := range tr.Steps {
+			if ev.Event != "mission_queued" {
+				continue
+			}
+			queued++
+			if ev.At.Before(launched.Add(1400 * time.Millisecond)) {
+				t.Errorf("queued at %v, %v after the launch: before it was due", ev.At, ev.At.Sub(launched))
+			}
+		}
+		if queued != 1 {
+			t.Errorf("the trace has %d mission_queued, want 1: %s", queued, trace)
+		}
+	})
+}

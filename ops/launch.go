@@ -34,6 +34,9 @@ type LaunchRequest struct {
 	// hero on the queue within that long (launch --unique-for); the
 	// others are skipped.
 	UniqueFor time.Duration
+	// Due, when set, keeps the missions in the store until then (launch
+	// --in/--at); the queue's workers and serve publish them when due.
+	Due time.Time
 }
 
 // MaxCount bounds how many times each type is launched at once.
@@ -135,7 +138,11 @@ func (l *Launcher) Launch(ctx context.Context, r LaunchRequest, published func(i
 		if len(chunk) == 0 {
 			return nil
 		}
-		if err := d.Publish(ctx, chunk, nil); err != nil {
+		publish := func() error { return d.Publish(ctx, chunk, nil) }
+		if !r.Due.IsZero() {
+			publish = func() error { return d.PublishLater(ctx, chunk, r.Due) }
+		}
+		if err := publish(); err != nil {
 			return err
 		}
 		ids := make([]string, len(chunk))

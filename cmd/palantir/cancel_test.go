@@ -4,6 +4,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/palantir-lab/palantir/ops"
 )
@@ -87,5 +88,39 @@ func writeFile(t *testing.T, path, content string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestLaunchLater: --in keeps the missions PENDING with nothing published;
+// on inproc, where launch runs the workers, they run once due.
+func TestLaunchLater(t *testing.T) {
+	dir := t.TempDir()
+	r := cli(t, dir, "launch", "raven", "--in", "1h", "--backend", "sqlite")
+	ids := strings.Fields(r.out)
+	if r.code != 0 || len(ids) != 1 || !strings.Contains(r.err, "due") {
+		t.Fatalf("launch --in 1h: exit %d %q %s", r.code, r.out, r.err)
+	}
+	if ms := decode[[]ops.Mission](t, cli(t, dir, "status", ids[0], "-o", "json")); ms[0].Status != "PENDING" {
+		t.Errorf("a mission due in an hour is %s, want PENDING", ms[0].Status)
+	}
+	start := time.Now()
+	r = cli(t, dir, "launch", "raven", "--in", "1500ms", "--speed", "50", "--fail-rate", "0", "-o", "json")
+	ms := decode[[]ops.Mission](t, r)
+	if took := time.Since(start); r.code != 0 || len(ms) != 1 || ms[0].Status != "SUCCESS" || took < 1500*time.Millisecond {
+		t.Errorf("inproc launch --in 1500ms: exit %d, %+v after %v; want SUCCESS after 1.5 s or more", r.code, ms, took)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"launch", "raven", "--in", "-1s"}, "--in"},
+		{[]string{"launch", "raven", "--in", "1000h"}, "--in"},
+		{[]string{"launch", "raven", "--at", "yesterday"}, "--at"},
+		{[]string{"launch", "raven", "--at", "2001-01-01T00:00:00Z"}, "past"},
+		{[]string{"launch", "raven", "--in", "1m", "--at", "23:59"}, "not both"},
+	} {
+		if r := cli(t, dir, tc.args...); r.code != 2 || !strings.Contains(r.err, tc.want) {
+			t.Errorf("%v: exit %d %q, want 2 and %q", tc.args, r.code, r.err, tc.want)
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -21,6 +22,9 @@ type launchOptions struct {
 	Wait    bool
 	Workers int
 	Plan    string // a file of mission types to define, beside the config's
+	// In and At (launch --in/--at) become Due, checked against the clock.
+	In time.Duration
+	At string
 }
 
 func newLaunchCmd(a *app, runF func(context.Context, *app, launchOptions) error) *cobra.Command {
@@ -43,6 +47,10 @@ Types of your own (stages with a duration and a chance of failing there,
 points, a payload size) are defined in the config file's missions:
 section or in a --plan file of the same form (docs/missions.md). Each
 order carries its type's definition: workers need no copy of it.
+
+--in 30s or --at 18:00 launches for later: the missions wait PENDING in
+the store, nothing in the broker, until a worker or serve of the queue
+publishes them when due (on inproc, the embedded workers of this launch).
 
 With the inproc backend there is no separate worker process: launch runs
 --workers embedded workers (eagle1, eagle2, …) and waits. With a broker,
@@ -78,6 +86,9 @@ EXIT STATUS
 				return err
 			}
 			o.Defined = defined
+			if o.Due, err = dueTime(o.In, o.At, cmd.Flags().Changed("in"), a.now()); err != nil {
+				return err
+			}
 			if err := o.validate(a.cfg.MaxMessageBytes()); err != nil {
 				return err
 			}
@@ -96,10 +107,53 @@ EXIT STATUS
 	f.Uint64Var(&o.Seed, "seed", 0, "seed for reproducible durations and ambushes (default: random)")
 	f.BoolVarP(&o.Wait, "wait", "w", false, "follow the missions to the end (always on with inproc)")
 	f.IntVar(&o.Workers, "workers", 2, "embedded workers for the inproc backend")
+	f.DurationVar(&o.In, "in", 0, "launch for later: publish when this long has passed (e.g. 30s, 2h; at most 720h)")
+	f.StringVar(&o.At, "at", "", "launch for later: publish at this TIME (15:04, 15:04:05 today, or RFC 3339)")
 	f.DurationVar(&o.UniqueFor, "unique-for", 0, "launch at most one mission per type and hero on the queue within this long (e.g. 1m); the others are skipped, said on stderr")
 	f.StringVar(&o.Plan, "plan", "", "YAML `FILE` defining mission types (a missions: section, as in the config file)")
 	_ = cmd.MarkFlagFilename("plan", "yaml", "yml")
 	return cmd
+}
+
+// maxLater bounds how far ahead a launch may be kept.
+const maxLater = 30 * 24 * time.Hour
+
+// dueTime is when --in or --at say to publish (zero: now), checked.
+func dueTime(in time.Duration, at string, inSet bool, now time.Time) (time.Time, error) {
+	switch {
+	case inSet && at != "":
+		return time.Time{}, usageErr("give --in or --at, not both")
+	case inSet && (in <= 0 || in > maxLater):
+		return time.Time{}, usageErr("--in must be between 0 and %v, got %v", maxLater, in)
+	case inSet:
+		return now.Add(in), nil
+	case at == "":
+		return time.Time{}, nil
+	}
+	t, err := parseAt(at, now)
+	switch {
+	case err != nil:
+		return time.Time{}, usageErr("--at %q: not a time (use 15:04, 15:04:05 for today, or RFC 3339 such as 2026-12-24T18:00:00+01:00)", at)
+	case !t.After(now):
+		return time.Time{}, usageErr("--at %s is in the past (it is %s); give a later time or a date", t.Format(time.RFC3339), now.Format(time.RFC3339))
+	case t.Sub(now) > maxLater:
+		return time.Time{}, usageErr("--at %s is more than %v ahead", t.Format(time.RFC3339), maxLater)
+	}
+	return t, nil
+}
+
+// parseAt reads RFC 3339, or a clock time today in the local zone.
+func parseAt(at string, now time.Time) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, at); err == nil {
+		return t, nil
+	}
+	for _, layout := range []string{"15:04:05", "15:04"} {
+		if c, err := time.ParseInLocation(layout, at, now.Location()); err == nil {
+			y, m, d := now.Date()
+			return time.Date(y, m, d, c.Hour(), c.Minute(), c.Second(), 0, now.Location()), nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("not a time")
 }
 
 func (o launchOptions) validate(maxMessage int) error {
@@ -169,11 +223,17 @@ func runLaunch(ctx context.Context, a *app, o launchOptions) error {
 	if err != nil {
 		return err
 	}
+	if !o.Due.IsZero() {
+		fmt.Fprintf(a.Err, "due at %s (in %v): a worker or serve of %s queue %q publishes them then; until then they are PENDING\n",
+			o.Due.Local().Format("15:04:05"), o.Due.Sub(a.now()).Round(time.Second), a.be.Name, a.cfg.Queue)
+	}
 	if !wait {
 		return out.close()
 	}
 	var final []store.Mission
 	if embedded {
+		stopDue := startDue(ctx, a, st, q, tel)
+		defer stopDue()
 		final, err = runEmbedded(ctx, a, q, st, tel, o.Workers, ids)
 	} else {
 		final, err = waitMissions(ctx, a, st, ids)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/palantir-lab/palantir/backends"
+	"github.com/palantir-lab/palantir/dispatch"
 	"github.com/palantir-lab/palantir/mission"
 	"github.com/palantir-lab/palantir/ops"
 	"github.com/palantir-lab/palantir/store"
@@ -61,4 +62,14 @@ func startSchedules(ctx context.Context, a *app, who string, st *store.Store, q 
 	done := make(chan struct{})
 	go func() { s.Run(sctx); close(done) }()
 	return func() { cancel(); <-done }, nil
+}
+
+// startDue publishes the queue's missions launched for later as they fall
+// due, until the returned stop is called.
+func startDue(ctx context.Context, a *app, st *store.Store, q backends.Publisher, tel *telemetry.Recorder) (stop func()) {
+	d := &dispatch.Dispatcher{Store: st, Queue: q, Telemetry: tel, Backend: a.be.Name, QueueName: a.cfg.Queue, Log: a.log}
+	dctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { ops.RunDue(dctx, d, a.log); close(done) }()
+	return func() { cancel(); <-done }
 }

@@ -137,6 +137,8 @@ func runServe(ctx context.Context, a *app, o serveOptions) error {
 		return err
 	}
 	defer stopSchedules()
+	stopDue := startDue(ctx, a, st, q, tel)
+	defer stopDue()
 	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
 	pollDone := make(chan struct{})
 	go func() { _ = srv.Run(runCtx); close(pollDone) }()
@@ -157,6 +159,7 @@ func runServe(ctx context.Context, a *app, o serveOptions) error {
 	// for them), then requests in progress, then the embedded workers
 	// finish their missions.
 	stopSchedules()
+	stopDue()
 	stopRun()
 	<-pollDone
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)

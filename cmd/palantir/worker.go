@@ -170,6 +170,7 @@ func runWorker(ctx context.Context, a *app, o workerOptions) error {
 		return err
 	}
 	defer stopSchedules()
+	defer startDue(ctx, a, st, q, tel)()
 	start := a.now()
 	defer onSignals(ctx, a, o.Name, w)()
 	err = w.Run(ctx)

@@ -44,6 +44,7 @@ func Run(t *testing.T, open func(t *testing.T) *store.Store) {
 		{"CancelEndsWhatHasNotEnded", testCancel},
 		{"QueuesPauseResumeAndList", testQueues},
 		{"UniqueLocksHoldUntilTheyLapse", testUniqueLocks},
+		{"DueMissionsAreClaimedOnceWhenDue", testDue},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open(t)) })
@@ -619,5 +620,45 @@ func testUniqueLocks(t *testing.T, s *store.Store) {
 	must(t, "ReleaseUnique of another holder", s.ReleaseUnique(ctx, map[string]string{"k": "m4"}))
 	if ok, holder := claim("k", "m6", t0.Add(62*time.Second)); ok || holder != "m5" {
 		t.Errorf("releasing m4's claim freed m5's: %v %q", ok, holder)
+	}
+}
+
+// testDue: a mission launched for later is PENDING with its message kept
+// until due; then one claimer at a time gets it, a claim that lapses (its
+// claimer died) lets another take it, and once published it is gone.
+func testDue(t *testing.T, s *store.Store) {
+	ctx := context.Background()
+	m := newMission("d-1", mission.Raven, "frodo")
+	m.Backend, m.Queue = "redis", "lab"
+	due := t0.Add(time.Minute)
+	must(t, "CreateDelayed", s.CreateDelayed(ctx, []store.Mission{m}, [][]byte{[]byte(`{"id":"d-1"}`)}, due))
+	if got := get(t, s, "d-1"); got.Status != mission.Pending {
+		t.Fatalf("a delayed mission is %s, want PENDING", got.Status)
+	}
+	claim := func(at time.Time) []store.DueMessage {
+		t.Helper()
+		ds, err := s.ClaimDue(ctx, "redis", "lab", at, 30*time.Second, 100)
+		must(t, "ClaimDue", err)
+		return ds
+	}
+	if ds := claim(due.Add(-time.Second)); len(ds) != 0 {
+		t.Errorf("claimed before it was due: %+v", ds)
+	}
+	if ds, err := s.ClaimDue(ctx, "redis", "other", due, 30*time.Second, 100); err != nil || len(ds) != 0 {
+		t.Errorf("another queue claimed it: %+v %v", ds, err)
+	}
+	ds := claim(due)
+	if len(ds) != 1 || ds[0].ID != "d-1" || string(ds[0].Body) != `{"id":"d-1"}` || ds[0].Status != mission.Pending {
+		t.Fatalf("claim when due: %+v", ds)
+	}
+	if again := claim(due.Add(time.Second)); len(again) != 0 {
+		t.Errorf("claimed twice within the claim: %+v", again)
+	}
+	if lapsed := claim(due.Add(31 * time.Second)); len(lapsed) != 1 {
+		t.Errorf("a lapsed claim was not taken again: %+v", lapsed)
+	}
+	must(t, "DoneDue", s.DoneDue(ctx, []string{"d-1"}))
+	if gone := claim(due.Add(time.Hour)); len(gone) != 0 {
+		t.Errorf("claimed after DoneDue: %+v", gone)
 	}
 }
