@@ -52,16 +52,9 @@ func parseMissions(raw []byte, file string) (mission.Catalog, error) {
 	bad := func(format string, a ...any) error {
 		return fmt.Errorf("%w: %s: %s: %s", ErrInvalid, file, missionsKey, oneLine(fmt.Errorf(format, a...)))
 	}
-	var doc map[string]yaml.Node
-	if err := yaml.Unmarshal(raw, &doc); err != nil {
-		return nil, fmt.Errorf("%w: %s: %s", ErrInvalid, file, oneLine(err))
-	}
-	node, ok := doc[missionsKey]
-	if !ok {
-		return nil, nil
-	}
-	if node.Kind != yaml.MappingNode {
-		return nil, bad("must map type names to definitions (see docs/missions.md)")
+	node, err := section(raw, file, missionsKey, "type names to definitions (see docs/missions.md)")
+	if node == nil || err != nil {
+		return nil, err
 	}
 	c := mission.Catalog{}
 	for i := 0; i+1 < len(node.Content); i += 2 {
@@ -117,6 +110,24 @@ func decodeDefinition(n yaml.Node) (mission.Kind, error) {
 		k.Stages = append(k.Stages, mission.Stage{Name: s.Name, Duration: dur, Fail: s.Fail})
 	}
 	return k, nil
+}
+
+// section is the mapping under key in a YAML document, nil when the
+// document has none; anything but a mapping is an error saying it must
+// map what want says.
+func section(raw []byte, file, key, want string) (*yaml.Node, error) {
+	var doc map[string]yaml.Node
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		return nil, fmt.Errorf("%w: %s: %s", ErrInvalid, file, oneLine(err))
+	}
+	node, ok := doc[key]
+	if !ok {
+		return nil, nil
+	}
+	if node.Kind != yaml.MappingNode {
+		return nil, fmt.Errorf("%w: %s: %s: must map %s", ErrInvalid, file, key, want)
+	}
+	return &node, nil
 }
 
 // knownKeys refuses a key of mapping n that is not one of known, naming

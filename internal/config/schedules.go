@@ -50,20 +50,18 @@ func parseSchedules(raw []byte, file string) ([]Schedule, error) {
 	bad := func(format string, a ...any) error {
 		return fmt.Errorf("%w: %s: %s: %s", ErrInvalid, file, schedulesKey, oneLine(fmt.Errorf(format, a...)))
 	}
-	var doc map[string]yaml.Node
-	if err := yaml.Unmarshal(raw, &doc); err != nil {
-		return nil, fmt.Errorf("%w: %s: %s", ErrInvalid, file, oneLine(err))
-	}
-	node, ok := doc[schedulesKey]
-	if !ok {
-		return nil, nil
-	}
-	if node.Kind != yaml.MappingNode {
-		return nil, bad("must map schedule names to {every, type, …} (see docs/schedules.md)")
+	node, err := section(raw, file, schedulesKey, "schedule names to {every, type, …} (see docs/schedules.md)")
+	if node == nil || err != nil {
+		return nil, err
 	}
 	var out []Schedule
+	seen := map[string]bool{}
 	for i := 0; i+1 < len(node.Content); i += 2 {
 		key, def := node.Content[i], node.Content[i+1]
+		if seen[key.Value] {
+			return nil, bad("line %d: %q is defined twice", key.Line, key.Value)
+		}
+		seen[key.Value] = true
 		s, err := decodeSchedule(key.Value, def)
 		if err != nil {
 			return nil, bad("%q (line %d): %v", key.Value, key.Line, err)
