@@ -145,11 +145,14 @@ func TestSchedulesSection(t *testing.T) {
 		"not a mapping":   "schedules: [x]\n",
 		"count of zero":   "schedules:\n  x: {every: 1s, type: raven, count: 0}\n",
 		"every not a dur": "schedules:\n  x: {every: often, type: raven}\n",
-		"twice":           "schedules:\n  x: {every: 1s, type: raven}\n  x: {every: 2s, type: raven}\n",
 	} {
 		os.WriteFile("palantir.yaml", []byte(bad), 0o644)
 		if _, err := Load(flags(t), "", testURLs); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "schedules") {
 			t.Errorf("%s: %v, want ErrInvalid naming schedules", name, err)
 		}
+	}
+	os.WriteFile("palantir.yaml", []byte("schedules:\n  x: {every: 1s, type: raven}\n  x: {every: 2s, type: raven}\n"), 0o644)
+	if _, err := Load(flags(t), "", testURLs); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), `"x" already defined`) {
+		t.Errorf("a schedule defined twice: %v, want ErrInvalid saying so", err)
 	}
 }

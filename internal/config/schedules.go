@@ -55,13 +55,9 @@ func parseSchedules(raw []byte, file string) ([]Schedule, error) {
 		return nil, err
 	}
 	var out []Schedule
-	seen := map[string]bool{}
+	// A name given twice never gets here: the file's reader refuses it.
 	for i := 0; i+1 < len(node.Content); i += 2 {
 		key, def := node.Content[i], node.Content[i+1]
-		if seen[key.Value] {
-			return nil, bad("line %d: %q is defined twice", key.Line, key.Value)
-		}
-		seen[key.Value] = true
 		s, err := decodeSchedule(key.Value, def)
 		if err != nil {
 			return nil, bad("%q (line %d): %v", key.Value, key.Line, err)
