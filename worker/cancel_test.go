@@ -2,7 +2,9 @@ package worker_test
 
 import (
 	"context"
+	"log/slog"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -64,5 +66,42 @@ func TestCancelStopsARunningMissionAndDropsAWaitingOne(t *testing.T) {
 	}
 	if dead, _ := r.st.ListDeadLetters(ctx, r.queue, 0); len(dead) != 0 {
 		t.Errorf("cancelled missions were dead-lettered: %+v", dead)
+	}
+}
+
+// TestCancelledWhileItFinishedIsNotSaidCompleted: a mission cancelled in
+// the last moment, which finishes before a heartbeat stops it, is not
+// recorded, and neither the trace nor the worker's log says it completed.
+func TestCancelledWhileItFinishedIsNotSaidCompleted(t *testing.T) {
+	r := newRig(t)
+	q := r.open()
+	o := r.order("late", mission.Raven, 0, 3)
+	o.Speed = 2 // half a second of work
+	r.launch(q, o)
+	var log lines
+	results := make(chan worker.Result, 1)
+	w := r.worker("eagle1", q, func(c *worker.Config) {
+		c.HeartbeatEvery = time.Hour // no heartbeat reads the cancel: it finishes first
+		c.Logger = slog.New(slog.NewTextHandler(&log, nil))
+		c.Observe = func(ob worker.Observation) { results <- ob.Result }
+	})
+	cancelled := false
+	r.runUntil(w, "the mission settled", func() bool {
+		if !cancelled && r.mission("late").Status == mission.Processing {
+			if _, err := r.st.Cancel(context.Background(), []string{"late"}, time.Now()); err != nil {
+				t.Fatal(err)
+			}
+			cancelled = true
+		}
+		return len(results) == 1
+	})
+	if got := <-results; got != worker.Cancelled {
+		t.Errorf("result %s, want cancelled", got)
+	}
+	if names := r.eventNames("late"); slices.Contains(names, "mission_completed") {
+		t.Errorf("events say it completed: %v", names)
+	}
+	if !strings.Contains(log.String(), "cancelled") {
+		t.Errorf("the worker did not say the mission was cancelled:\n%s", log.String())
 	}
 }

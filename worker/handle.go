@@ -68,9 +68,10 @@ func (w *Worker) run(stop, ctx context.Context, d backends.Delivery) Result {
 	case r.verdict == store.AlreadySucceeded, r.verdict == store.Stale:
 		w.log.Info("duplicate delivery acknowledged without running it", "mission", o.ID, "attempt", rec.Attempt)
 		return settled(w.settle("ack", o.ID, w.held(ctx, "ack", o.ID, d.Ack)), Duplicate)
-	case r.verdict == store.Cancelled, errors.Is(r.runErr, errCancelled):
-		w.log.Info("cancelled mission acknowledged", "mission", o.ID, "attempt", rec.Attempt, "was_running", r.runErr != nil)
-		return settled(w.settle("ack", o.ID, w.held(ctx, "ack", o.ID, d.Ack)), Cancelled)
+	case r.verdict == store.Cancelled:
+		return w.cancelled(ctx, d, o.ID, rec.Attempt, "cancelled before it ran: dropped")
+	case errors.Is(r.runErr, errCancelled):
+		return w.cancelled(ctx, d, o.ID, rec.Attempt, "cancelled while it ran: stopped")
 	case r.verdict == store.AlreadyFailed:
 		w.log.Info("copy of a failed mission moved to the dead letters", "mission", o.ID)
 		return settled(w.settle("dead-letter", o.ID, w.held(ctx, "dead-letter", o.ID, func(ctx context.Context) error {
@@ -243,12 +244,31 @@ func (w *Worker) succeed(ctx context.Context, d backends.Delivery, o mission.Ord
 	if err != nil {
 		return w.notRecorded(ctx, d, o, attempt, "success", err)
 	}
+	if !recorded && w.wasCancelled(ctx, o.ID) {
+		// Cancelled in the moment before it finished: the success is not
+		// the mission's, and no event says it completed.
+		return w.cancelled(ctx, d, o.ID, attempt, "cancelled as it finished: its success is not recorded")
+	}
 	oc.report(recorded)
 	if recorded {
 		return settled(w.settle("ack", o.ID, w.held(ctx, "ack", o.ID, d.Ack)), Succeeded)
 	}
 	w.log.Info("mission already recorded by another delivery; not scored again", "mission", o.ID)
 	return settled(w.settle("ack", o.ID, w.held(ctx, "ack", o.ID, d.Ack)), Duplicate)
+}
+
+// wasCancelled reports whether `palantir cancel` ended mission id (false
+// when the store cannot say).
+func (w *Worker) wasCancelled(ctx context.Context, id string) bool {
+	ids, err := w.st.CancelledOf(ctx, []string{id})
+	return err == nil && len(ids) == 1
+}
+
+// cancelled acknowledges the message of a cancelled mission, saying why
+// on the worker's log (a warning, which a worker prints by default).
+func (w *Worker) cancelled(ctx context.Context, d backends.Delivery, id string, attempt int, what string) Result {
+	w.log.Warn("mission "+what, "mission", id, "attempt", attempt)
+	return settled(w.settle("ack", id, w.held(ctx, "ack", id, d.Ack)), Cancelled)
 }
 
 func (w *Worker) fail(ctx context.Context, d backends.Delivery, o mission.Order, attempt int, cause error) Result {
