@@ -215,9 +215,18 @@ func (s *Server) mission(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, ops.MissionOf(ms[0]))
 }
 
-// cancel ends one mission that has not ended; the body, if any, is
-// ignored (it is JSON so that no other site's form can send it).
+// cancel ends one mission that has not ended. It takes no field; its
+// Content-Type must still be JSON, so that no other site's form can send
+// it.
 func (s *Server) cancel(w http.ResponseWriter, r *http.Request) {
+	// No field is read, but a body is checked as every route checks it:
+	// empty, or an empty object.
+	if r.ContentLength != 0 {
+		var none struct{}
+		if !decodeBody(w, r, &none) {
+			return
+		}
+	}
 	id, ok := s.resolve(w, r)
 	if !ok {
 		return

@@ -60,6 +60,11 @@ func TestCancelThroughTheAPI(t *testing.T) {
 	if code, body := r.do("POST", "/api/missions/"+id+"/cancel", `{}`); code != http.StatusConflict || !strings.Contains(body, "already ended") {
 		t.Errorf("cancel again: %d %s, want 409 saying it had already ended", code, body)
 	}
+	for _, body := range []string{`{`, `not json`, `{"reason": "x"}`} {
+		if code, _ := r.do("POST", "/api/missions/"+id+"/cancel", body); code != http.StatusBadRequest {
+			t.Errorf("cancel with body %q: %d, want 400 like every other route", body, code)
+		}
+	}
 	if code, _ := r.do("POST", "/api/missions/zzzzzzzz/cancel", `{}`); code != http.StatusNotFound {
 		t.Errorf("cancel of an unknown id: %d, want 404", code)
 	}
