@@ -23,6 +23,7 @@ import (
 	"github.com/palantir-lab/palantir/store"
 	"github.com/palantir-lab/palantir/telemetry"
 	"github.com/palantir-lab/palantir/worker"
+	"go.yaml.in/yaml/v3"
 )
 
 // rig is a server over a fresh SQLite store and an inproc queue, with
@@ -512,6 +513,12 @@ func TestThePageLoadsNothingFromElsewhere(t *testing.T) {
 	code, body := r.do("GET", "/openapi.yaml", "")
 	if code != 200 || !strings.Contains(body, "/api/events/stream:") {
 		t.Errorf("/openapi.yaml: %d, %d bytes, want the API description", code, len(body))
+	}
+	var doc struct {
+		Paths map[string]any `yaml:"paths"`
+	}
+	if err := yaml.Unmarshal([]byte(body), &doc); err != nil || len(doc.Paths) < 10 {
+		t.Errorf("/openapi.yaml is not YAML with its paths: %v (%d paths)", err, len(doc.Paths))
 	}
 }
 
