@@ -67,6 +67,7 @@ func runCancel(ctx context.Context, a *app, o cancelOptions) error {
 	if err != nil {
 		return err
 	}
+	ids = uniqueIDs(ids) // an id and its prefix are one mission
 	tel := telemetry.NewRecorder(st, a.log)
 	defer tel.Close()
 	ended, err := ops.Cancel(ctx, st, tel, ids, telemetry.CLI(), a.now())
@@ -92,4 +93,17 @@ func runCancel(ctx context.Context, a *app, o cancelOptions) error {
 		return nil
 	}
 	return missionTable(a.Out, now)
+}
+
+// uniqueIDs is ids without repeats, in their first order.
+func uniqueIDs(ids []string) []string {
+	seen := make(map[string]bool, len(ids))
+	out := ids[:0:0]
+	for _, id := range ids {
+		if !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	return out
 }

@@ -19,7 +19,7 @@ func TestCancelCommand(t *testing.T) {
 	if launched.code != 0 || len(ids) != 2 {
 		t.Fatalf("launch: exit %d, %q %s", launched.code, launched.out, launched.err)
 	}
-	r := cli(t, dir, "cancel", ids[0][:6], "--backend", "sqlite", "-o", "json")
+	r := cli(t, dir, "cancel", ids[0][:6], ids[0], "--backend", "sqlite", "-o", "json") // the same mission twice
 	ms := decode[[]ops.Mission](t, r)
 	if r.code != 0 || len(ms) != 1 || ms[0].ID != ids[0] || ms[0].Status != "FAILURE" || ms[0].Error != "cancelled" {
 		t.Fatalf("cancel %s: exit %d, %+v, %s", ids[0][:6], r.code, ms, r.err)
@@ -54,6 +54,12 @@ func TestLaunchUniqueFor(t *testing.T) {
 		t.Fatalf("first launch: exit %d %q %s", first.code, first.out, first.err)
 	}
 	second := cli(t, dir, "launch", "raven", "--hero", "frodo", "--unique-for", "1m", "--backend", "sqlite", "-o", "json")
+	if plain := cli(t, dir, "launch", "raven", "--hero", "frodo", "--unique-for", "1m", "--backend", "sqlite"); !strings.Contains(plain.err, "nothing launched") || strings.Contains(plain.err, "launched 0") {
+		t.Errorf("a launch that skipped everything says: %q", plain.err)
+	}
+	if waited := cli(t, dir, "launch", "raven", "--hero", "frodo", "--unique-for", "1m", "--backend", "sqlite", "--wait"); waited.code != 0 || waited.out != "" {
+		t.Errorf("--wait with everything skipped: exit %d, stdout %q; want 0 and nothing", waited.code, waited.out)
+	}
 	if second.code != 0 || len(decode[[]ops.Mission](t, second)) != 0 || !strings.Contains(second.err, "mission "+ids[0]+" holds its place") {
 		t.Errorf("second launch: exit %d\nstdout %s\nstderr %s\nwant 0, [], and the holder named", second.code, second.out, second.err)
 	}
@@ -118,6 +124,8 @@ func TestLaunchLater(t *testing.T) {
 		{[]string{"launch", "raven", "--at", "yesterday"}, "--at"},
 		{[]string{"launch", "raven", "--at", "2001-01-01T00:00:00Z"}, "past"},
 		{[]string{"launch", "raven", "--in", "1m", "--at", "23:59"}, "not both"},
+		{[]string{"launch", "raven", "--in", "0s"}, "above 0"},
+		{[]string{"launch", "raven", "--at", ""}, "--at needs a TIME"},
 	} {
 		if r := cli(t, dir, tc.args...); r.code != 2 || !strings.Contains(r.err, tc.want) {
 			t.Errorf("%v: exit %d %q, want 2 and %q", tc.args, r.code, r.err, tc.want)

@@ -86,7 +86,7 @@ EXIT STATUS
 				return err
 			}
 			o.Defined = defined
-			if o.Due, err = dueTime(o.In, o.At, cmd.Flags().Changed("in"), a.now()); err != nil {
+			if o.Due, err = dueTime(o.In, o.At, cmd.Flags().Changed("in"), cmd.Flags().Changed("at"), a.now()); err != nil {
 				return err
 			}
 			if err := o.validate(a.cfg.MaxMessageBytes()); err != nil {
@@ -119,15 +119,17 @@ EXIT STATUS
 const maxLater = 30 * 24 * time.Hour
 
 // dueTime is when --in or --at say to publish (zero: now), checked.
-func dueTime(in time.Duration, at string, inSet bool, now time.Time) (time.Time, error) {
+func dueTime(in time.Duration, at string, inSet, atSet bool, now time.Time) (time.Time, error) {
 	switch {
-	case inSet && at != "":
+	case inSet && atSet:
 		return time.Time{}, usageErr("give --in or --at, not both")
 	case inSet && (in <= 0 || in > maxLater):
-		return time.Time{}, usageErr("--in must be between 0 and %v, got %v", maxLater, in)
+		return time.Time{}, usageErr("--in must be above 0 and at most %v, got %v", maxLater, in)
 	case inSet:
 		return now.Add(in), nil
-	case at == "":
+	case atSet && strings.TrimSpace(at) == "":
+		return time.Time{}, usageErr("--at needs a TIME (15:04, 15:04:05 today, or RFC 3339)")
+	case !atSet:
 		return time.Time{}, nil
 	}
 	t, err := parseAt(at, now)
@@ -140,6 +142,15 @@ func dueTime(in time.Duration, at string, inSet bool, now time.Time) (time.Time,
 		return time.Time{}, usageErr("--at %s is more than %v ahead", t.Format(time.RFC3339), maxLater)
 	}
 	return t, nil
+}
+
+// whenLocal is t on the local clock, with its date unless it is today.
+func whenLocal(t, now time.Time) string {
+	t, now = t.Local(), now.Local()
+	if t.YearDay() == now.YearDay() && t.Year() == now.Year() {
+		return t.Format("15:04:05")
+	}
+	return t.Format("2006-01-02 15:04:05 MST")
 }
 
 // parseAt reads RFC 3339, or a clock time today in the local zone.
@@ -225,10 +236,14 @@ func runLaunch(ctx context.Context, a *app, o launchOptions) error {
 	}
 	if !o.Due.IsZero() {
 		fmt.Fprintf(a.Err, "due at %s (in %v): a worker or serve of %s queue %q publishes them then; until then they are PENDING\n",
-			o.Due.Local().Format("15:04:05"), o.Due.Sub(a.now()).Round(time.Second), a.be.Name, a.cfg.Queue)
+			whenLocal(o.Due, a.now()), o.Due.Sub(a.now()).Round(time.Second), a.be.Name, a.cfg.Queue)
 	}
 	if !wait {
 		return out.close()
+	}
+	if len(ids) == 0 {
+		fmt.Fprintln(a.Err, "nothing launched, so nothing to wait for: every mission was skipped (--unique-for)")
+		return nil
 	}
 	var final []store.Mission
 	if embedded {
@@ -294,6 +309,10 @@ func (l *launchOutput) close() error {
 		}
 		_, err := fmt.Fprint(a.Out, end)
 		return err
+	}
+	if l.n == 0 {
+		fmt.Fprintln(a.Err, "nothing launched: every mission was skipped (--unique-for)")
+		return nil
 	}
 	// The hint repeats what this launch used, so a copied command reaches
 	// the same broker and queue.

@@ -101,6 +101,14 @@ EXIT STATUS
 	}
 }
 
+// queueSwitchJSON is what queue pause and resume print with -o json.
+type queueSwitchJSON struct {
+	Backend string `json:"backend"`
+	Queue   string `json:"queue"`
+	Paused  bool   `json:"paused"`  // as it is now
+	Changed bool   `json:"changed"` // false: it was so already
+}
+
 func runQueueSwitch(ctx context.Context, a *app, pause bool) error {
 	st, err := a.Store(ctx)
 	if err != nil {
@@ -115,6 +123,9 @@ func runQueueSwitch(ctx context.Context, a *app, pause bool) error {
 	}
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
+	}
+	if a.json() {
+		return writeJSON(a.Out, queueSwitchJSON{Backend: backend, Queue: name, Paused: pause, Changed: changed})
 	}
 	switch {
 	case pause && changed:

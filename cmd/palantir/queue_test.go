@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -28,6 +29,15 @@ func TestQueueCommands(t *testing.T) {
 			t.Fatalf("%v: exit %d, stderr %q; want 0 and %q", s.args, r.code, r.err, s.want)
 		}
 	}
+	var sw struct {
+		Backend, Queue  string
+		Paused, Changed bool
+	}
+	if r := cli(t, dir, "queue", "resume", "--backend", "sqlite", "--queue", "lab", "-o", "json"); r.code != 0 || json.Unmarshal([]byte(r.out), &sw) != nil ||
+		sw.Backend != "sqlite" || sw.Queue != "lab" || sw.Paused || !sw.Changed {
+		t.Errorf("queue resume -o json: exit %d %q", r.code, r.out)
+	}
+	cli(t, dir, "queue", "pause", "--backend", "sqlite", "--queue", "lab")
 	r := cli(t, dir, "queue", "list", "-o", "json")
 	qs := decode[[]ops.Queue](t, r)
 	if len(qs) != 1 || qs[0].Backend != "sqlite" || qs[0].Queue != "lab" || !qs[0].Paused || qs[0].PausedAt == nil || qs[0].Unfinished != 1 || qs[0].Total != 1 {

@@ -171,7 +171,7 @@ func Load(fs *pflag.FlagSet, explicitFile string, urls map[string]string) (Confi
 		if missions, err = parseMissions(raw, file); err != nil {
 			return Config{}, err
 		}
-		if schedules, err = parseSchedules(raw, file); err != nil {
+		if schedules, err = parseSchedules(raw, file, missions); err != nil {
 			return Config{}, err
 		}
 	}

@@ -145,6 +145,13 @@ func TestSchedulesSection(t *testing.T) {
 		"not a mapping":   "schedules: [x]\n",
 		"count of zero":   "schedules:\n  x: {every: 1s, type: raven, count: 0}\n",
 		"every not a dur": "schedules:\n  x: {every: often, type: raven}\n",
+		"unknown type":    "schedules:\n  x: {every: 1s, type: dragon}\n",
+		"bad fail rate":   "schedules:\n  x: {every: 1s, type: raven, fail_rate: 2}\n",
+		"NaN fail rate":   "schedules:\n  x: {every: 1s, type: raven, fail_rate: .nan}\n",
+		"speed 0":         "schedules:\n  x: {every: 1s, type: raven, speed: 0}\n",
+		"unknown hero":    "schedules:\n  x: {every: 1s, type: raven, hero: sauron}\n",
+		"zero attempts":   "schedules:\n  x: {every: 1s, type: raven, max_attempts: 0}\n",
+		"empty name":      "schedules:\n  \"\": {every: 1s, type: raven}\n",
 	} {
 		os.WriteFile("palantir.yaml", []byte(bad), 0o644)
 		if _, err := Load(flags(t), "", testURLs); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "schedules") {

@@ -2,9 +2,13 @@ package config
 
 import (
 	"fmt"
+	"regexp"
+	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/palantir-lab/palantir/mission"
 )
 
 // schedulesKey is the config file's section of periodic launches, which
@@ -44,9 +48,9 @@ type scheduleYAML struct {
 }
 
 // parseSchedules reads the schedules: section of a YAML document, in the
-// file's order. The launch each makes is checked by its runner, which
-// knows the mission types.
-func parseSchedules(raw []byte, file string) ([]Schedule, error) {
+// file's order, and checks each launch as launch checks its flags, types
+// being the built-in ones and the file's own.
+func parseSchedules(raw []byte, file string, types mission.Catalog) ([]Schedule, error) {
 	bad := func(format string, a ...any) error {
 		return fmt.Errorf("%w: %s: %s: %s", ErrInvalid, file, schedulesKey, oneLine(fmt.Errorf(format, a...)))
 	}
@@ -58,7 +62,7 @@ func parseSchedules(raw []byte, file string) ([]Schedule, error) {
 	// A name given twice never gets here: the file's reader refuses it.
 	for i := 0; i+1 < len(node.Content); i += 2 {
 		key, def := node.Content[i], node.Content[i+1]
-		s, err := decodeSchedule(key.Value, def)
+		s, err := decodeSchedule(key.Value, def, types)
 		if err != nil {
 			return nil, bad("%q (line %d): %v", key.Value, key.Line, err)
 		}
@@ -67,7 +71,12 @@ func parseSchedules(raw []byte, file string) ([]Schedule, error) {
 	return out, nil
 }
 
-func decodeSchedule(name string, n *yaml.Node) (Schedule, error) {
+var scheduleName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+func decodeSchedule(name string, n *yaml.Node, types mission.Catalog) (Schedule, error) {
+	if !scheduleName.MatchString(name) {
+		return Schedule{}, fmt.Errorf("not a schedule name (letters, digits, '.', '_' and '-', up to 64)")
+	}
 	if err := knownKeys(n, "every", "type", "count", "hero", "fail_rate", "max_attempts", "speed"); err != nil {
 		return Schedule{}, err
 	}
@@ -93,5 +102,23 @@ func decodeSchedule(name string, n *yaml.Node) (Schedule, error) {
 	if y.Count != nil {
 		s.Count = *y.Count
 	}
-	return s, nil
+	return s, checkLaunch(s, types)
+}
+
+// checkLaunch checks what a schedule launches by launch's own rules.
+func checkLaunch(s Schedule, types mission.Catalog) error {
+	if err := types.Each([]string{s.Type}, 1, func(int, mission.Type) error { return nil }); err != nil {
+		return fmt.Errorf("type: %w", err)
+	}
+	switch {
+	case s.Hero != "" && mission.CheckHero(strings.ToLower(s.Hero)) != nil:
+		return fmt.Errorf("hero: %w", mission.CheckHero(strings.ToLower(s.Hero)))
+	case s.FailRate != nil && !(*s.FailRate >= 0 && *s.FailRate <= 1):
+		return fmt.Errorf("fail_rate %g: between 0 and 1", *s.FailRate)
+	case s.MaxAttempts != nil && (*s.MaxAttempts < 1 || *s.MaxAttempts > 100):
+		return fmt.Errorf("max_attempts %d: between 1 and 100", *s.MaxAttempts)
+	case s.Speed != nil && !(*s.Speed >= mission.MinSpeed && *s.Speed <= mission.MaxSpeed):
+		return fmt.Errorf("speed %g: between %g and %g", *s.Speed, mission.MinSpeed, mission.MaxSpeed)
+	}
+	return nil
 }
