@@ -55,6 +55,8 @@ type app struct {
 
 	// compactJSON: print JSON documents on one line each (streams).
 	compactJSON bool
+	// jsonFields are the fields --json keeps of each JSON object.
+	jsonFields []string
 	// now is the clock commands read: what they compute from the time
 	// (history --since, heartbeat ages, purge, replay and abandon stamps)
 	// and the times and durations they print. Tests may fix it.

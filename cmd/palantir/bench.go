@@ -181,7 +181,7 @@ func runBench(ctx context.Context, a *app, o benchOptions) (err error) {
 	}
 	switch a.cfg.Output {
 	case "json":
-		err = writeJSON(a.Out, results)
+		err = a.writeJSON(results)
 	case "markdown":
 		err = benchMarkdown(a.Out, o, results)
 	default:

@@ -87,7 +87,7 @@ func runCancel(ctx context.Context, a *app, o cancelOptions) error {
 		}
 	}
 	if a.json() {
-		return writeJSON(a.Out, ops.Missions(now))
+		return a.writeJSON(ops.Missions(now))
 	}
 	if len(now) == 0 {
 		return nil

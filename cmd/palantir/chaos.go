@@ -119,7 +119,7 @@ func runChaosKill(ctx context.Context, a *app, o chaosKillOptions) error {
 		return fmt.Errorf("chaos kill: %w", err)
 	}
 	if a.json() {
-		return writeJSON(a.Out, []killedJSON{{Worker: k.Worker, Host: k.Host, PID: k.PID, Signal: "SIGKILL", Backend: k.Backend,
+		return a.writeJSON([]killedJSON{{Worker: k.Worker, Host: k.Host, PID: k.PID, Signal: "SIGKILL", Backend: k.Backend,
 			Queue: k.Queue, Command: k.Command, Current: k.Current, Dead: k.Dead, StartedAt: k.StartedAt.UTC(), HeartbeatAt: k.HeartbeatAt.UTC()}})
 	}
 	held := "it held no mission"
@@ -251,7 +251,7 @@ func runChaosPublish(ctx context.Context, a *app, o chaosPublishOptions) error {
 			Backend: a.be.Name, Queue: a.cfg.Queue}
 	}
 	if a.json() {
-		return writeJSON(a.Out, rows)
+		return a.writeJSON(rows)
 	}
 	fmt.Fprintf(a.Err, "published %d %s message(s) to %s queue %q\n", len(rows), o.Kind, a.be.Name, a.cfg.Queue)
 	t := newTable(a.Out, "ID", "KIND", "BYTES", "WHAT")
@@ -447,7 +447,7 @@ func runChaosMode(ctx context.Context, a *app, o chaosModeOptions) error {
 		return fmt.Errorf("chaos proxy %s: %w", o.Name, err)
 	}
 	if a.json() {
-		return writeJSON(a.Out, []chaos.State{st})
+		return a.writeJSON([]chaos.State{st})
 	}
 	fmt.Fprintf(a.Out, "proxy %s -> %s: %s\n", st.Listen, st.Target, describeState(st))
 	return nil

@@ -88,7 +88,7 @@ func runDLQList(ctx context.Context, a *app, o dlqListOptions) error {
 		rows[i] = ops.DeadLetterOf(dl)
 	}
 	if a.json() {
-		return writeJSON(a.Out, rows)
+		return a.writeJSON(rows)
 	}
 	if len(rows) == 0 {
 		fmt.Fprintf(a.Err, "no dead letters on %s queue %q\n", a.be.Name, a.cfg.Queue)
@@ -189,7 +189,7 @@ func runDLQReplay(ctx context.Context, a *app, o replayOptions) error {
 	embedded := a.be.Embedded
 	if !o.Wait && !embedded {
 		if a.json() {
-			return writeJSON(a.Out, ops.Missions(missions))
+			return a.writeJSON(ops.Missions(missions))
 		}
 		for _, id := range replayed {
 			fmt.Fprintln(a.Out, id)
@@ -211,7 +211,7 @@ func runDLQReplay(ctx context.Context, a *app, o replayOptions) error {
 // emptyResult prints the empty document scripts expect.
 func emptyResult(a *app) error {
 	if a.json() {
-		return writeJSON(a.Out, []any{})
+		return a.writeJSON([]any{})
 	}
 	return nil
 }
@@ -286,7 +286,7 @@ func runDLQDelete(ctx context.Context, a *app, o dlqDeleteOptions) error {
 		deleted = []string{} // JSON: an empty list, not null
 	}
 	if a.json() {
-		return writeJSON(a.Out, deleted)
+		return a.writeJSON(deleted)
 	}
 	for _, id := range deleted {
 		fmt.Fprintln(a.Out, id)

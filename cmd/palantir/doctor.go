@@ -98,7 +98,7 @@ func runDoctor(ctx context.Context, a *app, _ doctorOptions) error {
 			Fix:    "on one machine this is fine; across machines use --store postgres://user@host/db"})
 	}
 	if a.json() {
-		if err := writeJSON(a.Out, checks); err != nil {
+		if err := a.writeJSON(checks); err != nil {
 			return err
 		}
 	} else {

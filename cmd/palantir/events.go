@@ -95,7 +95,7 @@ func runEvents(ctx context.Context, a *app, o eventsOptions) error {
 			for i, e := range evs {
 				out[i] = ops.EventOf(e)
 			}
-			return writeJSON(a.Out, out)
+			return a.writeJSON(out)
 		}
 		t := newTable(a.Out, eventHeader...)
 		for _, e := range evs {

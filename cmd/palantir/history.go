@@ -85,7 +85,7 @@ func runHistory(ctx context.Context, a *app, o historyOptions) error {
 		return fmt.Errorf("store: %w", err)
 	}
 	if a.json() {
-		return writeJSON(a.Out, ops.Missions(ms))
+		return a.writeJSON(ops.Missions(ms))
 	}
 	if len(ms) == 0 {
 		fmt.Fprintln(a.Err, "no missions match; launch some with 'palantir launch fellowship --wait'")

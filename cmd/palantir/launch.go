@@ -207,6 +207,13 @@ func launchField(field string) string {
 }
 
 func runLaunch(ctx context.Context, a *app, o launchOptions) error {
+	if len(a.jsonFields) > 0 {
+		// A field that is not a mission's is said before anything is
+		// published, not after.
+		if _, err := a.onlyFields(ops.Mission{}); err != nil {
+			return err
+		}
+	}
 	st, q, err := a.StoreAndQueue(ctx)
 	if err != nil {
 		return err
@@ -285,7 +292,13 @@ func (l *launchOutput) add(ctx context.Context, ids []string) error {
 		return fmt.Errorf("store: %w", err)
 	}
 	for _, m := range ms {
-		b, err := json.MarshalIndent(ops.MissionOf(m), "  ", "  ")
+		var obj any = ops.MissionOf(m)
+		if len(l.a.jsonFields) > 0 {
+			if obj, err = l.a.onlyFields(obj); err != nil {
+				return err
+			}
+		}
+		b, err := json.MarshalIndent(obj, "  ", "  ")
 		if err != nil {
 			return err
 		}
@@ -332,7 +345,7 @@ func (l *launchOutput) close() error {
 func reportFinal(a *app, ms []store.Mission) error {
 	var err error
 	if a.json() {
-		err = writeJSON(a.Out, ops.Missions(ms))
+		err = a.writeJSON(ops.Missions(ms))
 	} else {
 		err = missionTable(a.Out, ms)
 		if err == nil {

@@ -49,7 +49,7 @@ func runLeaderboard(ctx context.Context, a *app, _ leaderboardOptions) error {
 		return err
 	}
 	if a.json() {
-		return writeJSON(a.Out, rows)
+		return a.writeJSON(rows)
 	}
 	t := newTable(a.Out, "RANK", "HERO", "POINTS", "MISSIONS", "FIRST TRY")
 	for _, r := range rows {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -24,12 +25,76 @@ func writeJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-// writeJSON prints v as the command's JSON document.
+// writeJSON prints v as the command's JSON document, with only the
+// fields --json names when it names some.
 func (a *app) writeJSON(v any) error {
+	if len(a.jsonFields) > 0 {
+		var err error
+		if v, err = a.onlyFields(v); err != nil {
+			return err
+		}
+	}
 	if a.compactJSON {
 		return json.NewEncoder(a.Out).Encode(v)
 	}
 	return writeJSON(a.Out, v)
+}
+
+// onlyFields is v (an object or an array of objects) with only the
+// fields of --json; a field an object lacks is a usage error that lists
+// the ones it has.
+func (a *app) onlyFields(v any) (any, error) {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	var generic any
+	if err := json.Unmarshal(raw, &generic); err != nil {
+		return nil, err
+	}
+	switch g := generic.(type) {
+	case map[string]any:
+		return a.pickFields(g)
+	case []any:
+		for i, e := range g {
+			if o, ok := e.(map[string]any); ok {
+				if g[i], err = a.pickFields(o); err != nil {
+					return nil, err
+				}
+			}
+		}
+		return g, nil
+	}
+	return generic, nil
+}
+
+func (a *app) pickFields(o map[string]any) (map[string]any, error) {
+	out := make(map[string]any, len(a.jsonFields))
+	for _, f := range a.jsonFields {
+		val, ok := o[f]
+		if !ok {
+			return nil, usageErr("--json: no field %q here (fields: %s)", f, strings.Join(slices.Sorted(maps.Keys(o)), ","))
+		}
+		out[f] = val
+	}
+	return out, nil
+}
+
+// jsonOutput is the output format when --json FIELDS is given: json, as
+// long as -o did not ask for another; fields gets the list.
+func jsonOutput(output string, chosen bool, list string, fields *[]string) (string, error) {
+	if chosen && output != "json" {
+		return "", usageErr("--json prints JSON: it goes with -o json, not -o %s", output)
+	}
+	for _, f := range strings.Split(list, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			*fields = append(*fields, f)
+		}
+	}
+	if len(*fields) == 0 {
+		return "", usageErr("--json needs FIELDS, e.g. --json id,status")
+	}
+	return "json", nil
 }
 
 // table writes aligned columns.

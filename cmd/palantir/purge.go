@@ -96,7 +96,7 @@ func runPurge(ctx context.Context, a *app, o purgeOptions) error {
 		return err
 	}
 	if a.json() {
-		return writeJSON(a.Out, []map[string]any{{"backend": a.be.Name, "queue": a.cfg.Queue, "purged": res.Purged, "missions_marked": res.Marked, "deleted": res.Deleted}})
+		return a.writeJSON([]map[string]any{{"backend": a.be.Name, "queue": a.cfg.Queue, "purged": res.Purged, "missions_marked": res.Marked, "deleted": res.Deleted}})
 	}
 	fmt.Fprintf(a.Out, "purged %d message(s) from %s queue %q; %d waiting mission(s) marked FAILURE\n", res.Purged, a.be.Name, a.cfg.Queue, res.Marked)
 	if res.Deleted {

@@ -52,7 +52,7 @@ func runQueueList(ctx context.Context, a *app) error {
 		return fmt.Errorf("store: %w", err)
 	}
 	if a.json() {
-		return writeJSON(a.Out, ops.Queues(qs))
+		return a.writeJSON(ops.Queues(qs))
 	}
 	if len(qs) == 0 {
 		fmt.Fprintln(a.Err, "no queues yet; launch some missions with 'palantir launch fellowship --wait'")
@@ -125,7 +125,7 @@ func runQueueSwitch(ctx context.Context, a *app, pause bool) error {
 		return fmt.Errorf("store: %w", err)
 	}
 	if a.json() {
-		return writeJSON(a.Out, queueSwitchJSON{Backend: backend, Queue: name, Paused: pause, Changed: changed})
+		return a.writeJSON(queueSwitchJSON{Backend: backend, Queue: name, Paused: pause, Changed: changed})
 	}
 	switch {
 	case pause && changed:

@@ -70,7 +70,7 @@ func runTrace(ctx context.Context, a *app, o traceOptions) error {
 		return err
 	}
 	if a.json() {
-		return writeJSON(a.Out, ops.TraceObjectOf(tr))
+		return a.writeJSON(ops.TraceObjectOf(tr))
 	}
 	m := tr.Mission
 	fmt.Fprintf(a.Out, "mission %s: %s for %s, %s after %d/%d attempt(s), worker %s, score %d\n",

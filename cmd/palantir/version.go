@@ -75,7 +75,7 @@ func newVersionCmd(a *app) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			v := buildVersion()
 			if a.json() {
-				return writeJSON(a.Out, v)
+				return a.writeJSON(v)
 			}
 			_, err := fmt.Fprint(a.Out, v.line())
 			return err
