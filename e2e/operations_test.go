@@ -145,10 +145,11 @@ func TestSchedulesLaunchEachTickOnceOnEveryBackend(t *testing.T) {
 		if len(ms) == 0 {
 			t.Fatal("no mission launched")
 		}
-		_, trace, _ := e.palantir("trace", ms[len(ms)-1].ID, "-o", "json")
-		if !strings.Contains(trace, `"schedule:ravens"`) {
-			t.Errorf("the scheduled mission's trace does not name its schedule: %s", trace)
-		}
+		// Its events are written in batches: wait for them.
+		e.waitFor(10*time.Second, "the scheduled mission's trace naming its schedule", func() bool {
+			_, trace, _ := e.palantir("trace", ms[len(ms)-1].ID, "-o", "json")
+			return strings.Contains(trace, `"schedule:ravens"`)
+		})
 	})
 }
 
@@ -173,28 +174,36 @@ func TestLaunchLaterOnEveryBackend(t *testing.T) {
 		e.waitFor(15*time.Second, ids[0]+" SUCCESS", func() bool {
 			return e.missions("status", ids[0])[0].Status == "SUCCESS"
 		})
-		_, trace, _ := e.palantir("trace", ids[0], "-o", "json")
-		var tr struct {
-			Steps []struct {
-				Event string    `json:"event"`
-				At    time.Time `json:"at"`
-			} `json:"steps"`
-		}
-		if err := json.Unmarshal([]byte(trace), &tr); err != nil {
-			t.Fatalf("trace: %v %s", err, trace)
-		}
-		queued := 0
-		for _, ev := range tr.Steps {
-			if ev.Event != "mission_queued" {
-				continue
+		// The worker writes its events in batches, after the outcome's
+		// own: the queued one may come a moment after SUCCESS.
+		var queuedAt []time.Time
+		var trace string
+		e.waitFor(10*time.Second, "mission_queued in the trace", func() bool {
+			_, trace, _ = e.palantir("trace", ids[0], "-o", "json")
+			var tr struct {
+				Steps []struct {
+					Event string    `json:"event"`
+					At    time.Time `json:"at"`
+				} `json:"steps"`
 			}
-			queued++
-			if ev.At.Before(launched.Add(1400 * time.Millisecond)) {
-				t.Errorf("queued at %v, %v after the launch: before it was due", ev.At, ev.At.Sub(launched))
+			if err := json.Unmarshal([]byte(trace), &tr); err != nil {
+				t.Fatalf("trace: %v %s", err, trace)
 			}
+			queuedAt = nil
+			for _, ev := range tr.Steps {
+				if ev.Event == "mission_queued" {
+					queuedAt = append(queuedAt, ev.At)
+				}
+			}
+			return len(queuedAt) > 0
+		})
+		if len(queuedAt) != 1 {
+			t.Errorf("the trace has %d mission_queued, want 1: %s", len(queuedAt), trace)
 		}
-		if queued != 1 {
-			t.Errorf("the trace has %d mission_queued, want 1: %s", queued, trace)
+		for _, at := range queuedAt {
+			if at.Before(launched.Add(1400 * time.Millisecond)) {
+				t.Errorf("queued at %v, %v after the launch: before it was due", at, at.Sub(launched))
+			}
 		}
 	})
 }
