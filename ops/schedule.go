@@ -19,9 +19,6 @@ type Schedule struct {
 	Request LaunchRequest
 }
 
-// MinEvery bounds how often a schedule may fire.
-const MinEvery = 100 * time.Millisecond
-
 // Scheduler runs schedules. Every process that runs one (each worker and
 // serve with a schedules: section) fires at each tick, and the store
 // lets exactly one of them launch it: a claim on the schedule's key that
