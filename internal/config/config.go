@@ -164,14 +164,8 @@ func Load(fs *pflag.FlagSet, explicitFile string, urls map[string]string) (Confi
 		if err := readFile(v, file, defaults); err != nil {
 			return Config{}, err
 		}
-		raw, err := os.ReadFile(file)
-		if err != nil {
-			return Config{}, fmt.Errorf("%w: config file %s: %v", ErrInvalid, file, err)
-		}
-		if missions, err = parseMissions(raw, file); err != nil {
-			return Config{}, err
-		}
-		if schedules, err = parseSchedules(raw, file, missions); err != nil {
+		var err error
+		if missions, schedules, err = readSections(file); err != nil {
 			return Config{}, err
 		}
 	}

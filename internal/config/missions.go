@@ -39,7 +39,11 @@ func ReadMissions(file string) (mission.Catalog, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: plan file: %v", ErrInvalid, err)
 	}
-	c, err := parseMissions(raw, file)
+	doc, err := document(raw, file)
+	if err != nil {
+		return nil, err
+	}
+	c, err := parseMissions(doc, file)
 	if err == nil && len(c) == 0 {
 		err = fmt.Errorf("%w: plan file %s defines no mission type (want a %s: section; see examples/missions/heist.yaml)", ErrInvalid, file, missionsKey)
 	}
@@ -48,11 +52,11 @@ func ReadMissions(file string) (mission.Catalog, error) {
 
 // parseMissions reads the missions: section of a YAML document, strictly
 // (a misspelt key is an error, not a default), into checked definitions.
-func parseMissions(raw []byte, file string) (mission.Catalog, error) {
+func parseMissions(doc map[string]yaml.Node, file string) (mission.Catalog, error) {
 	bad := func(format string, a ...any) error {
 		return fmt.Errorf("%w: %s: %s: %s", ErrInvalid, file, missionsKey, oneLine(fmt.Errorf(format, a...)))
 	}
-	node, err := section(raw, file, missionsKey, "type names to definitions (see docs/missions.md)")
+	node, err := section(doc, file, missionsKey, "type names to definitions (see docs/missions.md)")
 	if node == nil || err != nil {
 		return nil, err
 	}
@@ -112,14 +116,37 @@ func decodeDefinition(n yaml.Node) (mission.Kind, error) {
 	return k, nil
 }
 
-// section is the mapping under key in a YAML document, nil when the
-// document has none; anything but a mapping is an error saying it must
-// map what want says.
-func section(raw []byte, file, key, want string) (*yaml.Node, error) {
+// readSections reads the config file's missions: and schedules:, the
+// sections viper does not (they are not settings), from one parse.
+func readSections(file string) (mission.Catalog, []Schedule, error) {
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: config file %s: %v", ErrInvalid, file, err)
+	}
+	doc, err := document(raw, file)
+	if err != nil {
+		return nil, nil, err
+	}
+	missions, err := parseMissions(doc, file)
+	if err != nil {
+		return nil, nil, err
+	}
+	schedules, err := parseSchedules(doc, file, missions)
+	return missions, schedules, err
+}
+
+// document is a YAML file's top-level keys, their values unparsed.
+func document(raw []byte, file string) (map[string]yaml.Node, error) {
 	var doc map[string]yaml.Node
 	if err := yaml.Unmarshal(raw, &doc); err != nil {
 		return nil, fmt.Errorf("%w: %s: %s", ErrInvalid, file, oneLine(err))
 	}
+	return doc, nil
+}
+
+// section is the mapping under key in doc, nil when there is none;
+// anything but a mapping is an error saying it must map what want says.
+func section(doc map[string]yaml.Node, file, key, want string) (*yaml.Node, error) {
 	node, ok := doc[key]
 	if !ok {
 		return nil, nil

@@ -50,11 +50,11 @@ type scheduleYAML struct {
 // parseSchedules reads the schedules: section of a YAML document, in the
 // file's order, and checks each launch as launch checks its flags, types
 // being the built-in ones and the file's own.
-func parseSchedules(raw []byte, file string, types mission.Catalog) ([]Schedule, error) {
+func parseSchedules(doc map[string]yaml.Node, file string, types mission.Catalog) ([]Schedule, error) {
 	bad := func(format string, a ...any) error {
 		return fmt.Errorf("%w: %s: %s: %s", ErrInvalid, file, schedulesKey, oneLine(fmt.Errorf(format, a...)))
 	}
-	node, err := section(raw, file, schedulesKey, "schedule names to {every, type, …} (see docs/schedules.md)")
+	node, err := section(doc, file, schedulesKey, "schedule names to {every, type, …} (see docs/schedules.md)")
 	if node == nil || err != nil {
 		return nil, err
 	}
