@@ -1,9 +1,12 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -52,38 +55,51 @@ func (s *Store) QueuePaused(ctx context.Context, backend, queue string) (bool, e
 }
 
 // Queues lists the queues missions were launched on and the paused ones,
-// by backend and name. It counts every mission: a second or so on a
-// store of a million.
+// by backend and name. It counts every mission (one scan): a second or so
+// on a store of a million.
 func (s *Store) Queues(ctx context.Context) ([]QueueInfo, error) {
-	var rows []struct {
-		Backend    string        `db:"backend"`
-		Queue      string        `db:"queue"`
-		Total      int           `db:"total"`
-		Unfinished int           `db:"unfinished"`
-		LastUS     sql.NullInt64 `db:"last_us"`
-		PausedUS   sql.NullInt64 `db:"paused_us"`
+	var counted []struct {
+		Backend    string `db:"backend"`
+		Queue      string `db:"queue"`
+		Total      int    `db:"total"`
+		Unfinished int    `db:"unfinished"`
+		LastUS     int64  `db:"last_us"`
 	}
-	err := s.db.SelectContext(ctx, &rows, `SELECT k.backend, k.queue, COALESCE(m.total, 0) AS total,
-		COALESCE(m.unfinished, 0) AS unfinished, m.last_us, p.paused_us
-	FROM (SELECT backend, queue FROM missions UNION SELECT backend, queue FROM paused_queues) k
-	LEFT JOIN (SELECT backend, queue, COUNT(*) AS total,
+	if err := s.db.SelectContext(ctx, &counted, `SELECT backend, queue, COUNT(*) AS total,
 		SUM(CASE WHEN status IN ('SUCCESS', 'FAILURE') THEN 0 ELSE 1 END) AS unfinished, MAX(created_us) AS last_us
-		FROM missions GROUP BY backend, queue) m ON m.backend = k.backend AND m.queue = k.queue
-	LEFT JOIN paused_queues p ON p.backend = k.backend AND p.queue = k.queue
-	ORDER BY k.backend, k.queue`)
-	if err != nil {
+		FROM missions GROUP BY backend, queue`); err != nil {
 		return nil, err
 	}
-	out := make([]QueueInfo, len(rows))
-	for i, r := range rows {
-		out[i] = QueueInfo{Backend: r.Backend, Queue: r.Queue, Total: r.Total, Unfinished: r.Unfinished,
-			Paused: r.PausedUS.Valid}
-		if r.LastUS.Valid {
-			out[i].LastLaunch = time.UnixMicro(r.LastUS.Int64).UTC()
-		}
-		if r.PausedUS.Valid {
-			out[i].PausedAt = time.UnixMicro(r.PausedUS.Int64).UTC()
-		}
+	var paused []struct {
+		Backend  string `db:"backend"`
+		Queue    string `db:"queue"`
+		PausedUS int64  `db:"paused_us"`
 	}
+	if err := s.db.SelectContext(ctx, &paused, `SELECT backend, queue, paused_us FROM paused_queues`); err != nil {
+		return nil, err
+	}
+	byKey := map[[2]string]*QueueInfo{}
+	at := func(backend, queue string) *QueueInfo {
+		k := [2]string{backend, queue}
+		if byKey[k] == nil {
+			byKey[k] = &QueueInfo{Backend: backend, Queue: queue}
+		}
+		return byKey[k]
+	}
+	for _, r := range counted {
+		q := at(r.Backend, r.Queue)
+		q.Total, q.Unfinished, q.LastLaunch = r.Total, r.Unfinished, time.UnixMicro(r.LastUS).UTC()
+	}
+	for _, r := range paused {
+		q := at(r.Backend, r.Queue)
+		q.Paused, q.PausedAt = true, time.UnixMicro(r.PausedUS).UTC()
+	}
+	out := make([]QueueInfo, 0, len(byKey))
+	for _, q := range byKey {
+		out = append(out, *q)
+	}
+	slices.SortFunc(out, func(a, b QueueInfo) int {
+		return cmp.Or(strings.Compare(a.Backend, b.Backend), strings.Compare(a.Queue, b.Queue))
+	})
 	return out, nil
 }
