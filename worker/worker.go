@@ -349,12 +349,7 @@ var errCancelled = errors.New("cancelled")
 // heartbeat calls it: a cancel is seen within one beat, at the cost of
 // one read a beat while missions run.
 func (w *Worker) stopCancelled(ctx context.Context) {
-	w.mu.Lock()
-	ids := make([]string, 0, len(w.current))
-	for id := range w.current {
-		ids = append(ids, id)
-	}
-	w.mu.Unlock()
+	ids := w.runningIDs()
 	if len(ids) == 0 {
 		return
 	}
@@ -369,7 +364,10 @@ func (w *Worker) stopCancelled(ctx context.Context) {
 	}
 }
 
-func (w *Worker) currentIDs() string {
+func (w *Worker) currentIDs() string { return strings.Join(w.runningIDs(), ",") }
+
+// runningIDs are the ids of the missions in progress, sorted.
+func (w *Worker) runningIDs() []string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	ids := make([]string, 0, len(w.current))
@@ -377,7 +375,7 @@ func (w *Worker) currentIDs() string {
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
-	return strings.Join(ids, ",")
+	return ids
 }
 
 // startHeartbeat beats until the returned stop is called, which writes a
