@@ -58,18 +58,21 @@ func startSchedules(ctx context.Context, a *app, who string, st *store.Store, q 
 	if launched != nil {
 		s.Launched = func(_ string, _ time.Time, ids []string) { launched(ids) }
 	}
-	sctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { s.Run(sctx); close(done) }()
-	return func() { cancel(); <-done }, nil
+	return inBackground(ctx, s.Run), nil
 }
 
 // startDue publishes the queue's missions launched for later as they fall
 // due, until the returned stop is called.
 func startDue(ctx context.Context, a *app, st *store.Store, q backends.Publisher, tel *telemetry.Recorder) (stop func()) {
 	d := &dispatch.Dispatcher{Store: st, Queue: q, Telemetry: tel, Backend: a.be.Name, QueueName: a.cfg.Queue, Log: a.log}
-	dctx, cancel := context.WithCancel(ctx)
+	return inBackground(ctx, func(ctx context.Context) { ops.RunDue(ctx, d, a.log) })
+}
+
+// inBackground runs fn until the returned stop is called, which waits for
+// fn to return. Calling stop again does nothing more.
+func inBackground(ctx context.Context, fn func(context.Context)) (stop func()) {
+	bctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
-	go func() { ops.RunDue(dctx, d, a.log); close(done) }()
+	go func() { fn(bctx); close(done) }()
 	return func() { cancel(); <-done }
 }
