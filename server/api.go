@@ -121,9 +121,7 @@ func (s *Server) launch(w http.ResponseWriter, r *http.Request) {
 	l.Skipped = func(ops.Skip) { skipped++ }
 	err := l.Launch(r.Context(), req, func(chunk []string) error {
 		ids = append(ids, chunk...)
-		if s.cfg.QueueInProcess {
-			s.mine.add(chunk)
-		}
+		s.Launched(chunk)
 		return nil
 	})
 	if err != nil {
@@ -341,9 +339,7 @@ func (s *Server) replay(w http.ResponseWriter, r *http.Request) {
 	if replayed == nil {
 		replayed = []string{}
 	}
-	if s.cfg.QueueInProcess {
-		s.mine.add(replayed)
-	}
+	s.Launched(replayed)
 	writeJSON(w, http.StatusOK, replayedJSON{Replayed: replayed})
 }
 

@@ -119,8 +119,9 @@ func (s *Server) observe(e telemetry.Event) {
 // what is lost when the process stops.
 func (s *Server) Unfinished() []string { return s.mine.list() }
 
-// Launched tells the server of missions this process launched besides its
-// API (serve's schedules), so that Unfinished counts them too.
+// Launched tells the server of missions this process launched or
+// replayed (through the API, or serve's schedules): on an in-process
+// queue, Unfinished counts them until they end.
 func (s *Server) Launched(ids []string) {
 	if s.cfg.QueueInProcess {
 		s.mine.add(ids)
