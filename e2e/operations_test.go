@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -204,6 +206,66 @@ func TestLaunchLaterOnEveryBackend(t *testing.T) {
 			if at.Before(launched.Add(1400 * time.Millisecond)) {
 				t.Errorf("queued at %v, %v after the launch: before it was due", at, at.Sub(launched))
 			}
+		}
+	})
+}
+
+// TestWorkerOfTwoQueuesOnEveryBackend: a worker process of one slot
+// consuming `--queue HIGH,LOW`, started onto two full queues, runs every
+// mission of the first before the second's (but one, which may take the
+// slot before the first queue's deliveries arrive), and records each on
+// its own queue.
+func TestWorkerOfTwoQueuesOnEveryBackend(t *testing.T) {
+	forEach(t, func(t *testing.T, e *env) {
+		low := e.queue + "-low"
+		if b, _ := registry.Resolve(e.backend); b.URL != nil {
+			url := e.url()
+			t.Cleanup(func() { removeQueue(t, e.backend, url, low) })
+		}
+		lows := e.launch("raven", "--count", "4", "--speed", "20", "--fail-rate", "0", "--queue", low)
+		highs := e.launch("raven", "--count", "4", "--speed", "20", "--fail-rate", "0")
+		e.startWorker("eagle1", "--queue", e.queue+","+low, "-c", "1")
+		all := append(append([]string{}, highs...), lows...)
+		var objs []struct {
+			ID        string    `json:"id"`
+			Queue     string    `json:"queue"`
+			Status    string    `json:"status"`
+			StartedAt time.Time `json:"started_at"`
+		}
+		e.waitFor(30*time.Second, "the eight SUCCESS", func() bool {
+			_, out, _ := e.palantir(append([]string{"status", "-o", "json"}, all...)...)
+			objs = objs[:0]
+			if json.Unmarshal([]byte(out), &objs) != nil {
+				return false
+			}
+			for _, o := range objs {
+				if o.Status != "SUCCESS" {
+					return false
+				}
+			}
+			return len(objs) == 8
+		})
+		sort.Slice(objs, func(i, j int) bool { return objs[i].StartedAt.Before(objs[j].StartedAt) })
+		var order []string
+		lowsFirst := 0
+		for i, o := range objs {
+			order = append(order, o.Queue)
+			if i < 5 && o.Queue == low {
+				lowsFirst++
+			}
+			want := e.queue
+			if slices.Contains(lows, o.ID) {
+				want = low
+			}
+			if o.Queue != want {
+				t.Errorf("%s recorded on queue %q, want %q", o.ID, o.Queue, want)
+			}
+		}
+		if lowsFirst > 1 {
+			t.Errorf("%d missions of the second queue among the first 5 started, want at most 1: %v\n%s", lowsFirst, order, e.workerLog("eagle1"))
+		}
+		if log := e.workerLog("eagle1"); !strings.Contains(log, "strict priority") {
+			t.Errorf("the worker did not say how it shares its slots:\n%s", log)
 		}
 	})
 }

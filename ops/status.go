@@ -95,11 +95,23 @@ func LiveWorkers(ctx context.Context, st *store.Store, now time.Time, backend, q
 	}
 	var live []store.Worker
 	for _, w := range all {
-		if w.StoppedAt.IsZero() && w.Backend == backend && w.Queue == queue {
+		if w.StoppedAt.IsZero() && w.Backend == backend && Consumes(w.Queue, queue) {
 			live = append(live, w)
 		}
 	}
 	return live, nil
+}
+
+// Consumes reports whether a worker whose heartbeat names its queues
+// list ("a", or "a,b" and "a=3,b=1" for a worker of several) takes
+// queue's missions.
+func Consumes(list, queue string) bool {
+	for part := range strings.SplitSeq(list, ",") {
+		if name, _, _ := strings.Cut(part, "="); name == queue {
+			return true
+		}
+	}
+	return false
 }
 
 // Namesakes are the live workers (beating within LiveWindow before now,

@@ -103,3 +103,21 @@ func TestNamesakes(t *testing.T) {
 		})
 	}
 }
+
+func TestConsumesReadsAWorkersQueueList(t *testing.T) {
+	for _, tt := range []struct {
+		list, queue string
+		want        bool
+	}{
+		{"missions", "missions", true},
+		{"missions", "mission", false},
+		{"high,low", "low", true},
+		{"high=3,low=1", "high", true},
+		{"high=3,low=1", "low=1", false},
+		{"high,low", "high,low", false},
+	} {
+		if got := ops.Consumes(tt.list, tt.queue); got != tt.want {
+			t.Errorf("Consumes(%q, %q) = %v, want %v", tt.list, tt.queue, got, tt.want)
+		}
+	}
+}

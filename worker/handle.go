@@ -17,9 +17,9 @@ import (
 // handle takes one delivery to its outcome. It never returns an error:
 // whatever happens, the delivery is settled or left for redelivery, and the
 // worker carries on.
-func (w *Worker) handle(stop, ctx context.Context, d backends.Delivery) {
+func (w *Worker) handle(stop, ctx context.Context, f *feed, d backends.Delivery) {
 	taken := time.Now()
-	result := w.run(stop, ctx, d)
+	result := w.run(stop, ctx, f, d)
 	if result == Released {
 		w.released.Add(1)
 	}
@@ -31,7 +31,7 @@ func (w *Worker) handle(stop, ctx context.Context, d backends.Delivery) {
 // run handles the delivery and says what became of it. ctx is the work's
 // context (it outlives stop by the shutdown timeout); stop ends when the
 // worker is told to stop taking work.
-func (w *Worker) run(stop, ctx context.Context, d backends.Delivery) Result {
+func (w *Worker) run(stop, ctx context.Context, f *feed, d backends.Delivery) Result {
 	rec := d.Received()
 	if n := len(rec.Body); n > w.cfg.MaxMessageBytes {
 		return w.deadLetterUnread(ctx, d, fmt.Sprintf("message of %d bytes is over the limit of %d (max_message_size)", n, w.cfg.MaxMessageBytes))
@@ -49,7 +49,7 @@ func (w *Worker) run(stop, ctx context.Context, d backends.Delivery) Result {
 		reason := fmt.Sprintf("delivered %d times without an outcome (max_deliveries %d)", rec.Deliveries, w.cfg.MaxDeliveries)
 		return w.giveUp(ctx, d, o, rec.Attempt, reason, reason)
 	}
-	r := w.inSlot(stop, lease.ctx, o, rec)
+	r := w.inSlot(stop, lease.ctx, f, o, rec)
 	// The outcome is persisted and settled outside the slot: while this
 	// mission waits for its commit, another executes.
 	switch {
@@ -98,19 +98,14 @@ type slotResult struct {
 // and runs it. A delivery held beyond the slots (Prefetch > Concurrency)
 // is recorded only once it has one, so until it really starts the store
 // shows it QUEUED, not STARTED.
-func (w *Worker) inSlot(stop, ctx context.Context, o mission.Order, rec backends.Received) slotResult {
-	if !w.paused.pass(stop) {
+func (w *Worker) inSlot(stop, ctx context.Context, f *feed, o mission.Order, rec backends.Received) slotResult {
+	if !f.paused.pass(stop) || !w.slots.acquire(stop, f.index) {
 		return slotResult{noSlot: true}
 	}
-	select {
-	case w.slots <- struct{}{}:
-	case <-stop.Done():
-		return slotResult{noSlot: true}
-	}
-	defer func() { <-w.slots }()
+	defer w.slots.release()
 	var verdict store.Begin
 	err := w.write(stop, ctx, "begin", func(ctx context.Context) (err error) {
-		verdict, err = w.st.BeginAttempt(ctx, o, w.cfg.Backend, w.cfg.Queue, rec.Attempt, w.cfg.Name, time.Now())
+		verdict, err = w.st.BeginAttempt(ctx, o, w.cfg.Backend, f.Queue, rec.Attempt, w.cfg.Name, time.Now())
 		return err
 	})
 	if err != nil || verdict != store.Proceed {

@@ -50,17 +50,19 @@ func (g *gate) pass(stop context.Context) bool {
 	}
 }
 
-// checkPaused reads whether the queue is paused, shuts or opens the gate,
-// and says so when that changes.
+// checkPaused reads whether each queue is paused, shuts or opens its
+// gate, and says so when that changes.
 func (w *Worker) checkPaused(ctx context.Context) {
-	paused, err := w.st.QueuePaused(ctx, w.cfg.Backend, w.cfg.Queue)
-	w.noted("pause check", err)
-	if err != nil || !w.paused.set(paused) {
-		return
-	}
-	if paused {
-		w.log.Warn("queue paused: taking no new missions until 'palantir queue resume'", "queue", w.cfg.Queue)
-	} else {
-		w.log.Warn("queue resumed: taking missions again", "queue", w.cfg.Queue)
+	for _, f := range w.feeds {
+		paused, err := w.st.QueuePaused(ctx, w.cfg.Backend, f.Queue)
+		w.noted("pause check", err)
+		if err != nil || !f.paused.set(paused) {
+			continue
+		}
+		if paused {
+			w.log.Warn("queue paused: taking no new missions from it until 'palantir queue resume'", "queue", f.Queue)
+		} else {
+			w.log.Warn("queue resumed: taking missions again", "queue", f.Queue)
+		}
 	}
 }

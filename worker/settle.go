@@ -22,11 +22,12 @@ type sharer interface {
 	Shares(ctx context.Context, q any) backends.TxQueue
 }
 
-// settlesInStore reports whether this worker's queue is kept in its
-// store's database, and says so once.
+// settlesInStore reports whether this worker's queues are kept in its
+// store's database (all of them or none: they are of one backend), and
+// says so once.
 func (w *Worker) settlesInStore(ctx context.Context) bool {
 	s, ok := w.st.(sharer)
-	if !ok || s.Shares(ctx, w.sub) == nil {
+	if !ok || s.Shares(ctx, w.feeds[0].Sub) == nil {
 		return false
 	}
 	w.log.Info("the queue is in the store's database: each outcome commits with its ack in one transaction")

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -44,7 +46,8 @@ type Config struct {
 	// [Concurrency]. Raising it lets one store commit and one broker round
 	// trip serve many missions (short missions go much faster), at the
 	// price of fair dispatch: a long mission may wait here behind another
-	// while a different worker idles.
+	// while a different worker idles. A worker of several queues holds
+	// this many of each, and at least 2×Concurrency+1 (NewFeeds).
 	Prefetch int
 	// MaxMissions stops the worker after it has settled this many
 	// deliveries (0: never).
@@ -143,29 +146,46 @@ func (c *Config) defaults() {
 // and RabbitMQ's basic.qos takes a 16-bit count.
 const MaxPrefetch = 65535
 
-// Worker consumes one queue. Create it with New; Run it once.
+// Feed is one queue of the several a worker may consume (NewFeeds).
+type Feed struct {
+	Queue string
+	Sub   backends.Subscriber
+	// Weight is the queue's share of the execution slots when several
+	// queues have deliveries waiting for one. With every weight 0 the
+	// order of the feeds is a strict priority: the first queue's
+	// deliveries always go first.
+	Weight int
+}
+
+// feed is a Feed as the worker runs it.
+type feed struct {
+	Feed
+	index int
+	// paused holds deliveries before their slot while the queue is
+	// paused (read from the store every heartbeat).
+	paused gate
+}
+
+// Worker consumes one queue, or several with priorities. Create it with
+// New or NewFeeds; Run it once.
 type Worker struct {
-	cfg  Config
-	sub  backends.Subscriber
-	st   Store
-	tel  *telemetry.Recorder
-	log  *slog.Logger
-	self string // telemetry service name
+	cfg   Config
+	feeds []*feed
+	st    Store
+	tel   *telemetry.Recorder
+	log   *slog.Logger
+	self  string // telemetry service name
 
 	taken     atomic.Int64 // deliveries reserved against MaxMissions
 	processed atomic.Int64
 	released  atomic.Int64
 	started   time.Time
 
-	slots  chan struct{} // one token per mission executing
+	slots  *slots // one per mission executing
 	health *health
-	// inTx: the queue lives in the store's database, and each outcome
+	// inTx: the queues live in the store's database, and each outcome
 	// commits with its message's settlement (settle.go).
 	inTx bool
-
-	// paused holds deliveries before their slot while the queue is
-	// paused (read from the store every heartbeat).
-	paused gate
 
 	mu sync.Mutex
 	// current are the missions in progress, each with what stops it when
@@ -197,12 +217,60 @@ func (w *Worker) Running() int {
 	return len(w.current)
 }
 
-// New returns a worker that takes deliveries from sub.
+// New returns a worker that takes deliveries from sub, cfg.Queue's.
 func New(cfg Config, sub backends.Subscriber, st Store, tel *telemetry.Recorder) *Worker {
+	return NewFeeds(cfg, []Feed{{Queue: cfg.Queue, Sub: sub}}, st, tel)
+}
+
+// NewFeeds returns a worker that consumes several queues of one backend
+// (at least one), sharing its execution slots between them by their
+// priority (Feed.Weight). It holds up to Prefetch deliveries of each
+// queue; those waiting for a slot keep their leases. cfg.Queue is
+// ignored: the worker calls itself a worker of QueueList(feeds).
+func NewFeeds(cfg Config, feeds []Feed, st Store, tel *telemetry.Recorder) *Worker {
+	if len(feeds) > 1 {
+		// A slot freed by a queue's mission goes to whoever waits for it
+		// then. With no more deliveries of a queue than slots, the one
+		// that just finished would still be settling, not waiting, and
+		// the slot would go to a lower queue every time; with as many
+		// again and one, it has the length of a mission or more to come
+		// back.
+		cfg.Prefetch = max(cfg.Prefetch, 2*max(cfg.Concurrency, 1)+1)
+	}
 	cfg.defaults()
-	return &Worker{cfg: cfg, sub: sub, st: st, tel: tel, log: cfg.Logger.With("worker", cfg.Name),
-		self: telemetry.Worker(cfg.Name), current: map[string]context.CancelCauseFunc{}, slots: make(chan struct{}, cfg.Concurrency),
+	cfg.Queue = QueueList(feeds)
+	w := &Worker{cfg: cfg, st: st, tel: tel, log: cfg.Logger.With("worker", cfg.Name),
+		self: telemetry.Worker(cfg.Name), current: map[string]context.CancelCauseFunc{},
 		health: newHealth(cfg.Logger.With("worker", cfg.Name))}
+	var weights []int
+	for i, f := range feeds {
+		w.feeds = append(w.feeds, &feed{Feed: f, index: i})
+		if f.Weight > 0 {
+			weights = make([]int, len(feeds))
+		}
+	}
+	if weights != nil {
+		for i, f := range feeds {
+			weights[i] = max(f.Weight, 1)
+		}
+	}
+	w.slots = newSlots(cfg.Concurrency, len(feeds), weights)
+	return w
+}
+
+// QueueList names the feeds' queues as the worker's heartbeat does, and
+// as `worker --queue` takes them: "a,b" in priority order, or with
+// weights "a=3,b=1".
+func QueueList(feeds []Feed) string {
+	weighted := slices.ContainsFunc(feeds, func(f Feed) bool { return f.Weight > 0 })
+	parts := make([]string, len(feeds))
+	for i, f := range feeds {
+		parts[i] = f.Queue
+		if weighted {
+			parts[i] += "=" + strconv.Itoa(max(f.Weight, 1))
+		}
+	}
+	return strings.Join(parts, ",")
 }
 
 // Processed is how many deliveries the worker has handled, released ones
@@ -217,14 +285,18 @@ func (w *Worker) Released() int64 { return w.released.Load() }
 // the worker could not start or the broker failed for good.
 func (w *Worker) Run(ctx context.Context) error {
 	w.started = time.Now()
-	cons, err := w.subscribe(ctx)
-	if err != nil {
-		return fmt.Errorf("worker %s: subscribe: %w", w.cfg.Name, err)
+	conss := make([]backends.Consumer, len(w.feeds))
+	for i, f := range w.feeds {
+		cons, err := w.subscribe(ctx, f)
+		if err != nil {
+			return fmt.Errorf("worker %s: subscribe to %s: %w", w.cfg.Name, f.Queue, err)
+		}
+		if cons == nil {
+			return nil // stopped while waiting for the broker
+		}
+		defer cons.Close()
+		conss[i] = cons
 	}
-	if cons == nil {
-		return nil // stopped while waiting for the broker
-	}
-	defer cons.Close()
 	w.inTx = w.settlesInStore(ctx)
 
 	// work outlives ctx by ShutdownTimeout, so in-flight missions can finish.
@@ -245,14 +317,16 @@ func (w *Worker) Run(ctx context.Context) error {
 	hbDone := w.startHeartbeat(work)
 	// One goroutine per delivery the worker may hold; the slots bound how
 	// many of them execute at once.
-	errs := make(chan error, w.cfg.Prefetch)
+	errs := make(chan error, w.cfg.Prefetch*len(w.feeds))
 	var wg sync.WaitGroup
-	for range w.cfg.Prefetch {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs <- w.loop(ctx, work, cons)
-		}()
+	for i, f := range w.feeds {
+		for range w.cfg.Prefetch {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs <- w.loop(ctx, work, f, conss[i])
+			}()
+		}
 	}
 	wg.Wait()
 	close(errs)
@@ -271,10 +345,10 @@ func (w *Worker) Run(ctx context.Context) error {
 // waited for as loop waits for one that goes away: said at each try, the
 // delay growing to 10 s. It returns a nil consumer and no error when ctx
 // ends first.
-func (w *Worker) subscribe(ctx context.Context) (backends.Consumer, error) {
+func (w *Worker) subscribe(ctx context.Context, f *feed) (backends.Consumer, error) {
 	backoff := time.Duration(0)
 	for {
-		cons, err := w.sub.Subscribe(ctx, backends.ConsumerOptions{Name: w.cfg.Name, Prefetch: w.cfg.Prefetch})
+		cons, err := f.Sub.Subscribe(ctx, backends.ConsumerOptions{Name: w.cfg.Name, Prefetch: w.cfg.Prefetch})
 		if err == nil || !errors.Is(err, backends.ErrUnreachable) || ctx.Err() != nil {
 			return cons, err
 		}
@@ -300,7 +374,7 @@ func (w *Worker) brokerError(err error, after time.Duration) time.Duration {
 // loop receives and handles deliveries one at a time. A broker that goes
 // away while the worker runs is waited for (the backends reconnect): a
 // restart of Redis or RabbitMQ must not take the workers down with it.
-func (w *Worker) loop(ctx, work context.Context, cons backends.Consumer) error {
+func (w *Worker) loop(ctx, work context.Context, f *feed, cons backends.Consumer) error {
 	backoff := time.Duration(0)
 	for ctx.Err() == nil {
 		// No new work while the store is away: what was taken is held.
@@ -325,7 +399,7 @@ func (w *Worker) loop(ctx, work context.Context, cons backends.Consumer) error {
 			continue
 		}
 		backoff = 0
-		w.handle(ctx, work, d)
+		w.handle(ctx, work, f, d)
 		w.processed.Add(1)
 	}
 	return nil

@@ -52,6 +52,10 @@ type app struct {
 	args []string
 	q    backends.Queue
 	be   backends.Backend
+	// queues are the worker's queues when --queue lists several; cfg.Queue
+	// is then the first. others are the queues opened beside q for them.
+	queues []config.QueueWeight
+	others []backends.Queue
 
 	// compactJSON: print JSON documents on one line each (streams).
 	compactJSON bool
@@ -72,11 +76,18 @@ func newApp(io streams) *app {
 		notes: &notes{raw: io.Err}}
 }
 
-func (a *app) configure(cfg config.Config) error {
+func (a *app) configure(cfg config.Config, command string) error {
 	be, err := a.registry.Resolve(cfg.Backend)
 	if err != nil {
 		return fmt.Errorf("%w (set by %s)", err, cfg.Source("backend"))
 	}
+	if a.queues, err = cfg.Queues(); err != nil {
+		return err // Load validated it
+	}
+	if len(a.queues) > 1 && command != "worker" {
+		return usageErr("--queue %s (%s): only a worker consumes several queues; %s takes one", cfg.Queue, cfg.Source("queue"), command)
+	}
+	cfg.Queue = a.queues[0].Name
 	a.cfg, a.be = cfg, be
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.LogLevel))
@@ -207,6 +218,25 @@ func (a *app) Queue(ctx context.Context) (backends.Queue, error) {
 	return q, nil
 }
 
+// QueueNamed opens another queue of the backend, beside Queue's (a
+// worker of several queues); Close closes it.
+func (a *app) QueueNamed(ctx context.Context, name string) (backends.Queue, error) {
+	if name == a.cfg.Queue {
+		return a.Queue(ctx)
+	}
+	cfg, err := a.backendConfig()
+	if err != nil {
+		return nil, redactErr(err)
+	}
+	cfg.Queue, cfg.DeadLetters = name, lazyBook{a}
+	q, err := a.be.Open(ctx, cfg)
+	if err != nil {
+		return nil, redactErr(err)
+	}
+	a.others = append(a.others, q)
+	return q, nil
+}
+
 // InspectQueue is Queue for commands that only look (status, doctor,
 // dlq list): it creates nothing on the broker, and its Stats say
 // backends.ErrNoQueue for a queue the broker does not have.
@@ -238,6 +268,10 @@ func (a *app) Close() {
 		a.q.Close()
 		a.q = nil
 	}
+	for _, q := range a.others {
+		q.Close()
+	}
+	a.others = nil
 	a.stMu.Lock()
 	defer a.stMu.Unlock()
 	if a.st != nil {

@@ -90,7 +90,7 @@ func walk(c *cobra.Command, fn func(*cobra.Command)) {
 // nothing: a shell has nowhere to show them.
 func (a *app) completeIDs(cmd *cobra.Command, configFile, prefix string, list func(context.Context, *app) ([]string, error)) []string {
 	cfg, err := config.Load(cmd.Flags(), configFile, urlDefaults(a.registry))
-	if err != nil || a.configure(cfg) != nil {
+	if err != nil || a.configure(cfg, cmd.Name()) != nil {
 		return nil
 	}
 	defer a.Close()

@@ -26,7 +26,7 @@ func parseOn(t *testing.T, backend string, build func(a *app) *cobra.Command, ar
 	t.Helper()
 	a := newApp(streams{In: strings.NewReader(""), Out: &bytes.Buffer{}, Err: &bytes.Buffer{}})
 	cfg := config.Config{Backend: backend, Queue: "missions", Output: "table", LogLevel: "warn", Lease: 30e9, Store: "x.db"}
-	if err := a.configure(cfg); err != nil {
+	if err := a.configure(cfg, "launch"); err != nil {
 		t.Fatal(err)
 	}
 	cmd := build(a)

@@ -254,7 +254,7 @@ func runLaunch(ctx context.Context, a *app, o launchOptions) error {
 	}
 	var final []store.Mission
 	if embedded {
-		stopDue := startDue(ctx, a, st, q, tel)
+		stopDue := startDue(ctx, a, st, a.cfg.Queue, q, tel)
 		defer stopDue()
 		final, err = runEmbedded(ctx, a, q, st, tel, o.Workers, ids)
 	} else {

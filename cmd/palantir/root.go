@@ -43,7 +43,7 @@ or ./palantir.yaml; see config.example.yaml), then defaults.`,
 				err = checkOutputFormat(cmd, cfg.Output)
 			}
 			if err == nil {
-				err = a.configure(cfg)
+				err = a.configure(cfg, cmd.Name())
 			}
 			if err != nil && cmd.Name() == "doctor" {
 				// doctor's first check is the configuration itself.

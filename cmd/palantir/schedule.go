@@ -63,8 +63,8 @@ func startSchedules(ctx context.Context, a *app, who string, st *store.Store, q 
 
 // startDue publishes the queue's missions launched for later as they fall
 // due, until the returned stop is called.
-func startDue(ctx context.Context, a *app, st *store.Store, q backends.Publisher, tel *telemetry.Recorder) (stop func()) {
-	d := &dispatch.Dispatcher{Store: st, Queue: q, Telemetry: tel, Backend: a.be.Name, QueueName: a.cfg.Queue, Log: a.log}
+func startDue(ctx context.Context, a *app, st *store.Store, queue string, q backends.Publisher, tel *telemetry.Recorder) (stop func()) {
+	d := &dispatch.Dispatcher{Store: st, Queue: q, Telemetry: tel, Backend: a.be.Name, QueueName: queue, Log: a.log}
 	return inBackground(ctx, func(ctx context.Context) { ops.RunDue(ctx, d, a.log) })
 }
 

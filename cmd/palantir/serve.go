@@ -137,7 +137,7 @@ func runServe(ctx context.Context, a *app, o serveOptions) error {
 		return err
 	}
 	defer stopSchedules()
-	stopDue := startDue(ctx, a, st, q, tel)
+	stopDue := startDue(ctx, a, st, a.cfg.Queue, q, tel)
 	defer stopDue()
 	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
 	pollDone := make(chan struct{})

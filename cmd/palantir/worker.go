@@ -66,6 +66,17 @@ ones wait for a free slot, or for their outcome to be committed before the
 ack, so that one store commit and one broker round trip serve many short
 missions (what 'palantir bench' does).
 
+--queue may list several queues of the backend: the worker consumes them
+all and shares its --concurrency slots between them. In strict priority
+order (--queue high,low) a free slot goes to the first queue in the list
+that has a mission waiting, so the second runs only while the first is
+empty; with weights (--queue high=3,low=1) the queues that have missions
+waiting share the slots in proportion, so none starves. The worker holds
+up to --prefetch missions of each queue (at least twice --concurrency and
+one, so that a higher queue has one waiting when a slot comes free); those
+waiting keep their leases. Each mission is recorded on its own queue;
+schedules launch onto the first.
+
 The inproc backend lives inside one process, so there is nothing for a
 separate worker to share: use --backend redis or rabbitmq, or let
 'palantir launch' run its embedded workers.
@@ -77,11 +88,16 @@ EXIT STATUS
 		Example: `  palantir worker --backend redis --name eagle1
   palantir worker --backend rabbitmq --name eagle2 --concurrency 4
   palantir worker --backend redis --max-missions 10   # stop after ten
-  palantir worker --backend redis -c 4 --prefetch 64  # many short missions`,
+  palantir worker --backend redis -c 4 --prefetch 64  # many short missions
+  palantir worker --backend redis --queue urgent,missions       # urgent first
+  palantir worker --backend redis --queue urgent=3,missions=1   # 3 slots in 4`,
 		Args: argsUsage(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if o.Prefetch == 0 {
 				o.Prefetch = o.Concurrency
+			}
+			if len(a.queues) > 1 {
+				o.Prefetch = max(o.Prefetch, 2*o.Concurrency+1) // what worker.NewFeeds needs
 			}
 			if o.MetricsAddr != "" {
 				o.Token = os.Getenv("PALANTIR_TOKEN")
@@ -102,7 +118,7 @@ EXIT STATUS
 	f := cmd.Flags()
 	f.StringVar(&o.Name, "name", "", "worker name shown in status and history (default HOST-PID)")
 	f.IntVarP(&o.Concurrency, "concurrency", "c", 1, "missions executed at once")
-	f.IntVar(&o.Prefetch, "prefetch", 0, "deliveries held unsettled at once, executing or waiting (0: the same as --concurrency)")
+	f.IntVar(&o.Prefetch, "prefetch", 0, "deliveries held unsettled at once, executing or waiting, per queue (0: the same as --concurrency; with several queues at least 2×concurrency+1)")
 	f.IntVar(&o.MaxMissions, "max-missions", 0, "exit after this many missions (0: run until stopped)")
 	f.BoolVarP(&o.Quiet, "quiet", "q", false, "do not print each mission event on stderr")
 	f.StringVar(&o.MetricsAddr, "metrics-addr", "", "serve this worker's Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9101; beyond loopback only with $PALANTIR_TOKEN)")
@@ -133,6 +149,10 @@ func runWorker(ctx context.Context, a *app, o workerOptions) error {
 	if err != nil {
 		return err
 	}
+	feeds, queues, err := workerFeeds(ctx, a)
+	if err != nil {
+		return err
+	}
 	tel := telemetry.NewRecorder(st, a.log)
 	if !o.Quiet {
 		tel.Echo = func(e telemetry.Event) {
@@ -150,8 +170,8 @@ func runWorker(ctx context.Context, a *app, o workerOptions) error {
 		}
 		defer stop()
 	}
-	fmt.Fprintf(a.Err, "worker %s: consuming %s queue %q (concurrency %d, prefetch %d, lease %v); store %s %s. Ctrl-C to stop.\n",
-		o.Name, a.be.Name, a.cfg.Queue, o.Concurrency, o.Prefetch, a.cfg.Lease, st.Driver(), st.Location())
+	fmt.Fprintf(a.Err, "worker %s: consuming %s %s (concurrency %d, prefetch %d, lease %v); store %s %s. Ctrl-C to stop.\n",
+		o.Name, a.be.Name, describeQueues(feeds), o.Concurrency, o.Prefetch, a.cfg.Lease, st.Driver(), st.Location())
 	warnDuplicateName(ctx, a, st, o.Name)
 	if st.Shares(ctx, q) != nil {
 		fmt.Fprintf(a.Err, "worker %s: the queue is in the store's database: each outcome commits with its ack, in one transaction.\n", o.Name)
@@ -159,24 +179,54 @@ func runWorker(ctx context.Context, a *app, o workerOptions) error {
 	if a.be.Networked && st.Local() {
 		fmt.Fprintf(a.Err, "warning: the store is a local SQLite file; workers on other machines will not share it (use --store postgres://…)\n")
 	}
-	w := worker.New(worker.Config{Name: o.Name, Concurrency: o.Concurrency, Prefetch: o.Prefetch, MaxMissions: o.MaxMissions,
-		Lease: a.cfg.Lease, ShutdownTimeout: a.cfg.ShutdownTimeout, Backend: a.be.Name, Queue: a.cfg.Queue,
+	w := worker.NewFeeds(worker.Config{Name: o.Name, Concurrency: o.Concurrency, Prefetch: o.Prefetch, MaxMissions: o.MaxMissions,
+		Lease: a.cfg.Lease, ShutdownTimeout: a.cfg.ShutdownTimeout, Backend: a.be.Name,
 		MaxMessageBytes: a.cfg.MaxMessageBytes(), MaxDeliveries: a.cfg.MaxDeliveries,
 		Logger: a.log, OnBrokerError: func(err error, retryIn time.Duration) {
 			fmt.Fprintf(a.Err, "%s worker %s: %s; retrying in %v\n", a.now().Format("15:04:05.000"), o.Name, backends.RedactText(err.Error()), retryIn)
-		}}, q, st, tel)
+		}}, feeds, st, tel)
 	stopSchedules, err := startSchedules(ctx, a, "worker "+o.Name, st, q, tel, nil)
 	if err != nil {
 		return err
 	}
 	defer stopSchedules()
-	defer startDue(ctx, a, st, q, tel)()
+	for i, f := range feeds {
+		defer startDue(ctx, a, st, f.Queue, queues[i], tel)()
+	}
 	start := a.now()
 	defer onSignals(ctx, a, o.Name, w)()
 	err = w.Run(ctx)
 	fmt.Fprintf(a.Err, "worker %s: stopped after %v: %d mission(s) handled, %d returned unfinished to the queue\n",
 		o.Name, a.now().Sub(start).Round(time.Millisecond), w.Processed()-w.Released(), w.Released())
 	return err
+}
+
+// workerFeeds opens the queues --queue lists, in its order.
+func workerFeeds(ctx context.Context, a *app) ([]worker.Feed, []backends.Queue, error) {
+	var feeds []worker.Feed
+	var queues []backends.Queue
+	for _, qw := range a.queues {
+		q, err := a.QueueNamed(ctx, qw.Name)
+		if err != nil {
+			return nil, nil, err
+		}
+		feeds = append(feeds, worker.Feed{Queue: qw.Name, Sub: q, Weight: qw.Weight})
+		queues = append(queues, q)
+	}
+	return feeds, queues, nil
+}
+
+// describeQueues says which queues a worker consumes, and how it chooses
+// between them.
+func describeQueues(feeds []worker.Feed) string {
+	if len(feeds) == 1 {
+		return fmt.Sprintf("queue %q", feeds[0].Queue)
+	}
+	list := worker.QueueList(feeds)
+	if strings.Contains(list, "=") {
+		return fmt.Sprintf("queues %s (a free slot goes to a waiting mission of each queue in proportion to its weight)", list)
+	}
+	return fmt.Sprintf("queues %s (strict priority: a free slot goes to the first queue in this order that has a mission waiting)", list)
 }
 
 // warnDuplicateName warns when a live worker already uses name: two

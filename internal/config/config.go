@@ -244,8 +244,6 @@ func (c Config) Validate() error {
 	switch {
 	case strings.TrimSpace(c.Backend) == "":
 		return bad("backend", "empty (a backend name or a broker URL; palantir --help lists them)")
-	case !queueName.MatchString(c.Queue):
-		return bad("queue", "%q: use letters, digits, '.', '_' and '-', starting with a letter or digit", c.Queue)
 	case !slices.Contains([]string{"table", "json", "markdown"}, c.Output):
 		// markdown is for bench only; the command line rejects it elsewhere.
 		return bad("output", "%q (known: table, json, markdown)", c.Output)
@@ -257,6 +255,9 @@ func (c Config) Validate() error {
 		return bad("shutdown_timeout", "%v is negative", c.ShutdownTimeout)
 	case c.MaxDeliveries < 1 || c.MaxDeliveries > 1000:
 		return bad("max_deliveries", "%d (between 1 and 1000)", c.MaxDeliveries)
+	}
+	if _, err := c.Queues(); err != nil {
+		return bad("queue", "%v", err)
 	}
 	if n, err := humanize.ParseBytes(c.MaxMessageSize); err != nil || n < minMessageSize || n > maxMessageSize {
 		return bad("max_message_size", "%q (a size between 1KiB and 64MiB, e.g. 256KiB)", c.MaxMessageSize)

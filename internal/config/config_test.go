@@ -289,3 +289,32 @@ func TestSourceNamesWhatSetTheKey(t *testing.T) {
 		t.Errorf("a bad lease in the file: %v, want it to name the file's key alone", err)
 	}
 }
+
+func TestQueueLists(t *testing.T) {
+	tests := []struct {
+		queue, want, err string
+	}{
+		{"missions", "[{missions 0}]", ""},
+		{"high,low", "[{high 0} {low 0}]", ""},
+		{"high=3,low", "[{high 3} {low 1}]", ""},
+		{"high=3, low=1", "[{high 3} {low 1}]", ""},
+		{"a,a", "", "listed twice"},
+		{"a=0,b", "", "weight"},
+		{"a=x", "", "weight"},
+		{"a=1001", "", "weight"},
+		{"a,,b", "", "letters"},
+		{"has space", "", "letters"},
+	}
+	for _, tt := range tests {
+		qs, err := Config{Queue: tt.queue}.Queues()
+		if tt.err != "" {
+			if err == nil || !contains(err.Error(), tt.err) {
+				t.Errorf("%q: err %v, want one saying %q", tt.queue, err, tt.err)
+			}
+			continue
+		}
+		if got := fmt.Sprint(qs); err != nil || got != tt.want {
+			t.Errorf("%q: %s, %v; want %s", tt.queue, got, err, tt.want)
+		}
+	}
+}
