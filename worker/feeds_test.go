@@ -111,4 +111,3 @@ func TestPausingOneQueueOfAWorkerLeavesTheOther(t *testing.T) {
 		t.Fatalf("low0 is %s, want QUEUED while its queue is paused", m.Status)
 	}
 }
-
