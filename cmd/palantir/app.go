@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"text/template"
 	"time"
 
 	"github.com/mattn/go-isatty"
@@ -61,6 +62,8 @@ type app struct {
 	compactJSON bool
 	// jsonFields are the fields --json keeps of each JSON object.
 	jsonFields []string
+	// template formats the JSON documents (--template).
+	template *template.Template
 	// now is the clock commands read: what they compute from the time
 	// (history --since, heartbeat ages, purge, replay and abandon stamps)
 	// and the times and durations they print. Tests may fix it.

@@ -46,3 +46,47 @@ func TestJSONFields(t *testing.T) {
 		t.Errorf("--json with -o table: exit %d, want 2", r.code)
 	}
 }
+
+// TestTemplate: --template formats the JSON document with a Go template,
+// as gh's does: JSON field names, tablerow aligned, numbers as written;
+// a bad template is a usage error said before a launch publishes.
+func TestTemplate(t *testing.T) {
+	dir := t.TempDir()
+	launched := cli(t, dir, "launch", "raven", "--count", "2", "--backend", "sqlite", "--hero", "frodo",
+		"--template", `{{range .}}{{tablerow .id .hero .max_attempts}}{{end}}`)
+	lines := strings.Split(strings.TrimSpace(launched.out), "\n")
+	if launched.code != 0 || len(lines) != 2 {
+		t.Fatalf("launch --template: exit %d %q %s", launched.code, launched.out, launched.err)
+	}
+	for _, l := range lines {
+		if f := strings.Fields(l); len(f) != 3 || f[1] != "frodo" || f[2] != "3" {
+			t.Errorf("row %q, want ID frodo 3", l)
+		}
+	}
+	cli(t, dir, "launch", "consult", "--backend", "sqlite", "--hero", "frodo")
+	rows := cli(t, dir, "history", "--template", `{{range .}}{{tablerow .type .id}}{{end}}`).out
+	var starts []int
+	for _, l := range strings.Split(strings.TrimSpace(rows), "\n") {
+		starts = append(starts, len(l)-12) // where the id begins
+	}
+	if len(starts) != 3 || starts[0] != starts[1] || starts[1] != starts[2] {
+		t.Errorf("tablerow did not align the ids after types of two lengths:\n%s", rows)
+	}
+	r := cli(t, dir, "history", "--json", "id,hero", "--template", `{{len .}} {{range .}}{{.hero}} {{json .}}{{end}}`)
+	if r.code != 0 || !strings.HasPrefix(r.out, "3 frodo {") || strings.Contains(r.out, "status") {
+		t.Errorf("history --json id,hero --template: exit %d %q %s", r.code, r.out, r.err)
+	}
+	before := cli(t, dir, "history", "-o", "json").out
+	for _, bad := range [][]string{
+		{"launch", "raven", "--backend", "sqlite", "--template", "{{.id"},
+		{"history", "--template", "{{.id}}", "-o", "table"},
+		{"history", "--template", "{{nosuchfunc .}}"},
+	} {
+		if r := cli(t, dir, bad...); r.code != 2 || r.out != "" || !strings.Contains(r.err, "--template") {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want 2, nothing, and a line naming --template", bad, r.code, r.out, r.err)
+		}
+	}
+	if after := cli(t, dir, "history", "-o", "json").out; after != before {
+		t.Error("a launch refused for its --template launched missions anyway")
+	}
+}

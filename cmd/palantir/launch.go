@@ -273,6 +273,7 @@ type launchOutput struct {
 	st    *store.Store
 	n     int
 	first bool
+	held  []any // the objects, for --template
 }
 
 func newLaunchOutput(a *app, st *store.Store) *launchOutput {
@@ -293,6 +294,10 @@ func (l *launchOutput) add(ctx context.Context, ids []string) error {
 	}
 	for _, m := range ms {
 		var obj any = ops.MissionOf(m)
+		if l.a.template != nil {
+			l.held = append(l.held, obj) // a template sees the whole array
+			continue
+		}
 		if len(l.a.jsonFields) > 0 {
 			if obj, err = l.a.onlyFields(obj); err != nil {
 				return err
@@ -315,6 +320,9 @@ func (l *launchOutput) add(ctx context.Context, ids []string) error {
 
 func (l *launchOutput) close() error {
 	a := l.a
+	if a.template != nil {
+		return a.writeJSON(append([]any{}, l.held...))
+	}
 	if a.json() {
 		end := "\n]\n"
 		if l.first {

@@ -34,7 +34,10 @@ func (a *app) writeJSON(v any) error {
 			return err
 		}
 	}
-	if a.compactJSON {
+	switch {
+	case a.template != nil:
+		return a.writeTemplate(v)
+	case a.compactJSON:
 		return json.NewEncoder(a.Out).Encode(v)
 	}
 	return writeJSON(a.Out, v)
@@ -83,8 +86,14 @@ func (a *app) pickFields(o map[string]any) (map[string]any, error) {
 // jsonOutput is the output format when --json FIELDS is given: json, as
 // long as -o did not ask for another; fields gets the list.
 func jsonOutput(output string, chosen bool, list string, fields *[]string) (string, error) {
+	if chosen && output != "json" && list == templateOnly {
+		return "", usageErr("--template formats JSON: it goes with -o json, not -o %s", output)
+	}
 	if chosen && output != "json" {
 		return "", usageErr("--json prints JSON: it goes with -o json, not -o %s", output)
+	}
+	if list == templateOnly {
+		return "json", nil
 	}
 	for _, f := range strings.Split(list, ",") {
 		if f = strings.TrimSpace(f); f != "" {
@@ -96,6 +105,9 @@ func jsonOutput(output string, chosen bool, list string, fields *[]string) (stri
 	}
 	return "json", nil
 }
+
+// templateOnly stands for --json's list when only --template is given.
+const templateOnly = "\x00template"
 
 // table writes aligned columns.
 type table struct{ tw *tabwriter.Writer }

@@ -14,7 +14,7 @@ import (
 
 func newRootCmd(a *app) *cobra.Command {
 	io := a.streams
-	var configFile, jsonFields string
+	var configFile, jsonFields, tmpl string
 	root := &cobra.Command{
 		Use:   "palantir",
 		Short: "Run background missions through a real broker and real workers",
@@ -36,6 +36,11 @@ or ./palantir.yaml; see config.example.yaml), then defaults.`,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := config.Load(cmd.Flags(), configFile, urlDefaults(a.registry))
+			if err == nil && cmd.Flags().Changed("template") {
+				if a.template, err = parseTemplate(tmpl); err == nil && !cmd.Flags().Changed("json") {
+					cfg.Output, err = jsonOutput(cfg.Output, cfg.Source("output") != "the default", templateOnly, nil)
+				}
+			}
 			if err == nil && cmd.Flags().Changed("json") {
 				cfg.Output, err = jsonOutput(cfg.Output, cfg.Source("output") != "the default", jsonFields, &a.jsonFields)
 			}
@@ -70,6 +75,7 @@ or ./palantir.yaml; see config.example.yaml), then defaults.`,
 	pf.String("store", config.Defaults["store"].(string), "SQLite file, or a postgres:// URL")
 	pf.StringP("output", "o", config.Defaults["output"].(string), "output format: table or json (json: stdout holds one JSON document); bench also takes markdown")
 	pf.StringVar(&jsonFields, "json", "", "print JSON with only these `FIELDS` of each object (e.g. id,status); implies -o json")
+	pf.StringVar(&tmpl, "template", "", templateHelp)
 	pf.String("log-level", config.Defaults["log_level"].(string), "log level on stderr: debug, info, warn, error")
 	pf.Duration("lease", 30e9, "visibility timeout: an unsettled mission of a silent worker is redelivered after this")
 	pf.Duration("shutdown-timeout", 30e9, "on SIGINT/SIGTERM, how long in-flight missions may finish before they are returned")
