@@ -39,6 +39,9 @@ type LaunchRequest struct {
 	Due time.Time
 }
 
+// MaxLater bounds how far ahead a launch may be kept (--in, --at).
+const MaxLater = 30 * 24 * time.Hour
+
 // MaxCount bounds how many times each type is launched at once.
 const MaxCount = 1_000_000
 

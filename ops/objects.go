@@ -30,6 +30,9 @@ type Mission struct {
 	QueuedAt    *time.Time `json:"queued_at"`
 	StartedAt   *time.Time `json:"started_at"`
 	FinishedAt  *time.Time `json:"finished_at"`
+	// DueAt: when a mission launched for later (--in, --at) falls due;
+	// null for the others.
+	DueAt *time.Time `json:"due_at"`
 }
 
 func timePtr(t time.Time) *time.Time {
@@ -45,7 +48,7 @@ func MissionOf(m store.Mission) Mission {
 	return Mission{ID: m.ID, Type: string(m.Type), Hero: m.Hero, Status: string(m.Status), Progress: m.Progress,
 		Stage: m.Stage, Attempt: m.Attempt, MaxAttempts: m.MaxAttempts, Worker: m.Worker, Backend: m.Backend,
 		Queue: m.Queue, Score: m.Score, Error: m.Error, CreatedAt: timePtr(m.CreatedAt), QueuedAt: timePtr(m.QueuedAt),
-		StartedAt: timePtr(m.StartedAt), FinishedAt: timePtr(m.FinishedAt)}
+		StartedAt: timePtr(m.StartedAt), FinishedAt: timePtr(m.FinishedAt), DueAt: timePtr(m.DueAt)}
 }
 
 // Missions converts a list; never nil, so that it encodes as [].

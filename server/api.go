@@ -66,6 +66,31 @@ type launchBody struct {
 	Seed        *uint64  `json:"seed"`
 	// UniqueFor is a duration ("1m"), as launch --unique-for.
 	UniqueFor string `json:"unique_for"`
+	// In ("30s") or At (RFC 3339) launch for later, as launch --in/--at.
+	In string `json:"in"`
+	At string `json:"at"`
+}
+
+// due is when In or At say to publish (zero: now), checked against now.
+func (b launchBody) due(now time.Time) (time.Time, error) {
+	var t time.Time
+	switch {
+	case b.In != "" && b.At != "":
+		return t, errors.New("give in or at, not both")
+	case b.In != "":
+		d, err := time.ParseDuration(b.In)
+		if err != nil || d <= 0 || d > ops.MaxLater {
+			return t, fmt.Errorf("in %q: a duration above 0 and at most %v (e.g. 30s, 5m)", ops.Truncate(b.In, 40), ops.MaxLater)
+		}
+		return now.Add(d), nil
+	case b.At != "":
+		at, err := time.Parse(time.RFC3339, b.At)
+		if err != nil || !at.After(now) || at.Sub(now) > ops.MaxLater {
+			return t, fmt.Errorf("at %q: an RFC 3339 time after now (%s) and at most %v ahead", ops.Truncate(b.At, 40), now.UTC().Format(time.RFC3339), ops.MaxLater)
+		}
+		return at, nil
+	}
+	return t, nil
 }
 
 func (b launchBody) request() ops.LaunchRequest {
@@ -107,6 +132,12 @@ func (s *Server) launch(w http.ResponseWriter, r *http.Request) {
 		}
 		req.UniqueFor = d
 	}
+	due, err := body.due(time.Now())
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	req.Due = due
 	if err := req.Validate(ops.Param); err != nil {
 		writeError(w, http.StatusBadRequest, err)
 		return
@@ -119,7 +150,7 @@ func (s *Server) launch(w http.ResponseWriter, r *http.Request) {
 	skipped := 0
 	l := *s.launcher // its fields are set once; this launch hears of its own skips
 	l.Skipped = func(ops.Skip) { skipped++ }
-	err := l.Launch(r.Context(), req, func(chunk []string) error {
+	err = l.Launch(r.Context(), req, func(chunk []string) error {
 		ids = append(ids, chunk...)
 		s.Launched(chunk)
 		return nil

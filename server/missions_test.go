@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"slices"
@@ -101,5 +102,60 @@ func TestUniqueLaunchThroughTheAPI(t *testing.T) {
 	}
 	if code, body := r.do("POST", "/api/missions", `{"type": "raven", "unique_for": "soon"}`); code != 400 || !strings.Contains(body, "unique_for") {
 		t.Errorf("unique_for soon: %d %s, want 400 naming unique_for", code, body)
+	}
+}
+
+// TestLaterLaunchThroughTheAPI: in and at keep the missions PENDING in
+// the store, unpublished, with their due_at; bad values are 400s naming
+// the field.
+func TestLaterLaunchThroughTheAPI(t *testing.T) {
+	r := newRig(t, 1)
+	before := time.Now()
+	code, body := r.do("POST", "/api/missions", `{"type": "raven", "count": 2, "in": "1h"}`)
+	var ms []ops.Mission
+	if err := json.Unmarshal([]byte(body), &ms); code != 201 || err != nil || len(ms) != 2 {
+		t.Fatalf("in 1h: %d %s", code, body)
+	}
+	for _, m := range ms {
+		if m.Status != "PENDING" || m.DueAt == nil || m.DueAt.Before(before.Add(time.Hour)) || m.DueAt.After(time.Now().Add(time.Hour)) {
+			t.Errorf("%s: %s due %v, want PENDING due in an hour", m.ID, m.Status, m.DueAt)
+		}
+	}
+	first := ms
+	at := time.Now().Add(2 * time.Hour).UTC().Truncate(time.Second)
+	code, body = r.do("POST", "/api/missions", `{"type": "recon", "at": "`+at.Format(time.RFC3339)+`"}`)
+	ms = nil
+	if err := json.Unmarshal([]byte(body), &ms); code != 201 || err != nil || len(ms) != 1 || ms[0].DueAt == nil || !ms[0].DueAt.Equal(at) {
+		t.Fatalf("at %s: %d %s", at, code, body)
+	}
+	time.Sleep(300 * time.Millisecond) // a worker runs: had they been published, it would have taken them
+	ids := []string{ms[0].ID}
+	for _, m := range first {
+		ids = append(ids, m.ID)
+	}
+	stored, err := r.st.Missions(context.Background(), ids)
+	if err != nil || len(stored) != 3 {
+		t.Fatalf("store: %v (%d missions)", err, len(stored))
+	}
+	for _, m := range stored {
+		if m.Status != "PENDING" {
+			t.Errorf("%s is %s before it is due, want PENDING", m.ID, m.Status)
+		}
+	}
+	code, body = r.do("GET", "/api/missions/"+ms[0].ID, "")
+	if code != 200 || !strings.Contains(body, `"due_at":"`+at.Format(time.RFC3339)) {
+		t.Errorf("GET the mission: %d %s, want its due_at", code, body)
+	}
+	for _, bad := range []struct{ body, field string }{
+		{`{"type": "raven", "in": "soon"}`, "in"},
+		{`{"type": "raven", "in": "-5s"}`, "in"},
+		{`{"type": "raven", "in": "1000h"}`, "in"},
+		{`{"type": "raven", "at": "18:00"}`, "at"},
+		{`{"type": "raven", "at": "2001-01-01T00:00:00Z"}`, "at"},
+		{`{"type": "raven", "in": "1m", "at": "` + at.Format(time.RFC3339) + `"}`, "not both"},
+	} {
+		if code, body := r.do("POST", "/api/missions", bad.body); code != 400 || !strings.Contains(body, bad.field) {
+			t.Errorf("%s: %d %s, want 400 naming %s", bad.body, code, body, bad.field)
+		}
 	}
 }

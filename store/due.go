@@ -26,6 +26,7 @@ func (s *Store) CreateDelayed(ctx context.Context, ms []Mission, bodies [][]byte
 	}
 	return s.group(ctx, "", func(tx *sqlx.Tx) error {
 		for i, m := range ms {
+			m.DueAt = due
 			if _, err := s.execTx(ctx, tx, insertMission, rowOf(m).args()...); err != nil {
 				return fmt.Errorf("create mission %s: %w", m.ID, err)
 			}

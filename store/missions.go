@@ -37,6 +37,9 @@ type Mission struct {
 	StartedAt   time.Time
 	FinishedAt  time.Time
 	UpdatedAt   time.Time
+	// DueAt is when a mission launched for later falls due (zero for
+	// the others).
+	DueAt time.Time
 }
 
 // Order is the mission's wire form.
@@ -75,10 +78,14 @@ type missionRow struct {
 	StartedUS   sql.NullInt64 `db:"started_us"`
 	FinishedUS  sql.NullInt64 `db:"finished_us"`
 	UpdatedUS   int64         `db:"updated_us"`
+	DueUS       sql.NullInt64 `db:"due_us"`
 }
 
 const missionColumns = `id, type, hero, status, progress, stage, attempt, max_attempts, fail_rate, speed, seed,
-	worker, backend, queue, score, error, created_us, queued_us, started_us, finished_us, updated_us`
+	worker, backend, queue, score, error, created_us, queued_us, started_us, finished_us, updated_us, due_us`
+
+// missionParams is how many columns (and parameters) a mission row has.
+const missionParams = 22
 
 func (r missionRow) mission() Mission {
 	return Mission{ID: r.ID, Type: mission.Type(r.Type), Hero: r.Hero, Status: mission.State(r.Status),
@@ -86,7 +93,7 @@ func (r missionRow) mission() Mission {
 		FailRate: r.FailRate, Speed: r.Speed, Seed: uint64(r.Seed), Worker: r.Worker, Backend: r.Backend,
 		Queue: r.Queue, Score: r.Score, Error: r.Error, CreatedAt: time.UnixMicro(r.CreatedUS).UTC(),
 		QueuedAt: fromMicros(r.QueuedUS), StartedAt: fromMicros(r.StartedUS),
-		FinishedAt: fromMicros(r.FinishedUS), UpdatedAt: time.UnixMicro(r.UpdatedUS).UTC()}
+		FinishedAt: fromMicros(r.FinishedUS), UpdatedAt: time.UnixMicro(r.UpdatedUS).UTC(), DueAt: fromMicros(r.DueUS)}
 }
 
 func rowOf(m Mission) missionRow {
@@ -95,17 +102,19 @@ func rowOf(m Mission) missionRow {
 		FailRate: m.FailRate, Speed: m.Speed, Seed: int64(m.Seed), Worker: m.Worker, Backend: m.Backend,
 		Queue: m.Queue, Score: m.Score, Error: m.Error, CreatedUS: micros(m.CreatedAt),
 		QueuedUS: nullMicros(m.QueuedAt), StartedUS: nullMicros(m.StartedAt),
-		FinishedUS: nullMicros(m.FinishedAt), UpdatedUS: micros(m.UpdatedAt)}
+		FinishedUS: nullMicros(m.FinishedAt), UpdatedUS: micros(m.UpdatedAt), DueUS: nullMicros(m.DueAt)}
 }
 
-const insertMission = `INSERT INTO missions (` + missionColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
-	?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+var insertMission = `INSERT INTO missions (` + missionColumns + `) VALUES ` + missionPlaceholders
+
+// missionPlaceholders are a row's parameters in a VALUES list.
+var missionPlaceholders = "(" + strings.TrimSuffix(strings.Repeat("?, ", missionParams), ", ") + ")"
 
 // args are the row's values in missionColumns order.
 func (r missionRow) args() []any {
 	return []any{r.ID, r.Type, r.Hero, r.Status, r.Progress, r.Stage, r.Attempt, r.MaxAttempts, r.FailRate,
 		r.Speed, r.Seed, r.Worker, r.Backend, r.Queue, r.Score, r.Error, r.CreatedUS, r.QueuedUS, r.StartedUS,
-		r.FinishedUS, r.UpdatedUS}
+		r.FinishedUS, r.UpdatedUS, r.DueUS}
 }
 
 // CreateMissions inserts new missions in one transaction: all or none.
@@ -127,8 +136,8 @@ func (s *Store) CreateMissions(ctx context.Context, ms []Mission) error {
 	})
 }
 
-// missionsPerInsert bounds a multi-row insert's rows: 21 parameters each,
-// under PostgreSQL's 65535.
+// missionsPerInsert bounds a multi-row insert's rows: missionParams
+// parameters each, under PostgreSQL's 65535.
 const missionsPerInsert = 500
 
 // insertMissionsStmts inserts ms with multi-row statements (PostgreSQL's
@@ -137,13 +146,12 @@ func insertMissionsStmts(ms []Mission) []pgStmt {
 	var out []pgStmt
 	for start := 0; start < len(ms); start += missionsPerInsert {
 		chunk := ms[start:min(start+missionsPerInsert, len(ms))]
-		args := make([]any, 0, 21*len(chunk))
+		args := make([]any, 0, missionParams*len(chunk))
 		for _, m := range chunk {
 			args = append(args, rowOf(m).args()...)
 		}
-		row := "(" + strings.TrimSuffix(strings.Repeat("?, ", 21), ", ") + ")"
 		out = append(out, pgStmt{query: `INSERT INTO missions (` + missionColumns + `) VALUES ` +
-			strings.TrimSuffix(strings.Repeat(row+", ", len(chunk)), ", "), args: args})
+			strings.TrimSuffix(strings.Repeat(missionPlaceholders+", ", len(chunk)), ", "), args: args})
 	}
 	return out
 }

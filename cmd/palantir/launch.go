@@ -115,16 +115,14 @@ EXIT STATUS
 	return cmd
 }
 
-// maxLater bounds how far ahead a launch may be kept.
-const maxLater = 30 * 24 * time.Hour
 
 // dueTime is when --in or --at say to publish (zero: now), checked.
 func dueTime(in time.Duration, at string, inSet, atSet bool, now time.Time) (time.Time, error) {
 	switch {
 	case inSet && atSet:
 		return time.Time{}, usageErr("give --in or --at, not both")
-	case inSet && (in <= 0 || in > maxLater):
-		return time.Time{}, usageErr("--in must be above 0 and at most %v, got %v", maxLater, in)
+	case inSet && (in <= 0 || in > ops.MaxLater):
+		return time.Time{}, usageErr("--in must be above 0 and at most %v, got %v", ops.MaxLater, in)
 	case inSet:
 		return now.Add(in), nil
 	case atSet && strings.TrimSpace(at) == "":
@@ -138,8 +136,8 @@ func dueTime(in time.Duration, at string, inSet, atSet bool, now time.Time) (tim
 		return time.Time{}, usageErr("--at %q: not a time (use 15:04, 15:04:05 for today, or RFC 3339 such as 2026-12-24T18:00:00+01:00)", at)
 	case !t.After(now):
 		return time.Time{}, usageErr("--at %s is in the past (it is %s); give a later time or a date", t.Format(time.RFC3339), now.Format(time.RFC3339))
-	case t.Sub(now) > maxLater:
-		return time.Time{}, usageErr("--at %s is more than %v ahead", t.Format(time.RFC3339), maxLater)
+	case t.Sub(now) > ops.MaxLater:
+		return time.Time{}, usageErr("--at %s is more than %v ahead", t.Format(time.RFC3339), ops.MaxLater)
 	}
 	return t, nil
 }

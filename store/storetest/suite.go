@@ -632,8 +632,8 @@ func testDue(t *testing.T, s *store.Store) {
 	m.Backend, m.Queue = "redis", "lab"
 	due := t0.Add(time.Minute)
 	must(t, "CreateDelayed", s.CreateDelayed(ctx, []store.Mission{m}, [][]byte{[]byte(`{"id":"d-1"}`)}, due))
-	if got := get(t, s, "d-1"); got.Status != mission.Pending {
-		t.Fatalf("a delayed mission is %s, want PENDING", got.Status)
+	if got := get(t, s, "d-1"); got.Status != mission.Pending || !got.DueAt.Equal(due) {
+		t.Fatalf("a delayed mission is %s due %v, want PENDING due %v", got.Status, got.DueAt, due)
 	}
 	claim := func(at time.Time) []store.DueMessage {
 		t.Helper()
@@ -660,5 +660,12 @@ func testDue(t *testing.T, s *store.Store) {
 	must(t, "DoneDue", s.DoneDue(ctx, []string{"d-1"}))
 	if gone := claim(due.Add(time.Hour)); len(gone) != 0 {
 		t.Errorf("claimed after DoneDue: %+v", gone)
+	}
+	if got := get(t, s, "d-1"); !got.DueAt.Equal(due) {
+		t.Errorf("published, the mission says due %v, want %v still", got.DueAt, due)
+	}
+	must(t, "Create", s.CreateMissions(ctx, []store.Mission{newMission("d-2", mission.Raven, "frodo")}))
+	if now := get(t, s, "d-2"); !now.DueAt.IsZero() {
+		t.Errorf("a mission launched now says due %v", now.DueAt)
 	}
 }
