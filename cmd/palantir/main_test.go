@@ -207,11 +207,14 @@ func TestUsageErrorsExitTwoWithOneLine(t *testing.T) {
 	os.WriteFile(big, []byte("missions:\n  courier:\n    payload: 1MiB\n    stages: [{name: hand over, duration: 1s}]\n"), 0o644)
 	stageTypo := filepath.Join(dir, "stage.yaml")
 	os.WriteFile(stageTypo, []byte("missions:\n  courier:\n    stages: [{name: hand over, durration: 1s}]\n"), 0o644)
+	badSchedule := filepath.Join(dir, "sched.yaml")
+	os.WriteFile(badSchedule, []byte("schedules:\n  x: {every: 1s, type: dragon}\n"), 0o644)
 	tests := []struct {
 		name string
 		args []string
 		want string // in the error line
 	}{
+		{"a broken file says how to run without it", []string{"cancel", "abcd1234", "--config", badSchedule}, "fix " + badSchedule + ", or run with --config /dev/null to leave it out"},
 		{"unknown type", []string{"launch", "dragon"}, `TYPE: unknown mission type "dragon"`}, // the argument, not a --type flag launch does not have
 		{"no type", []string{"launch"}, "launch needs a mission TYPE: recon, consult, raven or fellowship"},
 		{"type typo", []string{"launch", "fellowshp"}, `unknown mission type "fellowshp"; did you mean fellowship?`},

@@ -7,6 +7,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"os"
 	"regexp"
@@ -162,11 +163,11 @@ func Load(fs *pflag.FlagSet, explicitFile string, urls map[string]string) (Confi
 	var schedules []Schedule
 	if file != "" {
 		if err := readFile(v, file, defaults); err != nil {
-			return Config{}, err
+			return Config{}, withWayOut(err, file)
 		}
 		var err error
 		if missions, schedules, err = readSections(file); err != nil {
-			return Config{}, err
+			return Config{}, withWayOut(err, file)
 		}
 	}
 	sources := make(map[string]string, len(defaults))
@@ -230,6 +231,16 @@ func sectionKey(k string) bool {
 		}
 	}
 	return false
+}
+
+// withWayOut adds to an error of the config file how to run without it:
+// a broken file must not keep anyone from `palantir cancel` in an
+// emergency, least of all a ./palantir.yaml read because it is there.
+func withWayOut(err error, file string) error {
+	if errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return fmt.Errorf("%w; fix %s, or run with --config /dev/null to leave it out", err, file)
 }
 
 func oneLine(err error) string { return strings.Join(strings.Fields(err.Error()), " ") }
