@@ -27,6 +27,23 @@ type PurgeResult struct {
 	// Deleted: every object of the queue is gone, dead letters and
 	// in-flight messages too.
 	Deleted bool
+	// DeadDeleted counts the dead letters PurgeDead deleted.
+	DeadDeleted int
+}
+
+// PurgeDead is Purge that also deletes the queue's dead letters (purge
+// --dead), keeping what is in flight.
+func (p *Purger) PurgeDead(ctx context.Context) (PurgeResult, error) {
+	res, err := p.Purge(ctx, false)
+	if err != nil {
+		return res, err
+	}
+	gone, err := p.Queue.DeleteDeadLetters(ctx)
+	if err != nil {
+		return res, fmt.Errorf("delete the dead letters of %s queue %q: %w", p.Backend, p.QueueName, err)
+	}
+	res.DeadDeleted = len(gone)
+	return res, nil
 }
 
 // Purge removes the queue's ready and delayed messages (with all, then

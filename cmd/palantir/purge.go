@@ -17,17 +17,22 @@ type purgeOptions struct {
 	// All deletes the queue's every broker object, dead letters and
 	// in-flight messages included.
 	All bool
+	// Dead deletes the dead letters too.
+	Dead bool
 }
 
 func newPurgeCmd(a *app, runF func(context.Context, *app, purgeOptions) error) *cobra.Command {
 	var o purgeOptions
 	cmd := &cobra.Command{
-		Use:   "purge [--all]",
+		Use:   "purge [--dead | --all]",
 		Short: "Empty the queue of the current backend",
 		Long: `Remove every waiting message (ready and delayed retries) from the current
 backend's work queue. Missions in flight and dead letters are kept. The
 purged missions are marked FAILURE ("purged") in the store, so that nothing
 stays QUEUED forever.
+
+--dead deletes the queue's dead letters too (as 'dlq delete --all'),
+keeping the missions in flight.
 
 --all deletes everything the backend keeps for the queue: the work queue
 itself, its delayed retries, its dead letters and the messages in flight
@@ -43,6 +48,7 @@ EXIT STATUS
   2  not confirmed (no terminal and no --yes), or --all on inproc
   3  broker or store unreachable`,
 		Example: `  palantir purge --backend redis --yes
+  palantir purge --dead --backend redis --yes   # the dead letters too
   palantir purge --all --backend rabbitmq --queue lab3 --yes`,
 		Args: argsUsage(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -56,6 +62,7 @@ EXIT STATUS
 		},
 	}
 	cmd.Flags().BoolVarP(&o.Yes, "yes", "y", false, "do not ask for confirmation")
+	cmd.Flags().BoolVar(&o.Dead, "dead", false, "delete the queue's dead letters too")
 	cmd.Flags().BoolVar(&o.All, "all", false, "delete the queue's every broker object: dead letters and in-flight messages too")
 	return cmd
 }
@@ -65,6 +72,8 @@ EXIT STATUS
 // ask on.
 func (o purgeOptions) validate(a *app) error {
 	switch {
+	case o.All && o.Dead:
+		return usageErr("purge: give --dead or --all, not both (--all deletes the dead letters too)")
 	case o.All && a.be.Embedded:
 		return usageErr("purge --all: the %s backend keeps nothing outside its process; plain purge empties it", a.be.Name)
 	case !o.Yes && !isTTY(a.Err):
@@ -75,6 +84,9 @@ func (o purgeOptions) validate(a *app) error {
 
 func runPurge(ctx context.Context, a *app, o purgeOptions) error {
 	what := "Empty"
+	if o.Dead {
+		what = "Empty, dead letters too,"
+	}
 	if o.All {
 		what = "Delete everything of"
 	}
@@ -91,14 +103,22 @@ func runPurge(ctx context.Context, a *app, o purgeOptions) error {
 		return err
 	}
 	p := &ops.Purger{Store: st, Queue: q, Backend: a.be.Name, QueueName: a.cfg.Queue, Now: a.now}
-	res, err := p.Purge(ctx, o.All)
+	purge := func(ctx context.Context) (ops.PurgeResult, error) { return p.Purge(ctx, o.All) }
+	if o.Dead {
+		purge = p.PurgeDead
+	}
+	res, err := purge(ctx)
 	if err != nil {
 		return err
 	}
 	if a.json() {
-		return a.writeJSON([]map[string]any{{"backend": a.be.Name, "queue": a.cfg.Queue, "purged": res.Purged, "missions_marked": res.Marked, "deleted": res.Deleted}})
+		return a.writeJSON([]map[string]any{{"backend": a.be.Name, "queue": a.cfg.Queue, "purged": res.Purged, "missions_marked": res.Marked,
+			"deleted": res.Deleted, "dead_letters_deleted": res.DeadDeleted}})
 	}
 	fmt.Fprintf(a.Out, "purged %d message(s) from %s queue %q; %d waiting mission(s) marked FAILURE\n", res.Purged, a.be.Name, a.cfg.Queue, res.Marked)
+	if o.Dead {
+		fmt.Fprintf(a.Out, "deleted %d dead letter(s)\n", res.DeadDeleted)
+	}
 	if res.Deleted {
 		fmt.Fprintf(a.Out, "deleted every object of %s queue %q, dead letters included\n", a.be.Name, a.cfg.Queue)
 	}

@@ -53,3 +53,45 @@ func TestPurgeAllDeletesEveryBrokerObject(t *testing.T) {
 		t.Errorf("purge --all on inproc: exit %d (%s), want 2: it keeps nothing outside the process", r.code, r.err)
 	}
 }
+
+// purge --dead empties the queue and deletes its dead letters, where plain
+// purge keeps them; -o json counts them.
+func TestPurgeDeadDeletesTheDeadLettersToo(t *testing.T) {
+	url := testservices.RedisURL()
+	opts, err := goredis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := goredis.NewClient(opts)
+	defer client.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if err := client.Ping(ctx).Err(); err != nil {
+		testservices.Unavailable(t, "Redis", url, err)
+	}
+	dir := t.TempDir()
+	queue := fmt.Sprintf("purge-dead-%x", rand.Uint32())
+	flags := []string{"--backend", "redis", "--redis-url", url, "--queue", queue}
+	keys := redis.Keys(queue)
+	t.Cleanup(func() { client.Del(context.Background(), keys.Stream, keys.Delayed, keys.Dead) })
+	if r := cli(t, dir, append(flags, "launch", "raven", "--count", "2")...); r.code != 0 {
+		t.Fatalf("launch: %d %s", r.code, r.err)
+	}
+	for _, id := range []string{"dead1", "dead2"} {
+		client.XAdd(ctx, &goredis.XAddArgs{Stream: keys.Dead, Values: []any{"body", "x", "id", id, "reason", "test"}})
+	}
+	if r := cli(t, dir, append(flags, "purge", "--yes")...); r.code != 0 || client.XLen(ctx, keys.Dead).Val() != 2 {
+		t.Fatalf("plain purge: exit %d %s, %d dead letters left, want 2 kept", r.code, r.err, client.XLen(ctx, keys.Dead).Val())
+	}
+	r := cli(t, dir, append(flags, "purge", "--dead", "--yes", "-o", "json")...)
+	rows := decode[[]map[string]any](t, r)
+	if r.code != 0 || len(rows) != 1 || rows[0]["dead_letters_deleted"] != float64(2) || rows[0]["deleted"] != false {
+		t.Errorf("purge --dead -o json: exit %d %v %s", r.code, rows, r.err)
+	}
+	if n := client.XLen(ctx, keys.Dead).Val(); n != 0 {
+		t.Errorf("%d dead letters left after purge --dead", n)
+	}
+	if r := cli(t, dir, append(flags, "purge", "--dead", "--all", "--yes")...); r.code != 2 {
+		t.Errorf("--dead with --all: exit %d, want 2", r.code)
+	}
+}
