@@ -115,7 +115,6 @@ EXIT STATUS
 	return cmd
 }
 
-
 // dueTime is when --in or --at say to publish (zero: now), checked.
 func dueTime(in time.Duration, at string, inSet, atSet bool, now time.Time) (time.Time, error) {
 	switch {
