@@ -27,17 +27,33 @@ type Replayer struct {
 	QueueName string
 	// Now is the clock of the replay's stamps (nil: time.Now).
 	Now func() time.Time
-	// FailRate, if not nil, replaces the fail rate the orders carry: the
-	// fail rate travels with a mission, so a replay of one that failed
-	// at fail rate 1 fails again unless it is changed.
-	FailRate *float64
+	// Overrides replace what the orders carry: the fail rate travels
+	// with a mission, so a replay of one that failed at fail rate 1
+	// fails again unless it is changed.
+	Overrides store.Overrides
+}
+
+// CheckOverrides checks a replay's overrides with launch's bounds.
+func CheckOverrides(ov store.Overrides, name FieldName) error {
+	bad := func(field, format string, a ...any) error {
+		return fmt.Errorf("%w: %s %s", ErrInvalid, name(field), fmt.Sprintf(format, a...))
+	}
+	switch {
+	case ov.FailRate != nil && !(*ov.FailRate >= 0 && *ov.FailRate <= 1): // NaN too
+		return bad("fail_rate", "must be between 0 and 1, got %g", *ov.FailRate)
+	case ov.MaxAttempts != nil && (*ov.MaxAttempts < 1 || *ov.MaxAttempts > 100):
+		return bad("max_attempts", "must be between 1 and 100, got %d", *ov.MaxAttempts)
+	case ov.Speed != nil && !(*ov.Speed >= mission.MinSpeed && *ov.Speed <= mission.MaxSpeed):
+		return bad("speed", "must be between %g and %g, got %g", mission.MinSpeed, mission.MaxSpeed, *ov.Speed)
+	}
+	return nil
 }
 
 // rewrite is the change the replay makes to each order, or nil. A body
 // that is not a mission's order (a stranger's message) goes back as it
 // was.
 func (r *Replayer) rewrite() backends.Rewrite {
-	if r.FailRate == nil {
+	if r.Overrides.None() {
 		return nil
 	}
 	return func(body []byte) ([]byte, error) {
@@ -45,7 +61,7 @@ func (r *Replayer) rewrite() backends.Rewrite {
 		if err != nil {
 			return body, nil
 		}
-		o.FailRate = *r.FailRate
+		r.Overrides.Apply(&o)
 		return o.Encode()
 	}
 }
@@ -77,7 +93,7 @@ func (r *Replayer) Replay(ctx context.Context, args []string) ([]string, error) 
 	}
 	// Reset first, so a worker that takes a replayed message at once finds
 	// its mission ready to run rather than already FAILURE.
-	if err := r.Store.ResetFailed(ctx, ids, r.now(), r.FailRate); err != nil {
+	if err := r.Store.ResetFailed(ctx, ids, r.now(), r.Overrides); err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
 	replayed, err := r.Queue.ReplayRewritten(ctx, r.rewrite(), ids...)

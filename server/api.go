@@ -339,9 +339,11 @@ func (s *Server) deadLetters(w http.ResponseWriter, r *http.Request) {
 
 type replayBody struct {
 	IDs []string `json:"ids"`
-	// FailRate replaces the fail rate the orders carry (dlq replay
-	// --fail-rate); absent, they keep theirs.
-	FailRate *float64 `json:"fail_rate"`
+	// These replace what the orders carry (dlq replay --fail-rate,
+	// --max-attempts, --speed); absent, they keep theirs.
+	FailRate    *float64 `json:"fail_rate"`
+	MaxAttempts *int     `json:"max_attempts"`
+	Speed       *float64 `json:"speed"`
 }
 
 type replayedJSON struct {
@@ -353,12 +355,13 @@ func (s *Server) replay(w http.ResponseWriter, r *http.Request) {
 	if !decodeBody(w, r, &body) {
 		return
 	}
-	if f := body.FailRate; f != nil && !(*f >= 0 && *f <= 1) {
-		writeError(w, http.StatusBadRequest, fmt.Errorf("fail_rate must be between 0 and 1, got %g", *f))
+	ov := store.Overrides{FailRate: body.FailRate, MaxAttempts: body.MaxAttempts, Speed: body.Speed}
+	if err := ops.CheckOverrides(ov, ops.Param); err != nil {
+		writeError(w, http.StatusBadRequest, err)
 		return
 	}
-	rp := *s.replayer // its fields are set once; this replay's rate is its own
-	rp.FailRate = body.FailRate
+	rp := *s.replayer // its fields are set once; this replay's overrides are its own
+	rp.Overrides = ov
 	replayed, err := rp.Replay(r.Context(), body.IDs)
 	if errors.Is(err, ops.ErrInvalid) {
 		err = fmt.Errorf("ids: %w", err)

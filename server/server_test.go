@@ -337,13 +337,19 @@ func TestDeadLettersAndReplay(t *testing.T) {
 	if code, body := r.do("POST", "/api/dlq/replay", `{"ids": ["`+dead[1].ID+`"], "fail_rate": 2}`); code != 400 || !strings.Contains(body, "fail_rate must be between 0 and 1") {
 		t.Errorf("replay at fail_rate 2: %d %s, want 400 saying fail_rate is between 0 and 1", code, body)
 	}
-	if code, body := r.do("POST", "/api/dlq/replay", `{"ids": ["`+dead[1].ID+`"], "fail_rate": 0}`); code != 200 {
+	if code, body := r.do("POST", "/api/dlq/replay", `{"ids": ["`+dead[1].ID+`"], "speed": 0}`); code != 400 || !strings.Contains(body, "speed must be between") {
+		t.Errorf("replay at speed 0: %d %s, want 400 naming speed", code, body)
+	}
+	if code, body := r.do("POST", "/api/dlq/replay", `{"ids": ["`+dead[1].ID+`"], "fail_rate": 0, "max_attempts": 5, "speed": 50}`); code != 200 {
 		t.Fatalf("replay at fail_rate 0: %d %s", code, body)
 	}
 	eventually(t, dead[1].ID+" SUCCESS after its replay at fail rate 0", func() bool {
 		_, body := r.do("GET", "/api/missions/"+dead[1].ID, "")
 		return decode[ops.Mission](t, body).Status == "SUCCESS"
 	})
+	if _, body := r.do("GET", "/api/missions/"+dead[1].ID, ""); decode[ops.Mission](t, body).MaxAttempts != 5 {
+		t.Errorf("replayed with max_attempts 5, the mission says %s", body)
+	}
 }
 
 func TestHealthzAndMetrics(t *testing.T) {

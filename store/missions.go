@@ -451,21 +451,46 @@ func (s *Store) insertOutcomeEvents(ctx context.Context, tx *sqlx.Tx, events Out
 // replay is published, so a worker that takes the replayed message at once
 // finds the mission ready to run.
 //
-// failRate, when not nil, is the fail rate the missions are replayed with
-// (dlq replay --fail-rate), recorded as their order now says.
-func (s *Store) ResetFailed(ctx context.Context, ids []string, at time.Time, failRate *float64) error {
+// ov are what the replay changes of the missions (dlq replay --fail-rate,
+// --max-attempts, --speed), recorded as their orders now say.
+func (s *Store) ResetFailed(ctx context.Context, ids []string, at time.Time, ov Overrides) error {
 	if len(ids) == 0 {
 		return nil
 	}
 	q, args, err := sqlx.In(`UPDATE missions SET status = 'QUEUED', attempt = 1, progress = 0, stage = '', worker = '',
-		error = '', started_us = NULL, finished_us = NULL, queued_us = ?, updated_us = ?, fail_rate = COALESCE(?, fail_rate)
-		WHERE status = 'FAILURE' AND id IN (?)`, micros(at), micros(at), failRate, ids)
+		error = '', started_us = NULL, finished_us = NULL, queued_us = ?, updated_us = ?, fail_rate = COALESCE(?, fail_rate),
+		max_attempts = COALESCE(?, max_attempts), speed = COALESCE(?, speed)
+		WHERE status = 'FAILURE' AND id IN (?)`, micros(at), micros(at), ov.FailRate, ov.MaxAttempts, ov.Speed, ids)
 	if err != nil {
 		return err
 	}
 	_, err = s.db.ExecContext(ctx, s.rebind(q), args...)
 	return err
 }
+
+// Overrides change what a replayed mission carries (dlq replay
+// --fail-rate, --max-attempts, --speed); nil keeps the mission's own.
+type Overrides struct {
+	FailRate    *float64
+	MaxAttempts *int
+	Speed       *float64
+}
+
+// Apply changes o as ov says.
+func (ov Overrides) Apply(o *mission.Order) {
+	if ov.FailRate != nil {
+		o.FailRate = *ov.FailRate
+	}
+	if ov.MaxAttempts != nil {
+		o.MaxAttempts = *ov.MaxAttempts
+	}
+	if ov.Speed != nil {
+		o.Speed = *ov.Speed
+	}
+}
+
+// None reports whether ov changes nothing.
+func (ov Overrides) None() bool { return ov == Overrides{} }
 
 // Abandon ends the given missions that are not final yet as FAILURE with
 // reason, for missions whose queue is gone (inproc, when the launching

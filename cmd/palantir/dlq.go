@@ -102,16 +102,17 @@ func runDLQList(ctx context.Context, a *app, o dlqListOptions) error {
 }
 
 type replayOptions struct {
-	IDs      []string
-	Wait     bool
-	Workers  int
-	FailRate float64
-	// FailRateSet: --fail-rate was given (the order's own rate otherwise).
-	FailRateSet bool
+	IDs     []string
+	Wait    bool
+	Workers int
+	// Overrides are --fail-rate, --max-attempts and --speed, those given.
+	Overrides store.Overrides
 }
 
 func newDLQReplayCmd(a *app, runF func(context.Context, *app, replayOptions) error) *cobra.Command {
 	var o replayOptions
+	var failRate, speed float64
+	var maxAttempts int
 	cmd := &cobra.Command{
 		Use:   "replay [ID...]",
 		Short: "Send dead letters back to the queue",
@@ -128,9 +129,19 @@ EXIT STATUS
   2  an id matches no dead letter, or several
   3  broker or store unreachable`,
 		Example: `  palantir dlq replay            # all of them
-  palantir dlq replay bhqj51 --backend redis --wait`,
+  palantir dlq replay bhqj51 --backend redis --wait
+  palantir dlq replay --fail-rate 0 --max-attempts 5   # give them a chance`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o.IDs, o.FailRateSet = args, cmd.Flags().Changed("fail-rate")
+			o.IDs = args
+			if cmd.Flags().Changed("fail-rate") {
+				o.Overrides.FailRate = &failRate
+			}
+			if cmd.Flags().Changed("max-attempts") {
+				o.Overrides.MaxAttempts = &maxAttempts
+			}
+			if cmd.Flags().Changed("speed") {
+				o.Overrides.Speed = &speed
+			}
 			if err := o.validate(); err != nil {
 				return err
 			}
@@ -142,7 +153,9 @@ EXIT STATUS
 	}
 	cmd.Flags().BoolVarP(&o.Wait, "wait", "w", false, "follow the replayed missions to the end (always on with inproc)")
 	cmd.Flags().IntVar(&o.Workers, "workers", 2, "embedded workers for the inproc backend")
-	cmd.Flags().Float64Var(&o.FailRate, "fail-rate", 0, "replay with this fail rate instead of the one each mission carries (0 to 1)")
+	cmd.Flags().Float64Var(&failRate, "fail-rate", 0, "replay with this fail rate instead of the one each mission carries (0 to 1)")
+	cmd.Flags().IntVar(&maxAttempts, "max-attempts", 0, "replay with this many attempts instead of the mission's own (1 to 100)")
+	cmd.Flags().Float64Var(&speed, "speed", 0, "replay at this speed instead of the mission's own")
 	return cmd
 }
 
@@ -150,8 +163,8 @@ func (o replayOptions) validate() error {
 	if o.Workers < 1 || o.Workers > 64 {
 		return usageErr("--workers must be between 1 and 64, got %d", o.Workers)
 	}
-	if o.FailRateSet && !(o.FailRate >= 0 && o.FailRate <= 1) { // NaN too
-		return usageErr("--fail-rate must be between 0 and 1, got %g", o.FailRate)
+	if err := ops.CheckOverrides(o.Overrides, ops.Flag); err != nil {
+		return usageErr("%s", strings.TrimPrefix(err.Error(), ops.ErrInvalid.Error()+": "))
 	}
 	return nil
 }
@@ -164,9 +177,7 @@ func runDLQReplay(ctx context.Context, a *app, o replayOptions) error {
 	tel := telemetry.NewRecorder(st, a.log)
 	defer tel.Close()
 	r := &ops.Replayer{Store: st, Queue: q, Telemetry: tel, Backend: a.be.Name, QueueName: a.cfg.Queue, Now: a.now}
-	if o.FailRateSet {
-		r.FailRate = &o.FailRate
-	}
+	r.Overrides = o.Overrides
 	replayed, err := r.Replay(ctx, o.IDs)
 	if err != nil {
 		return fmt.Errorf("dlq replay: %w", err)

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/palantir-lab/palantir/chaos"
+	"github.com/palantir-lab/palantir/store"
 )
 
 // optionsCase is one command line of a command's flag table: either
@@ -117,14 +118,20 @@ func TestDLQListValidate(t *testing.T) {
 	})
 }
 
+func ptr[T any](v T) *T { return &v }
+
 func TestDLQReplayValidate(t *testing.T) {
 	testOptions(t, newDLQReplayCmd, []optionsCase{
 		{name: "all", want: replayOptions{IDs: []string{}, Workers: 2}},
 		{name: "ids and wait", args: []string{"bhqj51", "r54n", "-w", "--workers", "64"}, want: replayOptions{IDs: []string{"bhqj51", "r54n"}, Wait: true, Workers: 64}},
 		{name: "no workers", args: []string{"--workers", "0"}, code: exitUsage, msg: "--workers must be between 1 and 64, got 0"},
 		{name: "too many workers", args: []string{"--workers", "65"}, code: exitUsage, msg: "--workers must be between 1 and 64, got 65"},
-		{name: "fail rate", args: []string{"--fail-rate", "0"}, want: replayOptions{IDs: []string{}, Workers: 2, FailRateSet: true}},
+		{name: "fail rate", args: []string{"--fail-rate", "0"}, want: replayOptions{IDs: []string{}, Workers: 2, Overrides: store.Overrides{FailRate: ptr(0.0)}}},
+		{name: "every override", args: []string{"--fail-rate", "0.5", "--max-attempts", "5", "--speed", "10"},
+			want: replayOptions{IDs: []string{}, Workers: 2, Overrides: store.Overrides{FailRate: ptr(0.5), MaxAttempts: ptr(5), Speed: ptr(10.0)}}},
 		{name: "bad fail rate", args: []string{"--fail-rate", "1.5"}, code: exitUsage, msg: "--fail-rate must be between 0 and 1, got 1.5"},
+		{name: "bad max attempts", args: []string{"--max-attempts", "0"}, code: exitUsage, msg: "--max-attempts must be between 1 and 100, got 0"},
+		{name: "bad speed", args: []string{"--speed", "0"}, code: exitUsage, msg: "--speed must be between 0.001 and 100000, got 0"},
 	})
 }
 

@@ -262,18 +262,20 @@ func testRetryThenFailure(t *testing.T, s *store.Store) {
 	if v, _ := s.BeginAttempt(ctx, m.Order(), "inproc", "missions", 2, "w", t0); v != store.AlreadyFailed {
 		t.Errorf("copy of a failed mission: %v, want AlreadyFailed", v)
 	}
-	before := get(t, s, "f1").FailRate
-	must(t, "ResetFailed", s.ResetFailed(ctx, []string{"f1"}, t0, nil))
-	if got := get(t, s, "f1"); got.Status != mission.Queued || got.Attempt != 1 || !got.FinishedAt.IsZero() || got.FailRate != before {
-		t.Errorf("after ResetFailed: %+v (fail rate before %g)", got, before)
+	before := get(t, s, "f1")
+	must(t, "ResetFailed", s.ResetFailed(ctx, []string{"f1"}, t0, store.Overrides{}))
+	if got := get(t, s, "f1"); got.Status != mission.Queued || got.Attempt != 1 || !got.FinishedAt.IsZero() || got.FailRate != before.FailRate ||
+		got.MaxAttempts != before.MaxAttempts || got.Speed != before.Speed {
+		t.Errorf("after ResetFailed: %+v (before %+v)", got, before)
 	}
 	// Replayed with another fail rate (dlq replay --fail-rate), the row
 	// says the rate the order now carries.
 	must(t, "Fail", func() error { _, err := s.Fail(ctx, "f1", 1, "w", "again", t0, store.Beside{}); return err }())
-	zero := 0.0
-	must(t, "ResetFailed with a fail rate", s.ResetFailed(ctx, []string{"f1"}, t0, &zero))
-	if got := get(t, s, "f1"); got.Status != mission.Queued || got.FailRate != 0 {
-		t.Errorf("after ResetFailed at fail rate 0: status %s, fail rate %g", got.Status, got.FailRate)
+	zero, five, fast := 0.0, 5, 7.5
+	must(t, "ResetFailed with overrides", s.ResetFailed(ctx, []string{"f1"}, t0, store.Overrides{FailRate: &zero, MaxAttempts: &five, Speed: &fast}))
+	if got := get(t, s, "f1"); got.Status != mission.Queued || got.FailRate != 0 || got.MaxAttempts != 5 || got.Speed != 7.5 {
+		t.Errorf("after ResetFailed at fail rate 0, 5 attempts, speed 7.5: status %s, fail rate %g, %d attempts, speed %g",
+			got.Status, got.FailRate, got.MaxAttempts, got.Speed)
 	}
 	if v, _ := s.BeginAttempt(ctx, m.Order(), "inproc", "missions", 1, "w", t0); v != store.Proceed {
 		t.Errorf("replayed attempt 1: %v, want Proceed", v)
