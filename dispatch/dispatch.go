@@ -7,6 +7,7 @@ package dispatch
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"time"
@@ -39,9 +40,27 @@ type Dispatcher struct {
 	// OnPublish, when set, is told how long each broker Publish of n
 	// messages took (bench's publish latency).
 	OnPublish func(d time.Duration, n int)
+	// RecoverAfter is how long after a launch its missions' kept copies
+	// fall due, should the launcher die before it published them
+	// (store.CreateKept) [DefaultRecoverAfter]. A publish slower than
+	// this may be duplicated, which at-least-once delivery allows.
+	RecoverAfter time.Duration
 
 	checked bool             // whether tx was looked for
 	tx      backends.TxQueue // the queue, when it lives in the store's database
+}
+
+// DefaultRecoverAfter is Dispatcher.RecoverAfter's default: the default
+// lease, after which a silent worker's missions are delivered again too.
+const DefaultRecoverAfter = backends.DefaultLease
+
+// keeper is a store that keeps each launch's record until it is
+// published (*store.Store; store/kept.go).
+type keeper interface {
+	CreateKept(ctx context.Context, ms []store.Mission, k store.KeptLaunch, recoverAt time.Time) error
+	ForgetKept(id string)
+	ClaimKept(ctx context.Context, backend, queue string, now time.Time, lease time.Duration, limit int) ([]store.KeptLaunch, error)
+	Missions(ctx context.Context, ids []string) ([]store.Mission, error)
 }
 
 // txStore is a store that can tell whether a queue lives in its own
@@ -74,21 +93,28 @@ func (d *Dispatcher) Publish(ctx context.Context, orders []mission.Order, bodies
 	if tq := d.txQueue(ctx); tq != nil {
 		return d.publishInTx(ctx, tq, orders, ms, msgs)
 	}
-	if err := d.Store.CreateMissions(ctx, ms); err != nil {
+	if len(orders) == 0 {
+		return nil
+	}
+	kept, err := d.create(ctx, orders, ms)
+	if err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
 	d.invoked(orders, time.Time{})
 	start := time.Now()
-	err := d.Queue.Publish(ctx, msgs...)
+	err = d.Queue.Publish(ctx, msgs...)
 	if d.OnPublish != nil {
 		d.OnPublish(time.Since(start), len(msgs))
 	}
 	if err != nil {
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		_ = d.Store.DeleteMissions(dctx, ids)
+		if d.Store.DeleteMissions(dctx, ids) == nil {
+			d.forget(kept)
+		}
 		cancel()
 		return fmt.Errorf("publish to %s queue %q: %w", d.Backend, d.QueueName, err)
 	}
+	defer d.forget(kept) // after MarkQueued: a record left finds nothing PENDING
 	// Stamped when the publish began: the broker took the messages
 	// somewhere before it answered, and a fast worker may have started
 	// one already; a later stamp would sort after its mission_started.
@@ -99,6 +125,44 @@ func (d *Dispatcher) Publish(ctx context.Context, orders []mission.Order, bodies
 	}
 	d.queued(ids, now)
 	return nil
+}
+
+// create records the missions as PENDING, with the launch's record where
+// the store keeps one, so that they are published even if this process
+// dies before it publishes them. It returns the record's id ("" for
+// none), for forget.
+func (d *Dispatcher) create(ctx context.Context, orders []mission.Order, ms []store.Mission) (string, error) {
+	k, ok := d.Store.(keeper)
+	if !ok {
+		return "", d.Store.CreateMissions(ctx, ms)
+	}
+	rec := store.KeptLaunch{ID: orders[0].ID}
+	kinds := map[mission.Type]*mission.Kind{}
+	for _, o := range orders {
+		rec.IDs = append(rec.IDs, o.ID)
+		if o.Kind != nil {
+			kinds[o.Type] = o.Kind
+		}
+	}
+	if len(kinds) > 0 {
+		b, err := json.Marshal(kinds)
+		if err != nil {
+			return "", err
+		}
+		rec.Kinds = string(b)
+	}
+	after := d.RecoverAfter
+	if after <= 0 {
+		after = DefaultRecoverAfter
+	}
+	return rec.ID, k.CreateKept(ctx, ms, rec, time.Now().Add(after))
+}
+
+// forget drops the launch record create made, once it is not needed.
+func (d *Dispatcher) forget(id string) {
+	if k, ok := d.Store.(keeper); ok && id != "" {
+		k.ForgetKept(id)
+	}
 }
 
 // txQueue is the queue as a backends.TxQueue if it lives in the store's

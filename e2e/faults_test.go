@@ -30,9 +30,11 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 	_ "modernc.org/sqlite" // the store's file, read beside a frozen worker
 
+	"github.com/palantir-lab/palantir/backends"
 	"github.com/palantir-lab/palantir/backends/redis"
 	"github.com/palantir-lab/palantir/chaos"
 	"github.com/palantir-lab/palantir/internal/testservices"
+	"github.com/palantir-lab/palantir/store"
 )
 
 func freePort(t *testing.T) int {
@@ -1014,5 +1016,113 @@ func TestRedisAtMaxMemory(t *testing.T) {
 	e.scoredOnce(all)
 	if ms := e.missions("history", "--limit", "1000"); len(ms) != len(all) {
 		t.Errorf("the store holds %d missions, want the %d launched (the refused launch leaves none)", len(ms), len(all))
+	}
+}
+
+// TestALaunchKilledBeforeItPublishesIsNotLost: a launch is killed (-9)
+// after it recorded its missions and before the broker took their
+// messages (the proxy to Redis holds them, then the connection dies with
+// the process). Nothing of them is in the broker; the missions are
+// PENDING. A worker of the queue publishes them once the lease has passed
+// (the launch's record, store/kept.go), and each runs and scores once.
+func TestALaunchKilledBeforeItPublishesIsNotLost(t *testing.T) {
+	direct := reachableRedis(t)
+	proxy, viaProxy := proxied(t, direct)
+	var e *env
+	var ids []string
+	// The kill must land in the 150 ms the proxy holds the publish: a
+	// try that misses it (the broker got the messages) says nothing of
+	// the recovery, and is made again.
+	for try := 1; ids == nil; try++ {
+		if try > 3 {
+			t.Fatal("three tries missed the window between recording the missions and publishing them")
+		}
+		e = &env{t: t, backend: "redis", dir: t.TempDir(), queue: fmt.Sprintf("e2e-orphans-%d-%d", os.Getpid(), try)}
+		e.vars = []string{"PALANTIR_BACKEND=redis", "PALANTIR_REDIS_URL=" + viaProxy, "PALANTIR_QUEUE=" + e.queue,
+			"PALANTIR_STORE=" + filepath.Join(e.dir, "palantir.db"), "PALANTIR_LEASE=1s", "PALANTIR_SHUTDOWN_TIMEOUT=5s"}
+		t.Cleanup(func() { removeQueue(t, "redis", direct, e.queue) })
+		ids = e.killLaunchBeforePublish(proxy, direct)
+	}
+	for _, m := range e.missions(append([]string{"status"}, ids...)...) {
+		if m.Status != "PENDING" {
+			t.Fatalf("%s is %s after its launch died, want PENDING", m.ID, m.Status)
+		}
+	}
+	e.vars[1] = "PALANTIR_REDIS_URL=" + direct
+	e.startWorker("eagle1")
+	e.waitFor(30*time.Second, "the five missions SUCCESS", func() bool {
+		for _, m := range e.missions(append([]string{"status"}, ids...)...) {
+			if m.Status != "SUCCESS" {
+				return false
+			}
+		}
+		return true
+	})
+	e.finishedOnce(ids, "after the launch was killed before it published")
+	if log := e.workerLog("eagle1"); !strings.Contains(log, "launch died before publishing") {
+		t.Errorf("the worker did not say it published a dead launch's missions:\n%s", log)
+	}
+}
+
+// killLaunchBeforePublish launches five missions through proxy, slowed
+// enough that opening the queue works and the publish is held, and kills
+// the launch as soon as its missions are in the store. It returns their
+// ids, or nil when the broker got the messages before the kill.
+func (e *env) killLaunchBeforePublish(proxy *chaos.Proxy, direct string) []string {
+	t := e.t
+	proxy.Delay(150 * time.Millisecond)
+	launch := e.cmd("launch", "raven", "--count", "5", "--speed", "20", "--fail-rate", "0")
+	if err := launch.Start(); err != nil {
+		t.Fatal(err)
+	}
+	st := openStoreWhenThere(t, filepath.Join(e.dir, "palantir.db"))
+	defer st.Close()
+	var ms []store.Mission
+	for deadline := time.Now().Add(30 * time.Second); len(ms) < 5; time.Sleep(2 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			launch.Process.Kill()
+			t.Fatalf("the launch's missions are not in the store after 30s (launch: %v)", launch.Wait())
+		}
+		ms, _ = st.History(context.Background(), store.Filter{Limit: 10})
+	}
+	proxy.Blackhole()
+	launch.Process.Kill()
+	launch.Wait()
+	proxy.Heal()
+
+	b, err := registry.Resolve("redis")
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := b.Open(context.Background(), backends.Config{URL: direct, Queue: e.queue, Inspect: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	if stats, err := q.Stats(context.Background()); err == nil && stats.Ready+stats.InFlight > 0 {
+		t.Logf("the broker got the messages before the kill (%+v): trying again", stats)
+		return nil
+	}
+	var ids []string
+	for _, m := range ms {
+		ids = append(ids, m.ID)
+	}
+	return ids
+}
+
+// openStoreWhenThere opens the SQLite store at path once a process has
+// created it.
+func openStoreWhenThere(t *testing.T, path string) *store.Store {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(path); err == nil {
+			st, err := store.Open(context.Background(), path)
+			if err == nil {
+				return st
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no store at %s after 30s", path)
+		}
 	}
 }

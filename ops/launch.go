@@ -111,6 +111,8 @@ type Launcher struct {
 	Now func() time.Time
 	// Skipped hears of each mission a unique launch skipped.
 	Skipped func(Skip)
+	// RecoverAfter: dispatch.Dispatcher.RecoverAfter (the lease).
+	RecoverAfter time.Duration
 }
 
 func (l *Launcher) now() time.Time {
@@ -133,7 +135,7 @@ func (l *Launcher) Launch(ctx context.Context, r LaunchRequest, published func(i
 		return err
 	}
 	d := &dispatch.Dispatcher{Store: l.Store, Queue: l.Queue, Telemetry: l.Telemetry, Backend: l.Backend,
-		QueueName: l.QueueName, Source: l.Source, Log: l.Log}
+		QueueName: l.QueueName, Source: l.Source, Log: l.Log, RecoverAfter: l.RecoverAfter}
 	total := r.Total()
 	chunk := make([]mission.Order, 0, min(LaunchChunk, total))
 	done := 0

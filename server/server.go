@@ -62,6 +62,9 @@ type Config struct {
 	// Missions are the config file's mission types, which the API
 	// launches and filters by beside the built-in ones.
 	Missions mission.Catalog
+	// Lease is the queue's: a launch this server died in the middle of is
+	// published by the queue's other processes after it (ops.Launcher).
+	Lease time.Duration
 }
 
 // Server answers HTTP requests. Run must be running for the event stream
@@ -86,7 +89,7 @@ func New(cfg Config) *Server {
 	}
 	s := &Server{cfg: cfg,
 		launcher: &ops.Launcher{Store: cfg.Store, Queue: cfg.Queue, Telemetry: cfg.Telemetry, Backend: cfg.Backend,
-			QueueName: cfg.QueueName, Source: telemetry.API(), Log: cfg.Log},
+			QueueName: cfg.QueueName, Source: telemetry.API(), Log: cfg.Log, RecoverAfter: cfg.Lease},
 		replayer: &ops.Replayer{Store: cfg.Store, Queue: cfg.Queue, Telemetry: cfg.Telemetry, Backend: cfg.Backend,
 			QueueName: cfg.QueueName},
 	}

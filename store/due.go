@@ -30,14 +30,15 @@ func (s *Store) CreateDelayed(ctx context.Context, ms []Mission, bodies [][]byte
 			if _, err := s.execTx(ctx, tx, insertMission, rowOf(m).args()...); err != nil {
 				return fmt.Errorf("create mission %s: %w", m.ID, err)
 			}
-			if _, err := s.execTx(ctx, tx, `INSERT INTO due_missions (id, backend, queue, due_us, body) VALUES (?, ?, ?, ?, ?)`,
-				m.ID, m.Backend, m.Queue, micros(due), string(bodies[i])); err != nil {
+			if _, err := s.execTx(ctx, tx, insertDue, m.ID, m.Backend, m.Queue, micros(due), string(bodies[i])); err != nil {
 				return fmt.Errorf("create mission %s: %w", m.ID, err)
 			}
 		}
 		return nil
 	})
 }
+
+const insertDue = `INSERT INTO due_missions (id, backend, queue, due_us, body) VALUES (?, ?, ?, ?, ?)`
 
 // ClaimDue takes up to limit messages of the queue that are due at now
 // and not claimed, for lease: their claimer publishes them, then calls

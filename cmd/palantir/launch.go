@@ -222,7 +222,7 @@ func runLaunch(ctx context.Context, a *app, o launchOptions) error {
 	wait := o.Wait || embedded
 	out := newLaunchOutput(a, st)
 	l := &ops.Launcher{Store: st, Queue: q, Telemetry: tel, Backend: a.be.Name, QueueName: a.cfg.Queue,
-		Source: telemetry.CLI(), Log: a.log, Progress: func(done, total int) {
+		Source: telemetry.CLI(), Log: a.log, RecoverAfter: a.cfg.Lease, Progress: func(done, total int) {
 			fmt.Fprintf(a.Err, "published %d/%d missions\n", done, total)
 		}, Now: a.now, Skipped: func(s ops.Skip) {
 			fmt.Fprintf(a.Err, "skipped %s for %s: mission %s holds its place (--unique-for %v)\n", s.Type, s.Hero, s.HeldBy, o.UniqueFor)

@@ -53,7 +53,8 @@ func startSchedules(ctx context.Context, a *app, who string, st *store.Store, q 
 		names = append(names, fmt.Sprintf("%s every %v", s.Name, s.Every))
 	}
 	fmt.Fprintf(a.Err, "%s: runs schedules %s (each tick launched once, by one of the processes that run it)\n", who, strings.Join(names, ", "))
-	l := &ops.Launcher{Store: st, Queue: q, Telemetry: tel, Backend: a.be.Name, QueueName: a.cfg.Queue, Log: a.log, Now: a.now}
+	l := &ops.Launcher{Store: st, Queue: q, Telemetry: tel, Backend: a.be.Name, QueueName: a.cfg.Queue, Log: a.log, Now: a.now,
+		RecoverAfter: a.cfg.Lease}
 	s := &ops.Scheduler{Launcher: l, Schedules: schedules, Log: a.log}
 	if launched != nil {
 		s.Launched = func(_ string, _ time.Time, ids []string) { launched(ids) }

@@ -126,7 +126,7 @@ func runServe(ctx context.Context, a *app, o serveOptions) error {
 	}
 	srv := server.New(server.Config{Store: st, Queue: q, Telemetry: tel, Metrics: metrics.New(), Backend: a.be.Name,
 		QueueName: a.cfg.Queue, Token: o.Token, Version: buildVersion().Version, EmbeddedWorkers: names, Log: a.log,
-		QueueInProcess: a.be.Embedded, Missions: a.cfg.Missions})
+		QueueInProcess: a.be.Embedded, Missions: a.cfg.Missions, Lease: a.cfg.Lease})
 	stopWorkers := func() {}
 	if n > 0 {
 		stopWorkers = startEmbeddedWorkers(ctx, a, q, st, tel, n)

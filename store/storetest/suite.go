@@ -45,6 +45,7 @@ func Run(t *testing.T, open func(t *testing.T) *store.Store) {
 		{"QueuesPauseResumeAndList", testQueues},
 		{"UniqueLocksHoldUntilTheyLapse", testUniqueLocks},
 		{"DueMissionsAreClaimedOnceWhenDue", testDue},
+		{"KeptLaunchesAreClaimedOnceWhenDue", testKept},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open(t)) })
@@ -669,5 +670,51 @@ func testDue(t *testing.T, s *store.Store) {
 	must(t, "Create", s.CreateMissions(ctx, []store.Mission{newMission("d-2", mission.Raven, "frodo")}))
 	if now := get(t, s, "d-2"); !now.DueAt.IsZero() {
 		t.Errorf("a mission launched now says due %v", now.DueAt)
+	}
+}
+
+// testKept: a launch's record is kept beside its missions until it is
+// forgotten; one still there at its due time is claimed once (again once
+// the claim lapses), with the ids and kinds it was given.
+func testKept(t *testing.T, s *store.Store) {
+	ctx := context.Background()
+	var ms []store.Mission
+	for _, id := range []string{"k-1", "k-2"} {
+		m := newMission(id, mission.Raven, "frodo")
+		m.Backend, m.Queue = "redis", "kept"
+		ms = append(ms, m)
+	}
+	due := t0.Add(30 * time.Second)
+	rec := store.KeptLaunch{ID: "k-1", IDs: []string{"k-1", "k-2"}, Kinds: `{"heist":{}}`}
+	must(t, "CreateKept", s.CreateKept(ctx, ms, rec, due))
+	if got := get(t, s, "k-2"); got.Status != mission.Pending || !got.DueAt.IsZero() {
+		t.Fatalf("a kept launch's mission is %s due %v, want PENDING and no due time", got.Status, got.DueAt)
+	}
+	claim := func(at time.Time) []store.KeptLaunch {
+		t.Helper()
+		ks, err := s.ClaimKept(ctx, "redis", "kept", at, time.Minute, 10)
+		must(t, "ClaimKept", err)
+		return ks
+	}
+	if ks := claim(due.Add(-time.Second)); len(ks) != 0 {
+		t.Errorf("claimed before due: %+v", ks)
+	}
+	if ks, err := s.ClaimKept(ctx, "redis", "other", due, time.Minute, 10); err != nil || len(ks) != 0 {
+		t.Errorf("another queue claimed it: %+v %v", ks, err)
+	}
+	ks := claim(due)
+	if len(ks) != 1 || ks[0].ID != "k-1" || strings.Join(ks[0].IDs, ",") != "k-1,k-2" || ks[0].Kinds != rec.Kinds {
+		t.Fatalf("claim when due: %+v, want %+v", ks, rec)
+	}
+	if again := claim(due.Add(time.Second)); len(again) != 0 {
+		t.Errorf("claimed twice within the claim: %+v", again)
+	}
+	if lapsed := claim(due.Add(61 * time.Second)); len(lapsed) != 1 {
+		t.Errorf("a lapsed claim was not taken again: %+v", lapsed)
+	}
+	s.ForgetKept("k-1")
+	s.Flush()
+	if gone := claim(due.Add(time.Hour)); len(gone) != 0 {
+		t.Errorf("claimed after ForgetKept: %+v", gone)
 	}
 }
