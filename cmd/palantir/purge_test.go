@@ -16,18 +16,9 @@ import (
 // purge --all deletes the queue's every broker object, dead letters
 // included, where plain purge keeps them.
 func TestPurgeAllDeletesEveryBrokerObject(t *testing.T) {
-	url := testservices.RedisURL()
-	opts, err := goredis.ParseURL(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	client := goredis.NewClient(opts)
-	defer client.Close()
+	url, client := redisClient(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	if err := client.Ping(ctx).Err(); err != nil {
-		testservices.Unavailable(t, "Redis", url, err)
-	}
 	dir := t.TempDir()
 	queue := fmt.Sprintf("purge-all-%x", rand.Uint32())
 	flags := []string{"--backend", "redis", "--redis-url", url, "--queue", queue}
@@ -57,18 +48,9 @@ func TestPurgeAllDeletesEveryBrokerObject(t *testing.T) {
 // purge --dead empties the queue and deletes its dead letters, where plain
 // purge keeps them; -o json counts them.
 func TestPurgeDeadDeletesTheDeadLettersToo(t *testing.T) {
-	url := testservices.RedisURL()
-	opts, err := goredis.ParseURL(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	client := goredis.NewClient(opts)
-	defer client.Close()
+	url, client := redisClient(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	if err := client.Ping(ctx).Err(); err != nil {
-		testservices.Unavailable(t, "Redis", url, err)
-	}
 	dir := t.TempDir()
 	queue := fmt.Sprintf("purge-dead-%x", rand.Uint32())
 	flags := []string{"--backend", "redis", "--redis-url", url, "--queue", queue}
@@ -94,4 +76,23 @@ func TestPurgeDeadDeletesTheDeadLettersToo(t *testing.T) {
 	if r := cli(t, dir, append(flags, "purge", "--dead", "--all", "--yes")...); r.code != 2 {
 		t.Errorf("--dead with --all: exit %d, want 2", r.code)
 	}
+}
+
+// redisClient is a client of the test Redis (its URL too), closed when t
+// ends; the test skips loudly (fails in CI) without one.
+func redisClient(t *testing.T) (string, *goredis.Client) {
+	t.Helper()
+	url := testservices.RedisURL()
+	opts, err := goredis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := goredis.NewClient(opts)
+	t.Cleanup(func() { client.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if err := client.Ping(ctx).Err(); err != nil {
+		testservices.Unavailable(t, "Redis", url, err)
+	}
+	return url, client
 }
