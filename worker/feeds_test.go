@@ -111,3 +111,46 @@ func TestPausingOneQueueOfAWorkerLeavesTheOther(t *testing.T) {
 		t.Fatalf("low0 is %s, want QUEUED while its queue is paused", m.Status)
 	}
 }
+
+// TestMaxMissionsEndsAWorkerOfSeveralQueues: a worker of two queues with
+// MaxMissions stops by itself after that many, even when one queue runs
+// dry first (its receivers used to hold places of the count for missions
+// that never came, and the worker waited for ever).
+func TestMaxMissionsEndsAWorkerOfSeveralQueues(t *testing.T) {
+	r := newRig(t)
+	var fs []worker.Feed
+	for _, q := range []struct {
+		name string
+		n    int
+	}{{"hi", 2}, {"lo", 10}} {
+		r.queue = q.name
+		sub := r.open()
+		var orders []mission.Order
+		for j := range q.n {
+			orders = append(orders, r.order(fmt.Sprintf("%s%d", q.name, j), mission.Raven, 0, 3))
+		}
+		r.launch(sub, orders...)
+		fs = append(fs, worker.Feed{Queue: q.name, Sub: sub})
+	}
+	w := worker.NewFeeds(worker.Config{Name: "eagle", Concurrency: 1, MaxMissions: 6, Lease: lease, ShutdownTimeout: time.Second,
+		HeartbeatEvery: 50 * time.Millisecond, Backend: "inproc"}, fs, r.st, r.tel)
+	done := make(chan error, 1)
+	go func() { done <- w.Run(context.Background()) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the worker did not stop after 6 missions: %d handled", w.Processed())
+	}
+	ok := 0
+	for _, id := range []string{"hi0", "hi1", "lo0", "lo1", "lo2", "lo3", "lo4", "lo5", "lo6", "lo7", "lo8", "lo9"} {
+		if r.mission(id).Status == mission.Success {
+			ok++
+		}
+	}
+	if ok != 6 || w.Processed()-w.Released() != 6 {
+		t.Errorf("%d missions SUCCESS and %d handled, want 6 and 6", ok, w.Processed()-w.Released())
+	}
+}

@@ -315,6 +315,10 @@ func (w *Worker) Run(ctx context.Context) error {
 	defer stopTimer()
 
 	hbDone := w.startHeartbeat(work)
+	// recv ends with ctx, or once MaxMissions are handled: receivers
+	// still waiting on a queue that ran dry must stop too.
+	recv, enough := context.WithCancel(ctx)
+	defer enough()
 	// One goroutine per delivery the worker may hold; the slots bound how
 	// many of them execute at once.
 	errs := make(chan error, w.cfg.Prefetch*len(w.feeds))
@@ -324,7 +328,7 @@ func (w *Worker) Run(ctx context.Context) error {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				errs <- w.loop(ctx, work, f, conss[i])
+				errs <- w.loop(recv, work, f, conss[i], enough)
 			}()
 		}
 	}
@@ -374,21 +378,20 @@ func (w *Worker) brokerError(err error, after time.Duration) time.Duration {
 // loop receives and handles deliveries one at a time. A broker that goes
 // away while the worker runs is waited for (the backends reconnect): a
 // restart of Redis or RabbitMQ must not take the workers down with it.
-func (w *Worker) loop(ctx, work context.Context, f *feed, cons backends.Consumer) error {
+// With MaxMissions, a delivery is counted once received (counted before,
+// a receiver waiting on an empty queue would hold a place that another
+// queue's missions needed); one beyond the count is given back unread,
+// and the last one handled calls enough.
+func (w *Worker) loop(ctx, work context.Context, f *feed, cons backends.Consumer, enough context.CancelFunc) error {
 	backoff := time.Duration(0)
+	limit := int64(w.cfg.MaxMissions)
 	for ctx.Err() == nil {
 		// No new work while the store is away: what was taken is held.
 		if w.health.wait(ctx) != nil {
 			return nil
 		}
-		if max := int64(w.cfg.MaxMissions); max > 0 && w.taken.Add(1) > max {
-			return nil
-		}
 		d, err := cons.Receive(ctx)
 		if err != nil {
-			if w.cfg.MaxMissions > 0 {
-				w.taken.Add(-1)
-			}
 			if ctx.Err() != nil || errors.Is(err, backends.ErrClosed) {
 				return nil
 			}
@@ -399,8 +402,16 @@ func (w *Worker) loop(ctx, work context.Context, f *feed, cons backends.Consumer
 			continue
 		}
 		backoff = 0
+		if limit > 0 && w.taken.Add(1) > limit {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			_ = d.Release(rctx) // unread: it goes to the next worker as it was
+			cancel()
+			return nil
+		}
 		w.handle(ctx, work, f, d)
-		w.processed.Add(1)
+		if n := w.processed.Add(1); limit > 0 && n >= limit {
+			enough()
+		}
 	}
 	return nil
 }
