@@ -87,8 +87,8 @@ func (a *app) configure(cfg config.Config, command string) error {
 	if a.queues, err = cfg.Queues(); err != nil {
 		return err // Load validated it
 	}
-	if len(a.queues) > 1 && command != "worker" {
-		return usageErr("--queue %s (%s): only a worker consumes several queues; %s takes one", cfg.Queue, cfg.Source("queue"), command)
+	if (len(a.queues) > 1 || a.queues[0].Weight > 0) && command != "worker" {
+		return usageErr("--queue %s (%s): only a worker consumes several queues, with weights; %s takes one name", cfg.Queue, cfg.Source("queue"), command)
 	}
 	cfg.Queue = a.queues[0].Name
 	a.cfg, a.be = cfg, be

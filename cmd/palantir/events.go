@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sort"
 	"time"
@@ -131,20 +130,27 @@ func fmtSince(d time.Duration) string {
 
 // followEvents prints evs and then every new event until ctx ends.
 func followEvents(ctx context.Context, a *app, st *store.Store, f store.EventFilter, evs []telemetry.Event) error {
-	enc := json.NewEncoder(a.Out)
-	print := func(e telemetry.Event) {
+	// A stream has no end: JSON Lines, each event through --json and
+	// --template as any JSON document is.
+	a.compactJSON = true
+	print := func(e telemetry.Event) error {
 		if a.json() {
-			_ = enc.Encode(ops.EventOf(e))
-			return
+			return a.writeJSON(ops.EventOf(e))
 		}
-		fmt.Fprintf(a.Out, followFormat, eventCells(e)...)
+		_, err := fmt.Fprintf(a.Out, followFormat, eventCells(e)...)
+		return err
+	}
+	if err := a.checkTemplate(ops.Event{}); err != nil {
+		return err
 	}
 	if !a.json() {
 		fmt.Fprintf(a.Out, followFormat, anySlice(eventHeader)...)
 	}
 	after := int64(0)
 	for _, e := range evs {
-		print(e)
+		if err := print(e); err != nil {
+			return err
+		}
 		after = max(after, e.ID)
 	}
 	if after == 0 && len(evs) == 0 && f.Limit > 0 {
@@ -170,7 +176,9 @@ func followEvents(ctx context.Context, a *app, st *store.Store, f store.EventFil
 		}
 		out.ok()
 		for _, e := range more {
-			print(e)
+			if err := print(e); err != nil {
+				return err
+			}
 		}
 	}
 }

@@ -1,10 +1,14 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestJSONFields: --json FIELDS prints JSON with only those fields of each
@@ -79,6 +83,8 @@ func TestTemplate(t *testing.T) {
 	before := cli(t, dir, "history", "-o", "json").out
 	for _, bad := range [][]string{
 		{"launch", "raven", "--backend", "sqlite", "--template", "{{.id"},
+		{"launch", "raven", "--backend", "sqlite", "--template", "{{.id}}"}, // parses, but a launch prints a list
+		{"history", "--json", "id", "--template", "{{range .}}{{.status}}{{end}}"},
 		{"history", "--template", "{{.id}}", "-o", "table"},
 		{"history", "--template", "{{nosuchfunc .}}"},
 	} {
@@ -88,5 +94,53 @@ func TestTemplate(t *testing.T) {
 	}
 	if after := cli(t, dir, "history", "-o", "json").out; after != before {
 		t.Error("a launch refused for its --template launched missions anyway")
+	}
+}
+
+// TestTemplateFunctions: null fields are empty cells, truncate takes any
+// width without a panic, and ago says "in" for a time to come.
+func TestTemplateFunctions(t *testing.T) {
+	dir := t.TempDir()
+	cli(t, dir, "launch", "raven", "--backend", "sqlite", "--hero", "frodo")
+	r := cli(t, dir, "history", "--template", `{{range .}}{{tablerow .hero .started_at "end"}}{{truncate -1 .id}}|{{truncate 3 .id}}{{end}}`)
+	if r.code != 0 || strings.Contains(r.out, "nil") || !strings.Contains(r.out, "frodo") || !strings.Contains(r.out, "end") {
+		t.Errorf("tablerow with a null cell, truncate: exit %d %q %s", r.code, r.out, r.err)
+	}
+	future := time.Now().Add(90 * time.Second).UTC().Format(time.RFC3339)
+	if got := templateFuncs(nil, time.Now)["ago"].(func(any) string)(future); !strings.HasPrefix(got, "in ") {
+		t.Errorf("ago of a time to come: %q, want in …", got)
+	}
+}
+
+// TestStreamsTakeTemplatesAndFields: events --follow prints each event
+// through --template (or --json FIELDS), and a template that cannot print
+// ends a stream at once with exit 2, rather than being retried as if the
+// store were away.
+func TestStreamsTakeTemplatesAndFields(t *testing.T) {
+	dir := t.TempDir()
+	cli(t, dir, "launch", "raven", "--backend", "sqlite", "--hero", "frodo")
+	stream := func(args ...string) (int, string, string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+		defer cancel()
+		var out, errb bytes.Buffer
+		code := run(ctx, append([]string{"--store", filepath.Join(dir, "palantir.db")}, args...), streams{In: strings.NewReader(""), Out: &out, Err: &errb})
+		return code, out.String(), errb.String()
+	}
+	code, out, errs := stream("events", "--follow", "--limit", "0", "--template", `{{.event}}={{.attempt}}{{"\n"}}`)
+	if code != 0 || !strings.Contains(out, "mission_invoked=1\n") || strings.Contains(out, "{") {
+		t.Errorf("events --follow --template: exit %d %q %s", code, out, errs)
+	}
+	code, out, _ = stream("events", "--follow", "--limit", "0", "--json", "event")
+	if line := strings.SplitN(out, "\n", 2)[0]; code != 0 || !strings.HasPrefix(line, `{"event":`) || strings.Contains(line, "mission_id") {
+		t.Errorf("events --follow --json event: exit %d, first line %q", code, line)
+	}
+	for _, args := range [][]string{
+		{"events", "--follow", "--template", "{{.nope}}"},
+		{"status", "--watch", "--template", "{{.nope}}"},
+	} {
+		start := time.Now()
+		if code, _, errs := stream(args...); code != 2 || time.Since(start) > time.Second || !strings.Contains(errs, "--template") {
+			t.Errorf("%v: exit %d after %v, %q; want 2 at once naming --template", args, code, time.Since(start), errs)
+		}
 	}
 }

@@ -211,6 +211,9 @@ func runLaunch(ctx context.Context, a *app, o launchOptions) error {
 			return err
 		}
 	}
+	if err := a.checkTemplate([]ops.Mission{{}}); err != nil {
+		return err // so is a template that cannot print what launch prints
+	}
 	st, q, err := a.StoreAndQueue(ctx)
 	if err != nil {
 		return err

@@ -71,7 +71,7 @@ or ./palantir.yaml; see config.example.yaml), then defaults.`,
 	for _, s := range a.registry.Settings() {
 		pf.String(s.Flag(), s.Default, s.Help)
 	}
-	pf.String("queue", config.Defaults["queue"].(string), "work queue name (broker names derive from it)")
+	pf.String("queue", config.Defaults["queue"].(string), "work queue name (broker names derive from it); a worker takes several, in priority order (a,b) or weighted (a=3,b=1)")
 	pf.String("store", config.Defaults["store"].(string), "SQLite file, or a postgres:// URL")
 	pf.StringP("output", "o", config.Defaults["output"].(string), "output format: table or json (json: stdout holds one JSON document); bench also takes markdown")
 	pf.StringVar(&jsonFields, "json", "", "print JSON with only these `FIELDS` of each object (e.g. id,status); implies -o json")

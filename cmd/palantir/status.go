@@ -92,6 +92,9 @@ func runStatus(ctx context.Context, a *app, o statusOptions) error {
 	defer screen.close()
 	for {
 		if err := screen.frame(func() error { return printStatus(ctx, a, st, ids) }); err != nil {
+			if exitCode(err) == exitUsage {
+				return err // a --template or --json that cannot print it: retrying will not help
+			}
 			if out.failed(ctx, err) {
 				continue
 			}

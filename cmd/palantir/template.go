@@ -22,7 +22,9 @@ const templateHelp = "format JSON output with a Go `TEMPLATE` (e.g. '{{range .}}
 
 // parseTemplate parses text once, before the command does anything.
 func parseTemplate(text string) (*template.Template, error) {
-	t, err := template.New("--template").Funcs(templateFuncs(nil, time.Now)).Parse(text)
+	// A field no object has is an error, not "<no value>" (a typo, or a
+	// field --json left out).
+	t, err := template.New("--template").Option("missingkey=error").Funcs(templateFuncs(nil, time.Now)).Parse(text)
 	if err != nil {
 		return nil, usageErr("%s", strings.TrimPrefix(err.Error(), "template: "))
 	}
@@ -40,28 +42,59 @@ func templateFuncs(table *tabwriter.Writer, now func() time.Time) template.FuncM
 		"join": func(sep string, list []any) string {
 			parts := make([]string, len(list))
 			for i, v := range list {
-				parts[i] = fmt.Sprint(v)
+				parts[i] = cell(v)
 			}
 			return strings.Join(parts, sep)
 		},
-		"truncate": func(n int, s any) string { return truncate(fmt.Sprint(s), n) },
+		"truncate": func(n int, s any) string {
+			if n < 1 {
+				return ""
+			}
+			return truncate(cell(s), n)
+		},
 		"ago": func(v any) string {
 			s, _ := v.(string)
 			t, err := time.Parse(time.RFC3339Nano, s)
 			if err != nil {
 				return "-"
 			}
-			return now().Sub(t).Round(time.Second).String() + " ago"
+			if d := now().Sub(t).Round(time.Second); d < 0 {
+				return "in " + (-d).String()
+			} else {
+				return d.String() + " ago"
+			}
 		},
 		"tablerow": func(cells ...any) (string, error) {
 			parts := make([]string, len(cells))
 			for i, c := range cells {
-				parts[i] = fmt.Sprint(c)
+				parts[i] = cell(c)
 			}
 			_, err := fmt.Fprintln(table, strings.Join(parts, "\t"))
 			return "", err
 		},
 	}
+}
+
+// cell is a value as a template prints it: null (a time not reached yet)
+// is empty, as in gh, not "<nil>".
+func cell(v any) string {
+	if v == nil {
+		return ""
+	}
+	return fmt.Sprint(v)
+}
+
+// checkTemplate runs the --template on a sample of what the command
+// prints (discarding the output), so that a command that acts, launch,
+// refuses a template that cannot run before it does anything.
+func (a *app) checkTemplate(sample any) error {
+	if a.template == nil {
+		return nil
+	}
+	out := a.Out
+	a.Out = io.Discard
+	defer func() { a.Out = out }()
+	return a.writeJSON(sample)
 }
 
 // writeTemplate prints v through the --template.

@@ -74,7 +74,10 @@ empty; with weights (--queue high=3,low=1) the queues that have missions
 waiting share the slots in proportion, so none starves. The worker holds
 up to --prefetch missions of each queue (at least twice --concurrency and
 one, so that a higher queue has one waiting when a slot comes free); those
-waiting keep their leases. Each mission is recorded on its own queue;
+waiting keep their leases. A slot free while the worker is idle goes to
+the first delivery to arrive, whatever its queue: priority decides only
+between missions that wait. A queue listed without a weight among
+weighted ones weighs 1. Each mission is recorded on its own queue;
 schedules launch onto the first.
 
 The inproc backend lives inside one process, so there is nothing for a
