@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -433,7 +434,7 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 	case errors.As(err, &typ) && typ.Field == "":
 		err = fmt.Errorf("the body must be a JSON object, got %s", typ.Value)
 	case errors.As(err, &typ):
-		err = fmt.Errorf("%s: want a JSON %s, got %s", typ.Field, typ.Type, typ.Value)
+		err = fmt.Errorf("%s: want %s, got %s", typ.Field, jsonKind(typ.Type), typ.Value)
 	case strings.HasPrefix(err.Error(), "json: unknown field"):
 		err = fmt.Errorf("%s", strings.TrimPrefix(err.Error(), "json: "))
 	}
@@ -538,4 +539,24 @@ func (c *summaryCache) get(ctx context.Context, load func(context.Context) ([]op
 	}
 	c.rows, c.at = rows, time.Now()
 	return rows, nil
+}
+
+// jsonKind names what a field of Go type t takes in JSON's words.
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Slice, reflect.Array:
+		return "a list"
+	case reflect.Pointer:
+		return jsonKind(t.Elem())
+	}
+	return "an object"
 }

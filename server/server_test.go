@@ -199,6 +199,8 @@ func TestBadInputIsAClearError(t *testing.T) {
 		{"unknown type", "POST", "/api/missions", `{"type": "dragon"}`, "application/json", 400, "type"},
 		{"no type", "POST", "/api/missions", `{"count": 2}`, "application/json", 400, "type is required"},
 		{"unknown field", "POST", "/api/missions", `{"type": "raven", "colour": "red"}`, "application/json", 400, `"colour"`},
+		{"a string for a number", "POST", "/api/missions", `{"type": "raven", "fail_rate": "0"}`, "application/json", 400, "fail_rate: want a number, got string"},
+		{"a fraction for a whole number", "POST", "/api/missions", `{"type": "raven", "max_attempts": 2.5}`, "application/json", 400, "max_attempts: want a whole number, got number 2.5"},
 		{"wrong field type", "POST", "/api/missions", `{"type": "raven", "count": "3"}`, "application/json", 400, "count"},
 		{"count too big", "POST", "/api/missions", `{"type": "fellowship", "count": 300}`, "application/json", 400, "count"},
 		{"fail rate above 1", "POST", "/api/missions", `{"type": "raven", "fail_rate": 2}`, "application/json", 400, "fail_rate"},
