@@ -18,7 +18,10 @@ type StatusRow struct {
 	Counts map[string]int `json:"counts,omitempty"`
 	Total  int            `json:"total,omitempty"`
 
-	Backend     string `json:"backend,omitempty"`
+	Backend string `json:"backend,omitempty"`
+	// Queues: a live worker's queues, as its --queue gave them (a, or
+	// a,b and a=3,b=1 for a worker of several).
+	Queues      string `json:"queues,omitempty"`
 	Ready       *int64 `json:"ready,omitempty"`
 	InFlight    *int64 `json:"in_flight,omitempty"`
 	Delayed     *int64 `json:"delayed,omitempty"`
@@ -75,7 +78,7 @@ func Summary(ctx context.Context, st *store.Store, now time.Time, backend, queue
 	}
 	for _, w := range workers {
 		hb, processed := w.HeartbeatAt.UTC(), w.Processed
-		r := StatusRow{Group: "live_worker", Key: w.Name, Backend: w.Backend, HeartbeatAt: &hb, Processed: &processed,
+		r := StatusRow{Group: "live_worker", Key: w.Name, Backend: w.Backend, Queues: w.Queue, HeartbeatAt: &hb, Processed: &processed,
 			Host: w.Host, PID: w.PID, Current: []string{}}
 		if w.Current != "" {
 			r.Current = strings.Split(w.Current, ",")
