@@ -134,16 +134,7 @@ func TestMaxMissionsEndsAWorkerOfSeveralQueues(t *testing.T) {
 	}
 	w := worker.NewFeeds(worker.Config{Name: "eagle", Concurrency: 1, MaxMissions: 6, Lease: lease, ShutdownTimeout: time.Second,
 		HeartbeatEvery: 50 * time.Millisecond, Backend: "inproc"}, fs, r.st, r.tel)
-	done := make(chan error, 1)
-	go func() { done <- w.Run(context.Background()) }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatalf("the worker did not stop after 6 missions: %d handled", w.Processed())
-	}
+	r.runToItsEnd(w, "a worker of two queues with MaxMissions 6")
 	ok := 0
 	for _, id := range []string{"hi0", "hi1", "lo0", "lo1", "lo2", "lo3", "lo4", "lo5", "lo6", "lo7", "lo8", "lo9"} {
 		if r.mission(id).Status == mission.Success {

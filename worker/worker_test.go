@@ -355,16 +355,7 @@ func TestMaxMissionsStopsTheWorker(t *testing.T) {
 	}
 	r.launch(q, orders...)
 	w := r.worker("eagle1", q, func(c *worker.Config) { c.MaxMissions = 3 })
-	done := make(chan error, 1)
-	go func() { done <- w.Run(context.Background()) }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("worker with --max-missions 3 did not stop")
-	}
+	r.runToItsEnd(w, "worker with --max-missions 3")
 	if w.Processed() != 3 {
 		t.Errorf("processed %d, want 3", w.Processed())
 	}
@@ -490,5 +481,21 @@ func TestWorkerWaitsForABrokerThatCannotTakeItsConsumer(t *testing.T) {
 	defer cancel()
 	if err := r.worker("stopped", &refusing{Subscriber: q, n: 1000}, nil).Run(ctx); err != nil {
 		t.Errorf("stopped while waiting for the broker: %v, want nil", err)
+	}
+}
+
+// runToItsEnd runs w until it stops by itself (MaxMissions), or fails the
+// test after 10 s.
+func (r *rig) runToItsEnd(w *worker.Worker, what string) {
+	r.t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- w.Run(context.Background()) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			r.t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		r.t.Fatalf("%s did not stop by itself: %d handled", what, w.Processed())
 	}
 }
